@@ -1,0 +1,79 @@
+# grant-virtio: one Makefile for everything.
+#   make            build all programs and tests (-Wall -Wextra -Werror)
+#   make test       build and run the tests; ends with "N passed, M failed"
+#   make asan       the same build with AddressSanitizer + UBSan, in build-asan/
+#   make asan-test  run the tests on the sanitizer build
+#   make deps       install the Debian packages the build and tests need
+#
+# Layout rule: in each of common/ sim/ frontend/ backend/, a file named gv-*.c
+# is a program; every other .c is part of that folder's library. tools/gv-*.c
+# are programs too; test/test_*.c are test programs, test/*.sh test scripts.
+
+BUILD   ?= build
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+WARN     = -Wall -Wextra -Werror -Wno-missing-field-initializers
+CPPFLAGS = -D_GNU_SOURCE -D__XEN_TOOLS__ -Icommon -I$(BUILD)/gen -MMD -MP
+LDLIBS   = -lxenstore -lxengnttab -lxenevtchn -lxenctrl -lpthread -lm
+
+LIBDIRS  = frontend backend sim common
+lib_srcs = $(filter-out $(1)/gv-%.c,$(wildcard $(1)/*.c))
+lib_objs = $(patsubst %.c,$(BUILD)/%.o,$(call lib_srcs,$(1)))
+LIBS     = $(foreach d,$(LIBDIRS),$(BUILD)/lib$(d).a)
+
+PROG_SRCS = $(foreach d,$(LIBDIRS) tools,$(wildcard $(d)/gv-*.c))
+PROGS    = $(addprefix $(BUILD)/,$(notdir $(basename $(PROG_SRCS))))
+TEST_SUPPORT = $(patsubst %.c,$(BUILD)/%.o,$(filter-out test/test_%.c,$(wildcard test/*.c)))
+TESTS    = $(patsubst test/%.c,$(BUILD)/test/%,$(wildcard test/test_*.c))
+GEN      = $(BUILD)/gen/xs_keys.h
+
+.SECONDARY:
+.PHONY: all test asan asan-test deps clean schema-doc
+all: $(PROGS) $(TESTS)
+
+$(GEN): xenstore-schema/virtio.tsv xenstore-schema/gen-header.sh
+	@mkdir -p $(dir $@)
+	sh xenstore-schema/gen-header.sh $< > $@.tmp && mv $@.tmp $@
+
+schema-doc: xenstore-schema/virtio.tsv
+	sh xenstore-schema/gen-doc.sh $< > xenstore-schema/README.md
+
+$(BUILD)/%.o: %.c $(GEN)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -c $< -o $@
+
+
+define lib_rule
+$(BUILD)/lib$(1).a: $(call lib_objs,$(1))
+	@mkdir -p $$(dir $$@)
+	rm -f $$@ && ar rcs $$@ $$^
+endef
+$(foreach d,$(LIBDIRS),$(eval $(call lib_rule,$(d))))
+
+define prog_rule
+$(BUILD)/$(notdir $(1:.c=)): $(BUILD)/$(1:.c=.o) $(LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $$@ $$< $(LIBS) $(LDLIBS)
+endef
+$(foreach p,$(PROG_SRCS),$(eval $(call prog_rule,$(p))))
+
+$(BUILD)/test/%: $(BUILD)/test/%.o $(TEST_SUPPORT) $(LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(TEST_SUPPORT) $(LIBS) $(LDLIBS)
+
+test: all
+	BUILD=$(BUILD) sh test/run-tests.sh
+
+asan:
+	$(MAKE) BUILD=build-asan CC=clang \
+	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
+	  LDFLAGS="-fsanitize=address,undefined" all
+asan-test: asan
+	BUILD=build-asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  sh test/run-tests.sh
+
+deps:
+	sh tools/install-deps.sh
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
