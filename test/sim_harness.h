@@ -1,0 +1,46 @@
+/*
+ * test/sim_harness.h: start and stop a gv-simxen for a test, and run the
+ * project's programs from the build directory. No sleeps: readiness comes
+ * from gv-simxen's --ready-fd, process ends from waitpid.
+ */
+#ifndef GV_TEST_SIM_HARNESS_H
+#define GV_TEST_SIM_HARNESS_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+struct sim_env {
+	char dir[96];        /* served directory, under /tmp */
+	pid_t pid;
+};
+
+/* The build directory holding the programs: $GV_BUILD, else "build". */
+const char *gv_build_dir(void);
+/* Starts gv-simxen on a fresh temporary directory; extra is NULL or a
+ * NULL-terminated list of more arguments. Waits (at most 10 s) until it serves.
+ * Also sets GV_PLATFORM=sim and GV_SIM_DIR for this process and its children. */
+int sim_start(struct sim_env *e, const char *const *extra);
+/* SIGTERM, wait (at most 10 s, then SIGKILL); returns its exit status, or -1
+ * if it had to be killed or died of a signal. Removes what is left of dir. */
+int sim_stop(struct sim_env *e);
+/* Path of domain d's xenstored socket, for XENSTORED_PATH. */
+const char *sim_xs_socket(const struct sim_env *e, unsigned domid, char *buf, size_t len);
+/* Points this process's libxenstore at domain d's socket (sets XENSTORED_PATH). */
+void sim_use_domain_xenstore(const struct sim_env *e, unsigned domid);
+
+/* Runs BUILD/prog with args (NULL-terminated, argv[0] not included), with
+ * extra environment assignments env ("K=V", NULL-terminated, may be NULL);
+ * stdout+stderr go to out (may be NULL: discarded), at most outlen-1 bytes
+ * kept. Waits at most timeout_s. Returns the exit status, or -1 on a signal
+ * or timeout. */
+int run_prog(const char *prog, const char *const *args, const char *const *env,
+             char *out, size_t outlen, int timeout_s);
+/* Starts BUILD/prog in the background; returns its pid or -1. Output goes
+ * to logfile (appended) if not NULL, else inherited. */
+pid_t spawn_prog(const char *prog, const char *const *args, const char *const *env,
+                 const char *logfile);
+/* Waits at most timeout_s for pid; returns exit status, -1 on signal/timeout
+ * (then it is killed). */
+int wait_prog(pid_t pid, int timeout_s);
+
+#endif
