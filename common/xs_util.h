@@ -1,0 +1,50 @@
+/*
+ * common/xs_util.h: reading and writing xenstore keys through libxenstore,
+ * with strict parsing. Every value read from xenstore may come from a
+ * hostile peer: it is copied, length-bounded and parsed completely (no
+ * trailing garbage, range checked) before use.
+ *
+ * All functions return 0 or a negative errno (-ENOENT missing key, -EINVAL
+ * malformed value, -ERANGE out of range, -EACCES, -EIO) and do not log.
+ * `t` is XBT_NULL outside a transaction.
+ */
+#ifndef GV_COMMON_XS_UTIL_H
+#define GV_COMMON_XS_UTIL_H
+
+#include <stdint.h>
+#include <xenstore.h>
+#include "abi.h"
+
+#define GV_XS_VALUE_MAX 4096   /* XENSTORE_PAYLOAD_MAX */
+
+/* Reads dir/key into buf (NUL-terminated, at most len-1 bytes; longer is -ERANGE). */
+int gv_xs_read_str(struct xs_handle *xs, xs_transaction_t t, const char *dir, const char *key,
+                   char *buf, size_t len);
+/* Decimal, or hexadecimal with 0x; value must be <= max. */
+int gv_xs_read_u64(struct xs_handle *xs, xs_transaction_t t, const char *dir, const char *key,
+                   uint64_t max, uint64_t *out);
+int gv_xs_read_state(struct xs_handle *xs, xs_transaction_t t, const char *dir,
+                     const char *key, enum xenbus_state *out);
+/* A space-separated list of grant refs; at most max of them. */
+int gv_xs_read_refs(struct xs_handle *xs, xs_transaction_t t, const char *dir, const char *key,
+                    grant_ref_t *refs, unsigned max, unsigned *n);
+
+int gv_xs_write_str(struct xs_handle *xs, xs_transaction_t t, const char *dir, const char *key,
+                    const char *val);
+int gv_xs_printf(struct xs_handle *xs, xs_transaction_t t, const char *dir, const char *key,
+                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+int gv_xs_write_refs(struct xs_handle *xs, xs_transaction_t t, const char *dir, const char *key,
+                     const grant_ref_t *refs, unsigned n);
+int gv_xs_rm(struct xs_handle *xs, xs_transaction_t t, const char *dir, const char *key);
+
+/* Runs fn inside a transaction, retrying (bounded) while the commit answers
+ * EAGAIN. fn returns 0 to commit, negative errno to abort with that error. */
+int gv_xs_transaction(struct xs_handle *xs,
+                      int (*fn)(struct xs_handle *xs, xs_transaction_t t, void *ctx), void *ctx);
+
+/* "dir/key" into buf; -ENAMETOOLONG if it does not fit. key may be NULL. */
+int gv_xs_join(char *buf, size_t len, const char *dir, const char *key);
+
+const char *gv_xenbus_state_name(enum xenbus_state s);
+
+#endif
