@@ -1,0 +1,48 @@
+/*
+ * frontend/dma_bypass.c: the driver that skips the DMA API (no
+ * VIRTIO_F_ACCESS_PLATFORM), kept only to show what fails under Xen.
+ *
+ * Descriptors get the buffer's own address as its pretend guest-physical
+ * address (bit 63 clear, no grant). A Xen backend can reach only memory the
+ * guest granted to it, so it refuses the driver at negotiation, or breaks
+ * the device on the first such descriptor (docs/transport.md, Bypass).
+ */
+#include "dma.h"
+
+static int bypass_map(struct gv_dma_dev *d, void *buf, size_t len, enum gv_dma_dir dir,
+                      struct gv_dma_map *m, struct gv_dma_seg *segs, unsigned max_segs,
+                      unsigned *nsegs)
+{
+	uint64_t addr = (uint64_t)(uintptr_t)buf;
+	uint32_t max = d->max_seg_len ? d->max_seg_len : UINT32_MAX;
+	unsigned n = 0;
+
+	(void)dir;
+	while (len) {
+		uint32_t take = len < max ? (uint32_t)len : max;
+
+		if (n == max_segs)
+			return -E2BIG;
+		segs[n].addr = addr;
+		segs[n++].len = take;
+		addr += take;
+		len -= take;
+	}
+	*nsegs = n;
+	m->dev_cpu = buf;
+	return 0;
+}
+
+static int bypass_unmap(struct gv_dma_dev *d, struct gv_dma_map *m)
+{
+	(void)d;
+	m->dev_cpu = NULL;
+	return 0;
+}
+
+const struct gv_dma_ops gv_dma_bypass_ops = {
+	.name = "bypass",
+	.persistent = false,
+	.map = bypass_map,
+	.unmap = bypass_unmap,
+};

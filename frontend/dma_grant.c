@@ -1,0 +1,82 @@
+/*
+ * frontend/dma_grant.c: the grant strategy, as drivers/xen/grant-dma-ops.c
+ * does it: every mapping gets its own grants, ended at unmap.
+ *
+ * The kernel grants the caller's own pages. User space cannot: gntalloc
+ * (and the simulated platform) only grant pages they allocate, so each
+ * mapping allocates fresh pages granted to the backend (read-only for
+ * TO_DEVICE), copies the data in, and unmap copies it out and ends the
+ * grants. If ending fails with -EBUSY the backend still maps a page: the
+ * platform leaks those pages on purpose and never reuses their refs, and
+ * this layer marks the device broken and never touches that memory again
+ * (as grant-dma-ops: "Grant still in use by backend domain, disabled for
+ * further use").
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "dma.h"
+
+static int grant_map(struct gv_dma_dev *d, void *buf, size_t len, enum gv_dma_dir dir,
+                     struct gv_dma_map *m, struct gv_dma_seg *segs, unsigned max_segs,
+                     unsigned *nsegs)
+{
+	unsigned npages = gv_pages_for(len);
+	grant_ref_t stack_refs[64], *refs = stack_refs;
+	void *addr;
+	int rc;
+
+	if (npages > 64) {
+		refs = malloc(npages * sizeof(*refs));
+		if (!refs)
+			return -ENOMEM;
+	}
+	rc = gv_grant_alloc(d->p, d->backend, npages,
+	                    dir == GV_DMA_TO_DEVICE ? GV_GRANT_READONLY : 0, NULL, refs, &addr);
+	if (rc < 0)
+		goto free_refs;
+	rc = gv_dma_segs_from_refs(refs, 0, len, d->max_seg_len, segs, max_segs, nsegs);
+	if (rc < 0) {
+		/* The backend never saw these refs: ending cannot be refused. */
+		gv_grant_end(d->p, addr, npages);
+		goto free_refs;
+	}
+	m->dev_cpu = addr;
+	m->npages = npages;
+	m->bounced = true;
+	if (dir & GV_DMA_TO_DEVICE) {
+		memcpy(m->dev_cpu, buf, len);
+		d->stats.bytes_copied_in += len;
+	}
+free_refs:
+	if (refs != stack_refs)
+		free(refs);
+	return rc;
+}
+
+static int grant_unmap(struct gv_dma_dev *d, struct gv_dma_map *m)
+{
+	int rc;
+
+	if (!m->npages)
+		return 0;
+	if (m->dir & GV_DMA_FROM_DEVICE) {
+		memcpy(m->cpu, m->dev_cpu, m->len);
+		d->stats.bytes_copied_out += m->len;
+	}
+	rc = gv_grant_end(d->p, m->dev_cpu, m->npages);
+	if (rc == -EBUSY) {
+		d->stats.pages_leaked += m->npages;
+		gv_dma_mark_broken(d, "grant still in use by the backend; its pages are leaked and never reused");
+	}
+	/* Either way the pages are gone from here: never touch them again. */
+	m->dev_cpu = NULL;
+	m->npages = 0;
+	return rc;
+}
+
+const struct gv_dma_ops gv_dma_grant_ops = {
+	.name = "grant",
+	.persistent = false,
+	.map = grant_map,
+	.unmap = grant_unmap,
+};
