@@ -28,7 +28,7 @@ TESTS    = $(patsubst test/%.c,$(BUILD)/test/%,$(wildcard test/test_*.c))
 GEN      = $(BUILD)/gen/xs_keys.h
 
 .SECONDARY:
-.PHONY: all test asan asan-test deps clean schema-doc
+.PHONY: all test asan asan-test deps clean schema-doc xen-test
 all: $(PROGS) $(TESTS)
 
 $(GEN): xenstore-schema/virtio.tsv xenstore-schema/gen-header.sh
@@ -72,6 +72,10 @@ asan-test: asan
 
 deps:
 	sh tools/install-deps.sh
+
+# Real Xen 4.20 under QEMU (software emulation); see xen-test/run.sh. Not part of `make test` yet.
+xen-test:
+	sh xen-test/run.sh
 
 clean:
 	rm -rf build build-asan

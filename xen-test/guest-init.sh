@@ -1,0 +1,45 @@
+#!/bin/sh
+# xen-test/guest-init.sh: /init of the guest initramfs (busybox sh).
+# Runs the one command dom0 left in this domain's xenstore key data/gv-cmd
+# (written while the domain was paused), then reports through its own
+# data/ directory, which dom0 reads:
+#   data/gv-output  the last 3000 bytes of the command's output
+#   data/gv-result  its exit status (written last)
+# Then idles until dom0 destroys or shuts down the domain.
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+export LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu
+/bin/busybox --install -s /bin
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mkdir -p /tmp /run
+mount -t tmpfs tmpfs /tmp
+for m in xen-evtchn xen-privcmd xenfs xen-gntdev xen-gntalloc; do
+	insmod "/lib/modules/xen/$m.ko" || echo "guest: insmod $m failed"
+done
+mount -t xenfs xenfs /proc/xen
+echo "GV-GUEST-UP domid $(xenstore-read domid)"
+
+i=0
+until cmd=$(xenstore-read data/gv-cmd 2>/dev/null); do
+	i=$((i + 1))
+	if [ $i -gt 300 ]; then
+		xenstore-write data/gv-output "no data/gv-cmd after 30 s" data/gv-result 125
+		cmd=""
+		break
+	fi
+	sleep 0.1
+done
+if [ -n "$cmd" ]; then
+	echo "guest: running: $cmd"
+	cd /gv
+	sh -c "$cmd" </dev/null >/tmp/out 2>&1
+	rc=$?
+	cat /tmp/out
+	echo "guest: exit status $rc"
+	xenstore-write data/gv-output "$(tail -c 3000 /tmp/out)"
+	xenstore-write data/gv-result "$rc"
+fi
+trap 'poweroff -f' USR2 TERM
+while :; do sleep 3600 & wait $!; done
