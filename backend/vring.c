@@ -1,0 +1,501 @@
+/*
+ * backend/vring.c: the device side of a split virtqueue, the per-request
+ * hot path of gv-backend.
+ *
+ * The rings live in pages the guest granted us, so the guest can change
+ * them under our feet at any time. As Xen's ring.h does for its rings
+ * (RING_COPY_REQUEST, XSA-155), every index and every descriptor is read
+ * from shared memory exactly once into private memory, and only that copy
+ * is validated and used. An impossible value is an error that breaks the
+ * device (virtio's DEVICE_NEEDS_RESET, Linux's BAD_RING), never clamped.
+ *
+ * Grants only: a descriptor address must decode with gv_dma_to_grant; the
+ * request's pages are mapped in one batch per direction (read-only for
+ * device-readable buffers, writable for device-writable ones), or found in
+ * the map cache when the driver promised a persistent pool.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "backend.h"
+#include "dma_addr.h"
+
+/* Barriers. The peer is another domain on another CPU: plain compiler
+ * ordering is not enough, these are real fences. */
+#define rmb_acquire()  __atomic_thread_fence(__ATOMIC_ACQUIRE)
+#define wmb_release()  __atomic_thread_fence(__ATOMIC_RELEASE)
+#define mb_full()      __atomic_thread_fence(__ATOMIC_SEQ_CST)
+
+static int ring_error(char *why, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int ring_error(char *why, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, len, fmt, ap);
+	va_end(ap);
+	return -EPROTO;
+}
+
+/* Decodes a descriptor address into (gref, off) and checks that the buffer
+ * [off, off+len) stays within grant references that exist (ref + k must
+ * not wrap). */
+static int decode_buffer(uint64_t addr, uint32_t len, grant_ref_t *gref, uint32_t *off,
+                         unsigned *npages, char *why, size_t whylen)
+{
+	uint64_t pages;
+
+	if (!(addr & GV_DMA_GRANT_BIT))
+		return ring_error(why, whylen,
+		                  "descriptor address 0x%llx is not a grant reference: the driver "
+		                  "bypassed the DMA API (VIRTIO_F_ACCESS_PLATFORM not negotiated); "
+		                  "under Xen a backend can reach only guest memory that the guest "
+		                  "granted to it", (unsigned long long)addr);
+	if (gv_dma_to_grant(addr, gref, off) < 0)
+		return ring_error(why, whylen,
+		                  "descriptor address 0x%llx is not a grant DMA address (bits 44-62 "
+		                  "must be zero)", (unsigned long long)addr);
+	pages = len ? ((uint64_t)*off + len - 1) / GV_PAGE_SIZE + 1 : 0;
+	if (pages && (uint64_t)*gref + pages - 1 > UINT32_MAX)
+		return ring_error(why, whylen,
+		                  "descriptor at 0x%llx of length %u runs past the last grant "
+		                  "reference", (unsigned long long)addr, len);
+	*npages = (unsigned)pages;
+	return 0;
+}
+
+int gv_chain_init(struct gv_chain *ch, unsigned num)
+{
+	memset(ch, 0, sizeof(*ch));
+	ch->seg = calloc(num, sizeof(*ch->seg));
+	ch->itable = calloc(num, sizeof(*ch->itable));
+	if (!ch->seg || !ch->itable) {
+		gv_chain_fini(ch);
+		return -ENOMEM;
+	}
+	ch->max_seg = num;
+	return 0;
+}
+
+void gv_chain_fini(struct gv_chain *ch)
+{
+	free(ch->seg);
+	free(ch->itable);
+	ch->seg = NULL;
+	ch->itable = NULL;
+	ch->max_seg = 0;
+}
+
+int gv_vq_parse_chain(const volatile struct vring_desc *desc, unsigned num, uint16_t head,
+                      bool indirect_ok, const struct gv_vq_mem *mem, struct gv_chain *ch,
+                      char *why, size_t whylen)
+{
+	unsigned table_num = num;   /* entries of the table i indexes */
+	unsigned visited = 0;       /* direct + indirect: bounded by the queue size */
+	bool indirect = false;
+	uint16_t i = head;
+	int rc;
+
+	ch->head = head;
+	ch->nseg = ch->nread = 0;
+	ch->read_bytes = ch->write_bytes = 0;
+	if (num > ch->max_seg)
+		return ring_error(why, whylen, "internal: chain buffer smaller than the queue");
+	if (head >= num)
+		return ring_error(why, whylen, "head index %u out of range (queue size %u)",
+		                  head, num);
+	for (;;) {
+		struct vring_desc d;
+		struct gv_seg *s;
+
+		if (++visited > num)
+			return ring_error(why, whylen,
+			                  "descriptor chain from head %u is longer than the queue size "
+			                  "%u (a loop?)", head, num);
+		if (indirect) {
+			d = ch->itable[i];          /* already a private copy */
+		} else {
+			/* the one read of this shared entry */
+			d.addr = desc[i].addr;
+			d.len = desc[i].len;
+			d.flags = desc[i].flags;
+			d.next = desc[i].next;
+		}
+
+		if (d.flags & VRING_DESC_F_INDIRECT) {
+			grant_ref_t gref;
+			uint32_t off;
+			unsigned npages;
+
+			if (indirect)
+				return ring_error(why, whylen,
+				                  "nested indirect descriptor in the table of head %u", head);
+			if (!indirect_ok)
+				return ring_error(why, whylen,
+				                  "indirect descriptor %u but VIRTIO_RING_F_INDIRECT_DESC was "
+				                  "not negotiated", i);
+			if (d.flags & VRING_DESC_F_NEXT)
+				return ring_error(why, whylen,
+				                  "descriptor %u has both INDIRECT and NEXT", i);
+			if (d.len == 0 || d.len % sizeof(struct vring_desc) ||
+			    d.len / sizeof(struct vring_desc) > num - (visited - 1))
+				return ring_error(why, whylen,
+				                  "indirect table of %u bytes at descriptor %u: must be a "
+				                  "non-zero multiple of 16 and make a chain of at most %u "
+				                  "descriptors", d.len, i, num);
+			rc = decode_buffer(d.addr, d.len, &gref, &off, &npages, why, whylen);
+			if (rc < 0)
+				return rc;
+			rc = mem->copy_in(mem->ctx, gref, off, ch->itable, d.len);
+			if (rc < 0)
+				return ring_error(why, whylen,
+				                  "indirect table at 0x%llx cannot be mapped (%s)",
+				                  (unsigned long long)d.addr, strerror(-rc));
+			indirect = true;
+			table_num = d.len / sizeof(struct vring_desc);
+			visited--;          /* the indirect descriptor itself carries no buffer */
+			i = 0;
+			continue;
+		}
+
+		if (ch->nseg >= ch->max_seg)
+			return ring_error(why, whylen, "descriptor chain from head %u is longer than "
+			                  "the queue size %u", head, num);
+		s = &ch->seg[ch->nseg];
+		rc = decode_buffer(d.addr, d.len, &s->gref, &s->off, &s->npages, why, whylen);
+		if (rc < 0)
+			return rc;
+		s->len = d.len;
+		s->write = d.flags & VRING_DESC_F_WRITE;
+		s->page0 = 0;
+		if (s->write) {
+			ch->write_bytes += d.len;
+		} else {
+			if (ch->nseg != ch->nread)
+				return ring_error(why, whylen,
+				                  "device-readable descriptor %u after a device-writable one "
+				                  "in the chain of head %u", i, head);
+			ch->read_bytes += d.len;
+			ch->nread++;
+		}
+		/* used len is 32 bits: a chain whose lengths overflow it is malformed */
+		if (ch->read_bytes + ch->write_bytes > UINT32_MAX)
+			return ring_error(why, whylen,
+			                  "lengths of the chain of head %u overflow 32 bits", head);
+		ch->nseg++;
+
+		if (!(d.flags & VRING_DESC_F_NEXT))
+			return 0;
+		if (d.next >= table_num)
+			return ring_error(why, whylen,
+			                  "next index %u out of range (%s of %u entries) in the chain of "
+			                  "head %u", d.next, indirect ? "indirect table" : "queue",
+			                  table_num, head);
+		i = d.next;
+	}
+}
+
+/* ---- mapping a request ---------------------------------------------------- */
+
+static int indirect_copy_in(void *ctx, grant_ref_t gref, uint32_t off, void *dst, size_t len)
+{
+	struct gv_vq *vq = ctx;
+	unsigned n = gv_pages_for(off + len);
+	grant_ref_t refs[GV_BE_MAX_QUEUE_SIZE * sizeof(struct vring_desc) / GV_PAGE_SIZE + 1];
+	void *addr;
+	int rc;
+
+	if (n > sizeof(refs) / sizeof(refs[0]))
+		return -E2BIG;
+	for (unsigned k = 0; k < n; k++)
+		refs[k] = gref + k;
+	rc = gv_map(vq->p, vq->from, n, refs, 0, NULL, &addr);
+	if (rc < 0)
+		return rc;
+	memcpy(dst, (char *)addr + off, len);
+	gv_unmap(vq->p, addr, n);
+	return 0;
+}
+
+/* Maps the pages of the segments of one direction in [first, first+n). */
+static int map_direction(struct gv_req *r, unsigned first, unsigned n, bool write)
+{
+	struct gv_chain *ch = r->ch;
+	struct gv_mapcache *mc = r->vq->cache;
+	unsigned nuniq = 0, np = 0, base = r->npages;
+	void *addr;
+	int rc;
+
+	/* collect the distinct refs not in the cache; slot[] remembers for each
+	 * page which of them it is (or UINT16_MAX: a cache hit, already set) */
+	for (unsigned s = first; s < first + n; s++) {
+		struct gv_seg *sg = &ch->seg[s];
+
+		if (sg->write != write)
+			continue;
+		sg->page0 = r->npages + np;
+		for (unsigned k = 0; k < sg->npages; k++, np++) {
+			grant_ref_t ref = sg->gref + k;
+			void *hit = mc ? gv_mapcache_lookup(mc, ref, write) : NULL;
+			unsigned u;
+
+			if (hit) {
+				r->pages[base + np] = hit;
+				r->slot[np] = UINT16_MAX;
+				continue;
+			}
+			for (u = 0; u < nuniq && r->uref[u] != ref; u++)
+				;
+			if (u == nuniq)
+				r->uref[nuniq++] = ref;
+			r->slot[np] = (uint16_t)u;
+		}
+	}
+	if (nuniq) {
+		if (r->nunmap >= sizeof(r->unmap) / sizeof(r->unmap[0]))
+			return -E2BIG;
+		rc = gv_map(r->vq->p, r->vq->from, nuniq, r->uref, write ? GV_MAP_WRITE : 0,
+		            NULL, &addr);
+		if (rc < 0)
+			return rc;
+		for (unsigned k = 0; k < np; k++)
+			if (r->slot[k] != UINT16_MAX)
+				r->pages[base + k] = (char *)addr + (size_t)r->slot[k] * GV_PAGE_SIZE;
+		if (!mc || gv_mapcache_insert(mc, addr, r->uref, nuniq, write) == 0) {
+			r->unmap[r->nunmap].addr = addr;
+			r->unmap[r->nunmap].count = nuniq;
+			r->nunmap++;
+		}
+	}
+	r->npages += np;
+	return 0;
+}
+
+int gv_req_map(struct gv_req *r, unsigned first, unsigned n)
+{
+	struct gv_chain *ch = r->ch;
+	uint64_t need = 0;
+	int rc;
+
+	if (first > ch->nseg || n > ch->nseg - first)
+		return -EINVAL;
+	for (unsigned s = first; s < first + n; s++)
+		need += ch->seg[s].npages;
+	if (need > GV_BE_REQ_MAX_PAGES - r->npages)
+		return -E2BIG;
+	rc = map_direction(r, first, n, false);
+	if (rc < 0)
+		return rc;
+	/* a failure here leaves the readable batch in r->unmap: undone at the end */
+	return map_direction(r, first, n, true);
+}
+
+static void req_unmap_all(struct gv_req *r)
+{
+	for (unsigned k = 0; k < r->nunmap; k++)
+		gv_unmap(r->vq->p, r->unmap[k].addr, r->unmap[k].count);
+	r->nunmap = 0;
+	r->npages = 0;
+}
+
+int gv_req_iov(struct gv_req *r, unsigned s, uint32_t off, uint32_t len,
+               struct iovec *iov, int max)
+{
+	const struct gv_seg *sg = &r->ch->seg[s];
+	uint64_t pos = (uint64_t)sg->off + off;   /* from the start of the first page */
+	int n = 0;
+
+	if (off > sg->len || len > sg->len - off)
+		return -EINVAL;
+	while (len) {
+		unsigned pg = (unsigned)(pos / GV_PAGE_SIZE);
+		uint32_t in = (uint32_t)(pos % GV_PAGE_SIZE);
+		uint32_t chunk = GV_PAGE_SIZE - in < len ? GV_PAGE_SIZE - in : len;
+		char *p = (char *)r->pages[sg->page0 + pg] + in;
+
+		if (n && (char *)iov[n - 1].iov_base + iov[n - 1].iov_len == p) {
+			iov[n - 1].iov_len += chunk;   /* pages of one batch are contiguous */
+		} else {
+			if (n == max)
+				return -E2BIG;
+			iov[n].iov_base = p;
+			iov[n].iov_len = chunk;
+			n++;
+		}
+		pos += chunk;
+		len -= chunk;
+	}
+	return n;
+}
+
+int gv_req_copy_from(struct gv_req *r, unsigned s, uint32_t off, void *dst, uint32_t len)
+{
+	struct iovec iov[4];
+	int n = gv_req_iov(r, s, off, len, iov, 4);
+
+	if (n < 0)
+		return n;
+	for (int k = 0; k < n; k++) {
+		memcpy(dst, iov[k].iov_base, iov[k].iov_len);
+		dst = (char *)dst + iov[k].iov_len;
+	}
+	return 0;
+}
+
+int gv_req_copy_to(struct gv_req *r, unsigned s, uint32_t off, const void *src, uint32_t len)
+{
+	struct iovec iov[4];
+	int n = gv_req_iov(r, s, off, len, iov, 4);
+
+	if (n < 0)
+		return n;
+	for (int k = 0; k < n; k++) {
+		memcpy(iov[k].iov_base, src, iov[k].iov_len);
+		src = (const char *)src + iov[k].iov_len;
+	}
+	return 0;
+}
+
+/* ---- the queue -------------------------------------------------------------- */
+
+int gv_vq_init(struct gv_vq *vq, struct gv_platform *p, domid_t from, unsigned index,
+               unsigned num, const void *desc, const void *avail, void *used,
+               bool indirect_ok, struct gv_mapcache *cache)
+{
+	int rc;
+
+	memset(vq, 0, sizeof(*vq));
+	if (!num || num > GV_BE_MAX_QUEUE_SIZE || (num & (num - 1)))
+		return -EINVAL;
+	rc = gv_chain_init(&vq->ch, num);
+	if (rc < 0)
+		return rc;
+	vq->req = calloc(1, sizeof(*vq->req));
+	if (!vq->req) {
+		gv_chain_fini(&vq->ch);
+		return -ENOMEM;
+	}
+	vq->index = index;
+	vq->num = num;
+	vq->p = p;
+	vq->from = from;
+	vq->desc = desc;
+	vq->avail = avail;
+	vq->used = used;
+	vq->indirect_ok = indirect_ok;
+	vq->cache = cache;
+	vq->port = GV_NO_PORT;
+	/* the driver zeroed its pages; we own used idx from here, starting at 0 */
+	vq->used->flags = 0;
+	return 0;
+}
+
+void gv_vq_fini(struct gv_vq *vq)
+{
+	gv_chain_fini(&vq->ch);
+	free(vq->req);
+	vq->req = NULL;
+}
+
+static int vq_break(struct gv_vq *vq, const char *why)
+{
+	if (!vq->broken) {
+		vq->broken = true;
+		if (why != vq->why)
+			snprintf(vq->why, sizeof(vq->why), "%s", why);
+	}
+	return -EPROTO;
+}
+
+static void set_used_flags(struct gv_vq *vq, uint16_t flags)
+{
+	if (vq->used_flags != flags) {
+		vq->used_flags = flags;
+		vq->used->flags = flags;
+	}
+}
+
+int gv_vq_serve(struct gv_vq *vq, unsigned budget)
+{
+	struct gv_vq_mem mem = { indirect_copy_in, vq };
+	unsigned served = 0;
+
+	vq->more = false;
+	if (vq->broken)
+		return -EPROTO;
+	for (;;) {
+		uint16_t avail_idx = vq->avail->idx;    /* read once */
+		uint16_t pending, head;
+		struct gv_req *r = vq->req;
+		uint32_t len;
+
+		/* ring entries are read after the index that published them */
+		rmb_acquire();
+		pending = (uint16_t)(avail_idx - vq->last_avail);
+		if (pending > vq->num) {
+			char why[160];
+
+			snprintf(why, sizeof(why), "avail index moved from %u to %u, more than the "
+			         "queue size %u", vq->last_avail, avail_idx, vq->num);
+			vq_break(vq, why);
+			break;
+		}
+		if (!pending) {
+			if (!(vq->used_flags & VRING_USED_F_NO_NOTIFY))
+				break;
+			/* re-enable kicks, then look again: a request made before the
+			 * driver saw the flag cleared would get no kick */
+			set_used_flags(vq, 0);
+			mb_full();
+			if (vq->avail->idx == vq->last_avail)
+				break;
+			continue;
+		}
+		if (served >= budget) {
+			vq->more = true;        /* kicks stay off: we come back anyway */
+			break;
+		}
+		/* serving: the driver need not kick us for every request */
+		set_used_flags(vq, VRING_USED_F_NO_NOTIFY);
+
+		head = vq->avail->ring[vq->last_avail % vq->num];   /* read once */
+		if (gv_vq_parse_chain(vq->desc, vq->num, head, vq->indirect_ok, &mem, &vq->ch,
+		                      vq->why, sizeof(vq->why)) < 0) {
+			vq_break(vq, vq->why);
+			break;
+		}
+		vq->last_avail++;
+
+		memset(r->unmap, 0, sizeof(r->unmap));
+		r->vq = vq;
+		r->ch = &vq->ch;
+		r->npages = 0;
+		r->nunmap = 0;
+		if (vq->cache)
+			gv_mapcache_begin(vq->cache);
+		len = vq->handler(vq->handler_ctx, r);
+		if (len > vq->ch.write_bytes)
+			len = (uint32_t)vq->ch.write_bytes;
+		/* grant mode: nothing stays mapped once the driver can see the
+		 * completion, so it may end its grants right away */
+		req_unmap_all(r);
+
+		vq->used->ring[vq->used_idx % vq->num].id = head;
+		vq->used->ring[vq->used_idx % vq->num].len = len;
+		/* the element is visible before the index that publishes it */
+		wmb_release();
+		vq->used->idx = ++vq->used_idx;
+		vq->requests++;
+		served++;
+	}
+	if (served) {
+		/* the used index is visible before we read the driver's flag */
+		mb_full();
+		if (!(vq->avail->flags & VRING_AVAIL_F_NO_INTERRUPT) && vq->port != GV_NO_PORT)
+			gv_evtchn_notify(vq->p, vq->port);
+	}
+	return vq->broken ? -EPROTO : (int)served;
+}

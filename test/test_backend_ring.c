@@ -1,0 +1,566 @@
+/*
+ * test/test_backend_ring.c: the backend's virtqueue code (backend/vring.c,
+ * the shipped code) against synthetic rings in ordinary memory: a hostile
+ * driver's chains (loops, out-of-range indices, indirect misuse, length
+ * overflow, addresses without the grant bit) must break the device with the
+ * right explanation; good chains must be served, with every mapping undone
+ * before the used element is published.
+ *
+ * A fake platform stands in for Xen: grant ref k is page k of `guest`;
+ * map copies the pages into a fresh allocation (as a real mapping has its
+ * own address) and unmap copies writable ones back.
+ */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "check.h"
+#include "../backend/backend.h"
+#include "dma_addr.h"
+
+#define NGUEST 64
+static unsigned char guest[NGUEST][GV_PAGE_SIZE];
+static bool guest_ro[NGUEST];
+static unsigned notifies, map_calls;
+
+struct fake_map {
+	void *addr;
+	unsigned count;
+	bool write;
+	grant_ref_t refs[GV_BE_REQ_MAX_PAGES];
+	struct fake_map *next;
+};
+static struct fake_map *maps;
+
+static int fake_map(struct gv_platform *p, domid_t from, unsigned count, const grant_ref_t *refs,
+                    unsigned flags, const struct gv_notify *n, void **addr)
+{
+	struct fake_map *m;
+
+	(void)from; (void)n;
+	if (!count || count > GV_BE_REQ_MAX_PAGES)
+		return -EINVAL;
+	for (unsigned k = 0; k < count; k++) {
+		if (refs[k] >= NGUEST)
+			return -EINVAL;
+		if ((flags & GV_MAP_WRITE) && guest_ro[refs[k]])
+			return -EACCES;
+	}
+	m = calloc(1, sizeof(*m));
+	m->addr = aligned_alloc(GV_PAGE_SIZE, (size_t)count * GV_PAGE_SIZE);
+	m->count = count;
+	m->write = flags & GV_MAP_WRITE;
+	for (unsigned k = 0; k < count; k++) {
+		m->refs[k] = refs[k];
+		memcpy((char *)m->addr + (size_t)k * GV_PAGE_SIZE, guest[refs[k]], GV_PAGE_SIZE);
+	}
+	m->next = maps;
+	maps = m;
+	p->ctr.maps_active += count;
+	map_calls++;
+	*addr = m->addr;
+	return 0;
+}
+
+static int fake_unmap(struct gv_platform *p, void *addr, unsigned count)
+{
+	for (struct fake_map **pp = &maps; *pp; pp = &(*pp)->next) {
+		struct fake_map *m = *pp;
+
+		if (m->addr != addr)
+			continue;
+		if (m->count != count)
+			return -EINVAL;
+		if (m->write)
+			for (unsigned k = 0; k < count; k++)
+				memcpy(guest[m->refs[k]], (char *)m->addr + (size_t)k * GV_PAGE_SIZE,
+				       GV_PAGE_SIZE);
+		*pp = m->next;
+		free(m->addr);
+		free(m);
+		p->ctr.maps_active -= count;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static int fake_notify(struct gv_platform *p, evtchn_port_t port)
+{
+	(void)p; (void)port;
+	notifies++;
+	return 0;
+}
+
+static const struct gv_platform_ops fake_ops = {
+	.name = "fake", .map = fake_map, .unmap = fake_unmap, .evtchn_notify = fake_notify,
+};
+static struct gv_platform fake = { .ops = &fake_ops, .domid = 0 };
+
+static uint64_t ga(grant_ref_t ref, uint32_t off) { return gv_grant_to_dma(ref, off); }
+
+/* ---- parsing ---------------------------------------------------------------- */
+
+#define QN 8
+static struct vring_desc table[QN];
+static struct gv_chain ch;
+static char why[512];
+
+static int copy_in_guest(void *ctx, grant_ref_t gref, uint32_t off, void *dst, size_t len)
+{
+	(void)ctx;
+	if (gref >= NGUEST || off + len > (size_t)(NGUEST - gref) * GV_PAGE_SIZE)
+		return -EINVAL;
+	memcpy(dst, &guest[gref][off], len);
+	return 0;
+}
+static const struct gv_vq_mem mem = { copy_in_guest, NULL };
+
+static void setd(unsigned i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
+{
+	table[i].addr = addr;
+	table[i].len = len;
+	table[i].flags = flags;
+	table[i].next = next;
+}
+
+static int parse(uint16_t head, bool indirect_ok)
+{
+	why[0] = 0;
+	return gv_vq_parse_chain(table, QN, head, indirect_ok, &mem, &ch, why, sizeof(why));
+}
+
+static int setup(void)
+{
+	memset(table, 0, sizeof(table));
+	memset(guest, 0, sizeof(guest));
+	memset(guest_ro, 0, sizeof(guest_ro));
+	gv_chain_fini(&ch);
+	return gv_chain_init(&ch, QN);
+}
+
+static int t_good_chain(void)
+{
+	CHECK_EQ(setup(), 0);
+	setd(0, ga(1, 0), 16, VRING_DESC_F_NEXT, 3);
+	setd(3, ga(2, 100), 8192, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 5);
+	setd(5, ga(9, 4095), 1, VRING_DESC_F_WRITE, 0);
+	CHECK_EQ(parse(0, false), 0);
+	CHECK_EQ(ch.nseg, 3);
+	CHECK_EQ(ch.nread, 1);
+	CHECK_EQ(ch.read_bytes, 16);
+	CHECK_EQ(ch.write_bytes, 8193);
+	CHECK_EQ(ch.seg[1].gref, 2);
+	CHECK_EQ(ch.seg[1].off, 100);
+	CHECK_EQ(ch.seg[1].npages, 3);     /* 100 + 8192 bytes span 3 pages */
+	CHECK_EQ(ch.seg[2].npages, 1);
+	CHECK(ch.seg[2].write && !ch.seg[0].write);
+	return 0;
+}
+
+static int t_head_out_of_range(void)
+{
+	CHECK_EQ(setup(), 0);
+	CHECK_EQ(parse(QN, false), -EPROTO);
+	CHECK_MSG(strstr(why, "head index 8 out of range"), "why: %s", why);
+	return 0;
+}
+
+static int t_next_out_of_range(void)
+{
+	CHECK_EQ(setup(), 0);
+	setd(0, ga(1, 0), 16, VRING_DESC_F_NEXT, 200);
+	CHECK_EQ(parse(0, false), -EPROTO);
+	CHECK_MSG(strstr(why, "next index 200 out of range"), "why: %s", why);
+	return 0;
+}
+
+static int t_loop(void)
+{
+	CHECK_EQ(setup(), 0);
+	setd(0, ga(1, 0), 16, VRING_DESC_F_NEXT, 1);
+	setd(1, ga(1, 0), 16, VRING_DESC_F_NEXT, 0);
+	CHECK_EQ(parse(0, false), -EPROTO);
+	CHECK_MSG(strstr(why, "longer than the queue size"), "why: %s", why);
+	/* a self loop too */
+	setd(2, ga(1, 0), 16, VRING_DESC_F_NEXT, 2);
+	CHECK_EQ(parse(2, false), -EPROTO);
+	return 0;
+}
+
+static int t_no_grant_bit(void)
+{
+	CHECK_EQ(setup(), 0);
+	setd(0, 0x12345000ULL, 16, 0, 0);
+	CHECK_EQ(parse(0, false), -EPROTO);
+	CHECK_MSG(!strcmp(why, "descriptor address 0x12345000 is not a grant reference: the driver "
+	                  "bypassed the DMA API (VIRTIO_F_ACCESS_PLATFORM not negotiated); under "
+	                  "Xen a backend can reach only guest memory that the guest granted to it"),
+	          "why: %s", why);
+	/* bits 44-62 set: not a grant DMA address either */
+	setd(0, GV_DMA_GRANT_BIT | (1ULL << 50), 16, 0, 0);
+	CHECK_EQ(parse(0, false), -EPROTO);
+	return 0;
+}
+
+static int t_length_overflow(void)
+{
+	CHECK_EQ(setup(), 0);
+	setd(0, ga(1, 0), 0xffffffffu, VRING_DESC_F_NEXT, 1);
+	setd(1, ga(1, 0), 0xffffffffu, VRING_DESC_F_WRITE, 0);
+	CHECK_EQ(parse(0, false), -EPROTO);
+	CHECK_MSG(strstr(why, "overflow"), "why: %s", why);
+	/* a buffer running past grant ref 0xffffffff */
+	setd(0, ga(0xffffffffu, 4000), 200, 0, 0);
+	CHECK_EQ(parse(0, false), -EPROTO);
+	CHECK_MSG(strstr(why, "past the last grant"), "why: %s", why);
+	/* the same length inside one page is fine */
+	setd(0, ga(0xffffffffu, 0), 200, 0, 0);
+	CHECK_EQ(parse(0, false), 0);
+	return 0;
+}
+
+static int t_readable_after_writable(void)
+{
+	CHECK_EQ(setup(), 0);
+	setd(0, ga(1, 0), 16, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 1);
+	setd(1, ga(2, 0), 16, 0, 0);
+	CHECK_EQ(parse(0, false), -EPROTO);
+	CHECK_MSG(strstr(why, "device-readable descriptor 1 after a device-writable"), "why: %s", why);
+	return 0;
+}
+
+/* an indirect table in guest page 5: hdr, data, status */
+static void put_itable(unsigned n)
+{
+	struct vring_desc *it = (struct vring_desc *)guest[5];
+
+	it[0] = (struct vring_desc){ ga(1, 0), 16, VRING_DESC_F_NEXT, 1 };
+	it[1] = (struct vring_desc){ ga(2, 0), 512, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 2 };
+	it[2] = (struct vring_desc){ ga(3, 0), 1, VRING_DESC_F_WRITE, 0 };
+	(void)n;
+}
+
+static int t_indirect_good(void)
+{
+	CHECK_EQ(setup(), 0);
+	put_itable(3);
+	setd(4, ga(5, 0), 3 * 16, VRING_DESC_F_INDIRECT, 0);
+	CHECK_EQ(parse(4, true), 0);
+	CHECK_EQ(ch.nseg, 3);
+	CHECK_EQ(ch.nread, 1);
+	CHECK_EQ(ch.seg[2].gref, 3);
+	/* without the feature it is a violation */
+	CHECK_EQ(parse(4, false), -EPROTO);
+	CHECK_MSG(strstr(why, "VIRTIO_RING_F_INDIRECT_DESC"), "why: %s", why);
+	return 0;
+}
+
+static int t_indirect_bad(void)
+{
+	struct vring_desc *it = (struct vring_desc *)guest[5];
+
+	CHECK_EQ(setup(), 0);
+	put_itable(3);
+	setd(4, ga(5, 0), 0, VRING_DESC_F_INDIRECT, 0);
+	CHECK_EQ(parse(4, true), -EPROTO);                  /* length 0 */
+	setd(4, ga(5, 0), 40, VRING_DESC_F_INDIRECT, 0);
+	CHECK_EQ(parse(4, true), -EPROTO);                  /* not a multiple of 16 */
+	setd(4, ga(5, 0), (QN + 1) * 16, VRING_DESC_F_INDIRECT, 0);
+	CHECK_EQ(parse(4, true), -EPROTO);                  /* longer than the queue */
+	CHECK_MSG(strstr(why, "non-zero multiple of 16"), "why: %s", why);
+	setd(4, ga(5, 0), 48, VRING_DESC_F_INDIRECT | VRING_DESC_F_NEXT, 0);
+	CHECK_EQ(parse(4, true), -EPROTO);                  /* INDIRECT with NEXT */
+	CHECK_MSG(strstr(why, "both INDIRECT and NEXT"), "why: %s", why);
+	setd(4, 0x5000, 48, VRING_DESC_F_INDIRECT, 0);
+	CHECK_EQ(parse(4, true), -EPROTO);                  /* table address not a grant */
+	CHECK_MSG(strstr(why, "is not a grant reference"), "why: %s", why);
+	setd(4, ga(NGUEST + 3, 0), 48, VRING_DESC_F_INDIRECT, 0);
+	CHECK_EQ(parse(4, true), -EPROTO);                  /* table cannot be mapped */
+	CHECK_MSG(strstr(why, "cannot be mapped"), "why: %s", why);
+	/* nested: an entry of the table is itself indirect */
+	it[1].flags = VRING_DESC_F_INDIRECT;
+	setd(4, ga(5, 0), 48, VRING_DESC_F_INDIRECT, 0);
+	CHECK_EQ(parse(4, true), -EPROTO);
+	CHECK_MSG(strstr(why, "nested indirect"), "why: %s", why);
+	/* a loop inside the table */
+	put_itable(3);
+	it[2].flags = VRING_DESC_F_WRITE | VRING_DESC_F_NEXT;
+	it[2].next = 1;
+	CHECK_EQ(parse(4, true), -EPROTO);
+	CHECK_MSG(strstr(why, "longer than the queue size"), "why: %s", why);
+	/* next out of the table */
+	put_itable(3);
+	it[2].flags = VRING_DESC_F_WRITE | VRING_DESC_F_NEXT;
+	it[2].next = 3;
+	CHECK_EQ(parse(4, true), -EPROTO);
+	CHECK_MSG(strstr(why, "indirect table of 3 entries"), "why: %s", why);
+	/* direct descriptors before the table count against the queue size */
+	put_itable(3);
+	for (unsigned i = 0; i < 6; i++)
+		setd(i, ga(1, 0), 16, VRING_DESC_F_NEXT, (uint16_t)(i + 1));
+	setd(6, ga(5, 0), 48, VRING_DESC_F_INDIRECT, 0);
+	CHECK_EQ(parse(0, true), -EPROTO);
+	return 0;
+}
+
+/* ---- a whole queue ----------------------------------------------------------- */
+
+/* ring areas in guest pages 40 (desc), 41 (avail), 42 (used) */
+#define DESC  ((struct vring_desc *)guest[40])
+#define AVAIL ((struct vring_avail *)guest[41])
+#define USED  ((struct vring_used *)guest[42])
+
+static struct gv_vq vq;
+static struct gv_blk blk;
+static char img[] = "/tmp/gvt-ring-XXXXXX";
+
+static int start_blk_queue(bool ro)
+{
+	char err[256];
+	int fd;
+
+	CHECK_EQ(setup(), 0);
+	notifies = map_calls = 0;
+	fd = mkstemp(img);
+	CHECK(fd >= 0);
+	CHECK_EQ(ftruncate(fd, 64 * 512), 0);
+	for (unsigned s = 0; s < 64; s++) {
+		unsigned char sec[512];
+
+		memset(sec, (int)s, sizeof(sec));
+		CHECK_EQ(pwrite(fd, sec, 512, s * 512), 512);
+	}
+	close(fd);
+	CHECK_EQ(gv_blk_open(&blk, img, ro, 0, err, sizeof(err)), 0);
+	CHECK_EQ(blk.capacity, 64);
+	/* the backend works on its own mappings of the ring pages, as for real */
+	CHECK_EQ(gv_vq_init(&vq, &fake, 1, 0, QN, DESC, AVAIL, USED, true, NULL), 0);
+	vq.handler = gv_blk_handle;
+	vq.handler_ctx = &blk;
+	vq.port = 7;
+	return 0;
+}
+
+static void stop_blk_queue(void)
+{
+	gv_vq_fini(&vq);
+	gv_blk_close(&blk);
+	unlink(img);
+	strcpy(img, "/tmp/gvt-ring-XXXXXX");
+}
+
+/* puts a blk request at descriptors base.. and makes it available */
+static void blk_req(unsigned base, uint32_t type, uint64_t sector, grant_ref_t data, uint32_t len,
+                    grant_ref_t status)
+{
+	struct virtio_blk_outhdr *h = (struct virtio_blk_outhdr *)guest[10 + base];
+	bool out = type == VIRTIO_BLK_T_OUT;
+
+	h->type = type;
+	h->ioprio = 0;
+	h->sector = sector;
+	DESC[base] = (struct vring_desc){ ga(10 + base, 0), 16, VRING_DESC_F_NEXT,
+	                                  (uint16_t)(base + 1) };
+	DESC[base + 1] = (struct vring_desc){ ga(data, 0), len,
+	                                      VRING_DESC_F_NEXT | (out ? 0 : VRING_DESC_F_WRITE),
+	                                      (uint16_t)(base + 2) };
+	DESC[base + 2] = (struct vring_desc){ ga(status, 7), 1, VRING_DESC_F_WRITE, 0 };
+	AVAIL->ring[AVAIL->idx % QN] = (uint16_t)base;
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	AVAIL->idx++;
+}
+
+static int t_serve_blk(void)
+{
+	CHECK_EQ(start_blk_queue(false), 0);
+	guest[30][7] = 0xee;
+	/* read sectors 3..10 into pages 20-21 */
+	blk_req(0, VIRTIO_BLK_T_IN, 3, 20, 8 * 512, 30);
+	/* write page 24 (filled with 0x5a) to sectors 40..47 */
+	memset(guest[24], 0x5a, GV_PAGE_SIZE);
+	blk_req(3, VIRTIO_BLK_T_OUT, 40, 24, 4096, 31);
+	CHECK_EQ(gv_vq_serve(&vq, 64), 2);
+	CHECK_EQ(fake.ctr.maps_active, 0);          /* all unmapped before publishing */
+	CHECK_EQ(USED->idx, 2);
+	CHECK_EQ(USED->ring[0].id, 0);
+	CHECK_EQ(USED->ring[0].len, 8 * 512 + 1);   /* data written + status */
+	CHECK_EQ(USED->ring[1].id, 3);
+	CHECK_EQ(USED->ring[1].len, 1);             /* OUT: only the status byte */
+	CHECK_EQ(guest[30][7], VIRTIO_BLK_S_OK);
+	CHECK_EQ(guest[31][7], VIRTIO_BLK_S_OK);
+	CHECK_EQ(guest[20][0], 3);
+	CHECK_EQ(guest[20][4095], 10);
+	CHECK_EQ(notifies, 1);
+	/* read back what was written */
+	blk_req(0, VIRTIO_BLK_T_IN, 40, 22, 512, 30);
+	CHECK_EQ(gv_vq_serve(&vq, 64), 1);
+	CHECK_EQ(guest[22][511], 0x5a);
+	/* out of range: IOERR, the device lives on */
+	blk_req(0, VIRTIO_BLK_T_IN, 63, 22, 1024, 30);
+	CHECK_EQ(gv_vq_serve(&vq, 64), 1);
+	CHECK_EQ(guest[30][7], VIRTIO_BLK_S_IOERR);
+	CHECK_EQ(USED->ring[3].len, 1);
+	/* a data grant that cannot be mapped: IOERR */
+	blk_req(0, VIRTIO_BLK_T_IN, 0, NGUEST + 5, 512, 30);
+	guest[30][7] = 0xee;
+	CHECK_EQ(gv_vq_serve(&vq, 64), 1);
+	CHECK_EQ(guest[30][7], VIRTIO_BLK_S_IOERR);
+	/* unknown type: UNSUPP; GET_ID */
+	blk_req(0, 77, 0, 22, 512, 30);
+	CHECK_EQ(gv_vq_serve(&vq, 64), 1);
+	CHECK_EQ(guest[30][7], VIRTIO_BLK_S_UNSUPP);
+	blk_req(0, VIRTIO_BLK_T_GET_ID, 0, 22, 20, 30);
+	CHECK_EQ(gv_vq_serve(&vq, 64), 1);
+	CHECK_EQ(guest[30][7], VIRTIO_BLK_S_OK);
+	CHECK(!memcmp(guest[22], "gv0-", 4));
+	CHECK_EQ(fake.ctr.maps_active, 0);
+	CHECK(!vq.broken);
+	/* the driver asks for no interrupts: none sent */
+	notifies = 0;
+	AVAIL->flags = VRING_AVAIL_F_NO_INTERRUPT;
+	blk_req(0, VIRTIO_BLK_T_FLUSH, 0, 22, 0, 30);
+	DESC[1] = DESC[2];                          /* flush: header + status only */
+	CHECK_EQ(gv_vq_serve(&vq, 64), 1);
+	CHECK_EQ(notifies, 0);
+	CHECK_EQ(guest[30][7], VIRTIO_BLK_S_OK);
+	/* kicks re-enabled once the queue is drained */
+	CHECK_EQ(USED->flags & VRING_USED_F_NO_NOTIFY, 0);
+	stop_blk_queue();
+	return 0;
+}
+
+static int t_serve_ro_and_limits(void)
+{
+	CHECK_EQ(start_blk_queue(true), 0);
+	memset(guest[24], 0x5a, GV_PAGE_SIZE);
+	blk_req(0, VIRTIO_BLK_T_OUT, 0, 24, 512, 31);
+	CHECK_EQ(gv_vq_serve(&vq, 64), 1);
+	CHECK_EQ(guest[31][7], VIRTIO_BLK_S_IOERR);
+	/* data segment larger than size-max */
+	blk_req(0, VIRTIO_BLK_T_IN, 0, 20, GV_BE_BLK_SIZE_MAX + 512, 31);
+	guest[31][7] = 0;
+	CHECK_EQ(gv_vq_serve(&vq, 64), 1);
+	CHECK_EQ(guest[31][7], VIRTIO_BLK_S_IOERR);
+	CHECK_EQ(fake.ctr.maps_active, 0);
+	stop_blk_queue();
+	return 0;
+}
+
+static int t_serve_broken_sticky(void)
+{
+	CHECK_EQ(start_blk_queue(false), 0);
+	/* the bypass driver: a guest-physical address */
+	blk_req(0, VIRTIO_BLK_T_IN, 0, 20, 512, 30);
+	DESC[1].addr = 0x7f000;
+	CHECK_EQ(gv_vq_serve(&vq, 64), -EPROTO);
+	CHECK(vq.broken);
+	CHECK_MSG(strstr(vq.why, "descriptor address 0x7f000 is not a grant reference: the driver "
+	                 "bypassed the DMA API"), "why: %s", vq.why);
+	CHECK_EQ(USED->idx, 0);
+	CHECK_EQ(fake.ctr.maps_active, 0);
+	/* sticky: a good request later is not served */
+	DESC[1].addr = ga(20, 0);
+	CHECK_EQ(gv_vq_serve(&vq, 64), -EPROTO);
+	CHECK_EQ(USED->idx, 0);
+	stop_blk_queue();
+
+	/* avail index jumping more than the queue size */
+	CHECK_EQ(start_blk_queue(false), 0);
+	AVAIL->idx = QN + 1;
+	CHECK_EQ(gv_vq_serve(&vq, 64), -EPROTO);
+	CHECK_MSG(strstr(vq.why, "more than the queue size"), "why: %s", vq.why);
+	stop_blk_queue();
+	return 0;
+}
+
+static int t_serve_budget(void)
+{
+	CHECK_EQ(start_blk_queue(false), 0);
+	blk_req(0, VIRTIO_BLK_T_IN, 0, 20, 512, 30);
+	blk_req(3, VIRTIO_BLK_T_IN, 1, 21, 512, 31);
+	CHECK_EQ(gv_vq_serve(&vq, 1), 1);
+	CHECK(vq.more);
+	/* kicks stay suppressed while we owe the driver a pass */
+	CHECK(USED->flags & VRING_USED_F_NO_NOTIFY);
+	CHECK_EQ(gv_vq_serve(&vq, 1), 1);
+	CHECK_EQ(USED->idx, 2);
+	CHECK_EQ(gv_vq_serve(&vq, 1), 0);
+	CHECK(!vq.more);
+	stop_blk_queue();
+	return 0;
+}
+
+static int t_rng_used_len(void)
+{
+	CHECK_EQ(setup(), 0);
+	CHECK_EQ(gv_vq_init(&vq, &fake, 1, 0, QN, DESC, AVAIL, USED, false, NULL), 0);
+	vq.handler = gv_rng_handle;
+	memset(guest[20], 0, GV_PAGE_SIZE);
+	DESC[0] = (struct vring_desc){ ga(20, 4000), 200, VRING_DESC_F_WRITE, 0 };
+	AVAIL->ring[0] = 0;
+	AVAIL->idx = 1;
+	CHECK_EQ(gv_vq_serve(&vq, 8), 1);
+	CHECK_EQ(USED->ring[0].len, 200);
+	CHECK_EQ(fake.ctr.maps_active, 0);
+	/* a read-only grant offered as device-writable cannot be mapped: nothing filled */
+	guest_ro[25] = true;
+	DESC[1] = (struct vring_desc){ ga(25, 0), 64, VRING_DESC_F_WRITE, 0 };
+	AVAIL->ring[1] = 1;
+	AVAIL->idx = 2;
+	CHECK_EQ(gv_vq_serve(&vq, 8), 1);
+	CHECK_EQ(USED->ring[1].len, 0);
+	gv_vq_fini(&vq);
+	return 0;
+}
+
+static int t_serve_with_cache(void)
+{
+	struct gv_mapcache *mc;
+	struct gv_mapcache_stats st;
+	unsigned calls;
+
+	CHECK_EQ(start_blk_queue(false), 0);
+	CHECK_EQ(gv_mapcache_create(&fake, 1, 8, &mc), 0);
+	vq.cache = mc;
+	blk_req(0, VIRTIO_BLK_T_IN, 3, 20, 512, 30);
+	CHECK_EQ(gv_vq_serve(&vq, 8), 1);
+	calls = map_calls;
+	CHECK_EQ(fake.ctr.maps_active, 3);          /* header, data, status kept */
+	blk_req(0, VIRTIO_BLK_T_IN, 4, 20, 512, 30);
+	CHECK_EQ(gv_vq_serve(&vq, 8), 1);
+	CHECK_EQ(map_calls, calls);                 /* all hits */
+	gv_mapcache_get_stats(mc, &st);
+	CHECK_EQ(st.hits, 3);
+	gv_mapcache_destroy(mc);
+	CHECK_EQ(fake.ctr.maps_active, 0);
+	vq.cache = NULL;
+	stop_blk_queue();
+	return 0;
+}
+
+static const struct gv_test tests[] = {
+	TEST(t_good_chain),
+	TEST(t_head_out_of_range),
+	TEST(t_next_out_of_range),
+	TEST(t_loop),
+	TEST(t_no_grant_bit),
+	TEST(t_length_overflow),
+	TEST(t_readable_after_writable),
+	TEST(t_indirect_good),
+	TEST(t_indirect_bad),
+	TEST(t_serve_blk),
+	TEST(t_serve_ro_and_limits),
+	TEST(t_serve_broken_sticky),
+	TEST(t_serve_budget),
+	TEST(t_rng_used_len),
+	TEST(t_serve_with_cache),
+	{ 0 }
+};
+
+int main(int argc, char **argv)
+{
+	int rc = gv_test_main(argc, argv, tests);
+
+	gv_chain_fini(&ch);
+	return rc;
+}
