@@ -69,7 +69,7 @@ enum sim_op {
 
 struct sim_req {
 	uint32_t op;
-	uint32_t count;           /* uint32_t elements after this header */
+	uint32_t count;           /* pages (GRANT_ALLOC), refs after this header (MAP) */
 	uint32_t domid;           /* to / from / remote / target domain */
 	uint32_t flags;
 	uint32_t port;
@@ -88,6 +88,8 @@ struct sim_rep {
 	uint32_t port;
 	uint32_t gen;             /* port binding generation (EVTCHN_*) */
 	uint32_t nfds;            /* descriptors sent with this reply, all messages */
+	uint32_t leaked;          /* GRANT_END: pages left mapped by the peer, leaked */
+	uint32_t pad;
 	uint64_t handle;
 	uint32_t data[];
 };

@@ -218,7 +218,7 @@ static int dispatch(struct hv_conn *c, const struct sim_req *req, size_t len,
 		break;
 	}
 	case SIM_OP_GRANT_END:
-		rep->rc = hv_grant_end(c, req->handle);
+		rep->rc = hv_grant_end(c, req->handle, &rep->leaked);
 		break;
 	case SIM_OP_MAP:
 		rep->rc = hv_map(c, req, &rep->handle, rep->data, fds, nfds);

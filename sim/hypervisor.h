@@ -146,7 +146,7 @@ int  hv_gnttab_init(struct hv_domain *d);
 void hv_gnttab_fini(struct hv_domain *d);
 int  hv_grant_alloc(struct hv_conn *c, const struct sim_req *req, grant_ref_t *refs,
                     uint64_t *handle, int *fd);
-int  hv_grant_end(struct hv_conn *c, uint64_t handle);
+int  hv_grant_end(struct hv_conn *c, uint64_t handle, uint32_t *leaked);
 int  hv_map(struct hv_conn *c, const struct sim_req *req, uint64_t *handle,
             uint32_t *pages, int *fds, unsigned *nfds);
 int  hv_unmap(struct hv_conn *c, uint64_t handle);

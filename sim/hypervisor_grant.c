@@ -304,7 +304,7 @@ static unsigned alloc_release(struct hv_alloc *a, bool explicit)
 	return busy;
 }
 
-int hv_grant_end(struct hv_conn *c, uint64_t handle)
+int hv_grant_end(struct hv_conn *c, uint64_t handle, uint32_t *leaked)
 {
 	struct hv_alloc *a = conn_find_alloc(c, handle);
 	unsigned busy;
@@ -312,6 +312,7 @@ int hv_grant_end(struct hv_conn *c, uint64_t handle)
 	if (!a)
 		return -EINVAL;
 	busy = alloc_release(a, true);
+	*leaked = busy;
 	if (busy)
 		gv_debug("dom%u: %u page(s) still mapped at end: leaked", c->dom->domid, busy);
 	alloc_maybe_free(a);
