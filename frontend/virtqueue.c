@@ -1,0 +1,263 @@
+/*
+ * frontend/virtqueue.c: the driver side of a split virtqueue: adding chains,
+ * kicking, reaping completions, with the used area treated as hostile.
+ *
+ * Barriers are the __atomic builtins; each says what it orders. The peer is
+ * another process on another CPU, so these are SMP barriers (virtio_wmb and
+ * friends with weak_barriers), never compiler-only.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "log.h"
+#include "virtqueue.h"
+
+void gv_vq_mark_broken(struct gv_vq *vq, const char *fmt, ...)
+{
+	char why[256];
+	va_list ap;
+
+	if (vq->broken)
+		return;
+	vq->broken = true;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	gv_err("virtqueue %u: broken: %s", vq->index, why);
+}
+
+int gv_vq_create(struct gv_dma_dev *dma, unsigned index, unsigned num, struct gv_vq **out)
+{
+	struct gv_vq *vq;
+	int rc;
+
+	if (num < 2 || num > 32768 || (num & (num - 1)))
+		return -EINVAL;
+	vq = calloc(1, sizeof(*vq));
+	if (!vq)
+		return -ENOMEM;
+	vq->dma = dma;
+	vq->index = index;
+	vq->num = (uint16_t)num;
+	vq->port = GV_NO_PORT;
+	vq->next = calloc(num, sizeof(*vq->next));
+	vq->slot = calloc(num, sizeof(*vq->slot));
+	if (!vq->next || !vq->slot) {
+		rc = -ENOMEM;
+		goto free_vq;
+	}
+	/* The device never writes the descriptor table or the driver area. */
+	rc = gv_dma_alloc_coherent(dma, gv_vring_desc_size(num), true, &vq->desc_area);
+	if (rc < 0)
+		goto free_vq;
+	rc = gv_dma_alloc_coherent(dma, gv_vring_avail_size(num), true, &vq->avail_area);
+	if (rc < 0)
+		goto free_desc;
+	rc = gv_dma_alloc_coherent(dma, gv_vring_used_size(num), false, &vq->used_area);
+	if (rc < 0)
+		goto free_avail;
+	vq->desc = vq->desc_area.cpu;
+	vq->avail = vq->avail_area.cpu;
+	vq->used = vq->used_area.cpu;
+	for (unsigned i = 0; i < num; i++)
+		vq->next[i] = (uint16_t)(i + 1);
+	vq->free_head = 0;
+	vq->num_free = (uint16_t)num;
+	*out = vq;
+	return 0;
+
+free_avail:
+	gv_dma_free_coherent(dma, &vq->avail_area);
+free_desc:
+	gv_dma_free_coherent(dma, &vq->desc_area);
+free_vq:
+	free(vq->slot);
+	free(vq->next);
+	free(vq);
+	return rc;
+}
+
+int gv_vq_destroy(struct gv_vq *vq)
+{
+	int rc = 0, r;
+
+	if (!vq)
+		return 0;
+	r = gv_dma_free_coherent(vq->dma, &vq->used_area);
+	rc = rc ? rc : r;
+	r = gv_dma_free_coherent(vq->dma, &vq->avail_area);
+	rc = rc ? rc : r;
+	r = gv_dma_free_coherent(vq->dma, &vq->desc_area);
+	rc = rc ? rc : r;
+	free(vq->slot);
+	free(vq->next);
+	free(vq);
+	return rc;
+}
+
+unsigned gv_vq_num_free(const struct gv_vq *vq)
+{
+	return vq->num_free;
+}
+
+unsigned gv_vq_in_flight(const struct gv_vq *vq)
+{
+	return vq->num - vq->num_free;
+}
+
+int gv_vq_add(struct gv_vq *vq, const struct gv_dma_seg *sg, unsigned nout, unsigned nin,
+              void *token)
+{
+	unsigned total = nout + nin;
+	uint16_t head, i, prev = 0;
+	uint32_t in_len = 0;
+
+	if (vq->broken)
+		return -EIO;
+	if (!token || !total || total > vq->num)
+		return -EINVAL;
+	if (total > vq->num_free)
+		return -ENOSPC;
+	head = vq->free_head;
+	i = head;
+	for (unsigned k = 0; k < total; k++) {
+		struct vring_desc *d = &vq->desc[i];
+		uint16_t flags = k < nout ? 0 : VRING_DESC_F_WRITE;
+
+		if (k + 1 < total)
+			flags |= VRING_DESC_F_NEXT;
+		if (k >= nout)
+			in_len += sg[k].len;
+		d->addr = sg[k].addr;
+		d->len = sg[k].len;
+		d->flags = flags;
+		d->next = k + 1 < total ? vq->next[i] : 0;
+		prev = i;
+		i = vq->next[i];
+	}
+	vq->free_head = i;
+	vq->num_free -= (uint16_t)total;
+	vq->slot[head].token = token;
+	vq->slot[head].ndesc = (uint16_t)total;
+	vq->slot[head].last = prev;
+	vq->slot[head].in_len = in_len;
+
+	vq->avail->ring[vq->avail_idx & (vq->num - 1)] = head;
+	vq->avail_idx++;
+	/* Release: the descriptors and the ring entry above are visible to
+	 * the device before the index that publishes them (virtio_wmb). */
+	__atomic_store_n(&vq->avail->idx, vq->avail_idx, __ATOMIC_RELEASE);
+	vq->stats.added++;
+	return 0;
+}
+
+bool gv_vq_kick_prepare(struct gv_vq *vq)
+{
+	uint16_t flags;
+
+	/* Full barrier: our avail->idx store is ordered before the load of
+	 * used->flags, else the device could set NO_NOTIFY, miss our new
+	 * index and sleep while we skip the kick (virtio_mb in kick_prepare). */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	flags = __atomic_load_n(&vq->used->flags, __ATOMIC_RELAXED);
+	if (flags & VRING_USED_F_NO_NOTIFY) {
+		vq->stats.kicks_suppressed++;
+		return false;
+	}
+	return true;
+}
+
+int gv_vq_kick(struct gv_vq *vq, struct gv_platform *p)
+{
+	if (vq->broken)
+		return -EIO;
+	if (!gv_vq_kick_prepare(vq))
+		return 0;
+	vq->stats.kicks++;
+	return gv_evtchn_notify(p, vq->port);
+}
+
+static void free_chain(struct gv_vq *vq, uint16_t head)
+{
+	struct gv_vq_slot *s = &vq->slot[head];
+
+	/* The chain's links are in our private next[], never in the table. */
+	vq->next[s->last] = vq->free_head;
+	vq->free_head = head;
+	vq->num_free += s->ndesc;
+	s->token = NULL;
+}
+
+int gv_vq_get_buf(struct gv_vq *vq, void **token, uint32_t *len)
+{
+	struct vring_used_elem elem;
+	uint16_t used_idx, pending;
+
+	if (vq->broken)
+		return -EIO;
+	/* Acquire: the element reads below come after the index read that
+	 * says they were written (virtio_rmb). */
+	used_idx = __atomic_load_n(&vq->used->idx, __ATOMIC_ACQUIRE);
+	pending = (uint16_t)(used_idx - vq->last_used);
+	if (!pending)
+		return 0;
+	if (pending > gv_vq_in_flight(vq)) {
+		gv_vq_mark_broken(vq, "used index moved by %u with %u requests in flight",
+		                  pending, gv_vq_in_flight(vq));
+		return -EIO;
+	}
+	/* Copy the element once; only the private copy is checked and used. */
+	elem.id = __atomic_load_n(&vq->used->ring[vq->last_used & (vq->num - 1)].id,
+	                          __ATOMIC_RELAXED);
+	elem.len = __atomic_load_n(&vq->used->ring[vq->last_used & (vq->num - 1)].len,
+	                           __ATOMIC_RELAXED);
+	if (elem.id >= vq->num) {
+		gv_vq_mark_broken(vq, "used id %u out of range (queue size %u)", elem.id, vq->num);
+		return -EIO;
+	}
+	if (!vq->slot[elem.id].token) {
+		gv_vq_mark_broken(vq, "used id %u is not in flight", elem.id);
+		return -EIO;
+	}
+	if (elem.len > vq->slot[elem.id].in_len) {
+		gv_vq_mark_broken(vq, "used length %u larger than the %u device-writable bytes of id %u",
+		                  elem.len, vq->slot[elem.id].in_len, elem.id);
+		return -EIO;
+	}
+	vq->last_used++;
+	*token = vq->slot[elem.id].token;
+	*len = elem.len;
+	free_chain(vq, (uint16_t)elem.id);
+	vq->stats.completed++;
+	return 1;
+}
+
+void gv_vq_disable_cb(struct gv_vq *vq)
+{
+	/* Only a hint to the device: no ordering needed. */
+	__atomic_store_n(&vq->avail->flags, VRING_AVAIL_F_NO_INTERRUPT, __ATOMIC_RELAXED);
+}
+
+bool gv_vq_enable_cb(struct gv_vq *vq)
+{
+	__atomic_store_n(&vq->avail->flags, 0, __ATOMIC_RELAXED);
+	/* Full barrier: the flag store is ordered before the used->idx load,
+	 * so a completion published before the device saw the flag is seen
+	 * here, and one published after it gets an interrupt. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return __atomic_load_n(&vq->used->idx, __ATOMIC_RELAXED) == vq->last_used;
+}
+
+void *gv_vq_detach_unused(struct gv_vq *vq)
+{
+	for (unsigned i = 0; i < vq->num; i++) {
+		void *token = vq->slot[i].token;
+
+		if (token) {
+			free_chain(vq, (uint16_t)i);
+			return token;
+		}
+	}
+	return NULL;
+}
