@@ -103,7 +103,7 @@ unsigned gv_vq_num_free(const struct gv_vq *vq)
 
 unsigned gv_vq_in_flight(const struct gv_vq *vq)
 {
-	return vq->num - vq->num_free;
+	return vq->chains;
 }
 
 int gv_vq_add(struct gv_vq *vq, const struct gv_dma_seg *sg, unsigned nout, unsigned nin,
@@ -142,6 +142,7 @@ int gv_vq_add(struct gv_vq *vq, const struct gv_dma_seg *sg, unsigned nout, unsi
 	vq->slot[head].ndesc = (uint16_t)total;
 	vq->slot[head].last = prev;
 	vq->slot[head].in_len = in_len;
+	vq->chains++;
 
 	vq->avail->ring[vq->avail_idx & (vq->num - 1)] = head;
 	vq->avail_idx++;
@@ -186,6 +187,7 @@ static void free_chain(struct gv_vq *vq, uint16_t head)
 	vq->next[s->last] = vq->free_head;
 	vq->free_head = head;
 	vq->num_free += s->ndesc;
+	vq->chains--;
 	s->token = NULL;
 }
 

@@ -44,6 +44,7 @@ struct gv_vq {
 	uint16_t free_head, num_free;
 	uint16_t avail_idx;         /* our copy of avail->idx */
 	uint16_t last_used;         /* next used element to consume */
+	uint16_t chains;            /* chains in flight */
 	uint16_t *next;             /* free list and chain links */
 	struct gv_vq_slot *slot;    /* per head descriptor */
 	bool broken;
@@ -82,6 +83,7 @@ bool gv_vq_enable_cb(struct gv_vq *vq);
 void *gv_vq_detach_unused(struct gv_vq *vq);
 
 unsigned gv_vq_num_free(const struct gv_vq *vq);
+/* Chains (requests) in flight. */
 unsigned gv_vq_in_flight(const struct gv_vq *vq);
 /* Marks the queue broken once with one log line; every entry point then fails. */
 void gv_vq_mark_broken(struct gv_vq *vq, const char *fmt, ...)
