@@ -197,4 +197,71 @@ void gv_blk_close(struct gv_blk *b);
 uint32_t gv_blk_handle(void *ctx, struct gv_req *r);
 uint32_t gv_rng_handle(void *ctx, struct gv_req *r);
 
+/* ---- device.c: one device of one guest, set-up and teardown --------------- */
+#define GV_BE_MAX_QUEUES 2u
+
+enum gv_dev_phase {
+	GV_DEV_NEW,             /* seen, not yet published */
+	GV_DEV_INITWAIT,        /* published, waiting for the frontend */
+	GV_DEV_CONNECTED,
+	GV_DEV_BROKEN,          /* fatal error: everything unmapped, BE=Closing */
+	GV_DEV_CLOSED,          /* disconnected, BE=Closed; republished when the FE allows */
+	GV_DEV_REFUSED,         /* unsupported type / no disk: BE=Closed until recreated */
+	GV_DEV_GONE,            /* online=0 or the domain died: forgotten until online again */
+};
+
+struct gv_backend;
+
+struct gv_dev_area { void *addr; unsigned count; };
+
+struct gv_dev {
+	struct gv_backend *be;
+	domid_t fe;
+	unsigned devid;
+	char be_dir[96], fe_dir[96];
+	char name[64];                  /* the guest's name, for messages and --disk */
+	char label[96];                 /* "guest NAME device N", for logs */
+	unsigned virtio_id;
+	enum gv_dev_phase phase;
+	uint64_t features;              /* offered */
+	unsigned nq;                    /* offered */
+	bool allow_bypass;
+	bool fe_watched;
+	struct gv_blk blk;
+	/* while connected */
+	uint64_t driver_features;
+	bool persistent;
+	unsigned fe_nq;
+	evtchn_port_t dev_port;         /* local end of the device event channel */
+	volatile uint8_t *liveness;     /* byte 0: frontend alive, byte 1: us */
+	struct gv_dev_area area[GV_BE_MAX_QUEUES][3];
+	struct gv_vq vq[GV_BE_MAX_QUEUES];
+	bool vq_live[GV_BE_MAX_QUEUES];
+	struct gv_mapcache *cache;
+	struct gv_dev *next;
+};
+
+struct gv_backend {
+	struct gv_platform *p;
+	struct xs_handle *xs;
+	char root[64];                  /* /local/domain/<self>/backend/virtio */
+	struct gv_disk_cfg *disks;
+	bool allow_bypass;              /* --allow-bypass: every device */
+	struct gv_dev *devs;
+};
+
+/* Looks at device (fe, devid) afresh (creating it if its BE dir exists) and
+ * moves it along the handshake. Never fails: problems are the device's. */
+void gv_dev_reconcile(struct gv_backend *be, domid_t fe, unsigned devid);
+/* Every device under root, and every known one (some may have vanished). */
+void gv_dev_scan(struct gv_backend *be);
+/* @releaseDomain: forgets the devices of domains that are gone. */
+void gv_dev_release_domains(struct gv_backend *be);
+/* An event on a local port: liveness/status or a queue kick. */
+void gv_dev_event(struct gv_backend *be, evtchn_port_t port);
+/* Serves queues that stopped at their batch budget; true if any still has more. */
+bool gv_dev_serve_pending(struct gv_backend *be);
+/* Closes every device (unmap all, BE=Closed) and frees them. */
+void gv_dev_shutdown_all(struct gv_backend *be);
+
 #endif

@@ -1,0 +1,203 @@
+/*
+ * backend/config.c: which image file serves which guest's virtio-blk device,
+ * from the command line (--disk GUEST:DEVID=PATH[,ro][,allow-bypass]) and
+ * from a config file (one "disk GUEST:DEVID PATH [ro] [allow-bypass]" per
+ * line, # comments). GUEST is a domain name or a domain id.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "backend.h"
+
+/* "GUEST:DEVID" */
+static int parse_target(const char *s, size_t len, struct gv_disk_cfg *d, char *err, size_t errlen)
+{
+	const char *colon = memchr(s, ':', len);
+	char num[16], *end;
+	unsigned long v;
+	size_t glen;
+
+	if (!colon) {
+		snprintf(err, errlen, "'%.*s': expected GUEST:DEVID", (int)len, s);
+		return -EINVAL;
+	}
+	glen = (size_t)(colon - s);
+	if (!glen || glen >= sizeof(d->guest)) {
+		snprintf(err, errlen, "'%.*s': guest name empty or longer than %zu", (int)len, s,
+		         sizeof(d->guest) - 1);
+		return -EINVAL;
+	}
+	memcpy(d->guest, s, glen);
+	d->guest[glen] = 0;
+	len -= glen + 1;
+	if (!len || len >= sizeof(num)) {
+		snprintf(err, errlen, "'%s': device id missing or too long", d->guest);
+		return -EINVAL;
+	}
+	memcpy(num, colon + 1, len);
+	num[len] = 0;
+	errno = 0;
+	v = strtoul(num, &end, 10);
+	if (*end || errno || v > 65535 || num[0] == '-' || num[0] == '+') {
+		snprintf(err, errlen, "'%s': device id must be a number 0..65535", num);
+		return -EINVAL;
+	}
+	d->devid = (unsigned)v;
+	return 0;
+}
+
+static int parse_flag(const char *f, size_t len, struct gv_disk_cfg *d, char *err, size_t errlen)
+{
+	if (len == 2 && !memcmp(f, "ro", 2))
+		d->ro = true;
+	else if (len == 2 && !memcmp(f, "rw", 2))
+		d->ro = false;
+	else if (len == 12 && !memcmp(f, "allow-bypass", 12))
+		d->allow_bypass = true;
+	else {
+		snprintf(err, errlen, "unknown disk option '%.*s' (expected ro, rw or allow-bypass)",
+		         (int)len, f);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int set_path(struct gv_disk_cfg *d, const char *p, size_t len, char *err, size_t errlen)
+{
+	if (!len || len >= sizeof(d->path)) {
+		snprintf(err, errlen, "disk path empty or too long");
+		return -EINVAL;
+	}
+	memcpy(d->path, p, len);
+	d->path[len] = 0;
+	return 0;
+}
+
+int gv_disk_parse_opt(const char *arg, struct gv_disk_cfg *d, char *err, size_t errlen)
+{
+	const char *eq = strchr(arg, '='), *p, *comma;
+	int rc;
+
+	memset(d, 0, sizeof(*d));
+	snprintf(d->origin, sizeof(d->origin), "--disk %s", arg);
+	if (!eq) {
+		snprintf(err, errlen, "--disk %s: expected GUEST:DEVID=PATH[,ro][,allow-bypass]", arg);
+		return -EINVAL;
+	}
+	rc = parse_target(arg, (size_t)(eq - arg), d, err, errlen);
+	if (rc < 0)
+		return rc;
+	p = eq + 1;
+	comma = strchr(p, ',');
+	rc = set_path(d, p, comma ? (size_t)(comma - p) : strlen(p), err, errlen);
+	while (!rc && comma) {
+		p = comma + 1;
+		comma = strchr(p, ',');
+		rc = parse_flag(p, comma ? (size_t)(comma - p) : strlen(p), d, err, errlen);
+	}
+	return rc;
+}
+
+static int parse_line(char *line, struct gv_disk_cfg *d, char *err, size_t errlen)
+{
+	char *save, *w[8];
+	int n = 0, rc;
+	char *hash = strchr(line, '#');
+
+	if (hash)
+		*hash = 0;
+	for (char *t = strtok_r(line, " \t\r\n", &save); t; t = strtok_r(NULL, " \t\r\n", &save)) {
+		if (n == 8) {
+			snprintf(err, errlen, "too many words");
+			return -EINVAL;
+		}
+		w[n++] = t;
+	}
+	if (!n)
+		return 0;               /* blank or comment */
+	if (strcmp(w[0], "disk")) {
+		snprintf(err, errlen, "unknown directive '%s' (expected: disk GUEST:DEVID PATH "
+		         "[ro] [allow-bypass])", w[0]);
+		return -EINVAL;
+	}
+	if (n < 3) {
+		snprintf(err, errlen, "expected: disk GUEST:DEVID PATH [ro] [allow-bypass]");
+		return -EINVAL;
+	}
+	memset(d, 0, sizeof(*d));
+	rc = parse_target(w[1], strlen(w[1]), d, err, errlen);
+	if (!rc)
+		rc = set_path(d, w[2], strlen(w[2]), err, errlen);
+	for (int k = 3; !rc && k < n; k++)
+		rc = parse_flag(w[k], strlen(w[k]), d, err, errlen);
+	return rc < 0 ? rc : 1;
+}
+
+int gv_disk_parse_file(const char *file, struct gv_disk_cfg **list, char *err, size_t errlen)
+{
+	FILE *f = fopen(file, "re");
+	char line[1024], what[256];
+	unsigned lineno = 0;
+	int rc = 0, saved;
+
+	if (!f) {
+		saved = errno;
+		snprintf(err, errlen, "%s: %s", file, strerror(saved));
+		return -saved;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		struct gv_disk_cfg d, *copy, **tail;
+
+		lineno++;
+		if (!strchr(line, '\n') && !feof(f)) {
+			snprintf(err, errlen, "%s:%u: line too long", file, lineno);
+			rc = -EINVAL;
+			break;
+		}
+		rc = parse_line(line, &d, what, sizeof(what));
+		if (rc < 0) {
+			snprintf(err, errlen, "%s:%u: %s", file, lineno, what);
+			break;
+		}
+		if (!rc)
+			continue;
+		rc = 0;
+		snprintf(d.origin, sizeof(d.origin), "%s:%u", file, lineno);
+		copy = malloc(sizeof(*copy));
+		if (!copy) {
+			rc = -ENOMEM;
+			snprintf(err, errlen, "out of memory");
+			break;
+		}
+		*copy = d;
+		for (tail = list; *tail; tail = &(*tail)->next)
+			;
+		*tail = copy;
+	}
+	fclose(f);
+	return rc;
+}
+
+const struct gv_disk_cfg *gv_disk_find(const struct gv_disk_cfg *list, const char *name,
+                                       domid_t id, unsigned devid)
+{
+	char idbuf[8];
+
+	snprintf(idbuf, sizeof(idbuf), "%u", (unsigned)id);
+	for (; list; list = list->next)
+		if (list->devid == devid &&
+		    ((name && !strcmp(list->guest, name)) || !strcmp(list->guest, idbuf)))
+			return list;
+	return NULL;
+}
+
+void gv_disk_free(struct gv_disk_cfg *list)
+{
+	while (list) {
+		struct gv_disk_cfg *next = list->next;
+
+		free(list);
+		list = next;
+	}
+}

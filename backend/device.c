@@ -1,0 +1,631 @@
+/*
+ * backend/device.c: the set-up half of gv-backend, one struct gv_dev per
+ * device of a guest: the xenbus handshake of docs/transport.md (publish,
+ * validate the frontend's keys, map the liveness page and the vring areas,
+ * bind the event channels), and teardown on close, peer death, online=0,
+ * node removal or a broken ring. The per-request hot path is vring.c.
+ *
+ * Every key the frontend wrote is read through xs_util (copied, bounded,
+ * parsed completely) and checked before anything is mapped. Teardown always
+ * unmaps everything first (map cache included), then writes state, so a
+ * frontend that sees Closed/Closing can end every grant.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xenstore.h>
+#include "backend.h"
+#include "log.h"
+#include "xs_keys.h"
+#include "xs_util.h"
+
+/* virtio device ids (virtio 1.x 5): VIRTIO_ID_BLOCK 2, VIRTIO_ID_RNG 4 from <linux/virtio_ids.h> */
+#define VIRTIO_ID_BLK VIRTIO_ID_BLOCK
+
+static const char bypass_refusal[] =
+	"driver did not accept VIRTIO_F_ACCESS_PLATFORM: under Xen a backend can reach only "
+	"guest memory that the guest granted to it; use a DMA strategy that grants (bounce, "
+	"grant, pool)";
+
+static struct gv_dev *dev_find(struct gv_backend *be, domid_t fe, unsigned devid)
+{
+	for (struct gv_dev *d = be->devs; d; d = d->next)
+		if (d->fe == fe && d->devid == devid)
+			return d;
+	return NULL;
+}
+
+static void be_write(struct gv_dev *d, const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void be_write(struct gv_dev *d, const char *key, const char *fmt, ...)
+{
+	char val[512];
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(val, sizeof(val), fmt, ap);
+	va_end(ap);
+	rc = gv_xs_write_str(d->be->xs, XBT_NULL, d->be_dir, key, val);
+	if (rc < 0)
+		gv_warn("%s: cannot write %s/%s: %s", d->label, d->be_dir, key, strerror(-rc));
+}
+
+static void set_state(struct gv_dev *d, enum xenbus_state s)
+{
+	gv_debug("%s: backend state %s", d->label, gv_xenbus_state_name(s));
+	be_write(d, GV_XS_STATE, "%d", (int)s);
+}
+
+static enum xenbus_state fe_state(struct gv_dev *d)
+{
+	enum xenbus_state s;
+
+	if (gv_xs_read_state(d->be->xs, XBT_NULL, d->fe_dir, GV_XS_FE_STATE, &s) < 0)
+		return XenbusStateUnknown;
+	return s;
+}
+
+/* ---- teardown ----------------------------------------------------------------- */
+
+/* Unmaps every grant of the device and unbinds its ports. Idempotent. */
+static void dev_unmap_all(struct gv_dev *d)
+{
+	struct gv_platform *p = d->be->p;
+
+	for (unsigned q = 0; q < GV_BE_MAX_QUEUES; q++) {
+		if (d->vq_live[q]) {
+			if (d->vq[q].port != GV_NO_PORT)
+				gv_evtchn_unbind(p, d->vq[q].port);
+			gv_vq_fini(&d->vq[q]);
+			d->vq_live[q] = false;
+		}
+		for (unsigned a = 0; a < 3; a++) {
+			if (d->area[q][a].addr)
+				gv_unmap(p, d->area[q][a].addr, d->area[q][a].count);
+			d->area[q][a].addr = NULL;
+		}
+	}
+	gv_mapcache_destroy(d->cache);
+	d->cache = NULL;
+	if (d->liveness) {
+		/* the platform clears byte 1 and notifies the frontend as we unmap */
+		gv_unmap(p, (void *)d->liveness, 1);
+		d->liveness = NULL;
+	}
+	if (d->dev_port != GV_NO_PORT) {
+		gv_evtchn_unbind(p, d->dev_port);
+		d->dev_port = GV_NO_PORT;
+	}
+}
+
+static void dev_close(struct gv_dev *d, const char *why)
+{
+	if (d->phase == GV_DEV_CONNECTED)
+		gv_info("%s: disconnecting (%s)", d->label, why);
+	dev_unmap_all(d);
+	set_state(d, XenbusStateClosed);
+	d->phase = GV_DEV_CLOSED;
+}
+
+/* The sticky broken state: one log line, unmap first, then tell the frontend. */
+static void dev_break(struct gv_dev *d, const char *why)
+{
+	gv_err("%s: device broken: %s", d->label, why);
+	dev_unmap_all(d);
+	be_write(d, GV_XS_ERROR, "%s", why);
+	be_write(d, GV_XS_DEVICE_STATUS, "%u", (unsigned)VIRTIO_CONFIG_S_NEEDS_RESET);
+	set_state(d, XenbusStateClosing);
+	d->phase = GV_DEV_BROKEN;
+}
+
+/* Refusal before publishing: the device cannot be served at all here. */
+static void dev_refuse(struct gv_dev *d, const char *why)
+{
+	gv_err("%s: %s", d->label, why);
+	be_write(d, GV_XS_ERROR, "%s", why);
+	set_state(d, XenbusStateClosed);
+	d->phase = GV_DEV_REFUSED;
+}
+
+static void dev_free(struct gv_backend *be, struct gv_dev *d)
+{
+	char path[128];
+
+	dev_unmap_all(d);
+	gv_blk_close(&d->blk);
+	if (d->fe_watched && gv_xs_join(path, sizeof(path), d->fe_dir, GV_XS_FE_STATE) == 0)
+		xs_unwatch(be->xs, path, d->be_dir);
+	for (struct gv_dev **pp = &be->devs; *pp; pp = &(*pp)->next)
+		if (*pp == d) {
+			*pp = d->next;
+			break;
+		}
+	free(d);
+}
+
+/* ---- step 1: publish ------------------------------------------------------------ */
+
+static void dev_publish(struct gv_dev *d)
+{
+	struct gv_backend *be = d->be;
+	char type[64], err[300];
+	uint64_t usage;
+	int rc;
+
+	rc = gv_xs_read_str(be->xs, XBT_NULL, d->be_dir, GV_XS_TYPE, type, sizeof(type));
+	if (rc < 0) {
+		snprintf(err, sizeof(err), "cannot read type: %s", strerror(-rc));
+		return dev_refuse(d, err);
+	}
+	if (!strcmp(type, "virtio,device2")) {
+		d->virtio_id = VIRTIO_ID_BLK;
+	} else if (!strcmp(type, "virtio,device4")) {
+		d->virtio_id = VIRTIO_ID_RNG;
+	} else {
+		snprintf(err, sizeof(err), "device type %s is not supported by gv-backend "
+		         "(virtio,device2 block and virtio,device4 entropy are)", type);
+		return dev_refuse(d, err);
+	}
+	rc = gv_xs_read_u64(be->xs, XBT_NULL, d->be_dir, GV_XS_GRANT_USAGE, 1, &usage);
+	if (rc < 0 || usage != 1)
+		return dev_refuse(d, "grant_usage is not 1: this backend serves only guests that "
+		                  "use grants for DMA (grant_usage=1 in the xl config)");
+
+	d->allow_bypass = be->allow_bypass;
+	d->features = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_F_ACCESS_PLATFORM) |
+	              (1ULL << VIRTIO_RING_F_INDIRECT_DESC);
+	d->nq = 1;
+	if (d->virtio_id == VIRTIO_ID_BLK) {
+		const struct gv_disk_cfg *cfg = gv_disk_find(be->disks, d->name, d->fe, d->devid);
+
+		if (!cfg) {
+			snprintf(err, sizeof(err), "no disk configured for guest %s device %u "
+			         "(use --disk %s:%u=PATH or a disk line in --config)",
+			         d->name, d->devid, d->name, d->devid);
+			return dev_refuse(d, err);
+		}
+		if (d->blk.fd < 0 &&
+		    gv_blk_open(&d->blk, cfg->path, cfg->ro, d->devid, err, sizeof(err)) < 0)
+			return dev_refuse(d, err);
+		d->allow_bypass |= cfg->allow_bypass;
+		d->features |= (1ULL << VIRTIO_BLK_F_SEG_MAX) | (1ULL << VIRTIO_BLK_F_SIZE_MAX) |
+		               (1ULL << VIRTIO_BLK_F_BLK_SIZE) | (1ULL << VIRTIO_BLK_F_FLUSH);
+		if (d->blk.ro)
+			d->features |= 1ULL << VIRTIO_BLK_F_RO;
+		be_write(d, GV_XS_CFG_CAPACITY, "%llu", (unsigned long long)d->blk.capacity);
+		be_write(d, GV_XS_CFG_BLK_SIZE, "%u", 512u);
+		be_write(d, GV_XS_CFG_SEG_MAX, "%u", GV_BE_BLK_SEG_MAX);
+		be_write(d, GV_XS_CFG_SIZE_MAX, "%u", GV_BE_BLK_SIZE_MAX);
+		gv_info("%s: disk %s (%s%s), %llu sectors", d->label, cfg->path,
+		        d->blk.ro ? "read-only" : "read-write",
+		        d->allow_bypass ? ", allow-bypass" : "",
+		        (unsigned long long)d->blk.capacity);
+	}
+	be_write(d, GV_XS_FEATURES, "0x%llx", (unsigned long long)d->features);
+	be_write(d, GV_XS_NUM_QUEUES, "%u", d->nq);
+	be_write(d, GV_XS_MAX_QUEUE_SIZE, "%u", GV_BE_MAX_QUEUE_SIZE);
+	be_write(d, GV_XS_MAX_PERSISTENT, "%u", GV_BE_MAX_PERSISTENT);
+	be_write(d, GV_XS_DEVICE_STATUS, "0");
+	set_state(d, XenbusStateInitWait);
+	d->phase = GV_DEV_INITWAIT;
+}
+
+/* ---- step 3: connect -------------------------------------------------------------- */
+
+/* Reads a frontend key, with a human explanation of a failure in err. */
+static int fe_u64(struct gv_dev *d, const char *key, uint64_t max, uint64_t *out,
+                  char *err, size_t errlen)
+{
+	int rc = gv_xs_read_u64(d->be->xs, XBT_NULL, d->fe_dir, key, max, out);
+
+	if (rc < 0)
+		snprintf(err, errlen, "frontend key %s: %s", key,
+		         rc == -ENOENT ? "missing" : rc == -ERANGE ? "out of range" : "malformed");
+	return rc;
+}
+
+static int map_area(struct gv_dev *d, unsigned q, unsigned a, const char *fmt, size_t bytes,
+                    bool write, char *err, size_t errlen)
+{
+	grant_ref_t refs[16];
+	unsigned want = gv_pages_for(bytes), n;
+	char key[48];
+	void *addr;
+	int rc;
+
+	snprintf(key, sizeof(key), fmt, q);
+	rc = gv_xs_read_refs(d->be->xs, XBT_NULL, d->fe_dir, key, refs, 16, &n);
+	if (rc < 0 || n != want) {
+		snprintf(err, errlen, "frontend key %s: %s (expected %u grant refs)", key,
+		         rc == -ENOENT ? "missing" : "malformed or wrong count", want);
+		return rc < 0 ? rc : -EINVAL;
+	}
+	rc = gv_map(d->be->p, d->fe, n, refs, write ? GV_MAP_WRITE : 0, NULL, &addr);
+	if (rc < 0) {
+		snprintf(err, errlen, "the vring area %s cannot be mapped%s: %s", key,
+		         write ? " writable" : "", strerror(-rc));
+		return rc;
+	}
+	d->area[q][a].addr = addr;
+	d->area[q][a].count = n;
+	return 0;
+}
+
+/* 0: connected. -EPROTO: err says why the device must break. -ESRCH: the
+ * frontend is already gone. */
+static int dev_connect(struct gv_dev *d, char *err, size_t errlen)
+{
+	struct gv_platform *p = d->be->p;
+	struct gv_notify live;
+	uint64_t v, port;
+	grant_ref_t lref;
+	void *addr;
+	int rc;
+
+	if (fe_u64(d, GV_XS_DRIVER_FEATURES, UINT64_MAX, &d->driver_features, err, errlen) < 0)
+		return -EPROTO;
+	if (d->driver_features & ~d->features) {
+		snprintf(err, errlen, "driver accepted features 0x%llx that were not offered "
+		         "(offered 0x%llx)", (unsigned long long)d->driver_features,
+		         (unsigned long long)d->features);
+		return -EPROTO;
+	}
+	if (!(d->driver_features & (1ULL << VIRTIO_F_VERSION_1))) {
+		snprintf(err, errlen, "driver did not accept VIRTIO_F_VERSION_1 (legacy drivers are "
+		         "not supported)");
+		return -EPROTO;
+	}
+	if (!(d->driver_features & (1ULL << VIRTIO_F_ACCESS_PLATFORM))) {
+		if (!d->allow_bypass) {
+			snprintf(err, errlen, "%s", bypass_refusal);
+			return -EPROTO;
+		}
+		gv_warn("%s: driver did not accept VIRTIO_F_ACCESS_PLATFORM; going on "
+		        "(allow-bypass): its first descriptor will break the device", d->label);
+	}
+	rc = gv_xs_read_u64(d->be->xs, XBT_NULL, d->fe_dir, GV_XS_PERSISTENT_POOL, 1, &v);
+	if (rc < 0 && rc != -ENOENT) {
+		snprintf(err, errlen, "frontend key %s: malformed", GV_XS_PERSISTENT_POOL);
+		return -EPROTO;
+	}
+	d->persistent = rc == 0 && v == 1;
+	if (fe_u64(d, GV_XS_FE_NUM_QUEUES, d->nq, &v, err, errlen) < 0)
+		return -EPROTO;
+	if (!v) {
+		snprintf(err, errlen, "frontend key %s: 0 queues", GV_XS_FE_NUM_QUEUES);
+		return -EPROTO;
+	}
+	d->fe_nq = (unsigned)v;
+	if (fe_u64(d, GV_XS_EVENT_CHANNEL, UINT32_MAX - 1, &port, err, errlen) < 0 ||
+	    fe_u64(d, GV_XS_LIVENESS_REF, UINT32_MAX, &v, err, errlen) < 0)
+		return -EPROTO;
+	lref = (grant_ref_t)v;
+
+	rc = gv_evtchn_bind(p, d->fe, (evtchn_port_t)port, &d->dev_port);
+	if (rc < 0) {
+		d->dev_port = GV_NO_PORT;
+		snprintf(err, errlen, "cannot bind the device event channel %llu: %s",
+		         (unsigned long long)port, strerror(-rc));
+		return -EPROTO;
+	}
+	live.offset = 1;
+	live.port = d->dev_port;
+	rc = gv_map(p, d->fe, 1, &lref, GV_MAP_WRITE, &live, &addr);
+	if (rc < 0) {
+		snprintf(err, errlen, "the liveness page (ref %u) cannot be mapped writable: %s",
+		         lref, strerror(-rc));
+		return -EPROTO;
+	}
+	d->liveness = addr;
+	if (d->liveness[0] != 1)
+		return -ESRCH;      /* the frontend died between writing its keys and now */
+	d->liveness[1] = 1;
+
+	if (d->persistent) {
+		rc = gv_mapcache_create(p, d->fe, GV_BE_MAX_PERSISTENT, &d->cache);
+		if (rc < 0) {
+			snprintf(err, errlen, "out of memory");
+			return -EPROTO;
+		}
+	}
+	for (unsigned q = 0; q < d->fe_nq; q++) {
+		char key[48];
+		unsigned num;
+		struct gv_vq *vq = &d->vq[q];
+
+		snprintf(key, sizeof(key), GV_XS_QUEUE_SIZE_FMT, q);
+		if (fe_u64(d, key, GV_BE_MAX_QUEUE_SIZE, &v, err, errlen) < 0)
+			return -EPROTO;
+		num = (unsigned)v;
+		if (!num || (num & (num - 1))) {
+			snprintf(err, errlen, "frontend key %s: %u is not a power of two", key, num);
+			return -EPROTO;
+		}
+		if (map_area(d, q, 0, GV_XS_QUEUE_DESC_FMT, gv_vring_desc_size(num), false,
+		             err, errlen) < 0 ||
+		    map_area(d, q, 1, GV_XS_QUEUE_AVAIL_FMT, gv_vring_avail_size(num), false,
+		             err, errlen) < 0 ||
+		    map_area(d, q, 2, GV_XS_QUEUE_USED_FMT, gv_vring_used_size(num), true,
+		             err, errlen) < 0)
+			return -EPROTO;
+		snprintf(key, sizeof(key), GV_XS_QUEUE_EVTCHN_FMT, q);
+		if (fe_u64(d, key, UINT32_MAX - 1, &port, err, errlen) < 0)
+			return -EPROTO;
+		rc = gv_vq_init(vq, p, d->fe, q, num, d->area[q][0].addr, d->area[q][1].addr,
+		                d->area[q][2].addr,
+		                d->driver_features & (1ULL << VIRTIO_RING_F_INDIRECT_DESC), d->cache);
+		if (rc < 0) {
+			snprintf(err, errlen, "queue %u: %s", q, strerror(-rc));
+			return -EPROTO;
+		}
+		d->vq_live[q] = true;
+		rc = gv_evtchn_bind(p, d->fe, (evtchn_port_t)port, &vq->port);
+		if (rc < 0) {
+			vq->port = GV_NO_PORT;
+			snprintf(err, errlen, "cannot bind the event channel %llu of queue %u: %s",
+			         (unsigned long long)port, q, strerror(-rc));
+			return -EPROTO;
+		}
+		if (d->virtio_id == VIRTIO_ID_BLK) {
+			vq->handler = gv_blk_handle;
+			vq->handler_ctx = &d->blk;
+		} else {
+			vq->handler = gv_rng_handle;
+			vq->handler_ctx = NULL;
+		}
+	}
+	return 0;
+}
+
+static void serve_queue(struct gv_dev *d, unsigned q)
+{
+	if (d->phase != GV_DEV_CONNECTED || !d->vq_live[q])
+		return;
+	if (gv_vq_serve(&d->vq[q], d->vq[q].num) == -EPROTO)
+		dev_break(d, d->vq[q].why);
+}
+
+static void dev_try_connect(struct gv_dev *d)
+{
+	char err[400];
+	int rc;
+
+	err[0] = 0;
+	rc = dev_connect(d, err, sizeof(err));
+	if (rc == -ESRCH) {
+		dev_unmap_all(d);
+		set_state(d, XenbusStateClosed);
+		d->phase = GV_DEV_CLOSED;
+		gv_info("%s: the frontend died before it connected", d->label);
+		return;
+	}
+	if (rc < 0)
+		return dev_break(d, err);
+	gv_xs_rm(d->be->xs, XBT_NULL, d->be_dir, GV_XS_ERROR);
+	set_state(d, XenbusStateConnected);
+	d->phase = GV_DEV_CONNECTED;
+	gv_info("%s: connected (%u queue%s of %u, features 0x%llx, %s)", d->label, d->fe_nq,
+	        d->fe_nq > 1 ? "s" : "", d->vq[0].num, (unsigned long long)d->driver_features,
+	        d->persistent ? "persistent pool, map cache" : "map per request");
+	/* requests queued before we connected got no kick we could see */
+	for (unsigned q = 0; q < d->fe_nq; q++)
+		serve_queue(d, q);
+}
+
+/* ---- the state machine -------------------------------------------------------------- */
+
+static struct gv_dev *dev_new(struct gv_backend *be, domid_t fe, unsigned devid)
+{
+	struct gv_dev *d = calloc(1, sizeof(*d));
+	char dom[64], path[128];
+
+	if (!d)
+		return NULL;
+	d->be = be;
+	d->fe = fe;
+	d->devid = devid;
+	d->blk.fd = -1;
+	d->dev_port = GV_NO_PORT;
+	for (unsigned q = 0; q < GV_BE_MAX_QUEUES; q++)
+		d->vq[q].port = GV_NO_PORT;
+	snprintf(d->be_dir, sizeof(d->be_dir), GV_XS_BACKEND_DIR_FMT, (unsigned)be->p->domid,
+	         (unsigned)fe, devid);
+	snprintf(d->fe_dir, sizeof(d->fe_dir), GV_XS_FRONTEND_DIR_FMT, (unsigned)fe, devid);
+	snprintf(dom, sizeof(dom), GV_XS_DOMAIN_DIR_FMT, (unsigned)fe);
+	if (gv_xs_read_str(be->xs, XBT_NULL, dom, GV_XS_DOM_NAME, d->name, sizeof(d->name)) < 0)
+		snprintf(d->name, sizeof(d->name), "%u", (unsigned)fe);
+	snprintf(d->label, sizeof(d->label), "guest %s (domain %u) device %u", d->name,
+	         (unsigned)fe, devid);
+	/* the frontend's state lives outside our directory: watch it too */
+	if (gv_xs_join(path, sizeof(path), d->fe_dir, GV_XS_FE_STATE) == 0 &&
+	    xs_watch(be->xs, path, d->be_dir))
+		d->fe_watched = true;
+	d->next = be->devs;
+	be->devs = d;
+	return d;
+}
+
+void gv_dev_reconcile(struct gv_backend *be, domid_t fe, unsigned devid)
+{
+	struct gv_dev *d = dev_find(be, fe, devid);
+	char be_dir[96];
+	uint64_t online = 0;
+	enum xenbus_state fs;
+	int rc, alive;
+
+	snprintf(be_dir, sizeof(be_dir), GV_XS_BACKEND_DIR_FMT, (unsigned)be->p->domid,
+	         (unsigned)fe, devid);
+	rc = gv_xs_read_u64(be->xs, XBT_NULL, be_dir, GV_XS_ONLINE, 1, &online);
+	if (rc == -ENOENT) {
+		char st[16];
+
+		/* no online key: is the whole directory gone? */
+		if (gv_xs_read_str(be->xs, XBT_NULL, be_dir, GV_XS_STATE, st, sizeof(st)) == -ENOENT) {
+			if (d) {
+				if (d->phase == GV_DEV_CONNECTED)
+					gv_info("%s: backend node removed", d->label);
+				dev_free(be, d);
+			}
+			return;
+		}
+		/* a directory still being written by the toolstack: wait for online */
+		return;
+	}
+	if (!d) {
+		d = dev_new(be, fe, devid);
+		if (!d) {
+			gv_err("out of memory for device %u of domain %u", devid, (unsigned)fe);
+			return;
+		}
+	}
+	alive = gv_domain_exists(be->p, fe);
+	if (alive == 0 || rc < 0 || online == 0) {
+		if (d->phase != GV_DEV_GONE) {
+			const char *why = alive == 0 ? "the guest domain is gone" : "online=0";
+
+			if (d->phase == GV_DEV_CONNECTED || d->phase == GV_DEV_BROKEN)
+				gv_info("%s: disconnecting (%s)", d->label, why);
+			dev_unmap_all(d);
+			set_state(d, XenbusStateClosed);
+			d->phase = GV_DEV_GONE;
+		}
+		return;
+	}
+	if (d->phase == GV_DEV_GONE)
+		d->phase = GV_DEV_NEW;
+
+	fs = fe_state(d);
+	switch (d->phase) {
+	case GV_DEV_NEW:
+		dev_publish(d);
+		if (d->phase == GV_DEV_INITWAIT && fs == XenbusStateInitialised)
+			dev_try_connect(d);
+		break;
+	case GV_DEV_INITWAIT:
+		if (fs == XenbusStateInitialised)
+			dev_try_connect(d);
+		break;
+	case GV_DEV_CONNECTED:
+		if (fs == XenbusStateConnected || fs == XenbusStateInitialised)
+			break;
+		dev_close(d, fs == XenbusStateInitialising ? "a new frontend is initialising"
+		          : "the frontend is closing");
+		/* maybe publish again at once */
+		__attribute__((fallthrough));
+	case GV_DEV_CLOSED:
+		if (fs == XenbusStateInitialising || fs == XenbusStateClosed)
+			dev_publish(d);
+		break;
+	case GV_DEV_BROKEN:
+		if (fs == XenbusStateClosing || fs == XenbusStateClosed ||
+		    fs == XenbusStateInitialising) {
+			set_state(d, XenbusStateClosed);
+			d->phase = GV_DEV_CLOSED;
+			if (fs != XenbusStateClosing)
+				dev_publish(d);
+		}
+		break;
+	case GV_DEV_REFUSED:
+	case GV_DEV_GONE:
+		break;
+	}
+}
+
+static int parse_uint(const char *s, unsigned long max, unsigned long *out)
+{
+	char *end;
+
+	if (!*s || *s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	*out = strtoul(s, &end, 10);
+	if (*end || errno || *out > max)
+		return -EINVAL;
+	return 0;
+}
+
+void gv_dev_scan(struct gv_backend *be)
+{
+	unsigned nfe = 0;
+	char **fes = xs_directory(be->xs, XBT_NULL, be->root, &nfe);
+
+	for (unsigned i = 0; fes && i < nfe; i++) {
+		char dir[128];
+		unsigned ndev = 0;
+		unsigned long fe, devid;
+		char **devs;
+
+		if (parse_uint(fes[i], DOMID_FIRST_RESERVED - 1, &fe) < 0)
+			continue;
+		snprintf(dir, sizeof(dir), "%s/%s", be->root, fes[i]);
+		devs = xs_directory(be->xs, XBT_NULL, dir, &ndev);
+		for (unsigned j = 0; devs && j < ndev; j++)
+			if (parse_uint(devs[j], 65535, &devid) == 0)
+				gv_dev_reconcile(be, (domid_t)fe, (unsigned)devid);
+		free(devs);
+	}
+	free(fes);
+	/* the ones we know whose directories went away */
+	for (struct gv_dev *d = be->devs, *next; d; d = next) {
+		next = d->next;
+		gv_dev_reconcile(be, d->fe, d->devid);
+	}
+}
+
+void gv_dev_release_domains(struct gv_backend *be)
+{
+	for (struct gv_dev *d = be->devs, *next; d; d = next) {
+		next = d->next;
+		if (gv_domain_exists(be->p, d->fe) == 0)
+			gv_dev_reconcile(be, d->fe, d->devid);
+	}
+}
+
+void gv_dev_event(struct gv_backend *be, evtchn_port_t port)
+{
+	for (struct gv_dev *d = be->devs; d; d = d->next) {
+		if (d->dev_port == port && d->phase == GV_DEV_CONNECTED) {
+			/* the device channel: did the frontend go away? */
+			if (d->liveness && d->liveness[0] == 0) {
+				dev_close(d, "the frontend went away");
+				return;
+			}
+			gv_dev_reconcile(be, d->fe, d->devid);
+			return;
+		}
+		for (unsigned q = 0; q < GV_BE_MAX_QUEUES; q++)
+			if (d->vq_live[q] && d->vq[q].port == port) {
+				serve_queue(d, q);
+				return;
+			}
+	}
+}
+
+bool gv_dev_serve_pending(struct gv_backend *be)
+{
+	bool more = false;
+
+	for (struct gv_dev *d = be->devs; d; d = d->next)
+		for (unsigned q = 0; q < GV_BE_MAX_QUEUES; q++)
+			if (d->vq_live[q] && d->vq[q].more) {
+				serve_queue(d, q);
+				more |= d->vq_live[q] && d->vq[q].more;
+			}
+	return more;
+}
+
+void gv_dev_shutdown_all(struct gv_backend *be)
+{
+	while (be->devs) {
+		struct gv_dev *d = be->devs;
+
+		if (d->phase != GV_DEV_GONE && d->phase != GV_DEV_REFUSED) {
+			dev_unmap_all(d);
+			set_state(d, XenbusStateClosed);
+		}
+		dev_free(be, d);
+	}
+}

@@ -1,0 +1,311 @@
+/*
+ * backend/gv-backend.c: the grant-virtio backend daemon.
+ *
+ * Serves every virtio-blk and virtio-rng device that a toolstack puts under
+ * /local/domain/<self>/backend/virtio, for any number of guests, until
+ * SIGTERM/SIGINT. See --help, docs/transport.md and backend/backend.h.
+ *
+ * One thread, one poll() loop over three descriptors: the xenstore watch fd,
+ * the event-channel fd (every port of every device), and a signalfd. Why
+ * not a thread per device: the platform handle is used by one thread at a
+ * time (platform.h), devices share it and the xenstore handle, and the work
+ * per request is a pread/pwrite or a getrandom; a queue is served at most
+ * one queue-size of requests per turn, so no guest can starve another.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+#include <xenstore.h>
+#include "backend.h"
+#include "log.h"
+#include "xs_util.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	"NAME\n"
+	"    gv-backend - grant-virtio backend: virtio-blk and virtio-rng over Xen grants\n"
+	"\n"
+	"SYNOPSIS\n"
+	"    gv-backend [--disk GUEST:DEVID=PATH[,ro][,allow-bypass]]... [--config FILE]\n"
+	"               [--allow-bypass] [--platform xen|sim] [--sim-dir DIR]\n"
+	"               [--ready-fd N] [--verbose] [--help]\n"
+	"\n"
+	"DESCRIPTION\n"
+	"    Watches /local/domain/<self>/backend/virtio in xenstore and serves every\n"
+	"    device of type virtio,device2 (block) or virtio,device4 (entropy) that a\n"
+	"    toolstack (xl create, or gv-xl create in the simulation) puts there, for\n"
+	"    every guest, including devices that appear later. Each device follows the\n"
+	"    handshake of docs/transport.md: the guest grants its vring areas, and every\n"
+	"    buffer address in a descriptor must be a grant reference. The backend maps\n"
+	"    only grants, never guest memory by address.\n"
+	"\n"
+	"    A device is torn down (every grant unmapped, backend state Closed) when the\n"
+	"    frontend closes, when the guest dies or its frontend process goes away\n"
+	"    (liveness page), when online becomes 0 or the node is removed. A driver that\n"
+	"    breaks the ring gets error, device-status=64 and state Closing.\n"
+	"\n"
+	"OPTIONS\n"
+	"    --disk GUEST:DEVID=PATH[,ro][,allow-bypass]\n"
+	"        Serve the virtio-blk device DEVID of guest GUEST (a domain name or id)\n"
+	"        from the raw image or block device PATH. ro: read-only (VIRTIO_BLK_F_RO;\n"
+	"        writes fail with IOERR). allow-bypass: see --allow-bypass, for this\n"
+	"        device only. Repeatable.\n"
+	"    --config FILE\n"
+	"        Read disks from FILE, one per line:\n"
+	"            disk GUEST:DEVID PATH [ro] [allow-bypass]\n"
+	"        Blank lines and text after # are ignored. Errors name FILE:LINE.\n"
+	"    --allow-bypass\n"
+	"        Do not refuse a driver that did not accept VIRTIO_F_ACCESS_PLATFORM; its\n"
+	"        first descriptor holding a guest-physical address then breaks the device\n"
+	"        with an explanation (a demonstration of why grants are needed).\n"
+	"    --platform xen|sim, --sim-dir DIR\n"
+	"        Which hypervisor interface to use (default: $GV_PLATFORM, else xen when\n"
+	"        /dev/xen/gntdev exists, else sim; DIR default $GV_SIM_DIR).\n"
+	"    --ready-fd N\n"
+	"        Write one byte to file descriptor N and close it once serving.\n"
+	"    --verbose\n"
+	"        Log every state change.\n"
+	"\n"
+	"SIGNALS\n"
+	"    SIGTERM, SIGINT: close every device properly (unmap all grants, backend\n"
+	"    state Closed) and exit 0.\n"
+	"\n"
+	"EXIT STATUS\n"
+	"    0 clean stop, 1 usage or configuration error, 2 platform or xenstore error.\n");
+}
+
+static struct gv_disk_cfg *disk_append(struct gv_disk_cfg **list, const struct gv_disk_cfg *d)
+{
+	struct gv_disk_cfg *copy = malloc(sizeof(*copy)), **tail;
+
+	if (!copy)
+		return NULL;
+	*copy = *d;
+	copy->next = NULL;
+	for (tail = list; *tail; tail = &(*tail)->next)
+		;
+	*tail = copy;
+	return copy;
+}
+
+/* A watch fired: path under root names a device, or something bigger. */
+static void on_watch(struct gv_backend *be, const char *path, const char *token)
+{
+	size_t rl = strlen(be->root);
+	unsigned fe, devid;
+	int used = 0;
+
+	if (!strcmp(path, "@releaseDomain")) {
+		gv_dev_release_domains(be);
+		return;
+	}
+	/* a frontend state watch: the token is the device's backend dir */
+	if (strncmp(path, be->root, rl) || (path[rl] != '/' && path[rl] != 0)) {
+		path = token;
+		if (strncmp(path, be->root, rl))
+			return;
+	}
+	if (path[rl] == '/' && sscanf(path + rl, "/%u/%u%n", &fe, &devid, &used) == 2 &&
+	    (path[rl + used] == '/' || path[rl + used] == 0) && fe < DOMID_FIRST_RESERVED)
+		gv_dev_reconcile(be, (domid_t)fe, devid);
+	else
+		gv_dev_scan(be);
+}
+
+static int drain_watches(struct gv_backend *be)
+{
+	char **w;
+
+	while ((w = xs_check_watch(be->xs))) {
+		on_watch(be, w[XS_WATCH_PATH], w[XS_WATCH_TOKEN]);
+		free(w);
+	}
+	return errno == EAGAIN ? 0 : -errno;
+}
+
+static void drain_events(struct gv_backend *be)
+{
+	evtchn_port_t port;
+
+	while (gv_evtchn_pending(be->p, &port) == 1) {
+		gv_dev_event(be, port);
+		/* delivered ports stay masked until unmasked: after serving, so a
+		 * kick during the pass re-arms us */
+		gv_evtchn_unmask(be->p, port);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "disk", required_argument, NULL, 'd' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "allow-bypass", no_argument, NULL, 'b' },
+		{ "platform", required_argument, NULL, 'p' },
+		{ "sim-dir", required_argument, NULL, 's' },
+		{ "ready-fd", required_argument, NULL, 'r' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	struct gv_platform_opts popts = { GV_PLATFORM_AUTO, NULL, -1 };
+	struct gv_backend be = { 0 };
+	struct gv_disk_cfg d;
+	char err[512];
+	sigset_t sigs;
+	int ready_fd = -1, sfd, efd, xfd, rc, c, status = 0;
+	bool stop = false;
+
+	gv_log_set_program("gv-backend");
+	while ((c = getopt_long(argc, argv, "d:c:bvh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			if (gv_disk_parse_opt(optarg, &d, err, sizeof(err)) < 0) {
+				fprintf(stderr, "gv-backend: %s\n", err);
+				return 1;
+			}
+			if (!disk_append(&be.disks, &d))
+				return 1;
+			break;
+		case 'c':
+			if (gv_disk_parse_file(optarg, &be.disks, err, sizeof(err)) < 0) {
+				fprintf(stderr, "gv-backend: %s\n", err);
+				return 1;
+			}
+			break;
+		case 'b':
+			be.allow_bypass = true;
+			break;
+		case 'p':
+			if (!strcmp(optarg, "xen"))
+				popts.kind = GV_PLATFORM_XEN;
+			else if (!strcmp(optarg, "sim"))
+				popts.kind = GV_PLATFORM_SIM;
+			else {
+				fprintf(stderr, "gv-backend: --platform %s: expected xen or sim\n", optarg);
+				return 1;
+			}
+			break;
+		case 's':
+			popts.sim_dir = optarg;
+			break;
+		case 'r': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+
+			if (*end || v < 0 || v > 65535) {
+				fprintf(stderr, "gv-backend: --ready-fd %s: expected a descriptor\n",
+				        optarg);
+				return 1;
+			}
+			ready_fd = (int)v;
+			break;
+		}
+		case 'v':
+			gv_log_threshold = GV_LOG_DEBUG;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "gv-backend: unexpected argument %s (see --help)\n", argv[optind]);
+		return 1;
+	}
+
+	rc = gv_platform_open(&popts, &be.p, err, sizeof(err));
+	if (rc < 0) {
+		gv_err("%s", err);
+		return 2;
+	}
+	gv_info("platform: %s", be.p->desc);
+	for (struct gv_disk_cfg *k = be.disks; k; k = k->next)
+		gv_debug("disk %s:%u = %s%s%s (%s)", k->guest, k->devid, k->path,
+		         k->ro ? ",ro" : "", k->allow_bypass ? ",allow-bypass" : "", k->origin);
+
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigprocmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+	be.xs = gv_xs_open(be.p);
+	if (sfd < 0 || !be.xs) {
+		gv_err("cannot open %s: %s", sfd < 0 ? "a signalfd" : "xenstore", strerror(errno));
+		status = 2;
+		goto out_platform;
+	}
+	snprintf(be.root, sizeof(be.root), "/local/domain/%u/backend/virtio",
+	         (unsigned)be.p->domid);
+	if (!xs_watch(be.xs, be.root, "root") || !xs_watch(be.xs, "@releaseDomain", "release")) {
+		gv_err("cannot watch %s: %s", be.root, strerror(errno));
+		status = 2;
+		goto out_xs;
+	}
+	xfd = xs_fileno(be.xs);
+	efd = gv_evtchn_fd(be.p);
+	if (xfd < 0 || efd < 0) {
+		gv_err("no pollable xenstore or event-channel descriptor");
+		status = 2;
+		goto out_xs;
+	}
+	gv_dev_scan(&be);
+	gv_info("serving %s", be.root);
+	if (ready_fd >= 0) {
+		if (write(ready_fd, "r", 1) != 1)
+			gv_warn("--ready-fd %d: %s", ready_fd, strerror(errno));
+		close(ready_fd);
+	}
+
+	while (!stop) {
+		struct pollfd pfd[3] = {
+			{ xfd, POLLIN, 0 }, { efd, POLLIN, 0 }, { sfd, POLLIN, 0 },
+		};
+		bool more = gv_dev_serve_pending(&be);
+
+		rc = poll(pfd, 3, more ? 0 : -1);
+		if (rc < 0 && errno != EINTR) {
+			gv_err("poll: %s", strerror(errno));
+			status = 2;
+			break;
+		}
+		if (pfd[2].revents & POLLIN) {
+			struct signalfd_siginfo si;
+
+			if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+				gv_info("signal %u: closing every device", si.ssi_signo);
+				stop = true;
+			}
+		}
+		if (pfd[1].revents & POLLIN)
+			drain_events(&be);
+		if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+			rc = drain_watches(&be);
+			if (rc < 0) {
+				gv_err("xenstore connection lost: %s", strerror(-rc));
+				status = 2;
+				break;
+			}
+		}
+	}
+	gv_dev_shutdown_all(&be);
+out_xs:
+	xs_close(be.xs);
+out_platform:
+	if (sfd >= 0)
+		close(sfd);
+	gv_platform_close(be.p);
+	gv_disk_free(be.disks);
+	return status;
+}
