@@ -1,0 +1,649 @@
+/*
+ * tools/gv-xl.c: the simulated toolstack, a small `xl` for gv-simxen.
+ *
+ *   gv-xl create CONFIG      create a domain from an xl config; prints its id
+ *   gv-xl destroy NAME|ID    close its devices as libxl does, destroy it
+ *   gv-xl list               domains, with dying ones
+ *
+ * create writes exactly the xenstore nodes Xen 4.20's libxl writes for
+ * `virtio = [ "backend=0,type=virtio,device2,transport=mmio,grant_usage=1" ]`
+ * (see /work/shared/xen-on-qemu.md and xenstore-schema/virtio.tsv), with
+ * the same permissions: backend keys n<be>,r<fe>; frontend keys n<fe>,r<be>;
+ * /local/domain/<id> n0,r<id> with the guest-owned dirs device and data.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xenstore.h>
+#include "platform.h"
+#include "platform_sim.h"
+#include "xs_keys.h"
+#include "xs_util.h"
+
+#define MAX_VIRTIO 16
+
+struct xl_virtio {
+	unsigned backend;               /* backend domid */
+	char type[64];
+	char transport[16];
+	unsigned grant_usage;
+};
+
+struct xl_config {
+	char name[SIM_NAME_MAX];
+	struct xl_virtio dev[MAX_VIRTIO];
+	unsigned ndev;
+};
+
+/* ---- the xl config syntax: key = value, value a string, number or list ---- */
+
+struct lexer {
+	const char *file;
+	const char *s;
+	unsigned line;
+	char err[512];
+};
+
+enum tok { T_EOF, T_IDENT, T_STRING, T_NUMBER, T_PUNCT, T_ERR };
+
+static int isalnum_ascii(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+static enum tok next_tok(struct lexer *lx, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	for (;;) {
+		while (*lx->s == ' ' || *lx->s == '\t' || *lx->s == '\r' || *lx->s == '\n' ||
+		       *lx->s == ';') {
+			if (*lx->s == '\n')
+				lx->line++;
+			lx->s++;
+		}
+		if (*lx->s != '#')
+			break;
+		while (*lx->s && *lx->s != '\n')
+			lx->s++;
+	}
+	if (!*lx->s)
+		return T_EOF;
+	if (*lx->s == '"' || *lx->s == '\'') {
+		char q = *lx->s++;
+
+		while (*lx->s && *lx->s != q && *lx->s != '\n') {
+			if (n + 1 >= len) {
+				snprintf(lx->err, sizeof(lx->err), "%s:%u: string too long", lx->file,
+				         lx->line);
+				return T_ERR;
+			}
+			buf[n++] = *lx->s++;
+		}
+		if (*lx->s != q) {
+			snprintf(lx->err, sizeof(lx->err), "%s:%u: unterminated string", lx->file,
+			         lx->line);
+			return T_ERR;
+		}
+		lx->s++;
+		buf[n] = 0;
+		return T_STRING;
+	}
+	if (strchr("=[],", *lx->s)) {
+		buf[0] = *lx->s++;
+		buf[1] = 0;
+		return T_PUNCT;
+	}
+	while (*lx->s && (isalnum_ascii(*lx->s) || strchr("_.-+", *lx->s))) {
+		if (n + 1 >= len) {
+			snprintf(lx->err, sizeof(lx->err), "%s:%u: word too long", lx->file, lx->line);
+			return T_ERR;
+		}
+		buf[n++] = *lx->s++;
+	}
+	if (!n) {
+		snprintf(lx->err, sizeof(lx->err), "%s:%u: unexpected character '%c'", lx->file,
+		         lx->line, *lx->s);
+		return T_ERR;
+	}
+	buf[n] = 0;
+	return (buf[0] >= '0' && buf[0] <= '9') || buf[0] == '-' ? T_NUMBER : T_IDENT;
+}
+
+static int parse_uint(const char *s, unsigned long max, unsigned long *out)
+{
+	char *end;
+
+	if (!*s || *s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	*out = strtoul(s, &end, 10);
+	return *end || errno || *out > max ? -EINVAL : 0;
+}
+
+/* "backend=0,type=virtio,device2,transport=mmio,grant_usage=1": the type
+ * value itself holds a comma, so a word without '=' continues the type. */
+static int parse_virtio(const char *spec, struct xl_virtio *v, char *err, size_t errlen)
+{
+	char buf[512], *save, *last_key = NULL;
+	unsigned long n;
+
+	memset(v, 0, sizeof(*v));
+	strcpy(v->transport, "mmio");
+	if (strlen(spec) >= sizeof(buf)) {
+		snprintf(err, errlen, "virtio spec too long");
+		return -EINVAL;
+	}
+	strcpy(buf, spec);
+	for (char *w = strtok_r(buf, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(w, '=');
+
+		while (*w == ' ')
+			w++;
+		if (!eq) {
+			if (last_key && !strcmp(last_key, "type") &&
+			    strlen(v->type) + 1 + strlen(w) < sizeof(v->type)) {
+				strcat(v->type, ",");
+				strcat(v->type, w);
+				continue;
+			}
+			snprintf(err, errlen, "virtio spec: '%s' is not key=value", w);
+			return -EINVAL;
+		}
+		*eq = 0;
+		last_key = w;
+		if (!strcmp(w, "backend")) {
+			if (parse_uint(eq + 1, DOMID_FIRST_RESERVED - 1, &n) < 0) {
+				snprintf(err, errlen, "virtio spec: backend=%s: expected a domain id "
+				         "(backend domains by name are not supported)", eq + 1);
+				return -EINVAL;
+			}
+			v->backend = (unsigned)n;
+		} else if (!strcmp(w, "type")) {
+			snprintf(v->type, sizeof(v->type), "%s", eq + 1);
+		} else if (!strcmp(w, "transport")) {
+			if (strcmp(eq + 1, "mmio")) {
+				snprintf(err, errlen, "virtio spec: transport=%s: only mmio is supported",
+				         eq + 1);
+				return -EINVAL;
+			}
+		} else if (!strcmp(w, "grant_usage")) {
+			if (parse_uint(eq + 1, 1, &n) < 0) {
+				snprintf(err, errlen, "virtio spec: grant_usage=%s: expected 0 or 1", eq + 1);
+				return -EINVAL;
+			}
+			v->grant_usage = (unsigned)n;
+		} else if (!strcmp(w, "irq") || !strcmp(w, "base") || !strcmp(w, "backend_type")) {
+			/* device-model details the simulation does not use */
+		} else {
+			snprintf(err, errlen, "virtio spec: unknown key '%s'", w);
+			return -EINVAL;
+		}
+	}
+	if (strncmp(v->type, "virtio,device", 13) || !v->type[13]) {
+		snprintf(err, errlen, "virtio spec: type=%s: expected virtio,deviceN", v->type);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_config(const char *file, struct xl_config *cfg, char *err, size_t errlen)
+{
+	struct lexer lx = { file, NULL, 1, "" };
+	char key[128], tok[1024], *text;
+	FILE *f = fopen(file, "re");
+	long size;
+	enum tok t;
+	int rc = -EINVAL;
+
+	memset(cfg, 0, sizeof(*cfg));
+	if (!f) {
+		snprintf(err, errlen, "%s: %s", file, strerror(errno));
+		return -errno;
+	}
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	rewind(f);
+	if (size < 0 || size > (1 << 20) || !(text = calloc(1, (size_t)size + 1))) {
+		fclose(f);
+		snprintf(err, errlen, "%s: cannot read (too large?)", file);
+		return -EINVAL;
+	}
+	if (fread(text, 1, (size_t)size, f) != (size_t)size) {
+		snprintf(err, errlen, "%s: read error", file);
+		goto out;
+	}
+	lx.s = text;
+	for (;;) {
+		unsigned kline;
+
+		t = next_tok(&lx, key, sizeof(key));
+		if (t == T_EOF)
+			break;
+		kline = lx.line;
+		if (t != T_IDENT) {
+			if (t != T_ERR)
+				snprintf(lx.err, sizeof(lx.err), "%s:%u: expected a setting name, found '%s'",
+				         file, lx.line, key);
+			goto bad;
+		}
+		t = next_tok(&lx, tok, sizeof(tok));
+		if (t != T_PUNCT || tok[0] != '=') {
+			if (t != T_ERR)
+				snprintf(lx.err, sizeof(lx.err), "%s:%u: expected '=' after %s", file,
+				         kline, key);
+			goto bad;
+		}
+		t = next_tok(&lx, tok, sizeof(tok));
+		if (t == T_STRING || t == T_NUMBER || t == T_IDENT) {
+			if (!strcmp(key, "name")) {
+				if (t != T_STRING || !tok[0] || strlen(tok) >= sizeof(cfg->name)) {
+					snprintf(lx.err, sizeof(lx.err), "%s:%u: name must be a non-empty "
+					         "string of at most %zu characters", file, kline,
+					         sizeof(cfg->name) - 1);
+					goto bad;
+				}
+				strcpy(cfg->name, tok);
+			} else if (!strcmp(key, "virtio")) {
+				snprintf(lx.err, sizeof(lx.err), "%s:%u: virtio must be a list "
+				         "[ \"...\", ... ]", file, kline);
+				goto bad;
+			}
+			continue;
+		}
+		if (t != T_PUNCT || tok[0] != '[') {
+			if (t != T_ERR)
+				snprintf(lx.err, sizeof(lx.err), "%s:%u: expected a value after %s =",
+				         file, kline, key);
+			goto bad;
+		}
+		/* a list */
+		for (;;) {
+			unsigned vline;
+
+			t = next_tok(&lx, tok, sizeof(tok));
+			vline = lx.line;
+			if (t == T_PUNCT && tok[0] == ']')
+				break;
+			if (t == T_PUNCT && tok[0] == ',')
+				continue;
+			if (t == T_ERR)
+				goto bad;
+			if (t == T_EOF || t == T_PUNCT) {
+				snprintf(lx.err, sizeof(lx.err), "%s:%u: list of %s not closed with ']'",
+				         file, vline, key);
+				goto bad;
+			}
+			if (!strcmp(key, "virtio")) {
+				char what[300];
+
+				if (t != T_STRING) {
+					snprintf(lx.err, sizeof(lx.err), "%s:%u: virtio entries are strings",
+					         file, vline);
+					goto bad;
+				}
+				if (cfg->ndev == MAX_VIRTIO) {
+					snprintf(lx.err, sizeof(lx.err), "%s:%u: more than %d virtio devices",
+					         file, vline, MAX_VIRTIO);
+					goto bad;
+				}
+				if (parse_virtio(tok, &cfg->dev[cfg->ndev], what, sizeof(what)) < 0) {
+					snprintf(lx.err, sizeof(lx.err), "%s:%u: %s", file, vline, what);
+					goto bad;
+				}
+				cfg->ndev++;
+			}
+		}
+	}
+	if (!cfg->name[0]) {
+		snprintf(err, errlen, "%s: no name = \"...\" setting", file);
+		goto out;
+	}
+	rc = 0;
+	goto out;
+bad:
+	snprintf(err, errlen, "%s", lx.err);
+out:
+	free(text);
+	fclose(f);
+	return rc;
+}
+
+/* ---- xenstore ------------------------------------------------------------------ */
+
+static int put(struct xs_handle *xs, xs_transaction_t t, const char *dir, const char *key,
+               const char *val, unsigned owner, unsigned reader)
+{
+	struct xs_permissions perms[2] = {
+		{ .id = owner, .perms = XS_PERM_NONE },
+		{ .id = reader, .perms = XS_PERM_READ },
+	};
+	char path[256];
+
+	if (gv_xs_join(path, sizeof(path), dir, key) < 0)
+		return -ENAMETOOLONG;
+	if (!xs_write(xs, t, path, val, strlen(val)) ||
+	    !xs_set_permissions(xs, t, path, perms, owner == reader ? 1 : 2))
+		return errno ? -errno : -EIO;
+	return 0;
+}
+
+struct create_ctx {
+	const struct xl_config *cfg;
+	domid_t domid;
+};
+
+static int write_domain(struct xs_handle *xs, xs_transaction_t t, void *arg)
+{
+	struct create_ctx *c = arg;
+	unsigned fe = c->domid;
+	char dom[64], buf[64];
+	int rc;
+
+	snprintf(dom, sizeof(dom), GV_XS_DOMAIN_DIR_FMT, fe);
+	snprintf(buf, sizeof(buf), "%u", fe);
+	/* the domain's directory: dom0's, readable by the guest */
+	if ((rc = put(xs, t, dom, NULL, "", 0, fe)) ||
+	    (rc = put(xs, t, dom, GV_XS_DOM_NAME, c->cfg->name, 0, fe)) ||
+	    (rc = put(xs, t, dom, "domid", buf, 0, fe)) ||
+	    /* the guest-writable dirs, owned by the guest as libxl makes them */
+	    (rc = put(xs, t, dom, "device", "", fe, 0)) ||
+	    (rc = put(xs, t, dom, "data", "", fe, 0)))
+		return rc;
+	for (unsigned i = 0; i < c->cfg->ndev; i++) {
+		const struct xl_virtio *v = &c->cfg->dev[i];
+		unsigned be = v->backend;
+		char bdir[128], fdir[128], parent[128];
+
+		snprintf(bdir, sizeof(bdir), GV_XS_BACKEND_DIR_FMT, be, fe, i);
+		snprintf(fdir, sizeof(fdir), GV_XS_FRONTEND_DIR_FMT, fe, i);
+		snprintf(parent, sizeof(parent), "/local/domain/%u/device/virtio", fe);
+		if ((rc = put(xs, t, parent, NULL, "", fe, be)))
+			return rc;
+		snprintf(parent, sizeof(parent), "/local/domain/%u/backend/virtio/%u", be, fe);
+		if ((rc = put(xs, t, parent, NULL, "", be, fe)))
+			return rc;
+		/* backend keys: n<be>,r<fe> */
+		snprintf(buf, sizeof(buf), "%u", fe);
+		if ((rc = put(xs, t, bdir, NULL, "", be, fe)) ||
+		    (rc = put(xs, t, bdir, GV_XS_FRONTEND, fdir, be, fe)) ||
+		    (rc = put(xs, t, bdir, GV_XS_FRONTEND_ID, buf, be, fe)) ||
+		    (rc = put(xs, t, bdir, GV_XS_ONLINE, "1", be, fe)) ||
+		    (rc = put(xs, t, bdir, GV_XS_STATE, "1", be, fe)) ||
+		    (rc = put(xs, t, bdir, GV_XS_IRQ, "0", be, fe)) ||
+		    (rc = put(xs, t, bdir, GV_XS_BASE, "0", be, fe)) ||
+		    (rc = put(xs, t, bdir, GV_XS_TYPE, v->type, be, fe)) ||
+		    (rc = put(xs, t, bdir, GV_XS_TRANSPORT, v->transport, be, fe)) ||
+		    (rc = put(xs, t, bdir, GV_XS_GRANT_USAGE, v->grant_usage ? "1" : "0", be, fe)))
+			return rc;
+		/* frontend keys: n<fe>,r<be> */
+		snprintf(buf, sizeof(buf), "%u", be);
+		if ((rc = put(xs, t, fdir, NULL, "", fe, be)) ||
+		    (rc = put(xs, t, fdir, GV_XS_BACKEND, bdir, fe, be)) ||
+		    (rc = put(xs, t, fdir, GV_XS_BACKEND_ID, buf, fe, be)) ||
+		    (rc = put(xs, t, fdir, GV_XS_FE_STATE, "1", fe, be)))
+			return rc;
+		/* the toolstack's private copy */
+		snprintf(parent, sizeof(parent), "/libxl/%u/device/virtio/%u", fe, i);
+		if ((rc = put(xs, t, parent, "frontend", fdir, 0, 0)) ||
+		    (rc = put(xs, t, parent, "backend", bdir, 0, 0)))
+			return rc;
+	}
+	return 0;
+}
+
+static int open_dom0(struct gv_platform **p, struct xs_handle **xs)
+{
+	struct gv_platform_opts o = { GV_PLATFORM_SIM, NULL, 0 };
+	char err[300];
+	int rc = gv_platform_open(&o, p, err, sizeof(err));
+
+	if (rc < 0) {
+		fprintf(stderr, "gv-xl: %s\n", err);
+		return rc;
+	}
+	*xs = gv_xs_open(*p);
+	if (!*xs) {
+		fprintf(stderr, "gv-xl: cannot open xenstore: %s\n", strerror(errno));
+		gv_platform_close(*p);
+		return -EIO;
+	}
+	return 0;
+}
+
+static int list_domains(struct gv_platform *p, struct sim_domain_info **out)
+{
+	struct sim_domain_info *info = calloc(SIM_MAX_LIST, sizeof(*info));
+	int n;
+
+	if (!info)
+		return -ENOMEM;
+	n = gv_sim_domain_list(p, info, SIM_MAX_LIST);
+	if (n < 0) {
+		free(info);
+		return n;
+	}
+	*out = info;
+	return n > (int)SIM_MAX_LIST ? (int)SIM_MAX_LIST : n;
+}
+
+static int cmd_create(const char *file)
+{
+	struct xl_config cfg;
+	struct create_ctx c = { &cfg, 0 };
+	struct sim_domain_info *info;
+	struct gv_platform *p;
+	struct xs_handle *xs;
+	char err[600];
+	int n, rc;
+
+	if (parse_config(file, &cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "gv-xl: %s\n", err);
+		return 1;
+	}
+	if (open_dom0(&p, &xs) < 0)
+		return 1;
+	n = list_domains(p, &info);
+	if (n < 0) {
+		fprintf(stderr, "gv-xl: cannot list domains: %s\n", strerror(-n));
+		rc = 1;
+		goto out;
+	}
+	for (int i = 0; i < n; i++)
+		if (!strcmp(info[i].name, cfg.name) && !info[i].dying) {
+			fprintf(stderr, "gv-xl: %s: a domain named %s already exists (domain %u)\n",
+			        file, cfg.name, info[i].domid);
+			free(info);
+			rc = 1;
+			goto out;
+		}
+	free(info);
+	rc = gv_sim_domain_create(p, cfg.name, &c.domid);
+	if (rc < 0) {
+		fprintf(stderr, "gv-xl: cannot create domain %s: %s\n", cfg.name, strerror(-rc));
+		rc = 1;
+		goto out;
+	}
+	rc = gv_xs_transaction(xs, write_domain, &c);
+	if (rc < 0) {
+		fprintf(stderr, "gv-xl: cannot write the xenstore nodes of %s: %s\n", cfg.name,
+		        strerror(-rc));
+		gv_sim_domain_destroy(p, c.domid);
+		rc = 1;
+		goto out;
+	}
+	printf("%u\n", (unsigned)c.domid);
+	rc = 0;
+out:
+	xs_close(xs);
+	gv_platform_close(p);
+	return rc;
+}
+
+/* Waits (at most ms) until dir/state reads `want`. */
+static bool wait_state(struct xs_handle *xs, const char *dir, int want, int ms)
+{
+	char path[256];
+	bool ok = false;
+	int left = ms;
+
+	if (gv_xs_join(path, sizeof(path), dir, GV_XS_STATE) < 0 || !xs_watch(xs, path, "gv-xl"))
+		return false;
+	for (;;) {
+		enum xenbus_state s;
+		struct pollfd pfd = { xs_fileno(xs), POLLIN, 0 };
+		char **w;
+
+		if (gv_xs_read_state(xs, XBT_NULL, dir, GV_XS_STATE, &s) < 0 || (int)s == want) {
+			ok = true;      /* gone counts: nothing left to close */
+			break;
+		}
+		if (left <= 0 || poll(&pfd, 1, 100) < 0)
+			break;
+		left -= 100;
+		while ((w = xs_check_watch(xs)))
+			free(w);
+	}
+	xs_unwatch(xs, path, "gv-xl");
+	return ok;
+}
+
+static void rm_tree(struct xs_handle *xs, const char *path)
+{
+	xs_rm(xs, XBT_NULL, path);
+}
+
+static int cmd_destroy(const char *who)
+{
+	struct sim_domain_info *info;
+	struct gv_platform *p;
+	struct xs_handle *xs;
+	unsigned long id = ~0ul;
+	char dir[128], **devs;
+	unsigned ndev = 0;
+	int n, rc = 1;
+
+	if (open_dom0(&p, &xs) < 0)
+		return 1;
+	n = list_domains(p, &info);
+	if (n < 0) {
+		fprintf(stderr, "gv-xl: cannot list domains: %s\n", strerror(-n));
+		goto out;
+	}
+	for (int i = 0; i < n; i++)
+		if (!strcmp(info[i].name, who) && !info[i].dying)
+			id = info[i].domid;
+	if (id == ~0ul && parse_uint(who, DOMID_FIRST_RESERVED - 1, &id) < 0)
+		id = ~0ul;
+	free(info);
+	if (id == ~0ul || id == 0) {
+		fprintf(stderr, "gv-xl: %s: no such domain%s\n", who, id == 0 ? " (domain 0 stays)" : "");
+		goto out;
+	}
+	/* as libxl: each backend to Closing with online=0, wait for Closed, then
+	 * remove both directories */
+	snprintf(dir, sizeof(dir), "/local/domain/%lu/device/virtio", id);
+	devs = xs_directory(xs, XBT_NULL, dir, &ndev);
+	for (unsigned i = 0; devs && i < ndev; i++) {
+		char fdir[160], bdir[160];
+
+		snprintf(fdir, sizeof(fdir), "%s/%s", dir, devs[i]);
+		if (gv_xs_read_str(xs, XBT_NULL, fdir, GV_XS_BACKEND, bdir, sizeof(bdir)) == 0) {
+			gv_xs_write_str(xs, XBT_NULL, bdir, GV_XS_ONLINE, "0");
+			{
+				enum xenbus_state s;
+
+				if (gv_xs_read_state(xs, XBT_NULL, bdir, GV_XS_STATE, &s) == 0 &&
+				    s != XenbusStateClosed) {
+					gv_xs_write_str(xs, XBT_NULL, bdir, GV_XS_STATE, "5");
+					if (!wait_state(xs, bdir, XenbusStateClosed, 5000))
+						fprintf(stderr, "gv-xl: %s did not close within 5 s; "
+						        "removing it anyway\n", bdir);
+				}
+			}
+			rm_tree(xs, bdir);
+		}
+		rm_tree(xs, fdir);
+	}
+	free(devs);
+	snprintf(dir, sizeof(dir), "/local/domain/0/backend/virtio/%lu", id);
+	rm_tree(xs, dir);
+	snprintf(dir, sizeof(dir), "/libxl/%lu", id);
+	rm_tree(xs, dir);
+	snprintf(dir, sizeof(dir), GV_XS_DOMAIN_DIR_FMT, (unsigned)id);
+	rm_tree(xs, dir);
+	n = gv_sim_domain_destroy(p, (domid_t)id);
+	if (n < 0) {
+		fprintf(stderr, "gv-xl: cannot destroy domain %lu: %s\n", id, strerror(-n));
+		goto out;
+	}
+	rc = 0;
+out:
+	xs_close(xs);
+	gv_platform_close(p);
+	return rc;
+}
+
+static int cmd_list(void)
+{
+	struct sim_domain_info *info;
+	struct gv_platform *p;
+	struct xs_handle *xs;
+	int n;
+
+	if (open_dom0(&p, &xs) < 0)
+		return 1;
+	n = list_domains(p, &info);
+	if (n < 0) {
+		fprintf(stderr, "gv-xl: cannot list domains: %s\n", strerror(-n));
+		xs_close(xs);
+		gv_platform_close(p);
+		return 1;
+	}
+	printf("%-24s %5s %-8s %8s %8s %8s\n", "Name", "ID", "State", "Granted", "Maps",
+	       "MappedBy");
+	for (int i = 0; i < n; i++)
+		printf("%-24s %5u %-8s %8llu %8llu %8llu\n",
+		       info[i].name[0] ? info[i].name : "(null)", info[i].domid,
+		       info[i].dying ? "dying" : "running",
+		       (unsigned long long)info[i].grants_active,
+		       (unsigned long long)info[i].maps_active,
+		       (unsigned long long)info[i].pages_mapped_by_others);
+	free(info);
+	xs_close(xs);
+	gv_platform_close(p);
+	return 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	"usage: gv-xl create CONFIG | destroy NAME|ID | list\n"
+	"\n"
+	"The simulated toolstack of grant-virtio (talks to gv-simxen, $GV_SIM_DIR).\n"
+	"  create CONFIG   create a domain from an xl config: name = \"...\" and\n"
+	"                  virtio = [ \"backend=0,type=virtio,device2,transport=mmio,\n"
+	"                  grant_usage=1\", ... ] (other keys are ignored); writes the\n"
+	"                  xenstore nodes xl writes; prints the new domain id\n"
+	"  destroy NAME|ID closes its devices (online=0, state Closing, waits for\n"
+	"                  Closed), removes its xenstore nodes, destroys it\n"
+	"  list            domains with their state (dying: pages still mapped)\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 3 && !strcmp(argv[1], "create"))
+		return cmd_create(argv[2]);
+	if (argc == 3 && !strcmp(argv[1], "destroy"))
+		return cmd_destroy(argv[2]);
+	if (argc == 2 && !strcmp(argv[1], "list"))
+		return cmd_list();
+	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "help"))) {
+		usage(stdout);
+		return 0;
+	}
+	usage(stderr);
+	return 1;
+}
