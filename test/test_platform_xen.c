@@ -333,9 +333,36 @@ static const struct gv_test xen_tests[] = {
 	{ 0 }
 };
 
+/* Not a test: `test_platform_xen --hold N` grants N pages to the own domain,
+ * maps them, prints "holding N" and waits for a signal. The QEMU harness uses
+ * it to check its grant-leak oracle (xl debug-keys g) both ways: N active
+ * entries while held, none once the process is killed (the kernel's gntdev
+ * and gntalloc clean up after a dead process). */
+static int hold(unsigned n)
+{
+	struct gv_platform *p = open_xen();
+	grant_ref_t refs[64];
+	void *g, *m;
+
+	if (!p || n == 0 || n > 64)
+		return 2;
+	if (gv_grant_alloc(p, p->domid, n, 0, NULL, refs, &g) < 0 ||
+	    gv_map(p, p->domid, n, refs, GV_MAP_WRITE, NULL, &m) < 0) {
+		fprintf(stderr, "hold: grant or map failed\n");
+		return 1;
+	}
+	printf("holding %u first ref %u\n", n, refs[0]);
+	fflush(stdout);
+	for (;;)
+		pause();
+}
+
 int main(int argc, char **argv)
 {
 	bool xen = access("/dev/xen/gntdev", F_OK) == 0;
+
+	if (argc == 3 && !strcmp(argv[1], "--hold"))
+		return hold((unsigned)atoi(argv[2]));
 
 	printf("mode: %s\n", xen ? "xen (/dev/xen/gntdev present: real grants to the own domain)"
 	                         : "no-xen (/dev/xen/gntdev absent: asserting the error path)");

@@ -13,8 +13,12 @@
 #                                  runner destroys it after the scenario) so the
 #                                  caller can inspect xenstore/Xen first
 #   gv_xs_wait PATH SECS           wait for a xenstore key to exist
-#   gv_grants_active DOMID         active grant entries Xen reports for DOMID
-#                                  (from `xl debug-keys g`; prints a number)
+#   gv_grants_active DOMID [user_only]  active grant entries Xen reports for
+#                                  DOMID (`xl debug-keys g` + `xl dmesg`)
+#   gv_no_null_domains             fails if `xl list` shows a "(null)" domain
+#   gv_bg_start/gv_bg_stop/gv_bg_log  daemons (gv-backend...) in the background
+#   gv_guest_destroy               xl destroy the guest, wait until it is gone
+#   gv_wait_log TAG PATTERN SECS   wait for a line in a background program's log
 #   gv_cleanup_guests              destroy every domain but dom0
 GV_GUEST_NAME=gvguest
 
@@ -74,13 +78,89 @@ gv_guest_run() {
 	gv_guest_wait "${GV_GUEST_TIMEOUT:-120}"
 }
 
+# Xen's own grant-table dump (debug key g), printed to its console ring.
+# Prints the rows of "grant-table for remote d<DOMID>": one per active entry,
+# "[0xREF] localdom mfn pin localdom gmfn flags". Waits (5 s) for the dump's end.
+gv_grant_rows() {
+	xl dmesg -c >/dev/null 2>&1
+	xl debug-keys g || { echo "xl debug-keys g failed" >&2; return 1; }
+	_n=50
+	until xl dmesg >/tmp/gv-dmesg 2>&1 && grep -q 'gnttab_usage_print_all \] done' /tmp/gv-dmesg; do
+		_n=$((_n - 1)); [ $_n -gt 0 ] || { echo "no grant table dump in xl dmesg after 5 s" >&2; return 1; }
+		sleep 0.1
+	done
+	awk -v d="$1" '
+		/grant-table for remote d[0-9]+/ { cur = $0; sub(/.*remote d/, "", cur); sub(/[^0-9].*/, "", cur); next }
+		/^\(XEN\)[[:space:]]+\[0x[0-9a-f]+\]/ { if (cur == d) print }' /tmp/gv-dmesg
+}
+
+# Active grant entries of DOMID (its pages someone has mapped), as a number.
+# With user_only, refs below 8 are left out: Xen's reserved entries, of which
+# a live PV guest always has two in use (0: console ring, 1: xenstore ring).
 gv_grants_active() {
-	xl debug-keys g >/dev/null 2>&1
-	xl dmesg -c | awk -v d="$1" '
-		/grant-table for remote d/ { cur = $0; sub(/.*remote d/, "", cur); sub(/[^0-9].*/, "", cur) }
-		/active entries|--------/ { }
-		/^\(XEN\)[[:space:]]+\[/ { if (cur == d) n++ }
-		END { print n + 0 }'
+	gv_grant_rows "$1" >/tmp/gv-rows || return 1
+	if [ "${2:-}" = user_only ]; then
+		awk 'function hex(s,  i, v) { v = 0; for (i = 1; i <= length(s); i++) v = v * 16 + index("0123456789abcdef", substr(s, i, 1)) - 1; return v }
+		     { r = tolower($2); gsub(/[][]|0x/, "", r); if (hex(r) >= 8) n++ } END { print n + 0 }' /tmp/gv-rows
+	else
+		wc -l </tmp/gv-rows | tr -d ' '
+	fi
+}
+
+# Fails if `xl list` shows a domain as "(null)": destroyed but its pages
+# still held by someone (a leaked mapping).
+gv_no_null_domains() {
+	xl list >/tmp/gv-xl-list 2>&1
+	if grep -q '(null)' /tmp/gv-xl-list; then
+		cat /tmp/gv-xl-list
+		echo "a destroyed domain lingers as (null): someone still maps its pages"
+		return 1
+	fi
+}
+
+# Background programs (daemons) for a scenario: output to /tmp/gv-<tag>.log.
+#   gv_bg_start TAG CMD...   starts it, remembers its pid
+#   gv_bg_stop TAG [SECS]    SIGTERM, waits (5 s), SIGKILL; returns its exit status
+#   gv_bg_log TAG            prints its log, each line prefixed with the tag
+gv_bg_start() {
+	_tag=$1; shift
+	"$@" </dev/null >"/tmp/gv-$_tag.log" 2>&1 &
+	echo $! >"/tmp/gv-$_tag.pid"
+	echo "started $_tag (pid $!): $*"
+}
+gv_bg_stop() {
+	_pid=$(cat "/tmp/gv-$1.pid" 2>/dev/null) || { echo "gv_bg_stop: $1 was not started"; return 1; }
+	kill "$_pid" 2>/dev/null
+	_n=$(( ${2:-5} * 10 ))
+	while kill -0 "$_pid" 2>/dev/null; do
+		_n=$((_n - 1))
+		if [ $_n -le 0 ]; then kill -9 "$_pid" 2>/dev/null; echo "$1 did not stop on SIGTERM: killed"; break; fi
+		sleep 0.1
+	done
+	wait "$_pid"
+}
+gv_bg_log() {
+	sed "s|^|<$1> |" "/tmp/gv-$1.log"
+}
+
+# xl destroy the scenario's guest and wait (10 s) until Xen no longer lists it
+# under its name (a "(null)" leftover is gv_no_null_domains' business).
+gv_guest_destroy() {
+	xl destroy "$GV_DOMID" || { echo "xl destroy $GV_DOMID failed"; return 1; }
+	_n=100
+	while xl list "$GV_GUEST_NAME" >/dev/null 2>&1; do
+		_n=$((_n - 1)); [ $_n -gt 0 ] || { echo "guest $GV_DOMID still listed 10 s after xl destroy"; return 1; }
+		sleep 0.1
+	done
+}
+
+# Waits (SECS) for a line matching PATTERN (grep -E) in a gv_bg_start log.
+gv_wait_log() {
+	_n=$(( $3 * 10 ))
+	until grep -qE "$2" "/tmp/gv-$1.log" 2>/dev/null; do
+		_n=$((_n - 1)); [ $_n -gt 0 ] || { echo "no \"$2\" from $1 after $3 s"; return 1; }
+		sleep 0.1
+	done
 }
 
 gv_cleanup_guests() {

@@ -21,17 +21,74 @@ sc_guest_virtio_keys() {
 }
 
 # Exploration: what libxl 4.20 writes for a disk with specification=virtio and
-# backendtype=standalone (nobody serves it: the guest is only created, paused).
+# backendtype=standalone. libxl then waits (10 s) for a backend to move the
+# device's backend state to InitWait (2), else xl create fails with "unable to
+# add device ... rc -9" (timed out). A stand-in backend here dumps the keys
+# the moment they appear and answers with state 2, as a standalone backend
+# (gv-backend) must.
 sc_virtio_disk_spec() {
 	dd if=/dev/zero of=/tmp/vdisk.img bs=1M count=0 seek=16 2>/dev/null
+	gv_standin_virtio_disk_backend >/tmp/standin.out 2>&1 &
+	_standin=$!
 	# target= takes the rest of the spec: it comes last
-	gv_guest_start 'disk = [ "format=raw,vdev=xvda,access=rw,specification=virtio,backendtype=standalone,target=/tmp/vdisk.img" ]' \
-	  || { echo "xl create refused the virtio/standalone disk"; return 1; }
-	echo "--- xenstore-ls -fp after xl create -p with a virtio/standalone disk"
+	gv_guest_start 'disk = [ "format=raw,vdev=xvda,access=rw,specification=virtio,backendtype=standalone,target=/tmp/vdisk.img" ]'
+	_rc=$?
+	kill $_standin 2>/dev/null; wait $_standin 2>/dev/null
+	cat /tmp/standin.out
+	[ $_rc -eq 0 ] || { echo "xl create refused the virtio/standalone disk"; return 1; }
+	echo "--- xenstore-ls -fp after xl create -p with a virtio/standalone disk (backend answered InitWait)"
 	xenstore-ls -fp
 	echo "---"
-	xenstore-ls -fp | grep -q "backend/virtio_disk/$GV_DOMID\|/device/virtio_disk/\|backend/vbd/$GV_DOMID" \
-	  || { echo "no disk backend keys found for domain $GV_DOMID"; return 1; }
+	gv_expect "/local/domain/$GV_DOMID/device/virtio_disk/51712/backend" \
+	  "/local/domain/0/backend/virtio_disk/$GV_DOMID/51712" || return 1
+}
+
+# Waits (20 s) for a backend/virtio_disk device of any domain to appear in
+# dom0's xenstore, prints what libxl wrote, then sets its state to 2 (InitWait).
+gv_standin_virtio_disk_backend() {
+	_n=200
+	while [ $_n -gt 0 ]; do
+		for _d in $(xenstore-list /local/domain/0/backend/virtio_disk 2>/dev/null); do
+			for _v in $(xenstore-list /local/domain/0/backend/virtio_disk/$_d 2>/dev/null); do
+				_b=/local/domain/0/backend/virtio_disk/$_d/$_v
+				gv_xs_wait "$_b/state" 5 || continue
+				echo "--- stand-in backend: keys as libxl wrote them, before any backend acted"
+				xenstore-ls -fp | grep -E "virtio_disk|/libxl/$_d/device"
+				echo "---"
+				xenstore-write "$_b/state" 2
+				echo "stand-in backend: $_b/state <- 2 (InitWait)"
+				return 0
+			done
+		done
+		_n=$((_n - 1)); sleep 0.1
+	done
+	echo "stand-in backend: no backend/virtio_disk device appeared in 20 s"
+	return 1
+}
+
+# The grant-leak oracles themselves, checked both ways so that a later scenario
+# can trust them: Xen's grant dump shows N entries while a process holds N
+# self-granted mapped pages, none after the process is killed (the kernel
+# cleans up after it); a guest after its test shows only its two reserved
+# entries (console, xenstore); a destroyed guest leaves no "(null)" domain.
+sc_grant_oracle() {
+	gv_bg_start hold ./build-xen/test/test_platform_xen --hold 3
+	gv_wait_log hold 'holding 3' 20 || { gv_bg_log hold; return 1; }
+	n=$(gv_grants_active 0 user_only) || return 1
+	gv_grant_rows 0
+	[ "$n" = 3 ] || { echo "dom0 holds 3 mapped grants; xl debug-keys g shows $n"; return 1; }
+	gv_bg_stop hold
+	n=$(gv_grants_active 0 user_only) || return 1
+	[ "$n" = 0 ] || { echo "holder killed; xl debug-keys g still shows $n active grants of dom0"; return 1; }
+
+	gv_guest_run ./build-xen/test/test_platform_xen || return 1
+	n=$(gv_grants_active "$GV_DOMID") || return 1
+	u=$(gv_grants_active "$GV_DOMID" user_only) || return 1
+	gv_grant_rows "$GV_DOMID"
+	[ "$n" -ge 2 ] || { echo "a live guest shows $n active grant entries, expected its 2 reserved ones"; return 1; }
+	[ "$u" = 0 ] || { echo "guest ran its grant test and exited; $u grant entries still active"; return 1; }
+	gv_guest_destroy || return 1
+	gv_no_null_domains
 }
 
 # Expects xenstore key $1 to hold exactly $2.
