@@ -1,0 +1,415 @@
+/*
+ * frontend/blk.c: the virtio-blk driver (virtio 1.x 5.2), in the manner of
+ * Linux's drivers/block/virtio_blk.c: each request is a device-readable
+ * header, the data segments, a device-writable status byte. A caller's
+ * request larger than the device's limits is issued as several virtio
+ * requests ("chunks"); chunks go out while the ring, the chunk table and
+ * the DMA pool have room, the rest as completions free it.
+ *
+ * Headers and status bytes live in one coherent allocation, one 32-byte
+ * slot per chunk; the status byte is written by the backend, so it is read
+ * once and only the copy is judged.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "device.h"
+#include "log.h"
+
+#define CHUNK_CAP (1u << 20)    /* at most 1 MiB per virtio request */
+
+static void blk_complete(struct gv_device *d, void *token, uint32_t len, int err);
+
+int gv_blk_setup(struct gv_device *d)
+{
+	unsigned num = d->vq->num, unit = GV_PAGE_SIZE;
+	size_t cap;
+	int rc;
+
+	d->seg_limit = num - 2;
+	if ((d->drv_features & (1ULL << VIRTIO_BLK_F_SEG_MAX)) && d->blk.seg_max &&
+	    d->blk.seg_max < d->seg_limit)
+		d->seg_limit = d->blk.seg_max;
+	if (d->seg_limit > 256)
+		d->seg_limit = 256;
+	if (d->dma.max_seg_len < unit)
+		unit = d->dma.max_seg_len & ~511u;
+	/* Worst case every page is its own segment and the buffer starts
+	 * mid-page: seg_limit - 1 full units always fit. */
+	d->chunk_max = (size_t)(d->seg_limit > 1 ? d->seg_limit - 1 : 1) * unit;
+	if (d->chunk_max > CHUNK_CAP)
+		d->chunk_max = CHUNK_CAP;
+	cap = (size_t)d->dma.pool.npages * GV_PAGE_SIZE / 4;
+	if (d->dma.pool.npages && d->chunk_max > cap)
+		d->chunk_max = cap;     /* several chunks fit the bounce pool at once */
+	d->chunk_max &= ~(size_t)511;
+	if (d->chunk_max < 512)
+		d->chunk_max = 512;
+
+	d->chunks = calloc(num, sizeof(*d->chunks));
+	d->segs = calloc(d->seg_limit + 2, sizeof(*d->segs));
+	if (!d->chunks || !d->segs) {
+		rc = -ENOMEM;
+		goto free_arrays;
+	}
+	rc = gv_dma_alloc_coherent(&d->dma, (size_t)num * sizeof(struct blk_hdr_slot), false,
+	                           &d->hdrs);
+	if (rc < 0)
+		goto free_arrays;
+	for (unsigned i = num; i-- > 0;) {
+		d->chunks[i].index = i;
+		d->chunks[i].next_free = d->free_chunks;
+		d->free_chunks = &d->chunks[i];
+	}
+	d->complete = blk_complete;
+	return 0;
+
+free_arrays:
+	free(d->segs);
+	free(d->chunks);
+	d->segs = NULL;
+	d->chunks = NULL;
+	return rc;
+}
+
+void gv_blk_teardown(struct gv_device *d)
+{
+	if (d->hdrs.npages)
+		gv_dma_free_coherent(&d->dma, &d->hdrs);
+	free(d->segs);
+	free(d->chunks);
+	d->segs = NULL;
+	d->chunks = NULL;
+	d->free_chunks = NULL;
+}
+
+static struct blk_hdr_slot *hdr_of(struct gv_device *d, const struct blk_chunk *ch)
+{
+	return (struct blk_hdr_slot *)d->hdrs.cpu + ch->index;
+}
+
+static void io_finish_if_done(struct gv_device *d, struct gv_blk_io *io)
+{
+	if (io->chunks || io->queued)
+		return;
+	d->st.requests++;
+	if (io->result)
+		d->st.request_errors++;
+	d->ios_completed++;
+	if (io->done)
+		io->done(io);
+}
+
+static void pend_pop(struct gv_device *d)
+{
+	struct gv_blk_io *io = d->pend_head;
+
+	d->pend_head = io->next;
+	if (!d->pend_head)
+		d->pend_tail = NULL;
+	io->next = NULL;
+	io->queued = false;
+}
+
+/* Gives up on the head request: what is in flight still completes. */
+static void pend_fail_head(struct gv_device *d, int err)
+{
+	struct gv_blk_io *io = d->pend_head;
+
+	if (!io->result)
+		io->result = err;
+	pend_pop(d);
+	io_finish_if_done(d, io);
+}
+
+static void blk_complete(struct gv_device *d, void *token, uint32_t len, int err)
+{
+	struct blk_chunk *ch = token;
+	struct gv_blk_io *io = ch->io;
+	uint8_t status;
+
+	(void)len;
+	if (ch->mapped) {
+		int rc = gv_dma_unmap(&d->dma, &ch->map);
+
+		ch->mapped = false;
+		if (rc < 0 && !err) {
+			err = -EIO;
+			gv_dev_fail(d, "a data grant could not be ended: %s", strerror(-rc));
+		}
+	}
+	if (!err) {
+		/* The status byte is backend-written: read it once. */
+		status = __atomic_load_n(&hdr_of(d, ch)->status, __ATOMIC_RELAXED);
+		switch (status) {
+		case VIRTIO_BLK_S_OK:
+			break;
+		case VIRTIO_BLK_S_UNSUPP:
+			err = -EOPNOTSUPP;
+			break;
+		default:        /* IOERR, or a value no device should write */
+			err = -EIO;
+			break;
+		}
+	}
+	if (err && !io->result)
+		io->result = err;
+	io->finished += ch->len;
+	io->chunks--;
+	ch->io = NULL;
+	ch->next_free = d->free_chunks;
+	d->free_chunks = ch;
+	io_finish_if_done(d, io);
+}
+
+/* Issues as much of the pending requests as there is room for. */
+void gv_blk_pump(struct gv_device *d)
+{
+	struct gv_vq *vq = d->vq;
+	bool added = false;
+
+	while (d->pend_head) {
+		struct gv_blk_io *io = d->pend_head;
+		struct blk_chunk *ch;
+		struct blk_hdr_slot *h;
+		enum gv_dma_dir dir = io->op == GV_BLK_WRITE ? GV_DMA_TO_DEVICE : GV_DMA_FROM_DEVICE;
+		size_t len = io->len - io->issued;
+		unsigned nsegs = 0, max_segs, nfree;
+		int rc;
+
+		if (d->broken || !vq) {
+			pend_fail_head(d, -EIO);
+			continue;
+		}
+		nfree = gv_vq_num_free(vq);
+		if (!d->free_chunks || nfree < (len ? 3u : 2u))
+			break;
+		if (len > d->chunk_max)
+			len = d->chunk_max;
+		ch = d->free_chunks;
+		if (len) {
+			max_segs = nfree - 2 < d->seg_limit ? nfree - 2 : d->seg_limit;
+			for (;;) {
+				rc = gv_dma_map(&d->dma, (uint8_t *)io->buf + io->issued, len, dir,
+				                &ch->map, d->segs + 1, max_segs, &nsegs);
+				/* Too many segments or larger than the pool: a smaller
+				 * piece (requests are split in 512-byte units). */
+				if ((rc == -E2BIG && max_segs == d->seg_limit) || rc == -ENOMEM) {
+					if (len > 512 && io->op != GV_BLK_GET_ID) {
+						len = (len / 2 + 511) & ~(size_t)511;
+						continue;
+					}
+				}
+				break;
+			}
+			if (rc == -E2BIG || rc == -EAGAIN) {
+				/* Room comes back with completions; with nothing in
+				 * flight it never will (the pool is held elsewhere). */
+				if (gv_vq_in_flight(vq))
+					break;
+				pend_fail_head(d, -ENOMEM);
+				continue;
+			}
+			if (rc < 0) {
+				pend_fail_head(d, rc);
+				continue;
+			}
+			ch->mapped = true;
+		}
+		h = hdr_of(d, ch);
+		h->hdr.type = (uint32_t)io->op;
+		h->hdr.ioprio = 0;
+		h->hdr.sector = io->sector + io->issued / 512;
+		h->status = 0xff;       /* no device writes this: catches a missing status */
+		d->segs[0].addr = gv_dma_coherent_addr(&d->dma, &d->hdrs,
+		                                       ch->index * sizeof(struct blk_hdr_slot));
+		d->segs[0].len = sizeof(struct virtio_blk_outhdr);
+		d->segs[1 + nsegs].addr = gv_dma_coherent_addr(&d->dma, &d->hdrs,
+			ch->index * sizeof(struct blk_hdr_slot) + offsetof(struct blk_hdr_slot, status));
+		d->segs[1 + nsegs].len = 1;
+		rc = gv_vq_add(vq, d->segs, dir == GV_DMA_TO_DEVICE ? 1 + nsegs : 1,
+		               dir == GV_DMA_TO_DEVICE ? 1 : nsegs + 1, ch);
+		if (rc < 0) {
+			if (ch->mapped)
+				gv_dma_unmap(&d->dma, &ch->map);
+			ch->mapped = false;
+			if (rc == -ENOSPC)
+				break;
+			pend_fail_head(d, rc);
+			continue;
+		}
+		d->free_chunks = ch->next_free;
+		ch->io = io;
+		ch->len = len;
+		io->issued += len;
+		io->chunks++;
+		added = true;
+		if (io->issued == io->len)
+			pend_pop(d);
+	}
+	if (added && gv_vq_kick(vq, d->p) < 0 && !d->broken)
+		gv_dev_fail(d, "cannot notify the backend");
+}
+
+int gv_blk_submit(struct gv_device *d, struct gv_blk_io *io)
+{
+	uint64_t sectors;
+
+	if (d->virtio_id != VIRTIO_ID_BLOCK)
+		return -ENOTBLK;
+	if (d->broken || d->closing)
+		return -EIO;
+	switch (io->op) {
+	case GV_BLK_READ:
+	case GV_BLK_WRITE:
+		if (!io->len || io->len % 512 || !io->buf)
+			return -EINVAL;
+		sectors = io->len / 512;
+		if (io->sector > d->blk.capacity || sectors > d->blk.capacity - io->sector)
+			return -ENOSPC;
+		if (io->op == GV_BLK_WRITE && d->blk.ro)
+			return -EROFS;
+		break;
+	case GV_BLK_FLUSH:
+		if (io->len)
+			return -EINVAL;
+		if (!(d->drv_features & (1ULL << VIRTIO_BLK_F_FLUSH)))
+			return -EOPNOTSUPP;
+		break;
+	case GV_BLK_GET_ID:
+		if (io->len != VIRTIO_BLK_ID_BYTES || !io->buf)
+			return -EINVAL;
+		break;
+	default:
+		return -EINVAL;
+	}
+	io->result = 0;
+	io->issued = io->finished = 0;
+	io->chunks = 0;
+	io->next = NULL;
+	io->queued = true;
+	if (d->pend_tail)
+		d->pend_tail->next = io;
+	else
+		d->pend_head = io;
+	d->pend_tail = io;
+	gv_blk_pump(d);
+	return 0;
+}
+
+static void sync_done(struct gv_blk_io *io)
+{
+	*(bool *)io->priv = true;
+}
+
+static int blk_sync(struct gv_device *d, enum gv_blk_op op, uint64_t sector, void *buf,
+                    size_t len)
+{
+	struct gv_blk_io io = { .op = op, .sector = sector, .buf = buf, .len = len };
+	bool done = false;
+	int rc;
+
+	io.done = sync_done;
+	io.priv = &done;
+	rc = gv_blk_submit(d, &io);
+	if (rc < 0)
+		return rc;
+	while (!done) {
+		rc = gv_poll(d, -1);
+		if (rc < 0 && !done)
+			return rc;      /* broken: callbacks ran, but not ours? defensive */
+	}
+	return io.result;
+}
+
+/* A bounce buffer for unaligned I/O: from the pool when there is one, so
+ * the pool strategy stays zero-copy below this one copy. */
+static void *tmp_alloc(struct gv_device *d, size_t len, bool *in_pool)
+{
+	void *b = NULL;
+
+	if (d->dma.strategy == GV_DMA_POOL)
+		b = gv_dma_pool_alloc(&d->dma, len);
+	*in_pool = b != NULL;
+	return b ? b : malloc(len);
+}
+
+static void tmp_free(struct gv_device *d, void *b, size_t len, bool in_pool)
+{
+	if (in_pool)
+		gv_dma_pool_free(&d->dma, b, len);
+	else
+		free(b);
+}
+
+int gv_blk_read(struct gv_device *d, uint64_t off, void *buf, size_t len)
+{
+	uint64_t a = off & ~511ULL, e = (off + len + 511) & ~511ULL;
+	bool in_pool;
+	uint8_t *tmp;
+	int rc;
+
+	if (!len)
+		return 0;
+	if (!(off % 512) && !(len % 512))
+		return blk_sync(d, GV_BLK_READ, off / 512, buf, len);
+	tmp = tmp_alloc(d, e - a, &in_pool);
+	if (!tmp)
+		return -ENOMEM;
+	rc = blk_sync(d, GV_BLK_READ, a / 512, tmp, e - a);
+	if (rc == 0)
+		memcpy(buf, tmp + (off - a), len);
+	tmp_free(d, tmp, e - a, in_pool);
+	return rc;
+}
+
+int gv_blk_write(struct gv_device *d, uint64_t off, const void *buf, size_t len)
+{
+	uint64_t a = off & ~511ULL, e = (off + len + 511) & ~511ULL;
+	bool in_pool;
+	uint8_t *tmp;
+	int rc = 0;
+
+	if (!len)
+		return 0;
+	if (!(off % 512) && !(len % 512))
+		return blk_sync(d, GV_BLK_WRITE, off / 512, (void *)buf, len);
+	tmp = tmp_alloc(d, e - a, &in_pool);
+	if (!tmp)
+		return -ENOMEM;
+	/* Read-modify-write of the partial sectors at either end. */
+	if (off != a)
+		rc = blk_sync(d, GV_BLK_READ, a / 512, tmp, 512);
+	if (rc == 0 && (off + len) != e && (e - 512 != a || off == a))
+		rc = blk_sync(d, GV_BLK_READ, (e - 512) / 512, tmp + (e - 512 - a), 512);
+	if (rc == 0) {
+		memcpy(tmp + (off - a), buf, len);
+		rc = blk_sync(d, GV_BLK_WRITE, a / 512, tmp, e - a);
+	}
+	tmp_free(d, tmp, e - a, in_pool);
+	return rc;
+}
+
+int gv_blk_flush(struct gv_device *d)
+{
+	return blk_sync(d, GV_BLK_FLUSH, 0, NULL, 0);
+}
+
+int gv_blk_get_id(struct gv_device *d, char id[21])
+{
+	int rc;
+
+	memset(id, 0, 21);
+	rc = blk_sync(d, GV_BLK_GET_ID, 0, id, VIRTIO_BLK_ID_BYTES);
+	id[20] = 0;
+	return rc;
+}
+
+void *gv_pool_alloc(struct gv_device *d, size_t len)
+{
+	return gv_dma_pool_alloc(&d->dma, len);
+}
+
+void gv_pool_free(struct gv_device *d, void *buf, size_t len)
+{
+	gv_dma_pool_free(&d->dma, buf, len);
+}

@@ -1,0 +1,151 @@
+/*
+ * frontend/grant_virtio.h: the guest library's public interface: attach to
+ * a grant-virtio device (docs/transport.md), do block or entropy I/O, detach.
+ *
+ * One struct gv_device per attached device; it owns its own platform
+ * handle, xenstore handle and event channels, and is used by one thread at
+ * a time. Every function returns 0 (or a count, where said) on success and
+ * a negative errno on failure; logging is said per function (to stderr, via
+ * common/log.h). A device that the backend stopped (DEVICE_NEEDS_RESET,
+ * BE=Closing) or that lost its backend fails every request with -EIO from
+ * then on; gv_device_error() says why; only gv_detach() remains useful.
+ */
+#ifndef GV_FRONTEND_GRANT_VIRTIO_H
+#define GV_FRONTEND_GRANT_VIRTIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "platform.h"
+
+struct gv_device;
+
+struct gv_attach_opts {
+	enum gv_platform_kind platform; /* GV_PLATFORM_AUTO: see gv_platform_open */
+	const char *sim_dir;        /* simulation directory, NULL: default */
+	int domid;                  /* simulation: this guest's domain id; -1: $GV_DOMID or 0 */
+	unsigned devid;             /* device/virtio/<devid> */
+	const char *dma;            /* "bounce" (NULL), "grant", "pool" or "bypass" */
+	unsigned queue_size;        /* 0: min(256, max-queue-size); else a power of two */
+	unsigned pool_pages;        /* bounce/pool: pages of the granted pool; 0: 768 (3 MiB) */
+	int timeout_ms;             /* each handshake wait; 0: 10000 */
+};
+
+/* Fills o with the defaults above. */
+void gv_attach_opts_init(struct gv_attach_opts *o);
+
+/* Attaches to the device: opens the platform, runs the handshake to
+ * Connected. On failure returns -errno, writes a one-line explanation to
+ * err (the backend's `error` text when it refused, e.g. the bypass
+ * refusal), logs nothing beyond that, and leaves no grant, port or watch
+ * behind (FE is left Closed if it was moved). -ECONNREFUSED: the backend
+ * refused (see err); -ETIMEDOUT: no backend answered; -ENODEV: no such
+ * device in xenstore. Logs one info line with the platform on success. */
+int gv_attach(const struct gv_attach_opts *o, struct gv_device **out, char *err, size_t errlen);
+
+/* Closes the device (FE Closing, waits for BE Closed, ends every grant, FE
+ * Closed) and frees it. In-flight requests are waited for (bounded), then
+ * failed with -EIO and their callbacks run. Returns 0, or the first error
+ * (-EBUSY: some grants could not be ended and are leaked, counted in
+ * grants_leaked); d is freed either way. Logs a warning on a timeout. */
+int gv_detach(struct gv_device *d);
+
+struct gv_device_info {
+	const char *platform;       /* the platform's description */
+	unsigned devid;
+	unsigned domid, backend_id;
+	unsigned virtio_id;         /* 2 block, 4 entropy */
+	uint64_t device_features, driver_features;
+	const char *dma;            /* strategy name */
+	bool persistent_pool;
+	unsigned num_queues, queue_size, max_queue_size, max_persistent_grants;
+	/* blk only (VIRTIO_BLK_F_* said which are valid) */
+	uint64_t capacity;          /* 512-byte sectors */
+	unsigned blk_size, seg_max, size_max;
+	bool read_only;
+};
+void gv_get_info(const struct gv_device *d, struct gv_device_info *info);
+
+struct gv_stats {
+	struct gv_counters platform;    /* grants_active, grants_leaked, events, ... */
+	uint64_t requests, request_errors;
+	uint64_t kicks, kicks_suppressed, interrupts;
+	uint64_t dma_bytes_copied_in, dma_bytes_copied_out, dma_pool_full, dma_pool_fallbacks;
+	uint64_t dma_pages_leaked;
+};
+void gv_get_stats(const struct gv_device *d, struct gv_stats *s);
+
+/* Writes the names of the feature bits in f ("VERSION_1 ACCESS_PLATFORM
+ * ...", unknown bits as "bit42") into buf; returns buf. */
+const char *gv_feature_names(uint64_t f, unsigned virtio_id, char *buf, size_t len);
+
+/* true once the device stopped (backend error, broken ring, backend gone). */
+bool gv_device_broken(const struct gv_device *d);
+/* The reason: the backend's `error` text, or the frontend's own; "" if none. */
+const char *gv_device_error(const struct gv_device *d);
+
+/* The event-channel fd, to poll() with other fds; then call gv_poll(d, 0). */
+int gv_device_fd(const struct gv_device *d);
+/* Processes events and completions, waiting at most timeout_ms (-1: no
+ * limit) for at least one. Returns the number of requests completed (their
+ * callbacks ran), or -EIO when the device is broken. Logs once when the
+ * device breaks or the backend goes away. */
+int gv_poll(struct gv_device *d, int timeout_ms);
+
+/* ---- virtio-blk ---- */
+enum gv_blk_op {
+	GV_BLK_READ = 0,            /* VIRTIO_BLK_T_IN */
+	GV_BLK_WRITE = 1,           /* VIRTIO_BLK_T_OUT */
+	GV_BLK_FLUSH = 4,           /* VIRTIO_BLK_T_FLUSH */
+	GV_BLK_GET_ID = 8,          /* VIRTIO_BLK_T_GET_ID: 20 bytes */
+};
+
+struct gv_blk_io {
+	/* set by the caller */
+	enum gv_blk_op op;
+	uint64_t sector;            /* 512-byte units */
+	void *buf;                  /* any alignment; pool buffers avoid the copy */
+	size_t len;                 /* a multiple of 512 for READ/WRITE; 20 for GET_ID; 0 for FLUSH */
+	void (*done)(struct gv_blk_io *io);   /* runs inside gv_poll, gv_detach, or gv_blk_submit
+	                                         (a piece that failed at once); may be NULL */
+	void *priv;
+	/* set before done runs */
+	int result;                 /* 0, -EIO (device error or broken), -EOPNOTSUPP, -EROFS */
+	/* private to the library */
+	size_t issued, finished;
+	unsigned chunks;
+	bool queued;
+	struct gv_blk_io *next;
+};
+
+/* Queues io; requests larger than a page, than size-max or than the queue
+ * are split into several virtio requests; as many are in flight as the
+ * queue and the DMA pool hold, the rest go out as completions free room
+ * (inside gv_poll). 0: queued, done will run exactly once; -EINVAL (bad
+ * length or op), -ENOSPC (past the disk's end), -EROFS, -EIO (broken):
+ * done will not run. Does not log. */
+int gv_blk_submit(struct gv_device *d, struct gv_blk_io *io);
+
+/* Synchronous, byte-granular: reads/writes len bytes at byte offset off
+ * (unaligned ends are read-modify-written). 0 or -errno; a failed write
+ * may have written part of the range. */
+int gv_blk_read(struct gv_device *d, uint64_t off, void *buf, size_t len);
+int gv_blk_write(struct gv_device *d, uint64_t off, const void *buf, size_t len);
+int gv_blk_flush(struct gv_device *d);
+/* The device id string, NUL-terminated (at most 20 bytes + NUL). */
+int gv_blk_get_id(struct gv_device *d, char id[21]);
+
+/* ---- virtio-rng ---- */
+/* Reads up to len random bytes; returns how many the device filled (> 0),
+ * or -errno. */
+ssize_t gv_rng_read(struct gv_device *d, void *buf, size_t len);
+
+/* ---- zero-copy buffers (bounce and pool strategies) ---- */
+/* A buffer of len bytes inside the granted pool: I/O on it is not copied.
+ * NULL with errno ENOMEM (never fits), EAGAIN (pool full now), EINVAL (no
+ * pool: grant or bypass strategy). Does not log. */
+void *gv_pool_alloc(struct gv_device *d, size_t len);
+void gv_pool_free(struct gv_device *d, void *buf, size_t len);
+
+#endif

@@ -1,0 +1,76 @@
+/*
+ * frontend/rng.c: the virtio-rng driver (virtio 1.x 5.4): one
+ * device-writable buffer per request; the used length says how many bytes
+ * the device filled (bounded by the buffer: virtqueue.c checks it).
+ */
+#include <string.h>
+#include "device.h"
+
+#define RNG_MAX_REQ (64u * 1024)
+
+struct rng_req {
+	struct gv_dma_map map;
+	bool done;
+	uint32_t len;
+	int err;
+};
+
+static void rng_complete(struct gv_device *d, void *token, uint32_t len, int err)
+{
+	struct rng_req *r = token;
+	int rc;
+
+	/* Copies the filled bytes out (bounce) or ends the grants (grant). */
+	rc = gv_dma_unmap(&d->dma, &r->map);
+	if (rc < 0 && !err)
+		err = -EIO;
+	r->err = err;
+	r->len = err ? 0 : len;
+	r->done = true;
+	d->ios_completed++;
+	d->st.requests++;
+	if (err)
+		d->st.request_errors++;
+}
+
+void gv_rng_setup(struct gv_device *d)
+{
+	d->complete = rng_complete;
+}
+
+ssize_t gv_rng_read(struct gv_device *d, void *buf, size_t len)
+{
+	struct gv_dma_seg segs[64];
+	struct rng_req r = { 0 };
+	unsigned nsegs;
+	int rc;
+
+	if (d->virtio_id != VIRTIO_ID_RNG)
+		return -ENODEV;
+	if (d->broken || d->closing)
+		return -EIO;
+	if (!len)
+		return 0;
+	if (len > RNG_MAX_REQ)
+		len = RNG_MAX_REQ;
+	if (len > d->vq->num * GV_PAGE_SIZE / 2)
+		len = d->vq->num * GV_PAGE_SIZE / 2;
+	rc = gv_dma_map(&d->dma, buf, len, GV_DMA_FROM_DEVICE, &r.map, segs,
+	                gv_vq_num_free(d->vq) < 64 ? gv_vq_num_free(d->vq) : 64, &nsegs);
+	if (rc < 0)
+		return rc;
+	rc = gv_vq_add(d->vq, segs, 0, nsegs, &r);
+	if (rc < 0) {
+		gv_dma_unmap(&d->dma, &r.map);
+		return rc;
+	}
+	rc = gv_vq_kick(d->vq, d->p);
+	if (rc < 0)
+		gv_dev_fail(d, "cannot notify the backend: %s", strerror(-rc));
+	while (!r.done) {
+		rc = gv_poll(d, -1);
+		if (rc < 0 && !r.done)
+			return rc;
+	}
+	return r.err ? r.err : (ssize_t)r.len;
+}

@@ -1,0 +1,641 @@
+/*
+ * frontend/transport.c: attaching to and detaching from a grant-virtio
+ * device, following docs/transport.md step by step: the xenbus state
+ * machine, feature negotiation, granting the vring areas and the liveness
+ * page, allocating unbound event channels for the backend, publishing it
+ * all in one xenstore transaction, and the orderly close that leaves no
+ * grant behind. Set-up only: the per-request path is in io.c, blk.c, rng.c
+ * and virtqueue.c.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "device.h"
+#include "log.h"
+#include "xs_keys.h"
+#include "xs_util.h"
+
+#define DEFAULT_TIMEOUT_MS 10000
+#define DEFAULT_QUEUE_SIZE 256u
+/* How long a Closed backend with an `error` may take to republish after we
+ * wrote FE=Initialising before we take the error as its answer. */
+#define REFUSAL_GRACE_MS   1000
+
+void gv_attach_opts_init(struct gv_attach_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->platform = GV_PLATFORM_AUTO;
+	o->domid = -1;
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int set_fe_state(struct gv_device *d, enum xenbus_state s)
+{
+	return gv_xs_printf(d->xs, XBT_NULL, d->fe_dir, GV_XS_FE_STATE, "%d", (int)s);
+}
+
+static void read_be_error(struct gv_device *d)
+{
+	char buf[sizeof(d->error)];
+
+	if (gv_xs_read_str(d->xs, XBT_NULL, d->be_dir, GV_XS_ERROR, buf, sizeof(buf)) == 0 && *buf)
+		snprintf(d->error, sizeof(d->error), "%s", buf);
+}
+
+/* Re-reads BE state and device-status; a stopped device is marked broken.
+ * Returns the state read, or -errno (-ENOENT: the BE directory is gone). */
+static int refresh_backend(struct gv_device *d)
+{
+	enum xenbus_state s;
+	uint64_t status = 0;
+	int rc;
+
+	rc = gv_xs_read_state(d->xs, XBT_NULL, d->be_dir, GV_XS_STATE, &s);
+	if (rc < 0)
+		return rc;
+	d->be_state = s;
+	if (!d->connected)
+		return (int)s;
+	rc = gv_xs_read_u64(d->xs, XBT_NULL, d->be_dir, GV_XS_DEVICE_STATUS, UINT32_MAX, &status);
+	if ((rc == 0 && (status & VIRTIO_CONFIG_S_NEEDS_RESET)) ||
+	    s == XenbusStateClosing || s == XenbusStateClosed) {
+		read_be_error(d);
+		gv_dev_fail(d, "the backend stopped the device (state %s, device-status %llu)",
+		            gv_xenbus_state_name(s), (unsigned long long)status);
+	}
+	return (int)s;
+}
+
+/* io.c calls this when the watch fires. */
+void gv_dev_backend_changed(struct gv_device *d);
+void gv_dev_backend_changed(struct gv_device *d)
+{
+	refresh_backend(d);
+}
+
+enum wait_for { WAIT_INITWAIT, WAIT_CONNECTED, WAIT_CLOSED };
+
+static int wait_backend(struct gv_device *d, enum wait_for what)
+{
+	long long start = now_ms(), deadline = start + d->timeout_ms;
+
+	for (;;) {
+		int s = refresh_backend(d);
+		long long left;
+
+		if (s == -ENOENT && what == WAIT_CLOSED)
+			return 0;           /* the toolstack removed the device: nothing maps */
+		if (s < 0 && s != -ENOENT)
+			return s;
+		switch (what) {
+		case WAIT_INITWAIT:
+			if (s == XenbusStateInitWait)
+				return 0;
+			if (s == XenbusStateClosed && now_ms() - start >= REFUSAL_GRACE_MS) {
+				read_be_error(d);
+				if (*d->error)
+					return -ECONNREFUSED;
+			}
+			break;
+		case WAIT_CONNECTED:
+			if (s == XenbusStateConnected)
+				return 0;
+			if (s == XenbusStateClosing || s == XenbusStateClosed) {
+				read_be_error(d);
+				return -ECONNREFUSED;
+			}
+			break;
+		case WAIT_CLOSED:
+			if (s == XenbusStateClosed)
+				return 0;
+			break;
+		}
+		if (what != WAIT_INITWAIT && gv_dev_check_backend(d) < 0)
+			return what == WAIT_CLOSED ? 0 : -EPIPE;   /* the backend died */
+		left = deadline - now_ms();
+		if (left <= 0)
+			return -ETIMEDOUT;
+		gv_dev_wait_event(d, (int)left);
+	}
+}
+
+static int read_type(struct gv_device *d, char *err, size_t errlen)
+{
+	char type[64];
+	int rc;
+
+	rc = gv_xs_read_str(d->xs, XBT_NULL, d->be_dir, GV_XS_TYPE, type, sizeof(type));
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot read %s/%s: %s", d->be_dir, GV_XS_TYPE, strerror(-rc));
+		return rc;
+	}
+	if (!strcmp(type, "virtio,device2"))
+		d->virtio_id = VIRTIO_ID_BLOCK;
+	else if (!strcmp(type, "virtio,device4"))
+		d->virtio_id = VIRTIO_ID_RNG;
+	else {
+		snprintf(err, errlen, "device type \"%s\" is not supported by this frontend "
+		         "(virtio,device2 block and virtio,device4 entropy are)", type);
+		return -ENODEV;
+	}
+	return 0;
+}
+
+static int read_device(struct gv_device *d, char *err, size_t errlen)
+{
+	uint64_t v;
+	int rc;
+
+#define RD(key, max, dst, required) do { \
+		rc = gv_xs_read_u64(d->xs, XBT_NULL, d->be_dir, key, max, &v); \
+		if (rc == 0) \
+			dst = v; \
+		else if (required || rc != -ENOENT) { \
+			snprintf(err, errlen, "backend key %s/%s: %s", d->be_dir, key, strerror(-rc)); \
+			return rc; \
+		} \
+	} while (0)
+	RD(GV_XS_FEATURES, UINT64_MAX, d->dev_features, true);
+	RD(GV_XS_NUM_QUEUES, 64, d->dev_num_queues, true);
+	RD(GV_XS_MAX_QUEUE_SIZE, 32768, d->max_queue_size, true);
+	RD(GV_XS_MAX_PERSISTENT, UINT32_MAX, d->max_persistent, false);
+	if (d->virtio_id == VIRTIO_ID_BLOCK) {
+		RD(GV_XS_CFG_CAPACITY, UINT64_MAX >> 9, d->blk.capacity, true);
+		RD(GV_XS_CFG_BLK_SIZE, 1u << 20, d->blk.blk_size, false);
+		RD(GV_XS_CFG_SEG_MAX, 65536, d->blk.seg_max, false);
+		RD(GV_XS_CFG_SIZE_MAX, UINT32_MAX, d->blk.size_max, false);
+	}
+#undef RD
+	if (!d->dev_num_queues || d->max_queue_size < 2 ||
+	    (d->max_queue_size & (d->max_queue_size - 1))) {
+		snprintf(err, errlen, "backend offers %u queues of at most %u entries: unusable",
+		         d->dev_num_queues, d->max_queue_size);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+static int negotiate(struct gv_device *d, char *err, size_t errlen)
+{
+	uint64_t want = 1ULL << VIRTIO_F_VERSION_1;
+
+	if (!(d->dev_features & (1ULL << VIRTIO_F_VERSION_1))) {
+		snprintf(err, errlen, "device does not offer VIRTIO_F_VERSION_1");
+		return -EPROTO;
+	}
+	if (d->dma.strategy != GV_DMA_BYPASS) {
+		if (!(d->dev_features & (1ULL << VIRTIO_F_ACCESS_PLATFORM))) {
+			snprintf(err, errlen, "device does not offer VIRTIO_F_ACCESS_PLATFORM: "
+			         "it could not reach granted memory");
+			return -EPROTO;
+		}
+		want |= 1ULL << VIRTIO_F_ACCESS_PLATFORM;
+	}
+	/* Not accepted: VIRTIO_RING_F_INDIRECT_DESC (chains are direct) and
+	 * EVENT_IDX (flags-based suppression only). */
+	if (d->virtio_id == VIRTIO_ID_BLOCK)
+		want |= 1ULL << VIRTIO_BLK_F_SEG_MAX | 1ULL << VIRTIO_BLK_F_SIZE_MAX |
+			1ULL << VIRTIO_BLK_F_BLK_SIZE | 1ULL << VIRTIO_BLK_F_FLUSH |
+			1ULL << VIRTIO_BLK_F_RO;
+	d->drv_features = d->dev_features & want;
+	d->blk.ro = d->drv_features & (1ULL << VIRTIO_BLK_F_RO);
+	return 0;
+}
+
+struct publish_ctx {
+	struct gv_device *d;
+};
+
+static int publish_keys(struct xs_handle *xs, xs_transaction_t t, void *arg)
+{
+	struct gv_device *d = ((struct publish_ctx *)arg)->d;
+	struct gv_vq *vq = d->vq;
+	const char *dir = d->fe_dir;
+	char key[64];
+	int rc;
+
+	rc = gv_xs_printf(xs, t, dir, GV_XS_DRIVER_FEATURES, "0x%016llx",
+	                  (unsigned long long)d->drv_features);
+	if (!rc)
+		rc = gv_xs_write_str(xs, t, dir, GV_XS_DMA_STRATEGY, d->dma.ops->name);
+	if (!rc)
+		rc = gv_xs_printf(xs, t, dir, GV_XS_PERSISTENT_POOL, "%d", d->dma.ops->persistent);
+	if (!rc)
+		rc = gv_xs_printf(xs, t, dir, GV_XS_EVENT_CHANNEL, "%u", d->dev_port);
+	if (!rc)
+		rc = gv_xs_printf(xs, t, dir, GV_XS_LIVENESS_REF, "%u", d->live.refs[0]);
+	if (!rc)
+		rc = gv_xs_printf(xs, t, dir, GV_XS_FE_NUM_QUEUES, "%u", 1u);
+	if (rc)
+		return rc;
+	snprintf(key, sizeof(key), GV_XS_QUEUE_SIZE_FMT, 0u);
+	rc = gv_xs_printf(xs, t, dir, key, "%u", vq->num);
+	snprintf(key, sizeof(key), GV_XS_QUEUE_DESC_FMT, 0u);
+	if (!rc)
+		rc = gv_xs_write_refs(xs, t, dir, key, vq->desc_area.refs, vq->desc_area.npages);
+	snprintf(key, sizeof(key), GV_XS_QUEUE_AVAIL_FMT, 0u);
+	if (!rc)
+		rc = gv_xs_write_refs(xs, t, dir, key, vq->avail_area.refs, vq->avail_area.npages);
+	snprintf(key, sizeof(key), GV_XS_QUEUE_USED_FMT, 0u);
+	if (!rc)
+		rc = gv_xs_write_refs(xs, t, dir, key, vq->used_area.refs, vq->used_area.npages);
+	snprintf(key, sizeof(key), GV_XS_QUEUE_EVTCHN_FMT, 0u);
+	if (!rc)
+		rc = gv_xs_printf(xs, t, dir, key, "%u", d->vq_port);
+	return rc;
+}
+
+static unsigned pick_queue_size(const struct gv_device *d, unsigned want)
+{
+	unsigned n = want ? want : DEFAULT_QUEUE_SIZE;
+
+	if (n > d->max_queue_size)
+		n = d->max_queue_size;
+	/* round down to a power of two */
+	while (n & (n - 1))
+		n &= n - 1;
+	return n < 2 ? 2 : n;
+}
+
+/* Everything attach built, undone in reverse; safe on a half-built device.
+ * handshake: the backend may have mapped our grants: close with it first. */
+static int teardown(struct gv_device *d, bool handshake)
+{
+	int rc = 0, r;
+
+	d->closing = true;
+	if (handshake) {
+		set_fe_state(d, XenbusStateClosing);
+		r = wait_backend(d, WAIT_CLOSED);
+		if (r < 0) {
+			gv_warn("backend %s did not reach Closed (%s): grants it still maps will leak",
+			        d->be_dir, strerror(-r));
+			rc = r;
+		}
+	}
+	/* Nothing is mapped any more (or the grants leak, counted): give the
+	 * requests still in flight back to their callers. */
+	gv_dev_fail_inflight(d);
+	if (d->virtio_id == VIRTIO_ID_BLOCK)
+		gv_blk_teardown(d);
+	if (d->vq) {
+		r = gv_vq_destroy(d->vq);
+		rc = rc ? rc : r;
+		d->vq = NULL;
+	}
+	if (d->live.npages) {
+		r = gv_dma_free_coherent(&d->dma, &d->live);
+		rc = rc ? rc : r;
+	}
+	if (d->dma_ready) {
+		r = gv_dma_dev_destroy(&d->dma);
+		rc = rc ? rc : r;
+		d->dma_ready = false;
+	}
+	if (d->vq_port != GV_NO_PORT)
+		gv_evtchn_unbind(d->p, d->vq_port);
+	if (d->dev_port != GV_NO_PORT)
+		gv_evtchn_unbind(d->p, d->dev_port);
+	d->vq_port = d->dev_port = GV_NO_PORT;
+	return rc;
+}
+
+static void release(struct gv_device *d)
+{
+	if (d->watching)
+		xs_unwatch(d->xs, d->be_dir, d->watch_token);
+	if (d->xs)
+		xs_close(d->xs);
+	if (d->p)
+		gv_platform_close(d->p);
+	free(d);
+}
+
+int gv_attach(const struct gv_attach_opts *o, struct gv_device **out, char *err, size_t errlen)
+{
+	struct gv_platform_opts popts = { o->platform, o->sim_dir, o->domid };
+	struct gv_notify live_notify;
+	enum gv_dma_strategy strategy = GV_DMA_BOUNCE;
+	struct publish_ctx ctx;
+	struct gv_device *d;
+	enum xenbus_state fe_state;
+	uint64_t backend_id;
+	bool fe_moved = false, published = false;
+	int rc;
+
+	if (o->dma && gv_dma_strategy_parse(o->dma, &strategy)) {
+		snprintf(err, errlen, "unknown DMA strategy \"%s\" (bounce, grant, pool, bypass)", o->dma);
+		return -EINVAL;
+	}
+	d = calloc(1, sizeof(*d));
+	if (!d) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	d->devid = o->devid;
+	d->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
+	d->dev_port = d->vq_port = GV_NO_PORT;
+	d->xs_fd = -1;
+	rc = gv_platform_open(&popts, &d->p, err, errlen);
+	if (rc < 0) {
+		free(d);
+		return rc;
+	}
+	d->xs = gv_xs_open(d->p);
+	if (!d->xs) {
+		rc = errno ? -errno : -EIO;
+		snprintf(err, errlen, "cannot open xenstore: %s", strerror(-rc));
+		goto release;
+	}
+	snprintf(d->fe_dir, sizeof(d->fe_dir), GV_XS_FRONTEND_DIR_FMT, (unsigned)d->p->domid,
+	         d->devid);
+	rc = gv_xs_read_str(d->xs, XBT_NULL, d->fe_dir, GV_XS_BACKEND, d->be_dir, sizeof(d->be_dir));
+	if (rc == 0)
+		rc = gv_xs_read_u64(d->xs, XBT_NULL, d->fe_dir, GV_XS_BACKEND_ID,
+		                    DOMID_FIRST_RESERVED - 1, &backend_id);
+	if (rc < 0) {
+		snprintf(err, errlen, "no virtio device %u for domain %u (%s/%s: %s); "
+		         "was the guest created with it (gv-xl create)?", d->devid,
+		         (unsigned)d->p->domid, d->fe_dir, GV_XS_BACKEND, strerror(-rc));
+		rc = rc == -ENOENT ? -ENODEV : rc;
+		goto release;
+	}
+	d->backend_id = (domid_t)backend_id;
+	rc = read_type(d, err, errlen);
+	if (rc < 0)
+		goto release;
+	snprintf(d->watch_token, sizeof(d->watch_token), "gv-fe-%u", d->devid);
+	if (!xs_watch(d->xs, d->be_dir, d->watch_token)) {
+		rc = errno ? -errno : -EIO;
+		snprintf(err, errlen, "cannot watch %s: %s", d->be_dir, strerror(-rc));
+		goto release;
+	}
+	d->watching = true;
+	d->xs_fd = xs_fileno(d->xs);
+
+	/* Step 2: FE=Initialising (also tells a backend still Connected to an
+	 * old, dead frontend to disconnect), then wait for BE=InitWait. */
+	rc = gv_xs_read_state(d->xs, XBT_NULL, d->fe_dir, GV_XS_FE_STATE, &fe_state);
+	if (rc < 0 || fe_state != XenbusStateInitialising) {
+		rc = set_fe_state(d, XenbusStateInitialising);
+		if (rc < 0) {
+			snprintf(err, errlen, "cannot write %s/state: %s", d->fe_dir, strerror(-rc));
+			goto release;
+		}
+	}
+	fe_moved = true;
+	rc = wait_backend(d, WAIT_INITWAIT);
+	if (rc < 0) {
+		if (rc == -ECONNREFUSED)
+			snprintf(err, errlen, "backend refused the device: %s", d->error);
+		else
+			snprintf(err, errlen, "backend %s did not reach InitWait (state %s): %s",
+			         d->be_dir, gv_xenbus_state_name(d->be_state), strerror(-rc));
+		goto teardown;
+	}
+	rc = read_device(d, err, errlen);
+	if (rc < 0)
+		goto teardown;
+	d->dma.strategy = strategy;
+	rc = negotiate(d, err, errlen);
+	if (rc < 0)
+		goto teardown;
+
+	rc = gv_dma_dev_init(&d->dma, d->p, d->backend_id, strategy, o->pool_pages);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot set up %s DMA: %s", gv_dma_strategy_name(strategy),
+		         strerror(-rc));
+		goto teardown;
+	}
+	d->dma_ready = true;
+	if ((d->drv_features & (1ULL << VIRTIO_BLK_F_SIZE_MAX)) && d->blk.size_max >= 512)
+		d->dma.max_seg_len = d->blk.size_max;
+	rc = gv_evtchn_alloc_unbound(d->p, d->backend_id, &d->dev_port);
+	if (rc == 0)
+		rc = gv_evtchn_alloc_unbound(d->p, d->backend_id, &d->vq_port);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot allocate event channels: %s", strerror(-rc));
+		goto teardown;
+	}
+	/* The liveness page: if we die, the platform clears byte 0 and
+	 * notifies the backend through our device channel. */
+	live_notify.offset = 0;
+	live_notify.port = d->dev_port;
+	d->live.refs = calloc(1, sizeof(*d->live.refs));
+	if (!d->live.refs) {
+		rc = -ENOMEM;
+	} else {
+		void *addr;
+
+		rc = gv_grant_alloc(d->p, d->backend_id, 1, 0, &live_notify, d->live.refs, &addr);
+		if (rc == 0) {
+			d->live.cpu = addr;
+			d->live.size = GV_PAGE_SIZE;
+			d->live.npages = 1;
+		} else {
+			free(d->live.refs);
+			d->live.refs = NULL;
+		}
+	}
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot grant the liveness page: %s", strerror(-rc));
+		goto teardown;
+	}
+	__atomic_store_n((uint8_t *)d->live.cpu, 1, __ATOMIC_RELEASE);
+
+	rc = gv_vq_create(&d->dma, 0, pick_queue_size(d, o->queue_size), &d->vq);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot allocate the virtqueue: %s", strerror(-rc));
+		goto teardown;
+	}
+	d->vq->port = d->vq_port;
+	if (d->virtio_id == VIRTIO_ID_BLOCK) {
+		rc = gv_blk_setup(d);
+		if (rc < 0) {
+			snprintf(err, errlen, "cannot set up virtio-blk: %s", strerror(-rc));
+			goto teardown;
+		}
+	} else {
+		gv_rng_setup(d);
+	}
+
+	/* Step 2, the keys in one transaction; then FE=Initialised. */
+	ctx.d = d;
+	rc = gv_xs_transaction(d->xs, publish_keys, &ctx);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot publish the frontend keys in %s: %s", d->fe_dir,
+		         strerror(-rc));
+		goto teardown;
+	}
+	rc = set_fe_state(d, XenbusStateInitialised);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot write %s/state: %s", d->fe_dir, strerror(-rc));
+		goto teardown;
+	}
+	published = true;
+	/* Steps 3-4. */
+	rc = wait_backend(d, WAIT_CONNECTED);
+	if (rc < 0) {
+		if (rc == -ECONNREFUSED)
+			snprintf(err, errlen, "backend refused the device: %s",
+			         *d->error ? d->error : "(no error text)");
+		else
+			snprintf(err, errlen, "backend %s did not connect (state %s): %s", d->be_dir,
+			         gv_xenbus_state_name(d->be_state), strerror(-rc));
+		goto teardown;
+	}
+	rc = set_fe_state(d, XenbusStateConnected);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot write %s/state: %s", d->fe_dir, strerror(-rc));
+		goto teardown;
+	}
+	d->connected = true;
+	gv_dev_check_backend(d);
+	gv_info("attached %s device %u of domain %u on %s: backend domain %u, dma %s, "
+	        "queue size %u", d->virtio_id == VIRTIO_ID_BLOCK ? "virtio-blk" : "virtio-rng",
+	        d->devid, (unsigned)d->p->domid, d->p->desc, (unsigned)d->backend_id,
+	        d->dma.ops->name, d->vq->num);
+	*out = d;
+	return 0;
+
+teardown:
+	teardown(d, published);
+	if (fe_moved)
+		set_fe_state(d, XenbusStateClosed);
+release:
+	release(d);
+	return rc;
+}
+
+int gv_detach(struct gv_device *d)
+{
+	long long deadline = now_ms() + d->timeout_ms;
+	int rc;
+
+	if (!d)
+		return 0;
+	/* Step 5: no new requests; let those in flight finish. */
+	d->closing = true;
+	while (!d->broken && d->vq && (gv_vq_in_flight(d->vq) || d->pend_head)) {
+		long long left = deadline - now_ms();
+
+		if (left <= 0) {
+			gv_warn("detach: %u requests still in flight after %d ms; failing them",
+			        gv_vq_in_flight(d->vq), d->timeout_ms);
+			break;
+		}
+		gv_poll(d, (int)left);
+	}
+	rc = teardown(d, true);
+	set_fe_state(d, XenbusStateClosed);
+	release(d);
+	return rc;
+}
+
+void gv_get_info(const struct gv_device *d, struct gv_device_info *i)
+{
+	memset(i, 0, sizeof(*i));
+	i->platform = d->p->desc;
+	i->devid = d->devid;
+	i->domid = d->p->domid;
+	i->backend_id = d->backend_id;
+	i->virtio_id = d->virtio_id;
+	i->device_features = d->dev_features;
+	i->driver_features = d->drv_features;
+	i->dma = d->dma.ops ? d->dma.ops->name : "none";
+	i->persistent_pool = d->dma.ops && d->dma.ops->persistent;
+	i->num_queues = 1;
+	i->queue_size = d->vq ? d->vq->num : 0;
+	i->max_queue_size = d->max_queue_size;
+	i->max_persistent_grants = d->max_persistent;
+	i->capacity = d->blk.capacity;
+	i->blk_size = d->blk.blk_size;
+	i->seg_max = d->blk.seg_max;
+	i->size_max = d->blk.size_max;
+	i->read_only = d->blk.ro;
+}
+
+void gv_get_stats(const struct gv_device *d, struct gv_stats *s)
+{
+	*s = d->st;
+	s->platform = d->p->ctr;
+	if (d->vq) {
+		s->kicks = d->vq->stats.kicks;
+		s->kicks_suppressed = d->vq->stats.kicks_suppressed;
+	}
+	s->dma_bytes_copied_in = d->dma.stats.bytes_copied_in;
+	s->dma_bytes_copied_out = d->dma.stats.bytes_copied_out;
+	s->dma_pool_full = d->dma.stats.pool_full;
+	s->dma_pool_fallbacks = d->dma.stats.pool_fallbacks;
+	s->dma_pages_leaked = d->dma.stats.pages_leaked;
+}
+
+const char *gv_feature_names(uint64_t f, unsigned virtio_id, char *buf, size_t len)
+{
+	static const struct { unsigned bit; const char *name; bool blk; } names[] = {
+		{ VIRTIO_BLK_F_SIZE_MAX, "BLK_F_SIZE_MAX", true },
+		{ VIRTIO_BLK_F_SEG_MAX, "BLK_F_SEG_MAX", true },
+		{ VIRTIO_BLK_F_GEOMETRY, "BLK_F_GEOMETRY", true },
+		{ VIRTIO_BLK_F_RO, "BLK_F_RO", true },
+		{ VIRTIO_BLK_F_BLK_SIZE, "BLK_F_BLK_SIZE", true },
+		{ VIRTIO_BLK_F_FLUSH, "BLK_F_FLUSH", true },
+		{ VIRTIO_BLK_F_TOPOLOGY, "BLK_F_TOPOLOGY", true },
+		{ VIRTIO_BLK_F_CONFIG_WCE, "BLK_F_CONFIG_WCE", true },
+		{ VIRTIO_BLK_F_MQ, "BLK_F_MQ", true },
+		{ VIRTIO_BLK_F_DISCARD, "BLK_F_DISCARD", true },
+		{ VIRTIO_BLK_F_WRITE_ZEROES, "BLK_F_WRITE_ZEROES", true },
+		{ VIRTIO_RING_F_INDIRECT_DESC, "RING_F_INDIRECT_DESC", false },
+		{ VIRTIO_RING_F_EVENT_IDX, "RING_F_EVENT_IDX", false },
+		{ VIRTIO_F_VERSION_1, "F_VERSION_1", false },
+		{ VIRTIO_F_ACCESS_PLATFORM, "F_ACCESS_PLATFORM", false },
+		{ VIRTIO_F_RING_PACKED, "F_RING_PACKED", false },
+		{ VIRTIO_F_IN_ORDER, "F_IN_ORDER", false },
+	};
+	size_t used = 0;
+
+	buf[0] = 0;
+	for (unsigned bit = 0; bit < 64; bit++) {
+		const char *name = NULL;
+		char tmp[16];
+		int k;
+
+		if (!(f & (1ULL << bit)))
+			continue;
+		for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			if (names[i].bit == bit && (!names[i].blk || virtio_id == VIRTIO_ID_BLOCK))
+				name = names[i].name;
+		if (!name) {
+			snprintf(tmp, sizeof(tmp), "bit%u", bit);
+			name = tmp;
+		}
+		k = snprintf(buf + used, len - used, "%s%s", used ? " " : "", name);
+		if (k < 0 || (size_t)k >= len - used)
+			break;
+		used += (size_t)k;
+	}
+	return buf;
+}
+
+bool gv_device_broken(const struct gv_device *d)
+{
+	return d->broken;
+}
+
+const char *gv_device_error(const struct gv_device *d)
+{
+	return d->error;
+}
+
+int gv_device_fd(const struct gv_device *d)
+{
+	return gv_evtchn_fd(d->p);
+}
