@@ -20,6 +20,7 @@
 #include "platform.h"
 
 struct gv_device;
+struct gv_stats;
 
 struct gv_attach_opts {
 	enum gv_platform_kind platform; /* GV_PLATFORM_AUTO: see gv_platform_open */
@@ -50,6 +51,11 @@ int gv_attach(const struct gv_attach_opts *o, struct gv_device **out, char *err,
  * (-EBUSY: some grants could not be ended and are leaked, counted in
  * grants_leaked); d is freed either way. Logs a warning on a timeout. */
 int gv_detach(struct gv_device *d);
+/* The same, filling *after (if not NULL) with the counters as they are
+ * once every grant was ended and before the platform is closed: a clean
+ * detach has after->platform.grants_active == 0 (leaked pages, if any, are
+ * in grants_leaked). Logs a warning if grants are still active. */
+int gv_detach_stats(struct gv_device *d, struct gv_stats *after);
 
 struct gv_device_info {
 	const char *platform;       /* the platform's description */

@@ -518,6 +518,11 @@ release:
 
 int gv_detach(struct gv_device *d)
 {
+	return gv_detach_stats(d, NULL);
+}
+
+int gv_detach_stats(struct gv_device *d, struct gv_stats *after)
+{
 	long long deadline = now_ms() + d->timeout_ms;
 	int rc;
 
@@ -537,6 +542,13 @@ int gv_detach(struct gv_device *d)
 	}
 	rc = teardown(d, true);
 	set_fe_state(d, XenbusStateClosed);
+	if (d->p->ctr.grants_active) {
+		gv_warn("detach: %llu grants still active after teardown",
+		        (unsigned long long)d->p->ctr.grants_active);
+		rc = rc ? rc : -EBUSY;
+	}
+	if (after)
+		gv_get_stats(d, after);
 	release(d);
 	return rc;
 }
