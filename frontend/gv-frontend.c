@@ -346,7 +346,7 @@ static int cmd_verify(struct gv_device *d, const struct cmd_args *a, bool pool)
 		}
 		rnd_state = a->seed * 2654435761u + 1;
 		t0 = now_s();
-		while (bytes < 2 * size && !stop_signal && !rc) {
+		while ((bytes < 2 * size || ops < 200) && !stop_signal && !rc) {
 			size_t len = 1 + (size_t)(rnd() % (rnd() % 4 ? 65536 : maxlen));
 			uint64_t off;
 			size_t mis = (size_t)(rnd() % 4096);
@@ -562,7 +562,7 @@ int main(int argc, char **argv)
 
 	gv_log_set_program("gv-frontend");
 	gv_attach_opts_init(&ao);
-	while ((c = getopt_long(argc, argv, "+hv", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hv", opts, NULL)) != -1) {
 		const char *arg = optarg;
 
 		switch (c) {
@@ -625,9 +625,18 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 
-	gv_info("platform: %s (requested %s)", ao.platform == GV_PLATFORM_SIM ? "sim" :
-	        ao.platform == GV_PLATFORM_XEN ? "xen" : "auto",
-	        getenv("GV_PLATFORM") ? getenv("GV_PLATFORM") : "default");
+	{
+		/* The choice gv_platform_open will make, said before anything runs. */
+		const char *env = getenv("GV_PLATFORM");
+		const char *kind = ao.platform == GV_PLATFORM_SIM ? "sim" :
+			ao.platform == GV_PLATFORM_XEN ? "xen" :
+			env && *env && strcmp(env, "auto") ? env :
+			access("/dev/xen/gntdev", F_OK) == 0 ? "xen" : "sim";
+
+		gv_info("platform: %s (%s)", kind, !strcmp(kind, "xen") ?
+		        "real Xen: gntalloc/gntdev, event channels, xenstore" :
+		        "simulated Xen: gv-simxen");
+	}
 	bypass = ao.dma && !strcmp(ao.dma, "bypass");
 	rc = gv_attach(&ao, &d, err, sizeof(err));
 	if (rc < 0) {

@@ -89,6 +89,8 @@ int gv_dev_check_backend(struct gv_device *d)
 	}
 	if (!d->backend_seen_alive)
 		return 0;           /* not mapped yet: nothing to conclude */
+	if (d->closing)
+		return -EPIPE;      /* step 6 unmaps it too: not a death while closing */
 	if (!d->broken)
 		gv_dev_fail(d, "backend went away (its liveness byte was cleared)");
 	return -EPIPE;

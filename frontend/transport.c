@@ -63,8 +63,8 @@ static int refresh_backend(struct gv_device *d)
 	if (rc < 0)
 		return rc;
 	d->be_state = s;
-	if (!d->connected)
-		return (int)s;
+	if (!d->connected || d->closing)
+		return (int)s;      /* Closing/Closed is what we asked for now */
 	rc = gv_xs_read_u64(d->xs, XBT_NULL, d->be_dir, GV_XS_DEVICE_STATUS, UINT32_MAX, &status);
 	if ((rc == 0 && (status & VIRTIO_CONFIG_S_NEEDS_RESET)) ||
 	    s == XenbusStateClosing || s == XenbusStateClosed) {
@@ -119,8 +119,15 @@ static int wait_backend(struct gv_device *d, enum wait_for what)
 				return 0;
 			break;
 		}
-		if (what != WAIT_INITWAIT && gv_dev_check_backend(d) < 0)
-			return what == WAIT_CLOSED ? 0 : -EPIPE;   /* the backend died */
+		if (what != WAIT_INITWAIT && gv_dev_check_backend(d) < 0) {
+			if (what != WAIT_CLOSED)
+				return -EPIPE;      /* the backend died */
+			/* Its mapping of the liveness page is gone: an orderly
+			 * close is about to write Closed, a dead backend never
+			 * will (its platform unmapped everything): wait briefly. */
+			if (deadline > now_ms() + REFUSAL_GRACE_MS)
+				deadline = now_ms() + REFUSAL_GRACE_MS;
+		}
 		left = deadline - now_ms();
 		if (left <= 0)
 			return -ETIMEDOUT;
@@ -288,6 +295,8 @@ static int teardown(struct gv_device *d, bool handshake)
 	if (d->virtio_id == VIRTIO_ID_BLOCK)
 		gv_blk_teardown(d);
 	if (d->vq) {
+		d->st.kicks = d->vq->stats.kicks;       /* kept for gv_detach_stats */
+		d->st.kicks_suppressed = d->vq->stats.kicks_suppressed;
 		r = gv_vq_destroy(d->vq);
 		rc = rc ? rc : r;
 		d->vq = NULL;
