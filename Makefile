@@ -74,8 +74,9 @@ deps:
 	sh tools/install-deps.sh
 
 # Real Xen 4.20 under QEMU (software emulation); see xen-test/run.sh. Not part of `make test` yet.
+# make xen-test [XEN_SCENARIOS="name..."]
 xen-test:
-	sh xen-test/run.sh
+	sh xen-test/run.sh $(XEN_SCENARIOS)
 
 clean:
 	rm -rf build build-asan

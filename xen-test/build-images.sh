@@ -57,7 +57,9 @@ rm -f "$d/usr/lib/xen-4.20/bin/oxenstored" "$d/usr/lib/xen-4.20/bin/pygrub"
 cp -a "$xr/etc/xen" "$d/etc/"
 cp "$here/dom0-init.sh" "$d/init"
 chmod 755 "$d/init"
-cp "$here/scenarios.list" "$here/scenario-lib.sh" "$here/scenarios.sh" "$d/gv/"
+# run.sh leaves the selected scenarios in out/scenarios.list
+if [ -f "$out/scenarios.list" ]; then cp "$out/scenarios.list" "$d/gv/"; else cp "$here/scenarios.list" "$d/gv/"; fi
+cp "$here/scenario-lib.sh" "$here/scenarios.sh" "$d/gv/"
 cp "$cache/kernel/boot/vmlinuz-$kver" "$d/gv/guest/vmlinuz"
 cp "$out/guest.cpio.gz" "$d/gv/guest/initrd.gz"
 mkcpio "$d" "$out/dom0.cpio.gz"

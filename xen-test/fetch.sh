@@ -23,7 +23,9 @@ apt_trixie() {
 	  -o APT::Get::List-Cleanup=0 "$@"
 }
 
-if [ ! -e "$cache/xenroot.stamp" ]; then
+# A stamp holds what it was made from: a changed package list refetches.
+stamp_ok() { [ -e "$1" ] && [ "$(cat "$1")" = "$2" ]; }
+if ! stamp_ok "$cache/xenroot.stamp" "$TRIXIE_PKGS"; then
 	mkdir -p "$cache/apt/lists/partial" "$cache/apt/cache/archives/partial" "$cache/debs/trixie"
 	echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main" \
 	  > "$cache/apt/trixie.list"
@@ -32,7 +34,7 @@ if [ ! -e "$cache/xenroot.stamp" ]; then
 	  || { tail -5 "$cache/apt/download.log"; exit 1; }
 	rm -rf "$cache/xenroot"; mkdir -p "$cache/xenroot"
 	for d in "$cache"/debs/trixie/*.deb; do dpkg -x "$d" "$cache/xenroot"; done
-	touch "$cache/xenroot.stamp"
+	echo "$TRIXIE_PKGS" >"$cache/xenroot.stamp"
 fi
 
 if [ ! -e "$cache/kernel.stamp" ]; then
