@@ -13,6 +13,7 @@
 #                                  runner destroys it after the scenario) so the
 #                                  caller can inspect xenstore/Xen first
 #   gv_xs_wait PATH SECS           wait for a xenstore key to exist
+#   gv_xs_wait_value PATH VAL SECS wait for a xenstore key to hold VAL
 #   gv_grants_active DOMID [user_only]  active grant entries Xen reports for
 #                                  DOMID (`xl debug-keys g` + `xl dmesg`)
 #   gv_no_null_domains             fails if `xl list` shows a "(null)" domain
@@ -26,6 +27,16 @@ gv_xs_wait() {
 	_n=$(( $2 * 10 ))
 	until xenstore-exists "$1" 2>/dev/null; do
 		_n=$((_n - 1)); [ $_n -gt 0 ] || { echo "gv_xs_wait: $1 not there after $2 s"; return 1; }
+		sleep 0.1
+	done
+}
+
+# Waits (SECS) for xenstore key PATH to hold VALUE.
+gv_xs_wait_value() {
+	_n=$(( $3 * 10 ))
+	until [ "$(xenstore-read "$1" 2>/dev/null)" = "$2" ]; do
+		_n=$((_n - 1))
+		[ $_n -gt 0 ] || { echo "gv_xs_wait_value: $1 is \"$(xenstore-read "$1" 2>&1)\", not \"$2\", after $3 s"; return 1; }
 		sleep 0.1
 	done
 }

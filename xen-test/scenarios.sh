@@ -91,6 +91,30 @@ sc_grant_oracle() {
 	gv_no_null_domains
 }
 
+# gv-backend in dom0 against a real libxl: both devices of a guest created by
+# xl (blk, rng) reach backend state InitWait; destroying the guest leaves
+# gv-backend running, no grant of dom0 active and no "(null)" domain; SIGTERM
+# ends it with status 0.
+VIRTIO_BLK_RNG='virtio = [ "backend=0,type=virtio,device2,transport=mmio,grant_usage=1", "backend=0,type=virtio,device4,transport=mmio,grant_usage=1" ]'
+sc_backend_initwait() {
+	dd if=/dev/zero of=/tmp/disk0.img bs=1M count=0 seek=16 2>/dev/null
+	gv_bg_start backend ./build-xen/gv-backend --platform xen --disk "$GV_GUEST_NAME:0=/tmp/disk0.img" --verbose
+	gv_guest_start "$VIRTIO_BLK_RNG" || { gv_bg_log backend; return 1; }
+	b=/local/domain/0/backend/virtio/$GV_DOMID
+	if ! gv_xs_wait_value "$b/0/state" 2 20 || ! gv_xs_wait_value "$b/1/state" 2 20; then
+		xenstore-ls -fp "$b"; gv_bg_log backend; return 1
+	fi
+	xenstore-ls -fp "$b"
+	gv_guest_destroy || return 1
+	kill -0 "$(cat /tmp/gv-backend.pid)" 2>/dev/null || { gv_bg_log backend; echo "gv-backend died when the guest was destroyed"; return 1; }
+	gv_no_null_domains || return 1
+	n=$(gv_grants_active 0 user_only) || return 1
+	[ "$n" = 0 ] || { echo "$n grants of dom0 still active"; return 1; }
+	gv_bg_stop backend; rc=$?
+	gv_bg_log backend | tail -n 20
+	[ $rc -eq 0 ] || { echo "gv-backend exited with status $rc on SIGTERM"; return 1; }
+}
+
 # Expects xenstore key $1 to hold exactly $2.
 gv_expect() {
 	_v=$(xenstore-read "$1" 2>/dev/null) || { echo "missing key $1"; return 1; }
