@@ -14,6 +14,7 @@
 #include "log.h"
 
 void gv_dev_backend_changed(struct gv_device *d);     /* transport.c */
+void gv_dev_backend_vanished(struct gv_device *d);    /* transport.c */
 
 static void dev_fail(struct gv_device *d, bool log, const char *fmt, va_list ap)
 {
@@ -92,7 +93,7 @@ int gv_dev_check_backend(struct gv_device *d)
 	if (d->closing)
 		return -EPIPE;      /* step 6 unmaps it too: not a death while closing */
 	if (!d->broken)
-		gv_dev_fail(d, "backend went away (its liveness byte was cleared)");
+		gv_dev_backend_vanished(d);
 	return -EPIPE;
 }
 

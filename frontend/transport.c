@@ -7,6 +7,7 @@
  * grant behind. Set-up only: the per-request path is in io.c, blk.c, rng.c
  * and virtqueue.c.
  */
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,6 +81,34 @@ void gv_dev_backend_changed(struct gv_device *d);
 void gv_dev_backend_changed(struct gv_device *d)
 {
 	refresh_backend(d);
+}
+
+/* The backend's liveness byte went to 0 while connected. A backend that
+ * stops the device also unmaps the page, before it writes `error` and
+ * device-status: give xenstore a moment to say so, so the guest reports
+ * the backend's reason rather than a death. A dead backend writes nothing. */
+#define VANISH_GRACE_MS 500
+void gv_dev_backend_vanished(struct gv_device *d);
+void gv_dev_backend_vanished(struct gv_device *d)
+{
+	long long deadline = now_ms() + VANISH_GRACE_MS;
+
+	for (;;) {
+		struct pollfd pfd = { d->xs_fd, POLLIN, 0 };
+		long long left;
+		char **w;
+
+		refresh_backend(d);
+		if (d->broken)
+			return;
+		left = deadline - now_ms();
+		if (left <= 0 || d->xs_fd < 0)
+			break;
+		if (poll(&pfd, 1, (int)left) > 0)
+			while ((w = xs_check_watch(d->xs)))
+				free(w);
+	}
+	gv_dev_fail(d, "backend went away (its liveness byte was cleared)");
 }
 
 enum wait_for { WAIT_INITWAIT, WAIT_CONNECTED, WAIT_CLOSED };
