@@ -370,6 +370,8 @@ static int t_coherent(void)
 	f->fail_alloc_after = -1;
 	CHECK_EQ(gv_dma_free_coherent(&d, &ro), 0);
 	CHECK_EQ(f->p.ctr.grants_active, 1);
+	CHECK_EQ(gv_dma_free_coherent(&d, &rw), 0);
+	CHECK_EQ(f->p.ctr.grants_active, 0);
 	gv_dma_dev_destroy(&d);
 	fake_free(f);
 	return 0;
