@@ -14,10 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include "check.h"
 #include "sim_harness.h"
 #include "../frontend/device.h"
+#include "xs_keys.h"
+#include "xs_util.h"
 
 static struct sim_env env;
 static pid_t backend = -1;
@@ -418,6 +421,89 @@ out:
 	return rc;
 }
 
+/* Waits, through a watch, until dir/key reads want; at most ms. */
+static bool wait_key(struct xs_handle *xs, const char *dir, const char *key, const char *want,
+                     int ms)
+{
+	char path[256], val[64];
+	struct timespec t0, t;
+	bool ok = false;
+
+	gv_xs_join(path, sizeof(path), dir, key);
+	if (!xs_watch(xs, path, "w"))
+		return false;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		struct pollfd p = { xs_fileno(xs), POLLIN, 0 };
+		int left;
+		char **w;
+
+		if (gv_xs_read_str(xs, XBT_NULL, dir, key, val, sizeof(val)) == 0 &&
+		    !strcmp(val, want)) {
+			ok = true;
+			break;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		left = ms - (int)((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+		if (left <= 0)
+			break;
+		poll(&p, 1, left);
+		while ((w = xs_check_watch(xs)))
+			free(w);
+	}
+	xs_unwatch(xs, path, "w");
+	return ok;
+}
+
+/* SIGTERM in the middle of I/O: gv-frontend stops, detaches, ends every
+ * grant, leaves FE=Closed, and exits non-zero. */
+static int t_sigterm_detaches(void)
+{
+	char dom[16], log[200], fe[128], buf[16384];
+	const char *args[] = { "--domid", dom, "verify", "--size", "32M", "--io-size", "512",
+	                       "--depth", "1", NULL };
+	struct xs_handle *xs = NULL;
+	int rc = setup(NULL), st;
+	pid_t pid;
+	FILE *f;
+	size_t n;
+
+	if (rc)
+		goto out;
+	snprintf(dom, sizeof(dom), "%d", domid_g1);
+	snprintf(log, sizeof(log), "%s/fe.log", env.dir);
+	snprintf(fe, sizeof(fe), GV_XS_FRONTEND_DIR_FMT, (unsigned)domid_g1, 0u);
+	sim_use_domain_xenstore(&env, 0);
+	xs = xs_open(0);
+	unsetenv("XENSTORED_PATH");     /* only this handle speaks as dom0 */
+	pid = spawn_prog("gv-frontend", args, NULL, log);
+	if (!xs || pid < 0 || !wait_key(xs, fe, GV_XS_FE_STATE, "4", 10000)) {
+		printf("gv-frontend did not connect\n");
+		rc = -1;
+		if (pid > 0)
+			wait_prog(pid, 0);
+		goto out;
+	}
+	kill(pid, SIGTERM);
+	st = wait_prog(pid, 20);
+	f = fopen(log, "r");
+	n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+	buf[n] = 0;
+	if (f)
+		fclose(f);
+	if (st != 1 || !strstr(buf, "detaching") ||
+	    !strstr(buf, "after detach: grants_active=0 grants_leaked=0") ||
+	    !wait_key(xs, fe, GV_XS_FE_STATE, "6", 1000)) {
+		printf("SIGTERM: exit %d:\n%s\n", st, buf);
+		rc = -1;
+	}
+out:
+	if (xs)
+		xs_close(xs);
+	teardown();
+	return rc;
+}
+
 static const struct gv_test tests[] = {
 	TEST(t_verify_each_strategy),
 	TEST(t_verify_scattered_refs),
@@ -426,6 +512,7 @@ static const struct gv_test tests[] = {
 	TEST(t_rng),
 	TEST(t_lib_full_queue_zero_grants),
 	TEST(t_lib_backend_death),
+	TEST(t_sigterm_detaches),
 	{ 0 }
 };
 
