@@ -27,6 +27,10 @@ common_tree() { # $1: root to fill
 	cp -a "$xr/usr/lib64" "$r/usr/"
 	cp -a "$xr/usr/lib/x86_64-linux-gnu" "$r/usr/lib/"
 	rm -rf "$r/usr/lib/x86_64-linux-gnu/gconv"
+	# sanitizer runtimes, for the *.asan test builds (build-project.sh)
+	cp -a "$cache"/trixie-root/usr/lib/x86_64-linux-gnu/libasan.so.8* \
+	  "$cache"/trixie-root/usr/lib/x86_64-linux-gnu/libubsan.so.1* \
+	  "$cache"/trixie-root/usr/lib/x86_64-linux-gnu/libstdc++.so.6* "$r/usr/lib/x86_64-linux-gnu/"
 	cp -a "$xr"/usr/bin/xenstore* "$r/usr/bin/"
 	for m in xen-evtchn xen-privcmd xenfs/xenfs xen-gntdev xen-gntalloc; do
 		cp "$cache/kernel/lib/modules/$kver/kernel/drivers/xen/$m.ko" "$r/lib/modules/xen/"

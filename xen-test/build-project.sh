@@ -34,11 +34,21 @@ if [ ! -x "$root/src/build-xen/test/test_platform_xen" ]; then
 	  -lxenstore -lxengnttab -lxenevtchn -lxenctrl -lpthread -lm' >>"$out/build-xen.log" 2>&1 \
 	  || echo "build-project: fallback build of test_platform_xen failed too"
 fi
+# The platform test once more with AddressSanitizer + UBSan (leaks included),
+# to run on real Xen too; the images carry libasan/libubsan from the same root.
+chroot "$root" /bin/sh -c 'cd /src && make BUILD=build-xen build-xen/gen/xs_keys.h >/dev/null &&
+  gcc -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
+  -D_GNU_SOURCE -D__XEN_TOOLS__ -Icommon -Ibuild-xen/gen \
+  -Wall -Wextra -Werror -Wno-missing-field-initializers -o build-xen/test/test_platform_xen.asan \
+  test/test_platform_xen.c test/check.c $(ls common/*.c | grep -v /gv-) \
+  -lxenstore -lxengnttab -lxenevtchn -lxenctrl -lpthread -lm' >>"$out/build-xen.log" 2>&1 \
+  || echo "build-project: sanitizer build of test_platform_xen failed"
 rm -rf "$out/build-xen"
 mkdir -p "$out/build-xen/test"
 for f in "$root"/src/build-xen/gv-* "$root"/src/build-xen/test/test_*; do
 	[ -f "$f" ] && [ -x "$f" ] || continue
 	case "$f" in *.o|*.d) continue ;; esac
+	[ -x "$f" ] || continue
 	rel=${f#"$root/src/build-xen/"}
 	cp "$f" "$out/build-xen/$rel"
 done
