@@ -176,6 +176,8 @@ struct slot {
 	int *errors;
 };
 
+static unsigned seq_depth;     /* requests the last pass had in flight at most */
+
 static void slot_done(struct gv_blk_io *io)
 {
 	struct slot *s = io->priv;
@@ -213,6 +215,7 @@ static int seq_pass(struct gv_device *d, bool write, uint64_t size, size_t io_si
 		rc = -ENOMEM;
 		goto out;
 	}
+	seq_depth = n;      /* fewer than asked when the DMA pool holds fewer buffers */
 	for (;;) {
 		for (unsigned i = 0; i < n && next < size && !stop_signal; i++) {
 			struct slot *s = &slots[i];
@@ -314,7 +317,7 @@ static int cmd_verify(struct gv_device *d, const struct cmd_args *a, bool pool)
 	printf("sequential: wrote %.1f MiB at %.1f MiB/s, read at %.1f MiB/s, depth %u x %zu bytes, "
 	       "%" PRIu64 " mismatching requests\n", (double)size / 1048576,
 	       (double)size / 1048576 / (t1 - t0 + 1e-9), (double)size / 1048576 / (t2 - t1 + 1e-9),
-	       depth, io_size, mismatch);
+	       seq_depth, io_size, mismatch);
 	if (mismatch)
 		return 1;
 
