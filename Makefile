@@ -28,7 +28,7 @@ TESTS    = $(patsubst test/%.c,$(BUILD)/test/%,$(wildcard test/test_*.c))
 GEN      = $(BUILD)/gen/xs_keys.h
 
 .SECONDARY:
-.PHONY: all test asan asan-test deps clean schema-doc xen-test
+.PHONY: demo all test asan asan-test deps clean schema-doc xen-test
 all: $(PROGS) $(TESTS)
 
 $(GEN): xenstore-schema/virtio.tsv xenstore-schema/gen-header.sh
@@ -82,3 +82,7 @@ clean:
 	rm -rf build build-asan
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# The main job: the pair on the simulated Xen (see README).
+demo: $(PROGS)
+	GV_BUILD=$(CURDIR)/$(BUILD) sh tools/demo.sh
