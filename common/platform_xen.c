@@ -262,6 +262,29 @@ static int xen_grant_end(struct gv_platform *p, void *addr, unsigned count)
 
 /* ---- mapping ---- */
 
+/* gntdev answers EINVAL for every refused map (Xen's GNTST_* status is not
+ * passed up). Sorts out the two cases the contract names, on the failure path
+ * only: a peer that is gone (-ESRCH, where domain_exists may ask), and a
+ * writable map of a readonly grant (-EACCES: the same refs map read-only). */
+static int explain_map_failure(struct gv_platform *p, domid_t from, unsigned count,
+                               const grant_ref_t *refs, unsigned flags)
+{
+	struct xen_priv *x = priv_of(p);
+	void *probe;
+
+	if (from != p->domid && xen_domain_exists(p, from) == 0)
+		return -ESRCH;
+	if (flags & GV_MAP_WRITE) {
+		probe = xengnttab_map_domain_grant_refs(x->gnttab, count, from, (uint32_t *)refs,
+		                                        PROT_READ);
+		if (probe) {
+			xengnttab_unmap(x->gnttab, probe, count);
+			return -EACCES;
+		}
+	}
+	return -EINVAL;
+}
+
 static int xen_map(struct gv_platform *p, domid_t from, unsigned count, const grant_ref_t *refs,
                    unsigned flags, const struct gv_notify *notify, void **addr)
 {
@@ -289,10 +312,8 @@ static int xen_map(struct gv_platform *p, domid_t from, unsigned count, const gr
 	}
 	if (!a) {
 		rc = neg_errno();
-		/* gntdev says EINVAL for every refused map; a gone peer is ESRCH
-		 * when we are allowed to ask. */
-		if (rc == -EINVAL && from != p->domid && xen_domain_exists(p, from) == 0)
-			rc = -ESRCH;
+		if (rc == -EINVAL)
+			rc = explain_map_failure(p, from, count, refs, flags);
 		return rc;
 	}
 	rc = regions_add(&x->maps, a, count);
