@@ -30,6 +30,7 @@
 #define XS_MAX_WATCHES       128     /* per connection; more: E2BIG */
 #define XS_MAX_TRANS         10      /* open per connection; more: ENOSPC */
 #define XS_MAX_CONNS         256     /* per domain */
+#define XS_MAX_DOM_TRANS     64      /* open per domain: each holds a copy of the store */
 #define XS_TX_MAX_ACCESS     4096    /* nodes one transaction may touch */
 #define XS_TX_MAX_OPS        1024    /* changes one transaction may make */
 #define XS_OUT_MAX           (1u << 20)  /* queued output that drops a connection */
@@ -99,6 +100,7 @@ struct xs_domain {
 	domid_t domid;
 	int lfd;
 	unsigned nconns;
+	unsigned ntrans;             /* open transactions of all its connections */
 	char sock[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
@@ -202,12 +204,15 @@ static void send_msg(struct xs_conn *c, uint32_t type, uint32_t req_id, uint32_t
 		conn_kill(c, "more than 1 MiB of replies and watch events unread");
 		return;
 	}
-	if (c->outhead) {
+	need = c->outlen + XS_HDR + len;
+	if (need > c->outcap && c->outhead) {
+		/* reclaim what was sent before growing (not on every message:
+		 * that would copy the queue over and over for a slow reader) */
 		memmove(c->out, c->out + c->outhead, c->outlen - c->outhead);
 		c->outlen -= c->outhead;
 		c->outhead = 0;
+		need = c->outlen + XS_HDR + len;
 	}
-	need = c->outlen + XS_HDR + len;
 	if (need > c->outcap) {
 		size_t cap = c->outcap ? c->outcap : 4096;
 		uint8_t *o;
@@ -337,6 +342,8 @@ static void trans_unlink(struct xs_conn *c, struct xs_trans *t)
 		if (*pp == t) {
 			*pp = t->next;
 			c->ntrans--;
+			if (c->dom)
+				c->dom->ntrans--;
 			return;
 		}
 }
@@ -828,6 +835,8 @@ static void drop_watches_and_transactions(struct xs_conn *c)
 
 		c->trans = t->next;
 		trans_free(t);
+		if (c->dom)
+			c->dom->ntrans--;
 	}
 	c->ntrans = 0;
 }
@@ -856,7 +865,7 @@ static int do_transaction(struct xs_conn *c, const struct xsd_sockmsg *h, char *
 	}
 	if (h->tx_id)
 		return -EBUSY;   /* no nesting */
-	if (c->ntrans >= XS_MAX_TRANS)
+	if (c->ntrans >= XS_MAX_TRANS || (c->dom && c->dom->ntrans >= XS_MAX_DOM_TRANS))
 		return -ENOSPC;
 	t = calloc(1, sizeof(*t));
 	if (!t)
@@ -871,6 +880,8 @@ static int do_transaction(struct xs_conn *c, const struct xsd_sockmsg *h, char *
 	t->next = c->trans;
 	c->trans = t;
 	c->ntrans++;
+	if (c->dom)
+		c->dom->ntrans++;
 	snprintf(reply, sizeof(reply), "%u", t->id);
 	send_msg(c, h->type, h->req_id, h->tx_id, reply, strlen(reply) + 1);
 	return 0;
