@@ -38,8 +38,11 @@ static struct gv_platform *open_dom(int domid)
 	return p;
 }
 
+/* a failed check returns early: stop its daemon before starting another */
 static int start(const char *const *extra)
 {
+	if (env.pid > 0)
+		sim_stop(&env);
 	return sim_start(&env, extra);
 }
 
