@@ -606,18 +606,25 @@ SIM_TEST(t_debian_tools)
 
 /* ---- a hostile client ------------------------------------------------------- */
 
-static int raw_connect(const struct sim_env *e)
+static int raw_connect_path(const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
-	sim_xs_socket(e, 0, sa.sun_path, sizeof(sa.sun_path));
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		if (fd >= 0)
 			close(fd);
 		return -1;
 	}
 	return fd;
+}
+
+static int raw_connect(const struct sim_env *e)
+{
+	char path[160];
+
+	return raw_connect_path(sim_xs_socket(e, 0, path, sizeof(path)));
 }
 
 static int raw_send(int fd, uint32_t type, uint32_t req_id, uint32_t len, const void *body,
@@ -743,10 +750,98 @@ SIM_TEST(t_malformed_messages)
 	return 0;
 }
 
+/* One request on a raw connection; 0 if the reply has the type and body wanted. */
+static int raw_call(int fd, uint32_t type, const void *body, uint32_t len, uint32_t want_type,
+                    const char *want_body, int line)
+{
+	struct xsd_sockmsg h;
+	char reply[XENSTORE_PAYLOAD_MAX + 1];
+
+	if (raw_send(fd, type, 900, len, body, len) < 0 ||
+	    raw_recv(fd, &h, reply, sizeof(reply)) < 0) {
+		fprintf(stderr, "line %d: no reply\n", line);
+		return -1;
+	}
+	if (h.type != want_type || h.req_id != 900 || strcmp(reply, want_body)) {
+		fprintf(stderr, "line %d: reply type %u '%s', wanted %u '%s'\n", line, h.type,
+		        reply, want_type, want_body);
+		return -1;
+	}
+	return 0;
+}
+#define RAW_CALL(fd, type, body, wt, wb) \
+	CHECK(raw_call(fd, type, body, sizeof(body), wt, wb, __LINE__) == 0)
+
+INPROC_TEST(t_limits_and_control)
+{
+	struct xs_handle *d1;
+	xs_transaction_t t[11];
+	char path[160];
+	int fd0, fd1;
+
+	d1 = open_as(s->dir, 1);
+	CHECK(d1);
+	/* 128 watches per connection, then E2BIG */
+	for (int i = 0; i < 128; i++) {
+		char tok[16];
+
+		snprintf(tok, sizeof(tok), "t%d", i);
+		CHECK(xs_watch(d1, "/local/domain/1", tok));
+	}
+	CHECK(!xs_watch(d1, "/local/domain/1", "one-too-many") && errno == E2BIG);
+	/* 10 open transactions per connection, then ENOSPC */
+	for (int i = 0; i < 10; i++)
+		CHECK((t[i] = xs_transaction_start(d1)) != XBT_NULL);
+	t[10] = xs_transaction_start(d1);
+	CHECK(t[10] == XBT_NULL && errno == ENOSPC);
+	CHECK(xs_transaction_end(d1, t[3], true));
+	CHECK((t[3] = xs_transaction_start(d1)) != XBT_NULL);
+	for (int i = 0; i < 10; i++)
+		CHECK(xs_transaction_end(d1, t[i], true));
+	CHECK(!xs_transaction_end(d1, t[0], true) && errno == ENOENT);
+	xs_close(d1);
+
+	snprintf(path, sizeof(path), "%s/dom0/xenstored", s->dir);
+	fd0 = raw_connect_path(path);
+	snprintf(path, sizeof(path), "%s/dom1/xenstored", s->dir);
+	fd1 = raw_connect_path(path);
+	CHECK(fd0 >= 0 && fd1 >= 0);
+	/* XS_RESET_WATCHES forgets the connection's watches */
+	RAW_CALL(fd1, XS_WATCH, "/local/domain/1\0tok", XS_WATCH, "OK");
+	CHECK(raw_recv(fd1, &(struct xsd_sockmsg){ 0 }, path, sizeof(path)) == 0);  /* the first event */
+	RAW_CALL(fd1, XS_RESET_WATCHES, "", XS_RESET_WATCHES, "OK");
+	RAW_CALL(fd1, XS_UNWATCH, "/local/domain/1\0tok", XS_ERROR, "ENOENT");
+	/* dom0 only: introduce, release, control */
+	RAW_CALL(fd1, XS_INTRODUCE, "5\0" "123\0" "7", XS_ERROR, "EACCES");
+	RAW_CALL(fd1, XS_RELEASE, "5", XS_ERROR, "EACCES");
+	RAW_CALL(fd1, XS_CONTROL, "check", XS_ERROR, "EACCES");
+	RAW_CALL(fd0, XS_CONTROL, "check", XS_CONTROL, "OK");
+	RAW_CALL(fd0, XS_CONTROL, "no-such-command", XS_ERROR, "EINVAL");
+	RAW_CALL(fd0, XS_RELEASE, "5", XS_RELEASE, "OK");
+	RAW_CALL(fd0, XS_GET_DOMAIN_PATH, "7", XS_GET_DOMAIN_PATH, "/local/domain/7");
+	RAW_CALL(fd0, XS_GET_DOMAIN_PATH, "x7", XS_ERROR, "EINVAL");
+	RAW_CALL(fd0, XS_IS_DOMAIN_INTRODUCED, "2", XS_IS_DOMAIN_INTRODUCED, "T");
+	RAW_CALL(fd0, XS_SET_TARGET, "1\0" "2", XS_ERROR, "EINVAL");
+	/* a transaction inside a transaction */
+	{
+		struct xsd_sockmsg h = { .type = XS_TRANSACTION_START, .req_id = 5, .tx_id = 1,
+		                         .len = 1 };
+		char reply[64];
+
+		CHECK(write(fd0, &h, sizeof(h)) == sizeof(h) && write(fd0, "", 1) == 1);
+		CHECK(raw_recv(fd0, &h, reply, sizeof(reply)) == 0);
+		CHECK(h.type == XS_ERROR && h.tx_id == 1 && !strcmp(reply, "EBUSY"));
+	}
+	close(fd0);
+	close(fd1);
+	return 0;
+}
+
 static const struct gv_test tests[] = {
 	TEST(t_read_write_rm_directory), TEST(t_watch_counts), TEST(t_transaction_conflict),
 	TEST(t_permissions_between_domains), TEST(t_release_and_introduce_domain),
-	TEST(t_relative_watch), TEST(t_debian_tools), TEST(t_malformed_messages), { 0 }
+	TEST(t_relative_watch), TEST(t_debian_tools), TEST(t_malformed_messages),
+	TEST(t_limits_and_control), { 0 }
 };
 
 int main(int argc, char **argv)
