@@ -930,8 +930,17 @@ static void handle_msg(struct xs_conn *c, const struct xsd_sockmsg *h, char *bod
 	struct xs_trans *t = NULL;
 	int rc;
 
-	gv_debug("xenstored: dom%u: %s req %u tx %u len %u", (unsigned)c->domid,
-	         type_name(h->type), h->req_id, h->tx_id, h->len);
+	if (gv_log_threshold >= GV_LOG_DEBUG) {
+		/* the first argument (usually the path), printable for the log */
+		char arg[81];
+		size_t i;
+
+		for (i = 0; i + 1 < sizeof(arg) && i < h->len && body[i]; i++)
+			arg[i] = body[i] >= 0x20 && body[i] < 0x7f ? body[i] : '?';
+		arg[i] = 0;
+		gv_debug("xenstored: dom%u: %s req %u tx %u len %u '%s'", (unsigned)c->domid,
+		         type_name(h->type), h->req_id, h->tx_id, h->len, arg);
+	}
 	switch (h->type) {
 	case XS_READ: case XS_WRITE: case XS_MKDIR: case XS_RM: case XS_DIRECTORY:
 	case XS_DIRECTORY_PART: case XS_GET_PERMS: case XS_SET_PERMS:
