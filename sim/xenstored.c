@@ -285,9 +285,12 @@ void xs_fire_watches(const char *path, const struct xs_node *n, const struct xs_
 	for (struct xs_conn *c = conns; c; c = c->next) {
 		if (c->dead)
 			continue;
-		/* a watcher hears only of nodes it may read (before or after) */
+		/* as xenstored: a watcher hears only of a node it may read (before
+		 * or after the change), or whose parent it may read (so a new or
+		 * removed child of a directory it watches is no secret) */
 		if (!may_read(n->perms, n->nperms, c->domid) &&
-		    !(old && may_read(old, nold, c->domid)))
+		    !(old && may_read(old, nold, c->domid)) &&
+		    !(n->parent && may_read(n->parent->perms, n->parent->nperms, c->domid)))
 			continue;
 		for (struct xs_watch *w = c->watches; w && !c->dead; w = w->next)
 			if (exact ? !strcmp(path, w->path) : xs_is_child(path, w->path))

@@ -105,7 +105,8 @@ size_t xs_format_perms(const struct xs_node *n, char *buf, size_t len);
 /* xenstored.c: called by the live tree on every change. exact: fire only for
  * watches on exactly path (a node removed below the removed one), else for
  * watches on path and its ancestors. old is NULL or the permissions the node
- * had before the change: a watcher that could read either version hears. */
+ * had before the change: a watcher that could read either version, or may
+ * read the node's parent, hears. */
 void xs_fire_watches(const char *path, const struct xs_node *n, const struct xs_perm *old,
                      unsigned nold, bool exact);
 

@@ -449,6 +449,17 @@ INPROC_TEST(t_permissions_between_domains)
 	      errno == EACCES);
 	CHECK(!xs_set_permissions(d1, XBT_NULL, "data/x", steal, 1) && errno == EPERM);
 	CHECK(!xs_set_permissions(d1, XBT_NULL, "/secret", own1, 1) && errno == EACCES);
+	/* a watcher hears of an unreadable child of a node it may read, as
+	 * with xenstored (the child's name is no secret, its value is) */
+	CHECK(xs_mkdir(d1, XBT_NULL, "pub"));
+	CHECK(xs_set_permissions(d1, XBT_NULL, "pub", share, 2));
+	CHECK(wr(d1, "pub/priv", "p"));
+	CHECK(xs_set_permissions(d1, XBT_NULL, "pub/priv", own1, 1));
+	CHECK(xs_watch(d2, "/local/domain/1/pub", "pub"));
+	EXPECT_EVENT(d2, "/local/domain/1/pub", "pub");
+	CHECK(wr(d1, "pub/priv", "p2"));
+	EXPECT_EVENT(d2, "/local/domain/1/pub/priv", "pub");
+	CHECK(read_fails(d2, "/local/domain/1/pub/priv", EACCES));
 	/* dom0 grants dom2 the secret */
 	CHECK(read_fails(d2, "/secret", EACCES));
 	{
