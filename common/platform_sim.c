@@ -214,27 +214,107 @@ bool gv_platform_is_sim(const struct gv_platform *p)
 	return p && p->ops == &sim_ops;
 }
 
+static struct xs_handle *sim_xs_open(struct gv_platform *p);
+
+/* What xl (libxl__domain_make) writes for a new domain: its home, readable
+ * by it, with the subdirectories it may write in. */
+static int toolstack_write_home(struct gv_platform *p, domid_t id, const char *name)
+{
+	static const char *const ro_dirs[] = { "cpu", "memory", "device", "control" };
+	static const char *const rw_dirs[] = { "data", "drivers", "feature", "attr", "error" };
+	struct xs_permissions ro[2] = { { 0, XS_PERM_NONE }, { id, XS_PERM_READ } };
+	struct xs_permissions rw[1] = { { id, XS_PERM_NONE } };
+	struct xs_handle *xs = sim_xs_open(p);
+	char home[48], path[96], num[8];
+	int rc = 0;
+
+	if (!xs)
+		return errno ? -errno : -EIO;
+	snprintf(home, sizeof(home), "/local/domain/%u", (unsigned)id);
+	snprintf(num, sizeof(num), "%u", (unsigned)id);
+	for (int tries = 0; tries < 16; tries++) {
+		xs_transaction_t t = xs_transaction_start(xs);
+		bool ok = t != XBT_NULL;
+
+		xs_rm(xs, t, home);
+		ok = ok && xs_mkdir(xs, t, home) && xs_set_permissions(xs, t, home, ro, 2);
+		for (size_t i = 0; ok && i < sizeof(ro_dirs) / sizeof(ro_dirs[0]); i++) {
+			snprintf(path, sizeof(path), "%s/%s", home, ro_dirs[i]);
+			ok = xs_mkdir(xs, t, path) && xs_set_permissions(xs, t, path, ro, 2);
+		}
+		for (size_t i = 0; ok && i < sizeof(rw_dirs) / sizeof(rw_dirs[0]); i++) {
+			snprintf(path, sizeof(path), "%s/%s", home, rw_dirs[i]);
+			ok = xs_mkdir(xs, t, path) && xs_set_permissions(xs, t, path, rw, 1);
+		}
+		snprintf(path, sizeof(path), "%s/name", home);
+		ok = ok && xs_write(xs, t, path, name, strlen(name)) &&
+		     xs_set_permissions(xs, t, path, ro, 2);
+		snprintf(path, sizeof(path), "%s/domid", home);
+		ok = ok && xs_write(xs, t, path, num, strlen(num)) &&
+		     xs_set_permissions(xs, t, path, ro, 2);
+		rc = ok ? 0 : -(errno ? errno : EIO);
+		if (t == XBT_NULL)
+			break;
+		if (xs_transaction_end(xs, t, !ok) && ok) {
+			rc = 0;
+			break;
+		}
+		if (ok && errno != EAGAIN) {
+			rc = -(errno ? errno : EIO);
+			break;
+		}
+		if (!ok)
+			break;
+	}
+	xs_close(xs);
+	return rc;
+}
+
 int gv_sim_domain_create(struct gv_platform *p, const char *name, domid_t *domid)
 {
 	struct sim_req *req;
+	domid_t id;
 	int rc;
 
 	if (!gv_platform_is_sim(p))
 		return -ENOSYS;
+	if (!name || !*name)
+		name = "guest";
 	req = new_req(priv(p), SIM_OP_DOMAIN_CREATE);
-	snprintf(req->name, sizeof(req->name), "%s", name ? name : "");
+	snprintf(req->name, sizeof(req->name), "%s", name);
 	rc = call(priv(p), 0, NULL, 0, NULL);
-	if (rc == 0)
-		*domid = (domid_t)((struct sim_rep *)priv(p)->rep)->domid;
-	return rc;
+	if (rc)
+		return rc;
+	id = (domid_t)((struct sim_rep *)priv(p)->rep)->domid;
+	rc = toolstack_write_home(p, id, name);
+	if (rc) {
+		gv_sim_domain_destroy(p, id);
+		return rc;
+	}
+	*domid = id;
+	return 0;
 }
 
 int gv_sim_domain_destroy(struct gv_platform *p, domid_t domid)
 {
+	struct xs_handle *xs;
+	char home[48];
+	int rc;
+
 	if (!gv_platform_is_sim(p))
 		return -ENOSYS;
 	new_req(priv(p), SIM_OP_DOMAIN_DESTROY)->domid = domid;
-	return call(priv(p), 0, NULL, 0, NULL);
+	rc = call(priv(p), 0, NULL, 0, NULL);
+	if (rc)
+		return rc;
+	/* as xl does after the hypervisor let go: its home goes */
+	xs = sim_xs_open(p);
+	if (xs) {
+		snprintf(home, sizeof(home), "/local/domain/%u", (unsigned)domid);
+		xs_rm(xs, XBT_NULL, home);
+		xs_close(xs);
+	}
+	return 0;
 }
 
 int gv_sim_domain_list(struct gv_platform *p, struct sim_domain_info *out, unsigned max)

@@ -15,9 +15,12 @@
 bool gv_platform_is_sim(const struct gv_platform *p);
 
 /* dom0 only (else -EPERM). Creates a domain named `name` (NULL: "guest"),
- * with its DIR/dom<N>/{hypervisor,xenstored} sockets; *domid its id. */
+ * with its DIR/dom<N>/{hypervisor,xenstored} sockets; *domid its id. Then,
+ * as xl does, writes its xenstore home /local/domain/<N> (owned by dom0,
+ * readable by N; cpu memory device control read-only to N; data drivers
+ * feature attr error writable by N; name; domid). */
 int gv_sim_domain_create(struct gv_platform *p, const char *name, domid_t *domid);
-/* dom0 only. Closes the domain's connections (its processes see their
+/* dom0 only. Removes /local/domain/<N> as well. Closes the domain's connections (its processes see their
  * handles fail), releases its grants and mappings; if another domain still
  * maps its pages it stays listed as dying until the last unmap. -ESRCH: no
  * such domain; -EINVAL: domain 0. */
