@@ -15,6 +15,7 @@
  * The store itself is in xenstored_tree.c.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,6 +111,7 @@ static struct xs_conn *conns;
 static struct xs_domain *domains;
 static bool reap_needed;
 static bool initialised;
+static int spare_fd = -1;   /* given up to refuse a client when out of descriptors */
 
 static const char *type_name(uint32_t type)
 {
@@ -1100,6 +1102,21 @@ static void accept_event(void *ctx, uint32_t events)
 		int fd = accept4(d->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		struct xs_conn *c;
 
+		if (fd < 0 && (errno == EMFILE || errno == ENFILE) && spare_fd >= 0) {
+			/* Out of descriptors: the listener would stay readable and
+			 * the loop spin. Give up the spare one to accept the client
+			 * and close it at once, so it sees EOF instead of hanging. */
+			close(spare_fd);
+			fd = accept4(d->lfd, NULL, NULL, SOCK_CLOEXEC);
+			if (fd >= 0)
+				close(fd);
+			spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+			gv_warn("xenstored: dom%u: out of file descriptors; dropped a new connection",
+			        (unsigned)d->domid);
+			if (fd >= 0)
+				continue;
+			return;
+		}
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 				gv_warn("xenstored: dom%u: accept: %s", (unsigned)d->domid, strerror(errno));
@@ -1156,6 +1173,7 @@ int xs_server_init(void)
 		xs_tree_free(&live);
 		return rc;
 	}
+	spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	initialised = true;
 	return 0;
 }
@@ -1266,5 +1284,8 @@ void xs_server_fini(void)
 	}
 	if (initialised)
 		xs_tree_free(&live);
+	if (spare_fd >= 0)
+		close(spare_fd);
+	spare_fd = -1;
 	initialised = false;
 }

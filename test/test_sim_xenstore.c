@@ -12,7 +12,9 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <dirent.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -49,7 +51,30 @@ struct inproc {
 	pid_t pid;
 	int ctl;           /* parent's end: 'r' removes dom2, 'a' adds dom3; EOF stops */
 	char dir[64];
+	int spare_fds;     /* if > 0: the server may open only this many more files */
 };
+
+/* Lowers RLIMIT_NOFILE so that exactly n more descriptors can be opened
+ * (descriptor numbers below the limit that are free, holes included). */
+static int limit_fds(int n)
+{
+	static bool used[4096];
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	struct rlimit rl;
+	int fd, dfd = d ? dirfd(d) : -1;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.' && atoi(e->d_name) < 4096 && atoi(e->d_name) != dfd)
+			used[atoi(e->d_name)] = true;
+	closedir(d);
+	for (fd = 0; fd < 4096 && n; fd++)
+		n -= !used[fd];
+	rl.rlim_cur = rl.rlim_max = (rlim_t)fd;
+	return setrlimit(RLIMIT_NOFILE, &rl);
+}
 
 static bool inproc_stopping;
 
@@ -89,7 +114,8 @@ static int inproc_start(struct inproc *s)
 		sim_dir = s->dir;
 		if (sim_loop_init() < 0 || xs_server_init() < 0 || xs_server_add_domain(0) < 0 ||
 		    xs_server_add_domain(1) < 0 || xs_server_add_domain(2) < 0 ||
-		    sim_loop_add(cfd, EPOLLIN, inproc_on_ctl, &cfd) < 0)
+		    sim_loop_add(cfd, EPOLLIN, inproc_on_ctl, &cfd) < 0 ||
+		    (s->spare_fds > 0 && limit_fds(s->spare_fds) < 0))
 			_exit(1);
 		if (write(ready[1], "R", 1) != 1)
 			_exit(1);
@@ -218,7 +244,7 @@ static bool wr(struct xs_handle *h, const char *path, const char *val)
 	static int body_##name(struct inproc *s); \
 	static int name(void) \
 	{ \
-		struct inproc srv; \
+		struct inproc srv = { .spare_fds = 0 }; \
 		int rc; \
 		CHECK(inproc_start(&srv) == 0); \
 		rc = body_##name(&srv); \
@@ -848,11 +874,66 @@ INPROC_TEST(t_limits_and_control)
 	return 0;
 }
 
+/* 1: a reply to a read came, 0: the server closed the connection, -1: neither in 5 s */
+static int reply_or_eof(int fd)
+{
+	struct xsd_sockmsg h;
+	char body[64];
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	if (raw_send(fd, XS_READ, 1, 21, "/local/domain/0/name", 21) < 0)
+		return errno == EPIPE || errno == ECONNRESET ? 0 : -1;
+	if (poll(&p, 1, 5000) != 1)
+		return -1;
+	return raw_recv(fd, &h, body, sizeof(body)) == 0 && h.type == XS_READ ? 1 : 0;
+}
+
+/* Out of file descriptors, the server refuses new clients at once (they see
+ * EOF, they do not hang and the loop does not spin) and recovers after. */
+static int t_out_of_descriptors(void)
+{
+	struct inproc srv = { .spare_fds = 6 };
+	struct xs_handle *h;
+	char path[160];
+	int fds[16], served = 0, refused = 0, rc = 0;
+	bool ok;
+
+	CHECK(inproc_start(&srv) == 0);
+	snprintf(path, sizeof(path), "%s/dom0/xenstored", srv.dir);
+	for (int i = 0; i < 16; i++) {
+		fds[i] = raw_connect_path(path);
+		if (fds[i] < 0)
+			rc = -1;
+	}
+	for (int i = 0; i < 16 && !rc; i++) {
+		int r = reply_or_eof(fds[i]);
+
+		if (r < 0)
+			rc = -1;
+		served += r == 1;
+		refused += r == 0;
+	}
+	for (int i = 0; i < 16; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	/* served again once the clients are gone */
+	h = open_as(srv.dir, 0);
+	ok = h && read_is(h, XBT_NULL, "/local/domain/0/name", "Domain-0");
+	if (h)
+		xs_close(h);
+	CHECK_EQ(inproc_stop(&srv), 0);
+	CHECK_EQ(rc, 0);
+	CHECK_MSG(served >= 1 && served <= 8 && refused >= 8, "served %d refused %d", served, refused);
+	CHECK_EQ(served + refused, 16);
+	CHECK(ok);
+	return 0;
+}
+
 static const struct gv_test tests[] = {
 	TEST(t_read_write_rm_directory), TEST(t_watch_counts), TEST(t_transaction_conflict),
 	TEST(t_permissions_between_domains), TEST(t_release_and_introduce_domain),
 	TEST(t_relative_watch), TEST(t_debian_tools), TEST(t_malformed_messages),
-	TEST(t_limits_and_control), { 0 }
+	TEST(t_limits_and_control), TEST(t_out_of_descriptors), { 0 }
 };
 
 int main(int argc, char **argv)
