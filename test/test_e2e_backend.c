@@ -1,0 +1,630 @@
+/*
+ * test/test_e2e_backend.c: the real gv-backend daemon against gv-simxen and
+ * gv-xl, with a small driver written here (the guest side of
+ * docs/transport.md over the platform API) so that the test controls every
+ * key and every descriptor: refusal of a driver without
+ * VIRTIO_F_ACCESS_PLATFORM while another guest is served, the descriptor
+ * explanation under allow-bypass, teardown on detach / guest process killed
+ * / backend killed and restarted / node removed (each ending with nothing
+ * mapped by the backend), and resident memory over 10,000 requests.
+ */
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <xenstore.h>
+#include "check.h"
+#include "sim_harness.h"
+#include "platform.h"
+#include "platform_sim.h"
+#include "dma_addr.h"
+#include "xs_keys.h"
+#include "xs_util.h"
+
+static struct sim_env env;
+static pid_t backend = -1;
+static pid_t guest_child = -1;     /* a guest process of a test, killed at teardown */
+static char disk[160], cfgfile[160], logfile[160];
+static struct gv_platform *dom0;
+static struct xs_handle *xs0;
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* Waits until dir/key reads want (NULL: until it is missing), driven by a
+ * xenstore watch; at most ms. */
+static bool wait_key(struct xs_handle *xs, const char *dir, const char *key, const char *want,
+                     int ms)
+{
+	char path[256], val[512];
+	double end = now_ms() + ms;
+	bool ok = false;
+
+	gv_xs_join(path, sizeof(path), dir, key);
+	if (!xs_watch(xs, path, "t"))
+		return false;
+	for (;;) {
+		struct pollfd p = { xs_fileno(xs), POLLIN, 0 };
+		int rc = gv_xs_read_str(xs, XBT_NULL, dir, key, val, sizeof(val));
+		char **w;
+
+		if (want ? rc == 0 && !strcmp(val, want) : rc == -ENOENT) {
+			ok = true;
+			break;
+		}
+		if (now_ms() > end)
+			break;
+		poll(&p, 1, (int)(end - now_ms()) + 1);
+		while ((w = xs_check_watch(xs)))
+			free(w);
+	}
+	xs_unwatch(xs, path, "t");
+	return ok;
+}
+
+static pid_t start_backend(const char *extra)
+{
+	char fdstr[16], c;
+	int pfd[2];
+	const char *args[8];
+	int n = 0;
+	pid_t pid;
+	struct pollfd p;
+
+	if (pipe(pfd) < 0)
+		return -1;
+	snprintf(fdstr, sizeof(fdstr), "%d", pfd[1]);
+	args[n++] = "--config";
+	args[n++] = cfgfile;
+	args[n++] = "--ready-fd";
+	args[n++] = fdstr;
+	if (extra)
+		args[n++] = extra;
+	args[n] = NULL;
+	pid = spawn_prog("gv-backend", args, NULL, logfile);
+	close(pfd[1]);
+	p.fd = pfd[0];
+	p.events = POLLIN;
+	if (pid < 0 || poll(&p, 1, 10000) != 1 || read(pfd[0], &c, 1) != 1) {
+		close(pfd[0]);
+		if (pid > 0) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+		}
+		return -1;
+	}
+	close(pfd[0]);
+	return pid;
+}
+
+static int setup(const char *extra)
+{
+	struct gv_platform_opts o = { GV_PLATFORM_SIM, NULL, 0 };
+	char err[256];
+	FILE *f;
+	int fd;
+
+	CHECK_EQ(sim_start(&env, NULL), 0);
+	snprintf(disk, sizeof(disk), "%s/disk.img", env.dir);
+	snprintf(cfgfile, sizeof(cfgfile), "%s/backend.conf", env.dir);
+	snprintf(logfile, sizeof(logfile), "%s.backend.log", env.dir);
+	fd = open(disk, O_CREAT | O_RDWR, 0644);
+	CHECK(fd >= 0);
+	CHECK_EQ(ftruncate(fd, 1 << 20), 0);
+	close(fd);
+	f = fopen(cfgfile, "w");
+	CHECK(f);
+	fprintf(f, "# disks of the e2e test\n"
+	        "disk blkguest:0 %s\n"
+	        "disk bypassguest:0 %s allow-bypass   # shows the descriptor failure\n", disk, disk);
+	fclose(f);
+	o.sim_dir = env.dir;
+	CHECK_EQ(gv_platform_open(&o, &dom0, err, sizeof(err)), 0);
+	xs0 = gv_xs_open(dom0);
+	CHECK(xs0);
+	backend = start_backend(extra);
+	CHECK(backend > 0);
+	return 0;
+}
+
+static void teardown(void)
+{
+	char line[256];
+	FILE *f;
+
+	if (guest_child > 0) {
+		kill(guest_child, SIGKILL);
+		waitpid(guest_child, NULL, 0);
+		guest_child = -1;
+	}
+	if (backend > 0) {
+		kill(backend, SIGTERM);
+		if (wait_prog(backend, 10) != 0)
+			printf("gv-backend did not exit 0 on SIGTERM\n");
+		backend = -1;
+	}
+	if (xs0)
+		xs_close(xs0);
+	xs0 = NULL;
+	if (dom0)
+		gv_platform_close(dom0);
+	dom0 = NULL;
+	sim_stop(&env);
+	/* the backend's log, for a failing run */
+	f = fopen(logfile, "r");
+	if (f) {
+		while (fgets(line, sizeof(line), f))
+			printf("  | %s", line);
+		fclose(f);
+	}
+	unlink(logfile);
+}
+
+/* gv-xl create for a guest with one device of virtio type id; returns the domid */
+static int create_guest(const char *name, unsigned type)
+{
+	char cfg[200], out[256];
+	const char *args[3] = { "create", cfg, NULL };
+	FILE *f;
+
+	snprintf(cfg, sizeof(cfg), "%s/%s.cfg", env.dir, name);
+	f = fopen(cfg, "w");
+	if (!f)
+		return -1;
+	fprintf(f, "name = \"%s\"\nmemory = 128 # ignored\n"
+	        "virtio = [ \"backend=0,type=virtio,device%u,transport=mmio,grant_usage=1\" ]\n",
+	        name, type);
+	fclose(f);
+	if (run_prog("gv-xl", args, NULL, out, sizeof(out), 10) != 0) {
+		printf("gv-xl create: %s\n", out);
+		return -1;
+	}
+	return atoi(out);
+}
+
+static struct sim_domain_info *dom_info(domid_t id)
+{
+	static struct sim_domain_info info[SIM_MAX_LIST];
+	int n = gv_sim_domain_list(dom0, info, SIM_MAX_LIST);
+
+	for (int i = 0; i < n; i++)
+		if (info[i].domid == id)
+			return &info[i];
+	return NULL;
+}
+
+/* ---- the test driver: the guest side, as bare as the contract allows -------- */
+#define QSZ 8
+#define NDATA 4
+struct drv {
+	struct gv_platform *p;
+	struct xs_handle *xs;
+	domid_t dom;
+	char fe[96], be[96];
+	struct vring_desc *desc;
+	struct vring_avail *avail;
+	struct vring_used *used;
+	volatile uint8_t *live;
+	uint8_t *data;
+	grant_ref_t dref, aref, uref, lref, data_ref[NDATA];
+	evtchn_port_t dport, qport;
+	uint16_t last_used;
+};
+
+/* Attaches to device 0 of domain dom; accept_platform: whether the driver
+ * accepts VIRTIO_F_ACCESS_PLATFORM. Returns the BE state reached (4, or 5
+ * when refused), -1 on a setup failure. */
+static int drv_attach(struct drv *d, domid_t dom, bool accept_platform)
+{
+	struct gv_platform_opts o = { GV_PLATFORM_SIM, env.dir, dom };
+	struct gv_notify ln;
+	char err[256], st[8];
+	uint64_t feat;
+	void *a;
+
+	memset(d, 0, sizeof(*d));
+	d->dom = dom;
+	if (gv_platform_open(&o, &d->p, err, sizeof(err)) < 0) {
+		printf("guest platform: %s\n", err);
+		return -1;
+	}
+	d->xs = gv_xs_open(d->p);
+	if (!d->xs)
+		return -1;
+	snprintf(d->fe, sizeof(d->fe), GV_XS_FRONTEND_DIR_FMT, (unsigned)dom, 0u);
+	snprintf(d->be, sizeof(d->be), GV_XS_BACKEND_DIR_FMT, 0u, (unsigned)dom, 0u);
+	if (!wait_key(d->xs, d->be, GV_XS_STATE, "2", 5000) ||
+	    gv_xs_read_u64(d->xs, XBT_NULL, d->be, GV_XS_FEATURES, UINT64_MAX, &feat) < 0)
+		return -1;
+	feat &= (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_F_ACCESS_PLATFORM);
+	if (!accept_platform)
+		feat &= ~(1ULL << VIRTIO_F_ACCESS_PLATFORM);
+	if (gv_evtchn_alloc_unbound(d->p, 0, &d->dport) < 0 ||
+	    gv_evtchn_alloc_unbound(d->p, 0, &d->qport) < 0)
+		return -1;
+	ln.offset = 0;
+	ln.port = d->dport;
+	if (gv_grant_alloc(d->p, 0, 1, GV_GRANT_READONLY, NULL, &d->dref, &a) < 0)
+		return -1;
+	d->desc = a;
+	if (gv_grant_alloc(d->p, 0, 1, GV_GRANT_READONLY, NULL, &d->aref, &a) < 0)
+		return -1;
+	d->avail = a;
+	if (gv_grant_alloc(d->p, 0, 1, 0, NULL, &d->uref, &a) < 0)
+		return -1;
+	d->used = a;
+	if (gv_grant_alloc(d->p, 0, 1, 0, &ln, &d->lref, &a) < 0)
+		return -1;
+	d->live = a;
+	d->live[0] = 1;
+	if (gv_grant_alloc(d->p, 0, NDATA, 0, NULL, d->data_ref, &a) < 0)
+		return -1;
+	d->data = a;
+	if (gv_xs_printf(d->xs, XBT_NULL, d->fe, GV_XS_DRIVER_FEATURES, "0x%llx",
+	                 (unsigned long long)feat) ||
+	    gv_xs_write_str(d->xs, XBT_NULL, d->fe, GV_XS_DMA_STRATEGY, "grant") ||
+	    gv_xs_write_str(d->xs, XBT_NULL, d->fe, GV_XS_PERSISTENT_POOL, "0") ||
+	    gv_xs_printf(d->xs, XBT_NULL, d->fe, GV_XS_EVENT_CHANNEL, "%u", d->dport) ||
+	    gv_xs_printf(d->xs, XBT_NULL, d->fe, GV_XS_LIVENESS_REF, "%u", d->lref) ||
+	    gv_xs_write_str(d->xs, XBT_NULL, d->fe, GV_XS_FE_NUM_QUEUES, "1") ||
+	    gv_xs_printf(d->xs, XBT_NULL, d->fe, "queue-0/size", "%u", QSZ) ||
+	    gv_xs_printf(d->xs, XBT_NULL, d->fe, "queue-0/desc-refs", "%u", d->dref) ||
+	    gv_xs_printf(d->xs, XBT_NULL, d->fe, "queue-0/avail-refs", "%u", d->aref) ||
+	    gv_xs_printf(d->xs, XBT_NULL, d->fe, "queue-0/used-refs", "%u", d->uref) ||
+	    gv_xs_printf(d->xs, XBT_NULL, d->fe, "queue-0/event-channel", "%u", d->qport) ||
+	    gv_xs_write_str(d->xs, XBT_NULL, d->fe, GV_XS_FE_STATE, "3"))
+		return -1;
+	for (double end = now_ms() + 5000; now_ms() < end;) {
+		if (wait_key(d->xs, d->be, GV_XS_STATE, "4", 50))
+			break;
+		if (gv_xs_read_str(d->xs, XBT_NULL, d->be, GV_XS_STATE, st, sizeof(st)) == 0 &&
+		    !strcmp(st, "5"))
+			return 5;
+	}
+	if (gv_xs_read_str(d->xs, XBT_NULL, d->be, GV_XS_STATE, st, sizeof(st)) < 0 ||
+	    strcmp(st, "4"))
+		return -1;
+	gv_xs_write_str(d->xs, XBT_NULL, d->fe, GV_XS_FE_STATE, "4");
+	return 4;
+}
+
+/* One request of nseg descriptors (addresses given), waits for its completion;
+ * returns the used length or -1. */
+static long drv_request(struct drv *d, const struct vring_desc *chain, unsigned n)
+{
+	double end = now_ms() + 5000;
+	int efd = gv_evtchn_fd(d->p);
+
+	for (unsigned i = 0; i < n; i++) {
+		d->desc[i] = chain[i];
+		if (i + 1 < n) {
+			d->desc[i].flags |= VRING_DESC_F_NEXT;
+			d->desc[i].next = (uint16_t)(i + 1);
+		}
+	}
+	d->avail->ring[d->avail->idx % QSZ] = 0;
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	d->avail->idx++;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (!(d->used->flags & VRING_USED_F_NO_NOTIFY))
+		gv_evtchn_notify(d->p, d->qport);
+	while (*(volatile uint16_t *)&d->used->idx == d->last_used) {
+		struct pollfd p = { efd, POLLIN, 0 };
+		evtchn_port_t port;
+
+		if (now_ms() > end)
+			return -1;
+		poll(&p, 1, 20);
+		while (gv_evtchn_pending(d->p, &port) == 1)
+			gv_evtchn_unmask(d->p, port);
+	}
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	return d->used->ring[d->last_used++ % QSZ].len;
+}
+
+static long drv_blk_read(struct drv *d, uint64_t sector, uint32_t len)
+{
+	struct virtio_blk_outhdr *h = (struct virtio_blk_outhdr *)d->data;
+	struct vring_desc c[3] = {
+		{ gv_grant_to_dma(d->data_ref[0], 0), 16, 0, 0 },
+		{ gv_grant_to_dma(d->data_ref[1], 0), len, VRING_DESC_F_WRITE, 0 },
+		{ gv_grant_to_dma(d->data_ref[0], 100), 1, VRING_DESC_F_WRITE, 0 },
+	};
+
+	h->type = VIRTIO_BLK_T_IN;
+	h->ioprio = 0;
+	h->sector = sector;
+	d->data[100] = 0xff;
+	return drv_request(d, c, 3);
+}
+
+static void drv_close(struct drv *d)
+{
+	if (d->xs)
+		xs_close(d->xs);
+	if (d->p)
+		gv_platform_close(d->p);
+	d->xs = NULL;
+	d->p = NULL;
+}
+
+static bool be_is(const char *dir, const char *key, const char *want)
+{
+	return wait_key(xs0, dir, key, want, 5000);
+}
+
+/* ---- tests ---------------------------------------------------------------------- */
+
+static int t_refuse_bypass_serve_other_body(void)
+{
+	struct drv a, b;
+	char err[512], rngbe[96];
+	int ida, idb;
+
+	ida = create_guest("nobypass", 4);
+	idb = create_guest("rngguest", 4);
+	CHECK(ida > 0 && idb > 0);
+	CHECK_EQ(drv_attach(&a, (domid_t)ida, false), 5);
+	CHECK_EQ(gv_xs_read_str(xs0, XBT_NULL, a.be, GV_XS_ERROR, err, sizeof(err)), 0);
+	CHECK_MSG(!strcmp(err, "driver did not accept VIRTIO_F_ACCESS_PLATFORM: under Xen a "
+	                  "backend can reach only guest memory that the guest granted to it; use "
+	                  "a DMA strategy that grants (bounce, grant, pool)"), "error: %s", err);
+	CHECK(be_is(a.be, GV_XS_DEVICE_STATUS, "64"));
+	CHECK_EQ(dom_info((domid_t)ida)->pages_mapped_by_others, 0);
+	/* the other guest is served */
+	CHECK_EQ(drv_attach(&b, (domid_t)idb, true), 4);
+	{
+		struct vring_desc c = { gv_grant_to_dma(b.data_ref[0], 10), 300, VRING_DESC_F_WRITE, 0 };
+
+		CHECK_EQ(drv_request(&b, &c, 1), 300);
+	}
+	snprintf(rngbe, sizeof(rngbe), "%s", b.be);
+	/* the refused frontend closes: backend Closed, then InitWait again */
+	gv_xs_write_str(a.xs, XBT_NULL, a.fe, GV_XS_FE_STATE, "5");
+	CHECK(be_is(a.be, GV_XS_STATE, "6"));
+	gv_xs_write_str(a.xs, XBT_NULL, a.fe, GV_XS_FE_STATE, "6");
+	CHECK(be_is(a.be, GV_XS_STATE, "2"));
+	CHECK(be_is(a.be, GV_XS_DEVICE_STATUS, "0"));
+	drv_close(&a);
+	drv_close(&b);
+	return 0;
+}
+
+static int t_allow_bypass_descriptor_body(void)
+{
+	struct drv a;
+	char err[512];
+	int id;
+
+	id = create_guest("bypassguest", 2);
+	CHECK(id > 0);
+	CHECK_EQ(drv_attach(&a, (domid_t)id, false), 4);
+	{
+		struct vring_desc c[3] = {
+			{ 0x7f000, 16, 0, 0 },         /* a guest-physical address */
+			{ gv_grant_to_dma(a.data_ref[1], 0), 512, VRING_DESC_F_WRITE, 0 },
+			{ gv_grant_to_dma(a.data_ref[0], 100), 1, VRING_DESC_F_WRITE, 0 },
+		};
+
+		for (unsigned i = 0; i < 3; i++) {
+			a.desc[i] = c[i];
+			a.desc[i].flags |= i < 2 ? VRING_DESC_F_NEXT : 0;
+			a.desc[i].next = (uint16_t)(i + 1);
+		}
+		a.avail->ring[0] = 0;
+		a.avail->idx = 1;
+		gv_evtchn_notify(a.p, a.qport);
+	}
+	CHECK(be_is(a.be, GV_XS_STATE, "5"));
+	CHECK(be_is(a.be, GV_XS_DEVICE_STATUS, "64"));
+	CHECK_EQ(gv_xs_read_str(xs0, XBT_NULL, a.be, GV_XS_ERROR, err, sizeof(err)), 0);
+	CHECK_MSG(!strcmp(err, "descriptor address 0x7f000 is not a grant reference: the driver "
+	                  "bypassed the DMA API (VIRTIO_F_ACCESS_PLATFORM not negotiated); under "
+	                  "Xen a backend can reach only guest memory that the guest granted to it"),
+	          "error: %s", err);
+	/* broken means unmapped first */
+	CHECK_EQ(dom_info((domid_t)id)->pages_mapped_by_others, 0);
+	drv_close(&a);
+	return 0;
+}
+
+static int t_teardown_detach_body(void)
+{
+	struct drv a;
+	int id;
+
+	id = create_guest("blkguest", 2);
+	CHECK(id > 0);
+	CHECK_EQ(drv_attach(&a, (domid_t)id, true), 4);
+	CHECK_EQ(drv_blk_read(&a, 2, 4096), 4097);
+	CHECK_EQ(a.data[100], VIRTIO_BLK_S_OK);
+	CHECK(dom_info((domid_t)id)->pages_mapped_by_others > 0);
+	gv_xs_write_str(a.xs, XBT_NULL, a.fe, GV_XS_FE_STATE, "5");
+	CHECK(be_is(a.be, GV_XS_STATE, "6"));
+	CHECK_EQ(dom_info((domid_t)id)->pages_mapped_by_others, 0);
+	CHECK_EQ(dom_info(0)->maps_active, 0);
+	gv_xs_write_str(a.xs, XBT_NULL, a.fe, GV_XS_FE_STATE, "6");
+	CHECK(be_is(a.be, GV_XS_STATE, "2"));
+	drv_close(&a);
+	return 0;
+}
+
+static int t_teardown_guest_killed_body(void)
+{
+	char be[96];
+	int id, pfd[2];
+	pid_t child;
+	char c;
+
+	id = create_guest("rngguest", 4);
+	CHECK(id > 0);
+	CHECK_EQ(pipe(pfd), 0);
+	child = guest_child = fork();
+	if (child == 0) {
+		struct drv a;
+
+		close(pfd[0]);
+		if (drv_attach(&a, (domid_t)id, true) == 4)
+			c = 'y';
+		else
+			c = 'n';
+		if (write(pfd[1], &c, 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	close(pfd[1]);
+	CHECK_EQ(read(pfd[0], &c, 1), 1);
+	close(pfd[0]);
+	CHECK_EQ(c, 'y');
+	snprintf(be, sizeof(be), GV_XS_BACKEND_DIR_FMT, 0u, (unsigned)id, 0u);
+	CHECK(be_is(be, GV_XS_STATE, "4"));
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	guest_child = -1;
+	/* the liveness page tells the backend: it unmaps and closes */
+	CHECK(be_is(be, GV_XS_STATE, "6"));
+	CHECK_EQ(dom_info(0)->maps_active, 0);
+	return 0;
+}
+
+static int t_teardown_backend_restart_body(void)
+{
+	struct drv a;
+	int id;
+
+	id = create_guest("blkguest", 2);
+	CHECK(id > 0);
+	CHECK_EQ(drv_attach(&a, (domid_t)id, true), 4);
+	CHECK_EQ(drv_blk_read(&a, 0, 512), 513);
+	kill(backend, SIGKILL);
+	waitpid(backend, NULL, 0);
+	backend = -1;
+	/* the platform undid the dead backend's mappings and told the guest */
+	CHECK_EQ(dom_info((domid_t)id)->pages_mapped_by_others, 0);
+	CHECK_EQ(a.live[1], 0);
+	/* the guest closes as the contract says; a new backend publishes again */
+	gv_xs_write_str(a.xs, XBT_NULL, a.fe, GV_XS_FE_STATE, "6");
+	backend = start_backend(NULL);
+	CHECK(backend > 0);
+	CHECK(be_is(a.be, GV_XS_STATE, "2"));
+	drv_close(&a);
+	/* and it serves a new attach */
+	CHECK_EQ(drv_attach(&a, (domid_t)id, true), 4);
+	CHECK_EQ(drv_blk_read(&a, 1, 512), 513);
+	drv_close(&a);
+	return 0;
+}
+
+static int t_teardown_node_removed_body(void)
+{
+	struct drv a;
+	int id;
+
+	id = create_guest("rngguest", 4);
+	CHECK(id > 0);
+	CHECK_EQ(drv_attach(&a, (domid_t)id, true), 4);
+	CHECK(dom_info((domid_t)id)->pages_mapped_by_others > 0);
+	xs_rm(xs0, XBT_NULL, a.be);
+	/* no state key to wait on: wait for the mappings to go */
+	for (double end = now_ms() + 5000;
+	     dom_info((domid_t)id)->pages_mapped_by_others && now_ms() < end;)
+		wait_key(xs0, a.be, GV_XS_STATE, "never", 20);
+	CHECK_EQ(dom_info((domid_t)id)->pages_mapped_by_others, 0);
+	CHECK_EQ(dom_info(0)->maps_active, 0);
+	drv_close(&a);
+	/* gv-xl destroy of a guest whose backend closes as asked */
+	return 0;
+}
+
+static long rss_kb(pid_t pid)
+{
+	char path[64], line[128];
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+static int t_memory_bounded_body(void)
+{
+	struct drv a;
+	long r1k = -1, r10k;
+	int id;
+	double t0;
+
+	id = create_guest("blkguest", 2);
+	CHECK(id > 0);
+	CHECK_EQ(drv_attach(&a, (domid_t)id, true), 4);
+	t0 = now_ms();
+	for (int i = 0; i < 10000; i++) {
+		CHECK_EQ(drv_blk_read(&a, (uint64_t)(i % 2040), 4096), 4097);
+		if (i == 999)
+			r1k = rss_kb(backend);
+	}
+	r10k = rss_kb(backend);
+	printf("gv-backend VmRSS: %ld kB after 1,000 requests, %ld kB after 10,000 "
+	       "(%.0f requests/s, map and unmap per request)\n", r1k, r10k,
+	       10000 / ((now_ms() - t0) / 1000));
+	CHECK(r1k > 0 && r10k > 0);
+	CHECK_MSG(r10k - r1k < 512, "RSS grew by %ld kB", r10k - r1k);
+	/* the three vring pages and the liveness page: nothing kept between requests */
+	CHECK_EQ(dom_info(0)->maps_active, 4);
+	drv_close(&a);
+	return 0;
+}
+
+/* every test runs between a fresh gv-simxen + gv-backend and their cleanup,
+ * pass or fail */
+static int with_daemons(int (*body)(void))
+{
+	int rc = setup(NULL);
+
+	if (rc == 0)
+		rc = body();
+	teardown();
+	return rc;
+}
+
+static int t_refuse_bypass_serve_other(void) { return with_daemons(t_refuse_bypass_serve_other_body); }
+static int t_allow_bypass_descriptor(void) { return with_daemons(t_allow_bypass_descriptor_body); }
+static int t_teardown_detach(void) { return with_daemons(t_teardown_detach_body); }
+static int t_teardown_guest_killed(void) { return with_daemons(t_teardown_guest_killed_body); }
+static int t_teardown_backend_restart(void) { return with_daemons(t_teardown_backend_restart_body); }
+static int t_teardown_node_removed(void) { return with_daemons(t_teardown_node_removed_body); }
+static int t_memory_bounded(void) { return with_daemons(t_memory_bounded_body); }
+
+static const struct gv_test tests[] = {
+	TEST(t_refuse_bypass_serve_other),
+	TEST(t_allow_bypass_descriptor),
+	TEST(t_teardown_detach),
+	TEST(t_teardown_guest_killed),
+	TEST(t_teardown_backend_restart),
+	TEST(t_teardown_node_removed),
+	TEST(t_memory_bounded),
+	{ 0 }
+};
+
+int main(int argc, char **argv)
+{
+	signal(SIGPIPE, SIG_IGN);
+	return gv_test_main(argc, argv, tests);
+}
