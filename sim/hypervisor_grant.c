@@ -461,12 +461,20 @@ static void map_release(struct hv_conn *c, struct hv_map *m)
 {
 	struct hv_gref *first = &m->from->grefs[m->refs[0]];
 
+	struct hv_notify byte_only = m->notify, event_only = m->notify;
+
 	hv_list_del(&m->link);
-	/* the first page is pinned by this map, so its allocation is alive */
-	notify_fire(c->dom, &m->notify, first->alloc->fd, first->page);
+	/* Like gntdev: the byte is cleared while the page is still mapped (the
+	 * first page is pinned by this map, so its allocation is alive), the
+	 * pages are unmapped, and only then is the event sent, so a granter
+	 * woken by it finds GTF_reading/GTF_writing already clear and can end. */
+	byte_only.port = GV_NO_PORT;
+	event_only.offset = GV_NO_NOTIFY_OFFSET;
+	notify_fire(c->dom, &byte_only, first->alloc->fd, first->page);
 	c->dom->maps_active -= m->count;
 	for (unsigned i = 0; i < m->count; i++)
 		gref_unpin(m->from, m->refs[i], m->write);
+	notify_fire(c->dom, &event_only, -1, 0);
 	free(m);
 }
 
