@@ -631,6 +631,41 @@ static int t_memory_bounded_body(void)
 	return 0;
 }
 
+static int t_xl_config_and_destroy_body(void)
+{
+	char cfg[200], out[1024], be[96];
+	const char *args[3] = { "create", cfg, NULL };
+	const char *dargs[3] = { "destroy", "rngguest", NULL };
+	const char *largs[2] = { "list", NULL };
+	FILE *f;
+	int id;
+
+	snprintf(cfg, sizeof(cfg), "%s/bad.cfg", env.dir);
+	f = fopen(cfg, "w");
+	CHECK(f);
+	fprintf(f, "name = \"bad\"\n# a comment\nvirtio = [ \"backend=0,type=virtio,device2,"
+	        "transport=pci\" ]\n");
+	fclose(f);
+	CHECK(run_prog("gv-xl", args, NULL, out, sizeof(out), 10) != 0);
+	CHECK_MSG(strstr(out, "bad.cfg:3: virtio spec: transport=pci"), "gv-xl said: %s", out);
+	id = create_guest("rngguest", 4);
+	CHECK(id > 0);
+	/* a second domain with the same name is refused */
+	snprintf(cfg, sizeof(cfg), "%s/rngguest.cfg", env.dir);
+	CHECK(run_prog("gv-xl", args, NULL, out, sizeof(out), 10) != 0);
+	CHECK_MSG(strstr(out, "already exists"), "gv-xl said: %s", out);
+	snprintf(be, sizeof(be), GV_XS_BACKEND_DIR_FMT, 0u, (unsigned)id, 0u);
+	CHECK(be_is(be, GV_XS_STATE, "2"));
+	CHECK_EQ(run_prog("gv-xl", largs, NULL, out, sizeof(out), 10), 0);
+	CHECK_MSG(strstr(out, "rngguest"), "gv-xl list: %s", out);
+	/* destroy: the backend closes the device, the nodes and the domain go */
+	CHECK_EQ(run_prog("gv-xl", dargs, NULL, out, sizeof(out), 10), 0);
+	CHECK_MSG(!strstr(out, "did not close"), "gv-xl destroy: %s", out);
+	CHECK(be_is(be, GV_XS_STATE, NULL));
+	CHECK(!dom_info((domid_t)id));
+	return 0;
+}
+
 /* every test runs between a fresh gv-simxen + gv-backend and their cleanup,
  * pass or fail */
 static int with_daemons(int (*body)(void))
@@ -651,7 +686,10 @@ static int t_teardown_backend_restart(void) { return with_daemons(t_teardown_bac
 static int t_teardown_node_removed(void) { return with_daemons(t_teardown_node_removed_body); }
 static int t_memory_bounded(void) { return with_daemons(t_memory_bounded_body); }
 
+static int t_xl_config_and_destroy(void) { return with_daemons(t_xl_config_and_destroy_body); }
+
 static const struct gv_test tests[] = {
+	TEST(t_xl_config_and_destroy),
 	TEST(t_refuse_bypass_serve_other),
 	TEST(t_allow_bypass_descriptor),
 	TEST(t_teardown_detach),
