@@ -85,6 +85,7 @@ struct xs_conn {
 	uint32_t events;             /* what the loop watches for now */
 	bool dead;                   /* close at the next reap */
 	bool closing;                /* protocol violation: close once flushed */
+	bool held;                   /* complete requests wait for output to drain */
 	uint8_t in[XS_IN_CAP];
 	size_t inlen;
 	uint8_t *out;
@@ -1061,10 +1062,23 @@ static void process_input(struct xs_conn *c)
 		off += XS_HDR + h.len;
 		handle_msg(c, &h, body);
 	}
+	c->held = !c->dead && !c->closing && c->inlen - off >= XS_HDR;
 	if (off) {
 		memmove(c->in, c->in + off, c->inlen - off);
 		c->inlen -= off;
 	}
+}
+
+/* A client whose requests were held back while it owed us output may have
+ * been drained by a write made for someone else (a watch event): serve it now,
+ * outside any other connection's request, since no EPOLLOUT will come. */
+static void resume_held(void)
+{
+	for (struct xs_conn *c = conns; c; c = c->next)
+		if (c->held && !c->dead && c->outlen - c->outhead < XS_OUT_PAUSE) {
+			process_input(c);
+			conn_set_events(c);
+		}
 }
 
 static void conn_event(void *ctx, uint32_t events)
@@ -1090,6 +1104,7 @@ static void conn_event(void *ctx, uint32_t events)
 	}
 	if (!c->dead)
 		conn_set_events(c);
+	resume_held();
 	reap();
 }
 

@@ -874,6 +874,51 @@ INPROC_TEST(t_limits_and_control)
 	return 0;
 }
 
+/* Many requests sent before reading any reply: the server stops reading
+ * while it has too much output queued, and resumes as the client reads. */
+SIM_TEST(t_pipelined_requests)
+{
+	static char big[4000];
+	struct xs_handle *h;
+	struct xsd_sockmsg m;
+	char body[XENSTORE_PAYLOAD_MAX + 1];
+	int fd;
+
+	sim_use_domain_xenstore(e, 0);
+	h = xs_open(0);
+	CHECK(h);
+	memset(big, 'b', sizeof(big));
+	CHECK(xs_write(h, XBT_NULL, "/big", big, sizeof(big)));
+	fd = raw_connect(e);
+	CHECK(fd >= 0);
+	/* 400 replies of 4 KiB: far more than the socket buffers and the
+	 * server's pause threshold. The requests go in one write: small
+	 * writes would each take a socket buffer of their own and block us
+	 * while the server, rightly, waits for us to read. */
+	{
+		static char reqs[400 * (sizeof(m) + 5)];
+		char *p = reqs;
+
+		for (uint32_t i = 0; i < 400; i++) {
+			m = (struct xsd_sockmsg){ .type = XS_READ, .req_id = i, .len = 5 };
+			memcpy(p, &m, sizeof(m));
+			memcpy(p + sizeof(m), "/big", 5);
+			p += sizeof(m) + 5;
+		}
+		CHECK(write(fd, reqs, sizeof(reqs)) == (ssize_t)sizeof(reqs));
+	}
+	for (uint32_t i = 0; i < 400; i++) {
+		CHECK(raw_recv(fd, &m, body, sizeof(body)) == 0);
+		CHECK_EQ(m.type, XS_READ);
+		CHECK_EQ(m.req_id, i);
+		CHECK(m.len == sizeof(big) && !memcmp(body, big, sizeof(big)));
+	}
+	close(fd);
+	CHECK(read_is(h, XBT_NULL, "/local/domain/0/domid", "0"));
+	xs_close(h);
+	return 0;
+}
+
 /* 1: a reply to a read came, 0: the server closed the connection, -1: neither in 5 s */
 static int reply_or_eof(int fd)
 {
@@ -933,7 +978,8 @@ static const struct gv_test tests[] = {
 	TEST(t_read_write_rm_directory), TEST(t_watch_counts), TEST(t_transaction_conflict),
 	TEST(t_permissions_between_domains), TEST(t_release_and_introduce_domain),
 	TEST(t_relative_watch), TEST(t_debian_tools), TEST(t_malformed_messages),
-	TEST(t_limits_and_control), TEST(t_out_of_descriptors), { 0 }
+	TEST(t_limits_and_control), TEST(t_out_of_descriptors),
+	TEST(t_pipelined_requests), { 0 }
 };
 
 int main(int argc, char **argv)
