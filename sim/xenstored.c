@@ -86,6 +86,7 @@ struct xs_conn {
 	bool dead;                   /* close at the next reap */
 	bool closing;                /* protocol violation: close once flushed */
 	bool held;                   /* complete requests wait for output to drain */
+	bool warned;                 /* one log line per connection for bad requests */
 	uint8_t in[XS_IN_CAP];
 	size_t inlen;
 	uint8_t *out;
@@ -996,8 +997,11 @@ static void handle_msg(struct xs_conn *c, const struct xsd_sockmsg *h, char *bod
 			send_ok(c, h);
 		break;
 	default:
-		gv_info("xenstored: dom%u: unsupported message type %u (%s)", (unsigned)c->domid,
-		        h->type, type_name(h->type));
+		gv_log(c->warned ? GV_LOG_DEBUG : GV_LOG_WARN,
+		       "xenstored: dom%u connection (fd %d): unsupported message type %u (%s)%s",
+		       (unsigned)c->domid, c->fd, h->type, type_name(h->type),
+		       c->warned ? "" : "; more go to the debug log");
+		c->warned = true;
 		rc = -EINVAL;
 		break;
 	}
