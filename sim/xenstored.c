@@ -548,7 +548,8 @@ static int do_read(struct xs_conn *c, struct xs_trans *t, const struct xsd_sockm
 	struct xs_node *n;
 	int rc;
 
-	if ((rc = one_arg(body, h->len, &arg)) || (rc = xs_canonical_path(c->domid, arg, path, sizeof(path))))
+	if ((rc = one_arg(body, h->len, &arg)) ||
+	    (rc = xs_canonical_path(c->domid, arg, path, sizeof(path))))
 		return rc;
 	n = xs_get_node(tree, path, c->domid, XS_PERM_READ, &rc);
 	if (!n) {
@@ -699,7 +700,8 @@ static int do_rm(struct xs_conn *c, struct xs_trans *t, const struct xsd_sockmsg
 	struct xs_node *n;
 	int rc;
 
-	if ((rc = one_arg(body, h->len, &arg)) || (rc = xs_canonical_path(c->domid, arg, path, sizeof(path))))
+	if ((rc = one_arg(body, h->len, &arg)) ||
+	    (rc = xs_canonical_path(c->domid, arg, path, sizeof(path))))
 		return rc;
 	if (!strcmp(path, "/"))
 		return -EINVAL;
