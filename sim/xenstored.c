@@ -13,6 +13,15 @@
  * and never stalls the others (the intent of Xen's XSA-349 fix).
  *
  * The store itself is in xenstored_tree.c.
+ *
+ * Where this differs from Xen's C xenstored (on purpose, for a simulator):
+ *  - @introduceDomain/@releaseDomain reach every watcher of them (Xen limits
+ *    unprivileged watchers to domains they have a say over);
+ *  - XS_INTRODUCE and XS_RELEASE are accepted no-ops for dom0 (the simulated
+ *    hypervisor tells this module itself); XS_SET_TARGET, XS_RESUME: EINVAL;
+ *    XS_CONTROL knows only "check", "log" and "print";
+ *  - a transaction works on a copy of the store taken at its start; quotas
+ *    answer ENOSPC (xs_wire.h has no EQUOTA); nothing persists.
  */
 #include <errno.h>
 #include <fcntl.h>
