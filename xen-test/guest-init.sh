@@ -3,7 +3,8 @@
 # Runs the one command dom0 left in this domain's xenstore key data/gv-cmd
 # (written while the domain was paused), then reports through its own
 # data/ directory, which dom0 reads:
-#   data/gv-output  the last 3000 bytes of the command's output
+#   data/gv-output  the last 1500 bytes of the command's output (xenstored
+#                   refuses longer values from a guest: its quota is 2048)
 #   data/gv-result  its exit status (written last)
 # Then idles until dom0 destroys or shuts down the domain.
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
@@ -15,10 +16,15 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mkdir -p /tmp /run
 mount -t tmpfs tmpfs /tmp
-for m in xen-evtchn xen-privcmd xenfs xen-gntdev xen-gntalloc; do
+for m in xen-evtchn xen-privcmd xenfs xen-gntdev; do
 	insmod "/lib/modules/xen/$m.ko" || echo "guest: insmod $m failed"
 done
 mount -t xenfs xenfs /proc/xen
+# gntalloc's limit (pages granted by all its users together; 1024 by default)
+# may be set by dom0 in data/gv-gntalloc-limit before unpausing the guest.
+limit=$(xenstore-read data/gv-gntalloc-limit 2>/dev/null)
+insmod /lib/modules/xen/xen-gntalloc.ko ${limit:+limit=$limit} || echo "guest: insmod xen-gntalloc failed"
+[ -n "$limit" ] && echo "guest: xen-gntalloc limit=$limit"
 echo "GV-GUEST-UP domid $(xenstore-read domid)"
 
 i=0
@@ -38,7 +44,7 @@ if [ -n "$cmd" ]; then
 	rc=$?
 	cat /tmp/out
 	echo "guest: exit status $rc"
-	xenstore-write data/gv-output "$(tail -c 3000 /tmp/out)"
+	xenstore-write data/gv-output "$(tail -c 1500 /tmp/out)"
 	xenstore-write data/gv-result "$rc"
 fi
 trap 'poweroff -f' USR2 TERM

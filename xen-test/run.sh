@@ -28,7 +28,7 @@ finish() {
 grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' "$here/scenarios.list" >"$out/scenarios.list"
 if [ $# -gt 0 ]; then
 	for n in "$@"; do
-		grep -q "^$n[[:space:]]" "$out/scenarios.list" || { echo "no scenario $n in xen-test/scenarios.list"; exit 2; }
+		grep -aq "^$n[[:space:]]" "$out/scenarios.list" || { echo "no scenario $n in xen-test/scenarios.list"; exit 2; }
 	done
 	pat=$(printf '%s\n' "$@" | sed 's/^/^/; s/$/[[:space:]]/')
 	grep -e "$pat" "$out/scenarios.list" >"$out/scenarios.sel" || true
@@ -72,11 +72,11 @@ qpid=$!
 up=0 done=0
 boot_deadline=$(( $(date +%s) + 120 ))
 while kill -0 $qpid 2>/dev/null; do
-	if [ $up -eq 0 ] && grep -q 'GV-DOM0-UP' "$log"; then
+	if [ $up -eq 0 ] && grep -aq 'GV-DOM0-UP' "$log"; then
 		up=1
 		echo "time: boot to dom0 toolstack $(elapsed "$t_boot") s"
 	fi
-	if grep -q '^GV-DONE' "$log"; then done=1; break; fi
+	if grep -aq '^GV-DONE' "$log"; then done=1; break; fi
 	if [ $up -eq 0 ] && [ "$(date +%s)" -gt $boot_deadline ]; then break; fi
 	sleep 0.5
 done
@@ -87,9 +87,9 @@ if kill -0 $qpid 2>/dev/null; then
 	kill $qpid 2>/dev/null        # timeout(1), which passes SIGTERM on to QEMU
 fi
 wait $qpid 2>/dev/null
-grep -q '^GV-DONE' "$log" && done=1
+grep -aq '^GV-DONE' "$log" && done=1
 echo "time: QEMU ran $(elapsed "$t_boot") s"
-grep -q 'GV-DOM0-UP' "$log" && up=1
+grep -aq 'GV-DOM0-UP' "$log" && up=1
 tr -d '\r' <"$log" >"$log.clean"
 
 if [ $up -eq 0 ]; then
@@ -101,12 +101,12 @@ pass=$((pass + 1)); echo "PASS boot"
 
 # One line per scenario of scenarios.list, in its order.
 for name in $(awk '{ print $1 }' "$out/scenarios.list"); do
-	line=$(grep -E "^GV-RESULT (PASS $name( |$)|FAIL $name:)" "$log.clean" | tail -n 1)
+	line=$(grep -aE "^GV-RESULT (PASS $name( |$)|FAIL $name:)" "$log.clean" | tail -n 1)
 	case "$line" in
 	"GV-RESULT PASS "*) pass=$((pass + 1)); echo "PASS $name (${line##* })" ;;
 	"GV-RESULT FAIL "*) report_fail "$name" "${line#GV-RESULT FAIL $name: }"
-	                    grep -F "[$name] " "$log.clean" | tail -n 6 | sed 's/^/  /' ;;
-	*) if grep -q "^GV-BEGIN $name\$" "$log.clean"; then
+	                    grep -aF "[$name] " "$log.clean" | tail -n 6 | sed 's/^/  /' ;;
+	*) if grep -aq "^GV-BEGIN $name\$" "$log.clean"; then
 	       report_fail "$name" "started but never reported (system hung or crashed); log tail:"
 	   else
 	       report_fail "$name" "never ran (system stopped before it)"

@@ -6,7 +6,9 @@
 #   gv_guest_start [cfg line...]   xl create a paused PV guest (busybox root with
 #                                  the project's binaries in /gv) with the base
 #                                  config plus the given lines; sets GV_DOMID
-#   gv_guest_cmd CMD               leave CMD for the guest (data/gv-cmd), unpause
+#   gv_guest_cmd CMD               leave CMD for the guest (data/gv-cmd), unpause;
+#                                  with GV_GNTALLOC_LIMIT=N set, the guest loads
+#                                  xen-gntalloc with limit=N (default 1024)
 #   gv_guest_wait SECS             wait for the guest's data/gv-result; prints its
 #                                  output and console log; returns its status
 #   gv_guest_run CMD [cfg line...] the three above; the guest stays alive (the
@@ -20,7 +22,9 @@
 #   gv_bg_start/gv_bg_stop/gv_bg_log  daemons (gv-backend...) in the background
 #   gv_guest_destroy               xl destroy the guest, wait until it is gone
 #   gv_wait_log TAG PATTERN SECS   wait for a line in a background program's log
-#   gv_cleanup_guests              destroy every domain but dom0
+#   gv_guest_reason                repeat why the last gv_guest_wait failed
+#   gv_cleanup_guests              destroy every domain but dom0, stop what
+#                                  gv_bg_start started (the runner calls it)
 GV_GUEST_NAME=gvguest
 
 gv_xs_wait() {
@@ -63,23 +67,35 @@ gv_guest_start() {
 
 gv_guest_cmd() {
 	xenstore-write "/local/domain/$GV_DOMID/data/gv-cmd" "$1" || { echo "cannot write gv-cmd"; return 1; }
+	if [ -n "${GV_GNTALLOC_LIMIT:-}" ]; then
+		xenstore-write "/local/domain/$GV_DOMID/data/gv-gntalloc-limit" "$GV_GNTALLOC_LIMIT" || return 1
+	fi
 	xl unpause "$GV_DOMID" || { echo "xl unpause failed"; return 1; }
 }
 
 gv_guest_wait() {
 	_r=/local/domain/$GV_DOMID/data/gv-result
+	echo "guest $GV_DOMID gave no result in $1 s" >/tmp/gv-guest-reason
 	if ! gv_xs_wait "$_r" "$1"; then
 		echo "--- guest console (no result)"; cat /var/log/xen/console/guest-$GV_GUEST_NAME.log 2>/dev/null
-		echo "guest gave no result in $1 s"
+		gv_guest_reason
 		return 1
 	fi
 	_rc=$(xenstore-read "$_r")
 	echo "--- guest console"; cat /var/log/xen/console/guest-$GV_GUEST_NAME.log 2>/dev/null; echo "---"
 	if [ "$_rc" != 0 ]; then
-		echo "guest command failed with status $_rc; its output ends:"
-		xenstore-read "/local/domain/$GV_DOMID/data/gv-output" | tail -n 5
+		_last=$(xenstore-read "/local/domain/$GV_DOMID/data/gv-output" 2>/dev/null | sed 's/\\n/\n/g' |
+		        grep -v '^[[:space:]]*$' | tail -n 1)
+		echo "guest command failed (status $_rc): $_last" >/tmp/gv-guest-reason
+		gv_guest_reason
 	fi
 	return "$_rc"
+}
+
+# Repeats why the last gv_guest_wait failed (for a scenario that prints more
+# after it: the runner takes the last output line as the reason).
+gv_guest_reason() {
+	cat /tmp/gv-guest-reason 2>/dev/null
 }
 
 gv_guest_run() {
@@ -148,6 +164,7 @@ gv_bg_stop() {
 		if [ $_n -le 0 ]; then kill -9 "$_pid" 2>/dev/null; echo "$1 did not stop on SIGTERM: killed"; break; fi
 		sleep 0.1
 	done
+	rm -f "/tmp/gv-$1.pid"
 	wait "$_pid"
 }
 gv_bg_log() {
@@ -178,5 +195,18 @@ gv_cleanup_guests() {
 	for _d in $(xl list 2>/dev/null | awk 'NR > 1 && $2 != 0 { print $2 }'); do
 		xl destroy "$_d" >/dev/null 2>&1
 	done
-	rm -f /var/log/xen/console/guest-*.log
+	rm -f /var/log/xen/console/guest-*.log /tmp/gv-guest-reason
+	# background programs a failed scenario left running (gv_bg_start)
+	for _f in /tmp/gv-*.pid; do
+		[ -e "$_f" ] || continue
+		_pid=$(cat "$_f")
+		if kill -0 "$_pid" 2>/dev/null; then
+			echo "cleanup: stopping $(basename "$_f" .pid) (pid $_pid), left running"
+			kill "$_pid" 2>/dev/null
+			_n=50
+			while kill -0 "$_pid" 2>/dev/null && [ $_n -gt 0 ]; do sleep 0.1; _n=$((_n - 1)); done
+			kill -9 "$_pid" 2>/dev/null
+		fi
+		rm -f "$_f"
+	done
 }

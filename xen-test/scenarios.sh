@@ -115,6 +115,81 @@ sc_backend_initwait() {
 	[ $rc -eq 0 ] || { echo "gv-backend exited with status $rc on SIGTERM"; return 1; }
 }
 
+# gv-backend in dom0 serving a 16 MiB disk in dom0's RAM (tmpfs) and the rng.
+gv_start_backend() {
+	dd if=/dev/zero of=/tmp/disk0.img bs=1M count=0 seek=16 2>/dev/null
+	gv_bg_start backend ./build-xen/gv-backend --platform xen --disk "$GV_GUEST_NAME:0=/tmp/disk0.img" "$@"
+	gv_wait_log backend 'serving' 20 || { gv_bg_log backend; return 1; }
+}
+
+# Waits (SECS) until Xen shows no active user grant of DOMID (refs >= 8).
+gv_wait_no_grants() {
+	_n=$(( $2 * 2 ))
+	while :; do
+		_g=$(gv_grants_active "$1" user_only) || return 1
+		[ "$_g" = 0 ] && return 0
+		_n=$((_n - 1))
+		[ $_n -gt 0 ] || { gv_grant_rows "$1"; echo "domain $1: $_g grants still active after $2 s"; return 1; }
+		sleep 0.5
+	done
+}
+
+# The end of every frontend scenario: the guest destroyed leaves no "(null)",
+# no grant of the guest or of dom0 stays active, gv-backend is still running
+# and exits 0 on SIGTERM.
+gv_fe_teardown_checks() {
+	gv_guest_destroy || return 1
+	gv_no_null_domains || return 1
+	gv_wait_no_grants 0 5 || return 1
+	kill -0 "$(cat /tmp/gv-backend.pid)" 2>/dev/null || { gv_bg_log backend | tail -n 20; echo "gv-backend died"; return 1; }
+	gv_bg_stop backend; _rc=$?
+	gv_bg_log backend | tail -n 15
+	[ $_rc -eq 0 ] || { echo "gv-backend exited with status $_rc on SIGTERM"; return 1; }
+}
+
+# Write, read back and verify SIZE through virtio-blk with DMA strategy $1,
+# real grants between a guest and dom0. After the frontend detached (guest
+# still alive): none of the guest's grants is mapped any more.
+sc_fe_verify() {
+	gv_start_backend || return 1
+	gv_guest_run "./build-xen/gv-frontend --platform xen --devid 0 --dma $1 verify --size ${2:-8M} --seed 7" \
+	  "$VIRTIO_BLK_RNG" || { gv_bg_log backend | tail -n 20; gv_guest_reason; return 1; }
+	gv_wait_no_grants "$GV_DOMID" 5 || return 1
+	gv_wait_no_grants 0 5 || return 1
+	gv_fe_teardown_checks
+}
+
+sc_fe_rng() {
+	gv_start_backend || return 1
+	gv_guest_run "./build-xen/gv-frontend --platform xen --devid 1 rng --bytes 32" "$VIRTIO_BLK_RNG" \
+	  || { gv_bg_log backend | tail -n 20; gv_guest_reason; return 1; }
+	gv_fe_teardown_checks
+}
+
+# The bypass "strategy" (guest-physical addresses) must be refused: exit 3.
+sc_fe_bypass_refused() {
+	gv_start_backend || return 1
+	gv_guest_run "./build-xen/gv-frontend --platform xen --devid 0 --dma bypass verify --size 1M; [ \$? -eq 3 ]" \
+	  "$VIRTIO_BLK_RNG" || { gv_bg_log backend | tail -n 20; gv_guest_reason; return 1; }
+	gv_fe_teardown_checks
+}
+
+# xl destroy while the frontend is mid-I/O (the backend maps guest grants):
+# the backend must unmap everything so that the domain really goes away.
+sc_fe_destroy_mid_io() {
+	gv_start_backend || return 1
+	gv_guest_start "$VIRTIO_BLK_RNG" || return 1
+	gv_guest_cmd "./build-xen/gv-frontend --platform xen --devid 0 --dma grant verify --size 16M --random" || return 1
+	_n=300
+	until [ "$(gv_grants_active "$GV_DOMID" user_only)" -gt 0 ] 2>/dev/null; do
+		_n=$((_n - 1))
+		[ $_n -gt 0 ] || { echo "no grant of the guest was ever mapped: I/O did not start"; return 1; }
+		sleep 0.1
+	done
+	echo "guest grants mapped by dom0: $(gv_grants_active "$GV_DOMID" user_only); destroying the guest mid-I/O"
+	gv_fe_teardown_checks
+}
+
 # Expects xenstore key $1 to hold exactly $2.
 gv_expect() {
 	_v=$(xenstore-read "$1" 2>/dev/null) || { echo "missing key $1"; return 1; }
