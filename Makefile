@@ -21,14 +21,14 @@ lib_srcs = $(filter-out $(1)/gv-%.c,$(wildcard $(1)/*.c))
 lib_objs = $(patsubst %.c,$(BUILD)/%.o,$(call lib_srcs,$(1)))
 LIBS     = $(foreach d,$(LIBDIRS),$(BUILD)/lib$(d).a)
 
-PROG_SRCS = $(foreach d,$(LIBDIRS) tools,$(wildcard $(d)/gv-*.c))
+PROG_SRCS = $(foreach d,$(LIBDIRS) tools bench,$(wildcard $(d)/gv-*.c))
 PROGS    = $(addprefix $(BUILD)/,$(notdir $(basename $(PROG_SRCS))))
 TEST_SUPPORT = $(patsubst %.c,$(BUILD)/%.o,$(filter-out test/test_%.c,$(wildcard test/*.c)))
 TESTS    = $(patsubst test/%.c,$(BUILD)/test/%,$(wildcard test/test_*.c))
 GEN      = $(BUILD)/gen/xs_keys.h
 
 .SECONDARY:
-.PHONY: demo all test asan asan-test deps clean schema-doc xen-test
+.PHONY: demo bench all test asan asan-test deps clean schema-doc xen-test
 all: $(PROGS) $(TESTS)
 
 $(GEN): xenstore-schema/virtio.tsv xenstore-schema/gen-header.sh
@@ -82,6 +82,10 @@ clean:
 	rm -rf build build-asan
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# Benchmarks on the simulated Xen (docs/benchmarks.md): make bench [BENCH_ARGS=--quick]
+bench: $(PROGS)
+	GV_BUILD=$(CURDIR)/$(BUILD) sh bench/run.sh $(BENCH_ARGS)
 
 # The main job: the pair on the simulated Xen (see README).
 demo: $(PROGS)

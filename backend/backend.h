@@ -9,6 +9,7 @@
  *                 chain out of shared memory once, validate the copy, map the
  *                 request's grants, publish the used element, notify)
  *   mapcache.c    bounded LRU of persistent-pool mappings
+ *   direct.c      bench-only --bench-direct: the pool mapped once (no grants per request)
  *   blk.c rng.c   the device types
  *
  * Everything runs on one thread (see gv-backend.c for why); nothing here
@@ -60,6 +61,15 @@ int  gv_mapcache_insert(struct gv_mapcache *mc, void *addr, const grant_ref_t *r
 void gv_mapcache_flush(struct gv_mapcache *mc);
 void gv_mapcache_get_stats(const struct gv_mapcache *mc, struct gv_mapcache_stats *st);
 
+/* ---- direct.c: bench-only, the pool mapped once (make bench's `direct`) ---- */
+struct gv_direct;
+int  gv_direct_create(struct gv_platform *p, domid_t from, struct gv_direct **out);
+/* Unmaps every page and frees; NULL is fine. */
+void gv_direct_destroy(struct gv_direct *dt);
+/* The page of ref (writable if write), mapped on first touch and kept. NULL
+ * if it cannot be mapped. */
+void *gv_direct_page(struct gv_direct *dt, grant_ref_t ref, bool write);
+
 /* ---- vring.c: a descriptor chain, copied and validated ------------------- */
 /* One buffer of a request, from the private copy of its descriptor. */
 struct gv_seg {
@@ -110,6 +120,9 @@ struct gv_req {
 	/* scratch for one batch: distinct refs, and each page's slot among them */
 	grant_ref_t uref[GV_BE_REQ_MAX_PAGES];
 	uint16_t slot[GV_BE_REQ_MAX_PAGES];
+	/* map_batch 1 (bench only): pages mapped one per call, unmapped after */
+	void *single[GV_BE_REQ_MAX_PAGES];
+	unsigned nsingle;
 };
 
 /* Maps the pages of segments [first, first+n) of the request: readable ones
@@ -143,6 +156,8 @@ struct gv_vq {
 	struct gv_chain ch;
 	struct gv_req *req;             /* private; one request at a time */
 	struct gv_mapcache *cache;      /* NULL: map and unmap per request */
+	struct gv_direct *direct;       /* bench only: set after gv_vq_init, replaces cache */
+	unsigned map_batch;             /* bench only: 1 = one page per map call; 0 = batched */
 	evtchn_port_t port;             /* local port, kicks and interrupts */
 	gv_req_handler handler;
 	void *handler_ctx;
@@ -238,6 +253,7 @@ struct gv_dev {
 	struct gv_vq vq[GV_BE_MAX_QUEUES];
 	bool vq_live[GV_BE_MAX_QUEUES];
 	struct gv_mapcache *cache;
+	struct gv_direct *direct;       /* --bench-direct with a persistent pool */
 	struct gv_dev *next;
 };
 
@@ -247,6 +263,8 @@ struct gv_backend {
 	char root[64];                  /* /local/domain/<self>/backend/virtio */
 	struct gv_disk_cfg *disks;
 	bool allow_bypass;              /* --allow-bypass: every device */
+	bool bench_direct;              /* --bench-direct (simulation only; make bench) */
+	unsigned map_batch;             /* --map-batch 1 (make bench); 0: batched */
 	struct gv_dev *devs;
 };
 

@@ -90,6 +90,8 @@ static void dev_unmap_all(struct gv_dev *d)
 	}
 	gv_mapcache_destroy(d->cache);
 	d->cache = NULL;
+	gv_direct_destroy(d->direct);
+	d->direct = NULL;
 	if (d->liveness) {
 		/* the platform clears byte 1 and notifies the frontend as we unmap */
 		gv_unmap(p, (void *)d->liveness, 1);
@@ -324,7 +326,14 @@ static int dev_connect(struct gv_dev *d, char *err, size_t errlen)
 		return -ESRCH;      /* the frontend died between writing its keys and now */
 	d->liveness[1] = 1;
 
-	if (d->persistent) {
+	if (d->persistent && d->be->bench_direct) {
+		/* make bench's upper bound: the pool mapped once (direct.c) */
+		rc = gv_direct_create(p, d->fe, &d->direct);
+		if (rc < 0) {
+			snprintf(err, errlen, "out of memory");
+			return -EPROTO;
+		}
+	} else if (d->persistent) {
 		rc = gv_mapcache_create(p, d->fe, GV_BE_MAX_PERSISTENT, &d->cache);
 		if (rc < 0) {
 			snprintf(err, errlen, "out of memory");
@@ -361,6 +370,8 @@ static int dev_connect(struct gv_dev *d, char *err, size_t errlen)
 			snprintf(err, errlen, "queue %u: %s", q, strerror(-rc));
 			return -EPROTO;
 		}
+		vq->direct = d->direct;
+		vq->map_batch = d->be->map_batch;
 		d->vq_live[q] = true;
 		rc = gv_evtchn_bind(p, d->fe, (evtchn_port_t)port, &vq->port);
 		if (rc < 0) {

@@ -36,6 +36,7 @@ static void usage(FILE *f)
 	"    gv-backend [--disk GUEST:DEVID=PATH[,ro][,allow-bypass]]... [--config FILE]\n"
 	"               [--allow-bypass] [--platform xen|sim] [--sim-dir DIR]\n"
 	"               [--ready-fd N] [--verbose] [--help]\n"
+	"               [--bench-direct] [--map-batch 1]   (benchmarks only)\n"
 	"\n"
 	"DESCRIPTION\n"
 	"    Watches /local/domain/<self>/backend/virtio in xenstore and serves every\n"
@@ -72,6 +73,13 @@ static void usage(FILE *f)
 	"        Write one byte to file descriptor N and close it once serving.\n"
 	"    --verbose\n"
 	"        Log every state change.\n"
+	"    --bench-direct\n"
+	"        Benchmarks only (make bench), refused on real Xen: for drivers with a\n"
+	"        persistent pool, map each pool page once and keep it, so requests cost\n"
+	"        no grant operation at all (the upper bound; gives up isolation).\n"
+	"    --map-batch 1\n"
+	"        Benchmarks only: map a request's pages one per map call instead of\n"
+	"        in one batch, to measure what batching buys.\n"
 	"\n"
 	"SIGNALS\n"
 	"    SIGTERM, SIGINT: close every device properly (unmap all grants, backend\n"
@@ -152,6 +160,8 @@ int main(int argc, char **argv)
 		{ "sim-dir", required_argument, NULL, 's' },
 		{ "ready-fd", required_argument, NULL, 'r' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "bench-direct", no_argument, NULL, 'D' },
+		{ "map-batch", required_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -211,6 +221,17 @@ int main(int argc, char **argv)
 		case 'v':
 			gv_log_threshold = GV_LOG_DEBUG;
 			break;
+		case 'D':
+			be.bench_direct = true;
+			break;
+		case 'M':
+			if (strcmp(optarg, "1") && strcmp(optarg, "0")) {
+				fprintf(stderr, "gv-backend: --map-batch %s: expected 1 (unbatched) "
+				        "or 0 (batched)\n", optarg);
+				return 1;
+			}
+			be.map_batch = (unsigned)atoi(optarg);
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -230,6 +251,16 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	gv_info("platform: %s", be.p->desc);
+	if (be.bench_direct && strcmp(be.p->ops->name, "sim")) {
+		/* it keeps guest pages mapped without bound: never on a real host */
+		gv_err("--bench-direct is for benchmarks on the simulated Xen only");
+		gv_platform_close(be.p);
+		return 1;
+	}
+	if (be.bench_direct)
+		gv_warn("--bench-direct: benchmark mode, pool pages stay mapped (no isolation)");
+	if (be.map_batch == 1)
+		gv_warn("--map-batch 1: benchmark mode, one map call per page");
 	for (struct gv_disk_cfg *k = be.disks; k; k = k->next)
 		gv_debug("disk %s:%u = %s%s%s (%s)", k->guest, k->devid, k->path,
 		         k->ro ? ",ro" : "", k->allow_bypass ? ",allow-bypass" : "", k->origin);

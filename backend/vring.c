@@ -239,8 +239,18 @@ static int map_direction(struct gv_req *r, unsigned first, unsigned n, bool writ
 		sg->page0 = r->npages + np;
 		for (unsigned k = 0; k < sg->npages; k++, np++) {
 			grant_ref_t ref = sg->gref + k;
-			void *hit = mc ? gv_mapcache_lookup(mc, ref, write) : NULL;
+			void *hit;
 			unsigned u;
+
+			if (r->vq->direct) {
+				/* bench-only direct mode: mapped once, one table lookup */
+				r->pages[base + np] = gv_direct_page(r->vq->direct, ref, write);
+				if (!r->pages[base + np])
+					return -EFAULT;
+				r->slot[np] = UINT16_MAX;
+				continue;
+			}
+			hit = mc ? gv_mapcache_lookup(mc, ref, write) : NULL;
 
 			if (hit) {
 				r->pages[base + np] = hit;
@@ -254,7 +264,20 @@ static int map_direction(struct gv_req *r, unsigned first, unsigned n, bool writ
 			r->slot[np] = (uint16_t)u;
 		}
 	}
-	if (nuniq) {
+	if (nuniq && r->vq->map_batch == 1) {
+		/* bench-only: what a backend without batching pays, one map call
+		 * per page; kept out of the map cache so every request pays it */
+		for (unsigned u = 0; u < nuniq; u++) {
+			rc = gv_map(r->vq->p, r->vq->from, 1, &r->uref[u],
+			            write ? GV_MAP_WRITE : 0, NULL, &addr);
+			if (rc < 0)
+				return rc;
+			r->single[r->nsingle++] = addr;
+		}
+		for (unsigned k = 0; k < np; k++)
+			if (r->slot[k] != UINT16_MAX)
+				r->pages[base + k] = r->single[r->nsingle - nuniq + r->slot[k]];
+	} else if (nuniq) {
 		if (r->nunmap >= sizeof(r->unmap) / sizeof(r->unmap[0]))
 			return -E2BIG;
 		rc = gv_map(r->vq->p, r->vq->from, nuniq, r->uref, write ? GV_MAP_WRITE : 0,
@@ -298,6 +321,9 @@ static void req_unmap_all(struct gv_req *r)
 	for (unsigned k = 0; k < r->nunmap; k++)
 		gv_unmap(r->vq->p, r->unmap[k].addr, r->unmap[k].count);
 	r->nunmap = 0;
+	for (unsigned k = 0; k < r->nsingle; k++)
+		gv_unmap(r->vq->p, r->single[k], 1);
+	r->nsingle = 0;
 	r->npages = 0;
 }
 
@@ -474,6 +500,7 @@ int gv_vq_serve(struct gv_vq *vq, unsigned budget)
 		r->ch = &vq->ch;
 		r->npages = 0;
 		r->nunmap = 0;
+		r->nsingle = 0;
 		if (vq->cache)
 			gv_mapcache_begin(vq->cache);
 		len = vq->handler(vq->handler_ctx, r);

@@ -1,0 +1,627 @@
+/*
+ * bench/gv-bench.c: the benchmark driver of `make bench` (bench/run.sh).
+ *
+ *   gv-bench run ROW [options]   attach as a guest, run every workload, print
+ *                                one tab-separated result line per workload
+ *   gv-bench memcpy [options]    the copy limit: single-core memcpy at the
+ *                                workloads' buffer sizes, same line format
+ *   gv-bench report FILE...      read those lines, print the table with each
+ *                                row's ratio to `direct`, write JSON and the
+ *                                gnuplot data file
+ *
+ * `run` is an ordinary application of the frontend library (grant_virtio.h):
+ * every row goes through the same gv_blk_submit / gv_poll calls, the same
+ * virtqueue and the same backend request code; rows differ only in the DMA
+ * strategy and in how the backend was started (bench/run.sh says which).
+ * Latency is per application request, submit to completion callback. CPU
+ * time is read for the three processes: this one (the guest), gv-backend
+ * and gv-simxen (the simulated hypervisor), from the kernel's per-task
+ * run-time accounting, so it counts what each really spent in the window.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <time.h>
+#include "../frontend/grant_virtio.h"
+#include "log.h"
+
+#define MAX_DEPTH 64
+
+struct workload {
+	const char *name;       /* also the chart's x label */
+	bool write, random;
+	size_t size;
+	unsigned depth;
+};
+
+/* The issue's workloads, in the order of the table. */
+static const struct workload workloads[] = {
+	{ "4k-randread-qd1",   false, true,  4096,    1 },
+	{ "4k-randwrite-qd1",  true,  true,  4096,    1 },
+	{ "4k-randread-qd32",  false, true,  4096,    32 },
+	{ "4k-randwrite-qd32", true,  true,  4096,    32 },
+	{ "64k-seqread-qd8",   false, false, 65536,   8 },
+	{ "64k-seqwrite-qd8",  true,  false, 65536,   8 },
+	{ "1m-seqread-qd2",    false, false, 1 << 20, 2 },
+	{ "1m-seqwrite-qd2",   true,  false, 1 << 20, 2 },
+};
+#define NWORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static uint64_t self_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* CPU time of another process in ns: the sum of its threads' schedstat run
+ * time (ns resolution, unlike the tick counts of /proc/PID/stat). 0 if the
+ * pid is 0 or unreadable: the column then says nothing rather than lying. */
+static uint64_t proc_cpu_ns(int pid)
+{
+	char path[64];
+	uint64_t sum = 0;
+	struct dirent *e;
+	DIR *dir;
+
+	if (pid <= 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	dir = opendir(path);
+	if (!dir)
+		return 0;
+	while ((e = readdir(dir))) {
+		char p2[300];
+		unsigned long long run;
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(p2, sizeof(p2), "/proc/%d/task/%s/schedstat", pid, e->d_name);
+		f = fopen(p2, "r");
+		if (!f)
+			continue;
+		if (fscanf(f, "%llu", &run) == 1)
+			sum += run;
+		fclose(f);
+	}
+	closedir(dir);
+	return sum;
+}
+
+static int cmp_float(const void *a, const void *b)
+{
+	float x = *(const float *)a, y = *(const float *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* ---- one workload against the device ---- */
+
+struct slot {
+	struct gv_blk_io io;
+	void *buf;
+	double t0;
+	bool busy;
+};
+
+struct run {
+	struct gv_device *d;
+	const struct workload *w;
+	uint64_t region;        /* bytes of the disk the workload covers */
+	uint64_t next_off;      /* sequential position */
+	uint64_t rng;
+	bool record;
+	float *lat;             /* microseconds, one per completed request */
+	size_t nlat, cap;
+	uint64_t ops, errors;
+};
+
+static uint64_t xorshift(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+static void on_done(struct gv_blk_io *io)
+{
+	struct slot *s = io->priv;
+
+	s->busy = false;
+	s->t0 = now_s() - s->t0;        /* the latency, picked up by the loop */
+}
+
+static int submit(struct run *r, struct slot *s)
+{
+	uint64_t off;
+
+	if (r->w->random) {
+		off = xorshift(&r->rng) % (r->region / r->w->size) * r->w->size;
+	} else {
+		off = r->next_off;
+		r->next_off += r->w->size;
+		if (r->next_off + r->w->size > r->region)
+			r->next_off = 0;
+	}
+	memset(&s->io, 0, sizeof(s->io));
+	s->io.op = r->w->write ? GV_BLK_WRITE : GV_BLK_READ;
+	s->io.sector = off / 512;
+	s->io.buf = s->buf;
+	s->io.len = r->w->size;
+	s->io.done = on_done;
+	s->io.priv = s;
+	s->busy = true;
+	s->t0 = now_s();
+	return gv_blk_submit(r->d, &s->io);
+}
+
+/* Keeps depth requests in flight until `until`; then drains. Completions
+ * are harvested after each gv_poll (not inside the callback) so that the
+ * library never sees a submit from within its own completion path. */
+static int drive(struct run *r, struct slot *slots, double until)
+{
+	unsigned depth = r->w->depth, inflight = 0;
+	int rc;
+
+	for (unsigned i = 0; i < depth; i++) {
+		rc = submit(r, &slots[i]);
+		if (rc < 0)
+			return rc;
+		inflight++;
+	}
+	while (inflight) {
+		bool more = now_s() < until;
+
+		rc = gv_poll(r->d, -1);
+		if (rc < 0)
+			return rc;
+		for (unsigned i = 0; i < depth; i++) {
+			struct slot *s = &slots[i];
+
+			if (s->busy || s->t0 < 0)
+				continue;
+			inflight--;
+			if (s->io.result)
+				r->errors++;
+			if (r->record) {
+				if (r->nlat == r->cap) {
+					size_t nc = r->cap ? r->cap * 2 : 1 << 16;
+					float *nl = realloc(r->lat, nc * sizeof(*nl));
+
+					if (!nl)
+						return -ENOMEM;
+					r->lat = nl;
+					r->cap = nc;
+				}
+				r->lat[r->nlat++] = (float)(s->t0 * 1e6);
+				r->ops++;
+			}
+			s->t0 = -1;     /* harvested */
+			if (more) {
+				rc = submit(r, s);
+				if (rc < 0)
+					return rc;
+				inflight++;
+			}
+		}
+	}
+	return 0;
+}
+
+struct run_opts {
+	const char *row;
+	double secs, warm;
+	int be_pid, hv_pid;
+	bool app_pool;
+	uint64_t region;
+};
+
+static void print_line(const char *row, const char *wl, uint64_t ops, double secs, uint64_t bytes,
+                       double p50, double p99, uint64_t fe, uint64_t be, uint64_t hv,
+                       uint64_t errors)
+{
+	printf("%s\t%s\t%" PRIu64 "\t%.6f\t%" PRIu64 "\t%.3f\t%.3f\t%" PRIu64 "\t%" PRIu64
+	       "\t%" PRIu64 "\t%" PRIu64 "\n", row, wl, ops, secs, bytes, p50, p99, fe, be, hv,
+	       errors);
+	fflush(stdout);
+}
+
+static int run_workload(struct gv_device *d, const struct workload *w, const struct run_opts *o)
+{
+	struct slot slots[MAX_DEPTH];
+	struct run r = { .d = d, .w = w, .region = o->region, .rng = 0x9e3779b97f4a7c15ull };
+	uint64_t fe0, be0, hv0, fe1, be1, hv1;
+	double t0, t1;
+	int rc = 0;
+
+	memset(slots, 0, sizeof(slots));
+	for (unsigned i = 0; i < w->depth; i++) {
+		slots[i].buf = o->app_pool ? gv_pool_alloc(d, w->size) : aligned_alloc(4096, w->size);
+		if (!slots[i].buf) {
+			fprintf(stderr, "gv-bench: %s: cannot allocate buffer %u of %zu bytes%s\n",
+			        w->name, i, w->size, o->app_pool ? " in the pool" : "");
+			rc = -ENOMEM;
+			goto free_bufs;
+		}
+		memset(slots[i].buf, 0x5a + i, w->size);
+		slots[i].t0 = -1;
+	}
+	/* warm-up: maps made on first touch (map cache, direct table) and the
+	 * page cache of the image are settled before anything is measured */
+	rc = drive(&r, slots, now_s() + o->warm);
+	if (rc < 0)
+		goto free_bufs;
+	r.record = true;
+	fe0 = self_cpu_ns();
+	be0 = proc_cpu_ns(o->be_pid);
+	hv0 = proc_cpu_ns(o->hv_pid);
+	t0 = now_s();
+	rc = drive(&r, slots, t0 + o->secs);
+	t1 = now_s();
+	fe1 = self_cpu_ns();
+	be1 = proc_cpu_ns(o->be_pid);
+	hv1 = proc_cpu_ns(o->hv_pid);
+	if (rc < 0)
+		goto free_bufs;
+	qsort(r.lat, r.nlat, sizeof(*r.lat), cmp_float);
+	print_line(o->row, w->name, r.ops, t1 - t0, r.ops * w->size,
+	           r.nlat ? r.lat[r.nlat / 2] : 0, r.nlat ? r.lat[(size_t)(r.nlat * 0.99)] : 0,
+	           fe1 - fe0, be1 - be0, hv1 - hv0, r.errors);
+	if (r.errors)
+		rc = -EIO;
+free_bufs:
+	for (unsigned i = 0; i < w->depth; i++) {
+		if (!slots[i].buf)
+			continue;
+		if (o->app_pool)
+			gv_pool_free(d, slots[i].buf, w->size);
+		else
+			free(slots[i].buf);
+	}
+	free(r.lat);
+	return rc;
+}
+
+/* ---- the copy limit ---- */
+
+/* One core copying buffers of each workload's size back and forth, timed
+ * in batches so the clock does not dominate 4 KiB copies. The latency
+ * columns are the per-copy time of the median and 99th-percentile batch. */
+static int run_memcpy(double secs)
+{
+	for (unsigned k = 0; k < NWORKLOADS; k++) {
+		const struct workload *w = &workloads[k];
+		size_t batch = w->size >= (1 << 20) ? 1 : (1 << 20) / w->size;
+		char *a = aligned_alloc(4096, w->size), *b = aligned_alloc(4096, w->size);
+		float *lat = NULL;
+		size_t nlat = 0, cap = 0;
+		uint64_t ops = 0, fe0;
+		double t0, t1, t;
+
+		if (!a || !b)
+			return -ENOMEM;
+		memset(a, 1, w->size);
+		memset(b, 2, w->size);
+		fe0 = self_cpu_ns();
+		t0 = t = now_s();
+		do {
+			double s = t;
+
+			for (size_t i = 0; i < batch; i++) {
+				memcpy(i & 1 ? a : b, i & 1 ? b : a, w->size);
+				/* keep the compiler from proving the copies dead */
+				__asm__ __volatile__("" : : "r"(a), "r"(b) : "memory");
+			}
+			t = now_s();
+			ops += batch;
+			if (nlat == cap) {
+				cap = cap ? cap * 2 : 4096;
+				lat = realloc(lat, cap * sizeof(*lat));
+				if (!lat)
+					return -ENOMEM;
+			}
+			lat[nlat++] = (float)((t - s) / (double)batch * 1e6);
+		} while (t - t0 < secs);
+		t1 = t;
+		qsort(lat, nlat, sizeof(*lat), cmp_float);
+		print_line("memcpy", w->name, ops, t1 - t0, ops * w->size, lat[nlat / 2],
+		           lat[(size_t)(nlat * 0.99)], self_cpu_ns() - fe0, 0, 0, 0);
+		free(lat);
+		free(a);
+		free(b);
+	}
+	return 0;
+}
+
+/* ---- the report ---- */
+
+#define MAX_ROWS 8
+
+struct cell {
+	bool have;
+	double iops, mibs, p50, p99, fe_us, be_us, hv_us;
+	uint64_t errors;
+};
+
+struct table {
+	char rows[MAX_ROWS][32];
+	unsigned nrows;
+	struct cell c[MAX_ROWS][NWORKLOADS];
+};
+
+static int row_index(struct table *t, const char *name)
+{
+	for (unsigned i = 0; i < t->nrows; i++)
+		if (!strcmp(t->rows[i], name))
+			return (int)i;
+	if (t->nrows == MAX_ROWS)
+		return -1;
+	snprintf(t->rows[t->nrows], sizeof(t->rows[0]), "%s", name);
+	return (int)t->nrows++;
+}
+
+static int wl_index(const char *name)
+{
+	for (unsigned k = 0; k < NWORKLOADS; k++)
+		if (!strcmp(workloads[k].name, name))
+			return (int)k;
+	return -1;
+}
+
+static int read_results(const char *file, struct table *t)
+{
+	char line[512], row[64], wl[64];
+	FILE *f = fopen(file, "r");
+
+	if (!f) {
+		fprintf(stderr, "gv-bench: %s: %s\n", file, strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long ops, bytes, fe, be, hv, err;
+		double secs, p50, p99;
+		struct cell *c;
+		int ri, wi;
+
+		if (sscanf(line, "%63[^\t]\t%63[^\t]\t%llu\t%lf\t%llu\t%lf\t%lf\t%llu\t%llu\t%llu\t%llu",
+		           row, wl, &ops, &secs, &bytes, &p50, &p99, &fe, &be, &hv, &err) != 11)
+			continue;       /* not a result line (logs, progress) */
+		ri = row_index(t, row);
+		wi = wl_index(wl);
+		if (ri < 0 || wi < 0 || !ops || secs <= 0)
+			continue;
+		c = &t->c[ri][wi];
+		c->have = true;
+		c->iops = (double)ops / secs;
+		c->mibs = (double)bytes / secs / 1048576;
+		c->p50 = p50;
+		c->p99 = p99;
+		c->fe_us = (double)fe / 1e3 / (double)ops;
+		c->be_us = (double)be / 1e3 / (double)ops;
+		c->hv_us = (double)hv / 1e3 / (double)ops;
+		c->errors = err;
+	}
+	fclose(f);
+	return 0;
+}
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fprintf(f, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			fprintf(f, "\\u%04x", *s);
+		else
+			fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+static int report(const char *in, const char *json, const char *dat, const char *command,
+                  const char *machine)
+{
+	struct table t;
+	int direct;
+	FILE *f;
+
+	memset(&t, 0, sizeof(t));
+	if (read_results(in, &t) < 0)
+		return 1;
+	direct = row_index(&t, "direct");
+
+	printf("\n%-18s %-15s %10s %9s %9s %9s %8s %8s %8s %7s\n", "workload", "row", "IOPS",
+	       "MiB/s", "p50 us", "p99 us", "fe us/r", "be us/r", "hv us/r", "x direct");
+	for (unsigned k = 0; k < NWORKLOADS; k++) {
+		for (unsigned i = 0; i < t.nrows; i++) {
+			const struct cell *c = &t.c[i][k], *dc = &t.c[direct][k];
+
+			if (!c->have)
+				continue;
+			printf("%-18s %-15s %10.0f %9.1f %9.1f %9.1f %8.2f %8.2f %8.2f %7.2f%s\n",
+			       workloads[k].name, t.rows[i], c->iops, c->mibs, c->p50, c->p99,
+			       c->fe_us, c->be_us, c->hv_us, dc->have ? c->iops / dc->iops : NAN,
+			       c->errors ? "  ERRORS" : "");
+		}
+		printf("\n");
+	}
+
+	f = fopen(json, "w");
+	if (!f) {
+		fprintf(stderr, "gv-bench: %s: %s\n", json, strerror(errno));
+		return 1;
+	}
+	fprintf(f, "{\n  \"command\": ");
+	json_str(f, command);
+	fprintf(f, ",\n  \"machine\": ");
+	json_str(f, machine);
+	fprintf(f, ",\n  \"units\": {\"latency\": \"us\", \"cpu\": \"us per request\", "
+	        "\"ratio_to_direct\": \"IOPS / IOPS of direct, same workload, same run\"},\n"
+	        "  \"results\": [\n");
+	for (unsigned k = 0, first = 1; k < NWORKLOADS; k++) {
+		for (unsigned i = 0; i < t.nrows; i++) {
+			const struct cell *c = &t.c[i][k], *dc = &t.c[direct][k];
+
+			if (!c->have)
+				continue;
+			fprintf(f, "%s    {\"workload\": \"%s\", \"row\": \"%s\", \"iops\": %.1f, "
+			        "\"mib_s\": %.2f, \"lat_p50\": %.2f, \"lat_p99\": %.2f, "
+			        "\"cpu_frontend\": %.3f, \"cpu_backend\": %.3f, \"cpu_hypervisor\": %.3f, "
+			        "\"ratio_to_direct\": %.3f, \"errors\": %" PRIu64 "}",
+			        first ? "" : ",\n", workloads[k].name, t.rows[i], c->iops, c->mibs,
+			        c->p50, c->p99, c->fe_us, c->be_us, c->hv_us,
+			        dc->have ? c->iops / dc->iops : 0.0, c->errors);
+			first = 0;
+		}
+	}
+	fprintf(f, "\n  ]\n}\n");
+	fclose(f);
+
+	/* gnuplot data: one line per workload, one column per row: the ratio
+	 * to direct, then the same columns in MiB/s (memcpy only there: as a
+	 * ratio it would flatten every other bar) */
+	f = fopen(dat, "w");
+	if (!f) {
+		fprintf(stderr, "gv-bench: %s: %s\n", dat, strerror(errno));
+		return 1;
+	}
+	fprintf(f, "workload");
+	for (unsigned i = 0; i < t.nrows; i++)
+		if (strcmp(t.rows[i], "memcpy"))
+			fprintf(f, "\t%s", t.rows[i]);
+	for (unsigned i = 0; i < t.nrows; i++)
+		fprintf(f, "\t%s", t.rows[i]);
+	fprintf(f, "\n");
+	for (unsigned k = 0; k < NWORKLOADS; k++) {
+		fprintf(f, "%s", workloads[k].name);
+		for (unsigned i = 0; i < t.nrows; i++) {
+			const struct cell *c = &t.c[i][k], *dc = &t.c[direct][k];
+
+			if (!strcmp(t.rows[i], "memcpy"))
+				continue;
+			fprintf(f, "\t%.3f", c->have && dc->have ? c->iops / dc->iops : 0.0);
+		}
+		for (unsigned i = 0; i < t.nrows; i++)
+			fprintf(f, "\t%.1f", t.c[i][k].have ? t.c[i][k].mibs : 0.0);
+		fprintf(f, "\n");
+	}
+	fclose(f);
+	return 0;
+}
+
+/* ---- main ---- */
+
+static const char usage[] =
+"usage: gv-bench run ROW --dma STRATEGY [--app-pool] [--devid N] [--secs S] [--warm S]\n"
+"                [--region BYTES] [--backend-pid PID] [--hv-pid PID]\n"
+"       gv-bench memcpy [--secs S]\n"
+"       gv-bench report RESULTS.tsv OUT.json OUT.dat COMMAND MACHINE\n"
+"Normally started by bench/run.sh (make bench).\n";
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "dma", required_argument, NULL, 'd' },
+		{ "app-pool", no_argument, NULL, 'a' },
+		{ "devid", required_argument, NULL, 'i' },
+		{ "secs", required_argument, NULL, 's' },
+		{ "warm", required_argument, NULL, 'w' },
+		{ "region", required_argument, NULL, 'r' },
+		{ "backend-pid", required_argument, NULL, 'b' },
+		{ "hv-pid", required_argument, NULL, 'h' },
+		{ 0 }
+	};
+	struct run_opts o = { .secs = 2, .warm = 0.2, .region = 256ull << 20 };
+	struct gv_attach_opts ao;
+	struct gv_device_info info;
+	struct gv_device *d;
+	const char *cmd;
+	char err[512];
+	int c, rc, status = 0;
+
+	gv_log_set_program("gv-bench");
+	if (argc < 2) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	cmd = argv[1];
+	if (!strcmp(cmd, "report")) {
+		if (argc != 7) {
+			fputs(usage, stderr);
+			return 2;
+		}
+		return report(argv[2], argv[3], argv[4], argv[5], argv[6]);
+	}
+	gv_attach_opts_init(&ao);
+	if (!strcmp(cmd, "run")) {
+		if (argc < 3) {
+			fputs(usage, stderr);
+			return 2;
+		}
+		o.row = argv[2];
+		optind = 3;
+	} else {
+		optind = 2;
+	}
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd': ao.dma = optarg; break;
+		case 'a': o.app_pool = true; break;
+		case 'i': ao.devid = (unsigned)atoi(optarg); break;
+		case 's': o.secs = atof(optarg); break;
+		case 'w': o.warm = atof(optarg); break;
+		case 'r': o.region = strtoull(optarg, NULL, 0); break;
+		case 'b': o.be_pid = atoi(optarg); break;
+		case 'h': o.hv_pid = atoi(optarg); break;
+		default:
+			fputs(usage, stderr);
+			return 2;
+		}
+	}
+	if (!strcmp(cmd, "memcpy"))
+		return run_memcpy(o.secs) < 0 ? 1 : 0;
+	if (strcmp(cmd, "run")) {
+		fputs(usage, stderr);
+		return 2;
+	}
+
+	rc = gv_attach(&ao, &d, err, sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, "gv-bench: cannot attach: %s\n", err);
+		return 3;
+	}
+	gv_get_info(d, &info);
+	if (o.region > info.capacity * 512)
+		o.region = info.capacity * 512;
+	for (unsigned k = 0; k < NWORKLOADS && !status; k++) {
+		fprintf(stderr, "  %-8s %-18s ...\n", o.row, workloads[k].name);
+		rc = run_workload(d, &workloads[k], &o);
+		if (rc < 0) {
+			fprintf(stderr, "gv-bench: %s %s: %s%s%s\n", o.row, workloads[k].name,
+			        strerror(-rc), gv_device_broken(d) ? ": " : "",
+			        gv_device_error(d));
+			status = 1;
+		}
+	}
+	if (gv_detach(d) < 0)
+		status = 1;
+	return status;
+}

@@ -1,0 +1,125 @@
+#!/bin/sh
+# bench/run.sh: `make bench`: the benchmark of issue 6 on the simulated Xen.
+#
+# One simulated hypervisor (gv-simxen), one RAM image (/dev/shm), and for each
+# row a fresh gv-backend (started the way that row needs) and a fresh guest
+# (gv-xl create) in which gv-bench runs every workload through the frontend
+# library. Rows, all through the same virtqueue and virtio-blk code:
+#   direct           backend --bench-direct, guest --dma pool, app buffers in the pool
+#   pool             guest --dma pool, app buffers in the pool (zero copy), map cache
+#   bounce           guest --dma bounce (one copy in the guest), map cache
+#   grant            guest --dma grant: map+unmap per request, one batch per direction
+#   grant-unbatched  the same, backend --map-batch 1: one map call per page
+#   memcpy           the copy limit: one core copying buffers of the same sizes
+# Then gv-bench report prints the table (ratios to direct), writes
+# bench/out/results.json, and gnuplot draws bench/out/chart.png.
+#
+#   sh bench/run.sh [--quick] [--secs S] [--rows "direct pool ..."]
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+B=${GV_BUILD:-$top/build}
+out=$top/bench/out
+SECS=3 WARM=0.3 quick=0
+ROWS="direct pool bounce grant grant-unbatched"
+cmdline="make bench${*:+ BENCH_ARGS=\"$*\"}"
+while [ $# -gt 0 ]; do
+	case $1 in
+	--quick) SECS=0.6 WARM=0.1 quick=1 ;;
+	--secs) SECS=${2:?--secs needs a value}; shift ;;
+	--rows) ROWS=${2:?--rows needs a value}; shift ;;
+	*) echo "usage: sh bench/run.sh [--quick] [--secs S] [--rows \"ROW...\"]"; exit 2 ;;
+	esac
+	shift
+done
+
+for p in gv-simxen gv-backend gv-xl gv-bench; do
+	[ -x "$B/$p" ] || { echo "bench: $B/$p is missing: run make first"; exit 1; }
+done
+sh "$top/bench/install-deps.sh" || echo "bench: gnuplot could not be installed: no chart"
+
+mkdir -p "$out"
+work=$(mktemp -d /tmp/gv-bench-XXXXXX)
+export GV_PLATFORM=sim GV_SIM_DIR="$work/xen"
+img_dir=/dev/shm; [ -d /dev/shm ] && [ -w /dev/shm ] || img_dir=$work
+img=$(mktemp "$img_dir/gv-bench-disk-XXXXXX")
+simpid= bepid= failed=0
+
+cleanup() {
+	[ -n "$bepid" ] && kill "$bepid" 2>/dev/null && wait "$bepid" 2>/dev/null
+	[ -n "$simpid" ] && kill "$simpid" 2>/dev/null && wait "$simpid" 2>/dev/null
+	rm -rf "$work" "$img"
+}
+trap cleanup EXIT INT TERM
+
+start_daemon() {
+	name=$1 log=$2; shift 2
+	fifo="$work/$name.ready"
+	mkfifo "$fifo"
+	"$B/$name" "$@" --ready-fd 9 9>"$fifo" >>"$log" 2>&1 &
+	pid=$!
+	if ! timeout 20 head -c 1 "$fifo" >/dev/null; then
+		echo "bench: $name did not start; its log:"; cat "$log"; exit 1
+	fi
+	rm -f "$fifo"
+}
+
+# The machine, printed with the results (and kept in the JSON).
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+machine="$cpu; $(nproc) cores online; $(uname -sr); $(sed -n 's/^MemTotal: *//p' /proc/meminfo) RAM; image on $(df -P "$img_dir" | awk 'NR==2 {print $1}') ($img_dir)"
+echo "bench: $cmdline"
+echo "machine: $machine"
+nrows=$(echo $ROWS | wc -w)
+echo "bench: $nrows rows x 8 workloads x ${SECS}s (+${WARM}s warm-up each), then memcpy"
+
+# 1 GiB image in RAM; the random workloads cover its first 256 MiB.
+truncate -s 1G "$img"
+dd if=/dev/zero of="$img" bs=1M count=256 conv=notrunc status=none
+start_daemon gv-simxen "$work/simxen.log"; simpid=$pid
+
+results=$out/results.tsv
+: > "$results"
+i=0
+for row in $ROWS; do
+	i=$((i + 1))
+	case $row in
+	direct) be_args=--bench-direct fe_args="--dma pool --app-pool" ;;
+	pool) be_args= fe_args="--dma pool --app-pool" ;;
+	bounce) be_args= fe_args="--dma bounce" ;;
+	grant) be_args= fe_args="--dma grant" ;;
+	grant-unbatched) be_args="--map-batch 1" fe_args="--dma grant" ;;
+	*) echo "bench: unknown row $row"; exit 2 ;;
+	esac
+	echo "[$i/$nrows] $row: gv-backend $be_args / gv-bench $fe_args"
+	start_daemon gv-backend "$work/backend-$row.log" --disk "bench-$row:0=$img" $be_args
+	bepid=$pid
+	cat > "$work/$row.cfg" <<-EOF
+	name = "bench-$row"
+	virtio = [ "backend=0,type=virtio,device2,transport=mmio,grant_usage=1" ]
+	EOF
+	domid=$("$B/gv-xl" create "$work/$row.cfg") || { echo "bench: gv-xl create failed"; exit 1; }
+	GV_DOMID=$domid "$B/gv-bench" run "$row" $fe_args --secs "$SECS" --warm "$WARM" \
+		--backend-pid "$bepid" --hv-pid "$simpid" >> "$results" || {
+		echo "bench: row $row failed; backend log:"; tail -n 20 "$work/backend-$row.log"
+		failed=1
+	}
+	"$B/gv-xl" destroy "bench-$row" >/dev/null || failed=1
+	kill "$bepid"; wait "$bepid"; bepid=
+done
+echo "[memcpy] the copy limit, one core"
+"$B/gv-bench" memcpy --secs "$SECS" >> "$results" || failed=1
+
+"$B/gv-bench" report "$results" "$out/results.json" "$out/chart.dat" "$cmdline" "$machine" ||
+	failed=1
+echo "bench: $cmdline"
+echo "machine: $machine"
+echo "results: $out/results.json (raw lines: $results)"
+
+if command -v gnuplot >/dev/null 2>&1; then
+	title="grant-virtio on the simulated Xen: IOPS relative to direct (same run)"
+	[ "$quick" = 1 ] && title="$title, --quick"
+	nratio=$(head -n 1 "$out/chart.dat" | tr '\t' '\n' | grep -c -v -e '^workload$' -e '^memcpy$')
+	nratio=$((nratio / 2))   # the row names appear twice: ratios, then MiB/s
+	gnuplot -e "datafile='$out/chart.dat'; outfile='$out/chart.png'; charttitle='$title'; machine='$(echo "$machine" | tr -d "'")'; nratio=$nratio" \
+		"$top/bench/chart.gp" && echo "chart: $out/chart.png"
+fi
+[ "$failed" -eq 0 ] || { echo "bench: FAILED (see above)"; exit 1; }
