@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "backend.h"
+#include "service.h"
 
 /* "GUEST:DEVID" */
 static int parse_target(const char *s, size_t len, struct gv_disk_cfg *d, char *err, size_t errlen)
@@ -200,4 +202,35 @@ void gv_disk_free(struct gv_disk_cfg *list)
 		free(list);
 		list = next;
 	}
+}
+
+int gv_disk_check(const struct gv_disk_cfg *list, bool check_paths, FILE *f,
+                  char *err, size_t errlen)
+{
+	char msg[1200];
+	int errors = 0;
+
+	for (const struct gv_disk_cfg *d = list; d; d = d->next) {
+		const struct gv_disk_cfg *first = NULL;
+
+		msg[0] = 0;
+		for (const struct gv_disk_cfg *k = list; k != d; k = k->next)
+			if (k->devid == d->devid && !strcmp(k->guest, d->guest)) {
+				first = k;
+				break;
+			}
+		if (first)
+			snprintf(msg, sizeof(msg), "%s: disk %s:%u is already configured at %s",
+			         d->origin, d->guest, d->devid, first->origin);
+		else if (check_paths && access(d->path, d->ro ? R_OK : R_OK | W_OK) < 0)
+			snprintf(msg, sizeof(msg), "%s: %s: %s%s", d->origin, d->path, strerror(errno),
+			         errno == EACCES && !d->ro ? " (add ro to serve it read-only)" : "");
+		if (!msg[0])
+			continue;
+		if (!errors++ && err)
+			snprintf(err, errlen, "%s", msg);
+		if (f)
+			fprintf(f, "%s\n", msg);
+	}
+	return errors;
 }
