@@ -24,6 +24,7 @@
 #include <xenstore.h>
 #include "backend.h"
 #include "log.h"
+#include "service.h"
 #include "xs_util.h"
 
 static void usage(FILE *f)
@@ -36,6 +37,9 @@ static void usage(FILE *f)
 	"    gv-backend [--disk GUEST:DEVID=PATH[,ro][,allow-bypass]]... [--config FILE]\n"
 	"               [--allow-bypass] [--platform xen|sim] [--sim-dir DIR]\n"
 	"               [--ready-fd N] [--verbose] [--help]\n"
+	"               [--foreground] [--pidfile FILE] [--control PATH|none]\n"
+	"    gv-backend --check-config [--config FILE] [--disk ...]\n"
+	"    gv-backend --status [--control PATH] [--platform xen|sim] [--sim-dir DIR]\n"
 	"               [--bench-direct] [--map-batch 1]   (benchmarks only)\n"
 	"\n"
 	"DESCRIPTION\n"
@@ -62,6 +66,25 @@ static void usage(FILE *f)
 	"        Read disks from FILE, one per line:\n"
 	"            disk GUEST:DEVID PATH [ro] [allow-bypass]\n"
 	"        Blank lines and text after # are ignored. Errors name FILE:LINE.\n"
+	"        Re-read on SIGHUP (--disk entries are kept). The packaged service\n"
+	"        uses /etc/grant-virtio/backend.conf.\n"
+	"    --check-config\n"
+	"        Parse --config and --disk, check that no device is configured twice\n"
+	"        and that every image can be opened as configured; print each error\n"
+	"        as FILE:LINE: what, and exit 0 (valid) or 1.\n"
+	"    --status\n"
+	"        Ask the running daemon (through its control socket) for its table of\n"
+	"        guests and devices: state, negotiated features, queues, requests,\n"
+	"        map-cache use, backing image; and its grant counters. Exit 3 if no\n"
+	"        daemon answers.\n"
+	"    --control PATH|none\n"
+	"        The control socket (default /run/grant-virtio/backend.sock on Xen,\n"
+	"        SIMDIR/gv-backend.sock on the simulated Xen); none: no socket.\n"
+	"    --pidfile FILE\n"
+	"        Write the daemon's pid to FILE (locked while it runs; removed at exit).\n"
+	"    --foreground\n"
+	"        Accepted for service managers: gv-backend never forks into the\n"
+	"        background. Under systemd (Type=notify) it reports READY=1 once serving.\n"
 	"    --allow-bypass\n"
 	"        Do not refuse a driver that did not accept VIRTIO_F_ACCESS_PLATFORM; its\n"
 	"        first descriptor holding a guest-physical address then breaks the device\n"
@@ -84,9 +107,13 @@ static void usage(FILE *f)
 	"SIGNALS\n"
 	"    SIGTERM, SIGINT: close every device properly (unmap all grants, backend\n"
 	"    state Closed) and exit 0.\n"
+	"    SIGHUP: re-read --config; a bad file is rejected (FILE:LINE in the log)\n"
+	"    and the running configuration kept. Devices not connected take the new\n"
+	"    settings at once; connected ones keep their image until they detach.\n"
 	"\n"
 	"EXIT STATUS\n"
-	"    0 clean stop, 1 usage or configuration error, 2 platform or xenstore error.\n");
+	"    0 clean stop, 1 usage or configuration error, 2 platform or xenstore error,\n"
+	"    3 --status found no daemon.\n");
 }
 
 static struct gv_disk_cfg *disk_append(struct gv_disk_cfg **list, const struct gv_disk_cfg *d)
@@ -163,12 +190,20 @@ int main(int argc, char **argv)
 		{ "bench-direct", no_argument, NULL, 'D' },
 		{ "map-batch", required_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "check-config", no_argument, NULL, 'C' },
+		{ "status", no_argument, NULL, 'S' },
+		{ "control", required_argument, NULL, 'K' },
+		{ "pidfile", required_argument, NULL, 'P' },
+		{ "foreground", no_argument, NULL, 'F' },
 		{ 0 }
 	};
 	struct gv_platform_opts popts = { GV_PLATFORM_AUTO, NULL, -1 };
 	struct gv_backend be = { 0 };
+	struct gv_service svc = { .control_fd = -1 };
 	struct gv_disk_cfg d;
-	char err[512];
+	char err[512], ctlbuf[300];
+	const char *kind = NULL;
+	bool check_config = false, want_status = false;
 	sigset_t sigs;
 	int ready_fd = -1, sfd, efd, xfd, rc, c, status = 0;
 	bool stop = false;
@@ -181,19 +216,31 @@ int main(int argc, char **argv)
 				fprintf(stderr, "gv-backend: %s\n", err);
 				return 1;
 			}
-			if (!disk_append(&be.disks, &d))
+			if (!disk_append(&svc.cli, &d))
 				return 1;
 			break;
 		case 'c':
-			if (gv_disk_parse_file(optarg, &be.disks, err, sizeof(err)) < 0) {
-				fprintf(stderr, "gv-backend: %s\n", err);
-				return 1;
-			}
+			svc.config = optarg;
+			break;
+		case 'C':
+			check_config = true;
+			break;
+		case 'S':
+			want_status = true;
+			break;
+		case 'K':
+			svc.control = optarg;
+			break;
+		case 'P':
+			svc.pidfile = optarg;
+			break;
+		case 'F':
 			break;
 		case 'b':
 			be.allow_bypass = true;
 			break;
 		case 'p':
+			kind = optarg;
 			if (!strcmp(optarg, "xen"))
 				popts.kind = GV_PLATFORM_XEN;
 			else if (!strcmp(optarg, "sim"))
@@ -244,6 +291,48 @@ int main(int argc, char **argv)
 		fprintf(stderr, "gv-backend: unexpected argument %s (see --help)\n", argv[optind]);
 		return 1;
 	}
+	if (!svc.control)
+		svc.control = gv_control_default_path(kind, popts.sim_dir, ctlbuf, sizeof(ctlbuf));
+	else if (!strcmp(svc.control, "none"))
+		svc.control = NULL;
+	if (want_status) {
+		if (!svc.control) {
+			fprintf(stderr, "gv-backend: --status needs a control socket\n");
+			return 1;
+		}
+		return gv_status_client(svc.control);
+	}
+	if (!check_config && gv_service_load(&svc, &be.disks, err, sizeof(err)) < 0) {
+		fprintf(stderr, "gv-backend: %s\n", err);
+		return 1;
+	}
+	if (check_config) {
+		/* every problem, not just the first: the admin fixes them in one go */
+		struct gv_disk_cfg *all = NULL;
+		unsigned n = 0;
+		int errors;
+
+		for (struct gv_disk_cfg *k = svc.cli; k; k = k->next)
+			disk_append(&all, k);
+		if (svc.config && gv_disk_parse_file(svc.config, &all, err, sizeof(err)) < 0) {
+			fprintf(stderr, "%s\n", err);
+			gv_disk_free(all);
+			return 1;
+		}
+		errors = gv_disk_check(all, true, stderr, NULL, 0);
+		for (struct gv_disk_cfg *k = all; k; k = k->next, n++)
+			printf("disk %s:%u = %s%s%s (%s)\n", k->guest, k->devid, k->path,
+			       k->ro ? ",ro" : "", k->allow_bypass ? ",allow-bypass" : "", k->origin);
+		if (errors)
+			fprintf(stderr, "gv-backend: %s: %d error%s\n",
+			        svc.config ? svc.config : "--disk", errors, errors > 1 ? "s" : "");
+		else
+			printf("configuration OK: %u disk%s\n", n, n == 1 ? "" : "s");
+		gv_disk_free(all);
+		gv_disk_free(be.disks);
+		gv_disk_free(svc.cli);
+		return errors ? 1 : 0;
+	}
 
 	rc = gv_platform_open(&popts, &be.p, err, sizeof(err));
 	if (rc < 0) {
@@ -268,6 +357,7 @@ int main(int argc, char **argv)
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
 	sigprocmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -291,8 +381,20 @@ int main(int argc, char **argv)
 		status = 2;
 		goto out_xs;
 	}
+	if (gv_pidfile_write(&svc, err, sizeof(err)) < 0) {
+		gv_err("%s", err);
+		status = 1;
+		goto out_xs;
+	}
+	if (svc.control) {
+		svc.control_fd = gv_control_listen(svc.control, err, sizeof(err));
+		if (svc.control_fd < 0)
+			gv_warn("%s; --status will not reach this daemon", err);
+	}
 	gv_dev_scan(&be);
-	gv_info("serving %s", be.root);
+	gv_info("serving %s%s%s", be.root, svc.control_fd >= 0 ? ", control socket " : "",
+	        svc.control_fd >= 0 ? svc.control : "");
+	gv_sd_notify("READY=1\nSTATUS=serving");
 	if (ready_fd >= 0) {
 		if (write(ready_fd, "r", 1) != 1)
 			gv_warn("--ready-fd %d: %s", ready_fd, strerror(errno));
@@ -300,12 +402,13 @@ int main(int argc, char **argv)
 	}
 
 	while (!stop) {
-		struct pollfd pfd[3] = {
+		struct pollfd pfd[4] = {
 			{ xfd, POLLIN, 0 }, { efd, POLLIN, 0 }, { sfd, POLLIN, 0 },
+			{ svc.control_fd, POLLIN, 0 },
 		};
 		bool more = gv_dev_serve_pending(&be);
 
-		rc = poll(pfd, 3, more ? 0 : -1);
+		rc = poll(pfd, svc.control_fd >= 0 ? 4 : 3, more ? 0 : -1);
 		if (rc < 0 && errno != EINTR) {
 			gv_err("poll: %s", strerror(errno));
 			status = 2;
@@ -315,10 +418,18 @@ int main(int argc, char **argv)
 			struct signalfd_siginfo si;
 
 			if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-				gv_info("signal %u: closing every device", si.ssi_signo);
-				stop = true;
+				if (si.ssi_signo == SIGHUP) {
+					gv_info("SIGHUP: reloading the configuration");
+					gv_service_reload(&be, &svc);
+				} else {
+					gv_info("signal %u: closing every device", si.ssi_signo);
+					gv_sd_notify("STOPPING=1");
+					stop = true;
+				}
 			}
 		}
+		if (svc.control_fd >= 0 && (pfd[3].revents & POLLIN))
+			gv_control_serve(&be, &svc, svc.control_fd);
 		if (pfd[1].revents & POLLIN)
 			drain_events(&be);
 		if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) {
@@ -331,6 +442,10 @@ int main(int argc, char **argv)
 		}
 	}
 	gv_dev_shutdown_all(&be);
+	gv_control_close(&svc);
+	gv_pidfile_remove(&svc);
+	if (!status)
+		gv_info("every device closed; exiting");
 out_xs:
 	xs_close(be.xs);
 out_platform:
@@ -338,5 +453,6 @@ out_platform:
 		close(sfd);
 	gv_platform_close(be.p);
 	gv_disk_free(be.disks);
+	gv_disk_free(svc.cli);
 	return status;
 }
