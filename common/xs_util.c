@@ -94,12 +94,25 @@ int gv_xs_read_state(struct xs_handle *xs, xs_transaction_t t, const char *dir,
 int gv_xs_read_refs(struct xs_handle *xs, xs_transaction_t t, const char *dir, const char *key,
                     grant_ref_t *refs, unsigned max, unsigned *n)
 {
-	char buf[GV_XS_VALUE_MAX + 1], *save = NULL, *tok;
-	unsigned count = 0;
+	char buf[GV_XS_VALUE_MAX + 1];
 	int rc = gv_xs_read_str(xs, t, dir, key, buf, sizeof(buf));
 
 	if (rc)
 		return rc;
+	return gv_parse_refs(buf, refs, max, n);
+}
+
+int gv_parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+	return parse_u64(s, max, out);
+}
+
+int gv_parse_refs(char *buf, grant_ref_t *refs, unsigned max, unsigned *n)
+{
+	char *save = NULL, *tok;
+	unsigned count = 0;
+	int rc;
+
 	for (tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
 		uint64_t v;
 

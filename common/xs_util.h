@@ -29,6 +29,11 @@ int gv_xs_read_state(struct xs_handle *xs, xs_transaction_t t, const char *dir,
 int gv_xs_read_refs(struct xs_handle *xs, xs_transaction_t t, const char *dir, const char *key,
                     grant_ref_t *refs, unsigned max, unsigned *n);
 
+/* The parsers behind the readers, on a value already copied out of xenstore
+ * (pure: exposed for the fuzz targets in fuzz/). gv_parse_refs cuts buf. */
+int gv_parse_u64(const char *s, uint64_t max, uint64_t *out);
+int gv_parse_refs(char *buf, grant_ref_t *refs, unsigned max, unsigned *n);
+
 int gv_xs_write_str(struct xs_handle *xs, xs_transaction_t t, const char *dir, const char *key,
                     const char *val);
 int gv_xs_printf(struct xs_handle *xs, xs_transaction_t t, const char *dir, const char *key,
