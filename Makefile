@@ -90,3 +90,6 @@ bench: $(PROGS)
 # The main job: the pair on the simulated Xen (see README).
 demo: $(PROGS)
 	GV_BUILD=$(CURDIR)/$(BUILD) sh tools/demo.sh
+
+# Fuzz targets and their corpus replay (fuzz/fuzz.mk), the stress run (make stress).
+include fuzz/fuzz.mk
