@@ -48,7 +48,7 @@ static int decode_buffer(uint64_t addr, uint32_t len, grant_ref_t *gref, uint32_
 {
 	uint64_t pages;
 
-	if (!(addr & GV_DMA_GRANT_BIT))
+	if (!gv_dma_is_grant(addr))
 		return ring_error(why, whylen,
 		                  "descriptor address 0x%llx is not a grant reference: the driver "
 		                  "bypassed the DMA API (VIRTIO_F_ACCESS_PLATFORM not negotiated); "

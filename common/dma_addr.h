@@ -15,6 +15,7 @@
 #define GV_COMMON_DMA_ADDR_H
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include "abi.h"
 
@@ -25,6 +26,13 @@ static inline uint64_t gv_grant_to_dma(grant_ref_t gref, uint32_t offset)
 	return GV_DMA_GRANT_BIT | ((uint64_t)gref << GV_PAGE_SHIFT) | (offset & GV_PAGE_MASK);
 }
 
+/* Whether the address carries a grant at all. Without it, it is a
+ * guest-physical address: the driver bypassed the DMA API. */
+static inline bool gv_dma_is_grant(uint64_t dma)
+{
+	return (dma & GV_DMA_GRANT_BIT) != 0;
+}
+
 /* Returns 0, or -EINVAL when the address does not carry a grant (bit 63 clear:
  * a guest-physical address, which a Xen backend cannot reach) or when the
  * reference does not fit a grant_ref_t. */
@@ -32,7 +40,7 @@ static inline int gv_dma_to_grant(uint64_t dma, grant_ref_t *gref, uint32_t *off
 {
 	uint64_t ref;
 
-	if (!(dma & GV_DMA_GRANT_BIT))
+	if (!gv_dma_is_grant(dma))
 		return -EINVAL;
 	ref = (dma & ~GV_DMA_GRANT_BIT) >> GV_PAGE_SHIFT;
 	if (ref > UINT32_MAX)

@@ -14,7 +14,7 @@ static int t_encode_roundtrip(void)
 			grant_ref_t r = 0;
 			uint32_t o = 0;
 
-			CHECK(dma & GV_DMA_GRANT_BIT);
+			CHECK(gv_dma_is_grant(dma));
 			CHECK_EQ(gv_dma_to_grant(dma, &r, &o), 0);
 			CHECK_EQ(r, refs[i]);
 			CHECK_EQ(o, offs[j]);
@@ -37,6 +37,7 @@ static int t_decode_rejects(void)
 	uint32_t o = 77;
 
 	/* a guest-physical address (no grant bit) */
+	CHECK(!gv_dma_is_grant(0x12345000ULL));
 	CHECK_EQ(gv_dma_to_grant(0x12345000ULL, &r, &o), -EINVAL);
 	CHECK_EQ(gv_dma_to_grant(0, &r, &o), -EINVAL);
 	/* a reference wider than grant_ref_t */
