@@ -93,3 +93,6 @@ demo: $(PROGS)
 
 # Fuzz targets and their corpus replay (fuzz/fuzz.mk), the stress run (make stress).
 include fuzz/fuzz.mk
+
+# make install [PREFIX=/usr/local] [DESTDIR=] (packaging/install.mk; docs/admin.md)
+include packaging/install.mk
