@@ -40,3 +40,10 @@ fuzz: fuzz-build
 	    grep -E '^#[0-9]+ +(INITED|DONE)|stat::number_of_executed_units|ERROR|SUMMARY' ; \
 	  grep -q 'ERROR: ' $(FUZZ_BUILD)/fuzz_$$t.log && { echo "fuzz_$$t: FOUND A BUG (see $(FUZZ_BUILD)/crashes/$$t)"; exit 1; }; \
 	done; true
+
+# The stress run (tools/gv-stress.sh): attach, I/O, detach with faults injected.
+# make stress [STRESS_CYCLES=200]; the long run: sh tools/gv-stress.sh -n 20000
+STRESS_CYCLES ?= 200
+.PHONY: stress
+stress: $(PROGS)
+	GV_BUILD=$(CURDIR)/$(BUILD) sh tools/gv-stress.sh -n $(STRESS_CYCLES)
