@@ -1,0 +1,83 @@
+#!/bin/sh
+# test/test_service.sh: gv-backend as a service, on the simulated Xen:
+# --check-config (every error with FILE:LINE), pidfile (written, locked against
+# a second daemon, removed), --status through the control socket, SIGHUP reload
+# (a bad file rejected and the old configuration kept; a good one applied to a
+# device not yet connected), SIGTERM (devices Closed in xenstore, exit 0).
+# Prints PASS/FAIL lines for test/run-tests.sh. No sleeps: readiness through
+# --ready-fd, log lines and status answers waited for with a time limit.
+set -u
+B=${GV_BUILD:-build}
+top=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d /tmp/gv-service-XXXXXX)
+export GV_PLATFORM=sim GV_SIM_DIR="$work/xen"
+simpid= bepid=
+cleanup() {
+	[ -n "$bepid" ] && kill "$bepid" 2>/dev/null && wait "$bepid" 2>/dev/null
+	[ -n "$simpid" ] && kill "$simpid" 2>/dev/null && wait "$simpid" 2>/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+check() { # check NAME CONDITION...
+	name=$1; shift
+	if "$@"; then echo "PASS $name"; else echo "FAIL $name"; fi
+}
+# until_true SECONDS CMD...: retries CMD (no sleeping) until it succeeds
+until_true() {
+	end=$(($(date +%s) + $1)); shift
+	until "$@" >/dev/null 2>&1; do
+		[ "$(date +%s)" -lt "$end" ] || return 1
+	done
+}
+start() { # start NAME LOG ARGS...: background with --ready-fd; sets pid
+	name=$1 log=$2; shift 2
+	mkfifo "$work/ready"
+	"$B/$name" "$@" --ready-fd 9 9>"$work/ready" 2>>"$log" &
+	pid=$!
+	timeout 10 head -c 1 "$work/ready" >/dev/null || { echo "FAIL $name did not start"; cat "$log"; exit 1; }
+	rm -f "$work/ready"
+}
+
+truncate -s 4M "$work/a.img"; truncate -s 8M "$work/b.img"
+printf '# test\ndisk guest1:0 %s\nfrobnicate\ndisk guest1:0 %s\ndisk guest2:0 %s/missing.img\n' \
+	"$work/a.img" "$work/b.img" "$work" > "$work/bad.conf"
+out=$("$B/gv-backend" --check-config --config "$work/bad.conf" 2>&1); rc=$?
+check check_config_syntax_error_file_line [ "$rc" -eq 1 ]
+check check_config_names_line3 sh -c 'echo "$1" | grep -q "bad.conf:3: unknown directive .frobnicate."' sh "$out"
+sed -i '/frobnicate/d' "$work/bad.conf"
+out=$("$B/gv-backend" --check-config --config "$work/bad.conf" 2>&1); rc=$?
+check check_config_every_error sh -c '[ "$2" -eq 1 ] &&
+	echo "$1" | grep -q "bad.conf:3: disk guest1:0 is already configured at .*bad.conf:2" &&
+	echo "$1" | grep -q "bad.conf:4: .*missing.img: No such file" && echo "$1" | grep -q "2 errors"' sh "$out" "$rc"
+printf 'disk guest1:0 %s\n' "$work/a.img" > "$work/be.conf"
+check check_config_ok "$B/gv-backend" --check-config --config "$work/be.conf"
+
+start gv-simxen "$work/sim.log"; simpid=$pid
+start gv-backend "$work/be.log" --config "$work/be.conf" --pidfile "$work/be.pid"; bepid=$pid
+check pidfile_has_pid [ "$(cat "$work/be.pid")" = "$bepid" ]
+out=$("$B/gv-backend" --config "$work/be.conf" --pidfile "$work/be.pid" --control none 2>&1); rc=$?
+check second_daemon_refused sh -c '[ "$2" -eq 1 ] && echo "$1" | grep -q "another gv-backend (pid $3) is running"' sh "$out" "$rc" "$bepid"
+check status_answers sh -c '"$1/gv-backend" --status | grep -q "^serving /local/domain/0/backend/virtio: 0 devices"' sh "$B"
+
+"$B/gv-xl" create "$top/examples/guest.cfg" >/dev/null
+status_has() { "$B/gv-backend" --status | grep -Eq "$1"; }
+check status_lists_devices until_true 10 status_has "guest1 +1 +0 +blk InitWait .*a.img \(rw\)"
+check status_lists_rng status_has "guest1 +1 +1 +rng InitWait"
+
+printf 'disk guest1:0 %s\nbogus line\n' "$work/b.img" > "$work/be.conf"
+kill -HUP "$bepid"
+check reload_bad_rejected until_true 10 grep -q "reload rejected, keeping the previous configuration: .*be.conf:2: unknown directive" "$work/be.log"
+check reload_bad_kept_old status_has "guest1 +1 +0 +blk InitWait .*a.img \(rw\)"
+printf 'disk guest1:0 %s ro\n' "$work/b.img" > "$work/be.conf"
+kill -HUP "$bepid"
+check reload_good_applied until_true 10 status_has "guest1 +1 +0 +blk InitWait .*b.img \(ro\).*"
+check reload_logged grep -q "reload: changed disk guest1:0 = .*b.img,ro" "$work/be.log"
+check reload_capacity_republished sh -c 'XENSTORED_PATH="$1/dom0/xenstored" xenstore-read /local/domain/0/backend/virtio/1/0/config/capacity | grep -qx 16384' sh "$GV_SIM_DIR"
+
+kill -TERM "$bepid"; wait "$bepid"; rc=$?; bepid=
+check sigterm_exit_0 [ "$rc" -eq 0 ]
+check sigterm_devices_closed sh -c 'XENSTORED_PATH="$1/dom0/xenstored" xenstore-read /local/domain/0/backend/virtio/1/0/state | grep -qx 6' sh "$GV_SIM_DIR"
+check pidfile_removed [ ! -e "$work/be.pid" ]
+check control_socket_removed [ ! -e "$GV_SIM_DIR/gv-backend.sock" ]
+"$B/gv-backend" --status >/dev/null 2>&1; rc=$?
+check status_without_daemon_exit_3 [ "$rc" -eq 3 ]
