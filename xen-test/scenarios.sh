@@ -117,6 +117,8 @@ sc_backend_initwait() {
 
 # gv-backend in dom0 serving a 16 MiB disk in dom0's RAM (tmpfs) and the rng.
 gv_start_backend() {
+	[ -x ./build-xen/gv-backend ] || { echo "gv-backend was not built (see xen-test/out/build-xen.log)"; return 1; }
+	[ -x ./build-xen/gv-frontend ] || { echo "gv-frontend was not built (see xen-test/out/build-xen.log)"; return 1; }
 	dd if=/dev/zero of=/tmp/disk0.img bs=1M count=0 seek=16 2>/dev/null
 	gv_bg_start backend ./build-xen/gv-backend --platform xen --disk "$GV_GUEST_NAME:0=/tmp/disk0.img" "$@"
 	gv_wait_log backend 'serving' 20 || { gv_bg_log backend; return 1; }
@@ -152,7 +154,7 @@ gv_fe_teardown_checks() {
 # still alive): none of the guest's grants is mapped any more.
 sc_fe_verify() {
 	gv_start_backend || return 1
-	gv_guest_run "./build-xen/gv-frontend --platform xen --devid 0 --dma $1 verify --size ${2:-8M} --seed 7" \
+	gv_guest_run "./build-xen/gv-frontend --platform xen --devid 0 --dma $1 verify --size ${2:-4M} --seed 7" \
 	  "$VIRTIO_BLK_RNG" || { gv_bg_log backend | tail -n 20; gv_guest_reason; return 1; }
 	gv_wait_no_grants "$GV_DOMID" 5 || return 1
 	gv_wait_no_grants 0 5 || return 1
