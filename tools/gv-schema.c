@@ -1,0 +1,1085 @@
+/*
+ * tools/gv-schema.c: checks a live xenstore against xenstore-schema/virtio.tsv.
+ *
+ *   gv-schema [check] [--schema PATH] [--backend-domid N]
+ *   gv-schema doc [--schema PATH]
+ *
+ * check walks every grant-virtio device of one backend domain (simulated or
+ * real Xen, through the platform's libxenstore handle) and prints every
+ * violation as "PATH: rule (found: VALUE)"; exit 1 if any, 0 if clean, 2 on
+ * a usage, schema or platform error. doc prints the Markdown table, byte for
+ * byte what xenstore-schema/gen-doc.sh prints (test/test_schema.c holds the
+ * two together): gv-schema is installed without the shell generator, so it
+ * carries its own copy of the ten lines of table layout.
+ *
+ * The rules (also in --help and man/gv-schema.1):
+ *  presence  a key whose `when` is "create" must exist while its directory
+ *            exists; `state` (the only "any" key of format state) likewise;
+ *            other "any" keys (device-status, error) are optional. A key
+ *            written in state S must exist while its writer's state is >= S
+ *            and not Closed (6); keys may outlive that (a closed frontend
+ *            leaves its keys behind), so presence is never an error by state.
+ *            queue-<n>/ keys are required for n < the frontend's num-queues.
+ *  device    keys of device blk or rng exist only on that device type
+ *            (BE type virtio,device2 or virtio,device4).
+ *  format    every present key parses as its format, with xs_util's parsers.
+ *  perms     xs_get_permissions equals the perms column, BE/FE replaced by
+ *            the domain ids (owner first); the BE and FE directories and the
+ *            directories between them and their keys (config, queue-<n>)
+ *            carry their side's list: nBE,rFE and nFE,rBE.
+ *  unknown   every node under a BE or FE directory is a schema key or a
+ *            directory on the way to one. The DOM directory holds much more
+ *            than grant-virtio's keys: only its schema keys are checked.
+ *  cross     BE frontend is the FE directory, BE frontend-id the domain in
+ *            the BE path, FE backend the BE directory, FE backend-id the
+ *            backend domain; an FE directory naming this backend has a BE
+ *            directory; while FE is Initialised..Closing: driver-features
+ *            a subset of features, FE num-queues <= BE num-queues, every
+ *            queue size a power of two <= max-queue-size.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <xenstore.h>
+#include "platform.h"
+#include "xs_keys.h"
+#include "xs_util.h"
+
+#define NFIELDS    9
+#define MAX_RULES  128
+#define MAX_PERMS  4
+#define MAX_SEEN   1024
+#define MAX_QUEUES 64
+#define WHEN_CREATE (-1)
+#define WHEN_ANY    (-2)
+
+enum dir_kind { DIR_DOM, DIR_BE, DIR_FE };
+enum side { SIDE_BE, SIDE_FE, SIDE_ID };
+enum writer { W_TOOLSTACK, W_BACKEND, W_FRONTEND };
+enum devtype { DEV_ALL, DEV_BLK, DEV_RNG, DEV_UNKNOWN };
+enum fmt { F_PATH, F_DOMID, F_UINT, F_BOOL, F_HEX64, F_STATE, F_STRING, F_TEXT, F_REF,
+           F_REF_LIST, F_PORT };
+
+static const char *const fmt_names[] = {
+	"path", "domid", "uint", "bool", "hex64", "state", "string", "text", "ref", "ref-list",
+	"port",
+};
+static const char *const fmt_rules[] = {
+	"an absolute xenstore path",
+	"a domain id below 0x7FF0",
+	"an unsigned decimal (or 0x hex) number",
+	"0 or 1",
+	"0x and 1 to 16 hex digits",
+	"a xenbus state 0..8",
+	"non-empty printable text on one line",
+	"printable text on one line",
+	"a grant reference",
+	"grant references separated by single spaces",
+	"an event channel port",
+};
+
+struct perm {
+	enum side side;         /* BE, FE, or SIDE_ID: the fixed domain `id` */
+	unsigned id;
+	unsigned perm;          /* XS_PERM_NONE/READ/WRITE/(READ|WRITE) */
+};
+
+struct rule {
+	char *field[NFIELDS];   /* the line, cut at the tabs (doc prints them) */
+	enum dir_kind dir;
+	const char *key;
+	enum writer writer;
+	struct perm perms[MAX_PERMS];
+	unsigned nperms;
+	enum fmt fmt;
+	int when;               /* a xenbus state, WHEN_CREATE or WHEN_ANY */
+	enum devtype dev;
+	unsigned line;
+};
+
+struct schema {
+	const char *file;
+	struct rule rule[MAX_RULES];
+	unsigned n;
+};
+
+struct ctx {
+	struct schema *s;
+	struct xs_handle *xs;
+	unsigned be;
+	unsigned violations, devices;
+	struct { unsigned fe, devid; } seen[MAX_SEEN];
+	unsigned nseen;
+};
+
+/* ---- the schema file ----------------------------------------------------------- */
+
+static const char *const state_names[] = {
+	"Unknown", "Initialising", "InitWait", "Initialised", "Connected", "Closing", "Closed",
+	"Reconfiguring", "Reconfigured",
+};
+
+static const char *state_name(int s)
+{
+	return s >= 0 && s <= XenbusStateReconfigured ? state_names[s] : "unreadable";
+}
+
+static int lookup(const char *s, const char *const *names, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (!strcmp(s, names[i]))
+			return (int)i;
+	return -1;
+}
+
+static int parse_perms(const char *s, struct rule *r)
+{
+	char buf[64], *save, *tok;
+	uint64_t id;
+
+	if (strlen(s) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, s);
+	r->nperms = 0;
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		struct perm *p = &r->perms[r->nperms];
+		const char *kinds = "nrwb";
+		const char *k = *tok ? strchr(kinds, tok[0]) : NULL;
+
+		if (!k || r->nperms == MAX_PERMS)
+			return -EINVAL;
+		p->perm = (unsigned)(k - kinds);   /* n 0, r 1, w 2, b 3: Xen's bits */
+		if (!strcmp(tok + 1, "BE"))
+			p->side = SIDE_BE;
+		else if (!strcmp(tok + 1, "FE"))
+			p->side = SIDE_FE;
+		else if (strspn(tok + 1, "0123456789") == strlen(tok + 1) &&
+		         gv_parse_u64(tok + 1, DOMID_FIRST_RESERVED - 1, &id) == 0) {
+			/* a fixed domain, e.g. n0: the toolstack's dom0 owns /local/domain/<fe> */
+			p->side = SIDE_ID;
+			p->id = (unsigned)id;
+		} else
+			return -EINVAL;
+		r->nperms++;
+	}
+	return r->nperms ? 0 : -EINVAL;
+}
+
+static bool key_chars_ok(const char *k, bool allow_n)
+{
+	const char *n = strstr(k, "<n>");
+
+	if (!*k || *k == '/' || k[strlen(k) - 1] == '/' || strstr(k, "//"))
+		return false;
+	if (n && (!allow_n || strstr(n + 3, "<n>")))
+		return false;
+	for (const char *p = k; *p; p++) {
+		if (n && p >= n && p < n + 3)
+			continue;
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || strchr("-_/", *p)))
+			return false;
+	}
+	return true;
+}
+
+/* Fills r from a line cut into fields; explains a bad field in err. */
+static int parse_rule(struct rule *r, char *err, size_t errlen)
+{
+	static const char *const dirs[] = { "DOM", "BE", "FE" };
+	static const char *const writers[] = { "toolstack", "backend", "frontend" };
+	static const char *const devs[] = { "all", "blk", "rng" };
+	char **f = r->field;
+	int v;
+
+	if ((v = lookup(f[0], dirs, 3)) < 0)
+		return snprintf(err, errlen, "dir '%s' is not DOM, BE or FE", f[0]), -EINVAL;
+	r->dir = (enum dir_kind)v;
+	if (!key_chars_ok(f[1], r->dir == DIR_FE))
+		return snprintf(err, errlen, "key '%s': lower-case letters, digits, - _ /, and one "
+		                "<n> in FE keys only", f[1]), -EINVAL;
+	r->key = f[1];
+	if ((v = lookup(f[2], writers, 3)) < 0)
+		return snprintf(err, errlen, "writer '%s' is not toolstack, backend or frontend",
+		                f[2]), -EINVAL;
+	r->writer = (enum writer)v;
+	if (parse_perms(f[3], r) < 0)
+		return snprintf(err, errlen, "perms '%s': expected a list like nBE,rFE (n r w b, "
+		                "then BE, FE or a domain id; at most %d)", f[3], MAX_PERMS), -EINVAL;
+	if ((v = lookup(f[4], fmt_names, sizeof(fmt_names) / sizeof(fmt_names[0]))) < 0)
+		return snprintf(err, errlen, "unknown format '%s'", f[4]), -EINVAL;
+	r->fmt = (enum fmt)v;
+	if (!strcmp(f[5], "create"))
+		r->when = WHEN_CREATE;
+	else if (!strcmp(f[5], "any"))
+		r->when = WHEN_ANY;
+	else if ((r->when = lookup(f[5], state_names, 9)) < 0)
+		return snprintf(err, errlen, "when '%s' is not create, any or a xenbus state name",
+		                f[5]), -EINVAL;
+	if ((r->when == WHEN_CREATE) != (r->writer == W_TOOLSTACK))
+		return snprintf(err, errlen, "when 'create' goes with writer toolstack and only "
+		                "with it"), -EINVAL;
+	if ((v = lookup(f[6], devs, 3)) < 0)
+		return snprintf(err, errlen, "device '%s' is not all, blk or rng", f[6]), -EINVAL;
+	r->dev = (enum devtype)v;
+	return 0;
+}
+
+static int load_schema(struct schema *s, const char *file)
+{
+	char line[2048], err[300];
+	unsigned lineno = 0;
+	FILE *f = fopen(file, "re");
+
+	s->file = file;
+	s->n = 0;
+	if (!f) {
+		fprintf(stderr, "gv-schema: %s: %s\n", file, strerror(errno));
+		return -errno;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		size_t len = strlen(line);
+		struct rule *r;
+		char *p, *copy;
+		unsigned nf = 0;
+
+		lineno++;
+		if (len && line[len - 1] == '\n')
+			line[--len] = 0;
+		else if (!feof(f)) {
+			snprintf(err, sizeof(err), "line longer than %zu bytes", sizeof(line) - 2);
+			goto bad;
+		}
+		if (!len || line[0] == '#')
+			continue;
+		if (s->n == MAX_RULES) {
+			snprintf(err, sizeof(err), "more than %d keys", MAX_RULES);
+			goto bad;
+		}
+		r = &s->rule[s->n];
+		memset(r, 0, sizeof(*r));
+		r->line = lineno;
+		copy = strdup(line);
+		if (!copy) {
+			snprintf(err, sizeof(err), "out of memory");
+			goto bad;
+		}
+		for (p = copy; nf < NFIELDS; nf++) {
+			r->field[nf] = p;
+			p = strchr(p, '\t');
+			if (!p)
+				break;
+			*p++ = 0;
+		}
+		if (nf != NFIELDS - 1 || p) {
+			snprintf(err, sizeof(err), "expected %d tab-separated fields, found %u%s",
+			         NFIELDS, nf + 1 + (p ? 1 : 0), p ? " or more" : "");
+			free(copy);
+			goto bad;
+		}
+		for (unsigned i = 0; i < NFIELDS; i++)
+			if (!r->field[i][0]) {
+				snprintf(err, sizeof(err), "field %u is empty", i + 1);
+				free(copy);
+				goto bad;
+			}
+		if (parse_rule(r, err, sizeof(err)) < 0) {
+			free(copy);
+			goto bad;
+		}
+		for (unsigned i = 0; i < s->n; i++)
+			if (s->rule[i].dir == r->dir && !strcmp(s->rule[i].key, r->key)) {
+				snprintf(err, sizeof(err), "key %s %s already defined on line %u",
+				         r->field[0], r->key, s->rule[i].line);
+				free(copy);
+				goto bad;
+			}
+		s->n++;
+	}
+	fclose(f);
+	if (!s->n) {
+		fprintf(stderr, "gv-schema: %s: no keys\n", file);
+		return -EINVAL;
+	}
+	return 0;
+bad:
+	fprintf(stderr, "gv-schema: %s:%u: %s\n", file, lineno, err);
+	fclose(f);
+	return -EINVAL;
+}
+
+static void free_schema(struct schema *s)
+{
+	for (unsigned i = 0; i < s->n; i++)
+		free(s->rule[i].field[0]);
+	s->n = 0;
+}
+
+/* --schema, else the source tree next to a build directory, else the
+ * installed copy (bin/../share, then the usual prefixes). */
+static const char *find_schema(const char *opt, char *buf, size_t len)
+{
+	static const char *const rel[] = {
+		"../xenstore-schema/virtio.tsv", "../share/grant-virtio/virtio.tsv",
+	};
+	char exe[PATH_MAX];
+	ssize_t n;
+
+	if (opt)
+		return opt;
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		char *slash;
+
+		exe[n] = 0;
+		slash = strrchr(exe, '/');
+		if (slash) {
+			*slash = 0;
+			for (unsigned i = 0; i < 2; i++)
+				if (snprintf(buf, len, "%s/%s", exe, rel[i]) < (int)len &&
+				    !access(buf, R_OK))
+					return buf;
+		}
+	}
+	if (!access("/usr/local/share/grant-virtio/virtio.tsv", R_OK))
+		return "/usr/local/share/grant-virtio/virtio.tsv";
+	return "/usr/share/grant-virtio/virtio.tsv";
+}
+
+/* ---- doc --------------------------------------------------------------------- */
+
+/* The bytes of gen-doc.sh; change both together (test_schema compares them). */
+static void print_doc(const struct schema *s)
+{
+	printf("# xenstore keys of grant-virtio\n\n"
+	       "Generated from `virtio.tsv` by `gen-doc.sh` (`make schema-doc`): edit the TSV, "
+	       "not this file.\n\n"
+	       "- **DOM** = `/local/domain/<frontend-domid>`\n"
+	       "- **BE** = `/local/domain/<backend-domid>/backend/virtio/<frontend-domid>/<devid>`\n"
+	       "- **FE** = `/local/domain/<frontend-domid>/device/virtio/<devid>`\n"
+	       "- perms: Xen's list, owner first: n none, r read, w write, b both; BE/FE = the "
+	       "domain of that side.\n\n"
+	       "| dir | key | writer | perms | format | written in | device | meaning |\n"
+	       "|---|---|---|---|---|---|---|---|\n");
+	for (unsigned i = 0; i < s->n; i++) {
+		char *const *f = s->rule[i].field;
+
+		printf("| %s | `%s` | %s | %s | %s | %s | %s | %s |\n", f[0], f[1], f[2], f[3],
+		       f[4], f[5], f[6], f[8]);
+	}
+}
+
+/* ---- check ------------------------------------------------------------------- */
+
+static void violation(struct ctx *c, const char *path, const char *found, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void violation(struct ctx *c, const char *path, const char *found, const char *fmt, ...)
+{
+	char shown[104];
+	size_t n = 0;
+	va_list ap;
+
+	/* the value may come from a hostile guest: shown escaped and cut */
+	if (found) {
+		for (const unsigned char *p = (const unsigned char *)found; *p && n < 96; p++) {
+			if (*p >= 0x20 && *p < 0x7f && *p != '\\')
+				shown[n++] = (char)*p;
+			else
+				n += (size_t)snprintf(shown + n, sizeof(shown) - n, "\\x%02x", *p);
+		}
+		if (n >= 96)
+			n = (size_t)snprintf(shown + 96, sizeof(shown) - 96, "...") + 96;
+		shown[n] = 0;
+	}
+	printf("%s: ", path);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	if (found)
+		printf(" (found: \"%s\")\n", shown);
+	else
+		printf(" (found: nothing)\n");
+	c->violations++;
+}
+
+static bool printable_line(const char *v)
+{
+	for (; *v; v++)
+		if ((unsigned char)*v < 0x20 || *v == 0x7f)
+			return false;
+	return true;
+}
+
+static bool format_ok(enum fmt f, const char *v)
+{
+	grant_ref_t refs[64];
+	char copy[GV_XS_VALUE_MAX + 1];
+	uint64_t x;
+	unsigned n;
+
+	switch (f) {
+	case F_PATH:
+		return v[0] == '/' && v[1] && !strstr(v, "//") && v[strlen(v) - 1] != '/' &&
+		       printable_line(v) && !strchr(v, ' ');
+	case F_DOMID:
+		return gv_parse_u64(v, DOMID_FIRST_RESERVED - 1, &x) == 0;
+	case F_UINT:
+		return gv_parse_u64(v, UINT64_MAX, &x) == 0;
+	case F_BOOL:
+		return !strcmp(v, "0") || !strcmp(v, "1");
+	case F_HEX64:
+		return v[0] == '0' && v[1] == 'x' && strlen(v) <= 18 &&
+		       gv_parse_u64(v, UINT64_MAX, &x) == 0;
+	case F_STATE:
+		return gv_parse_u64(v, XenbusStateReconfigured, &x) == 0;
+	case F_STRING:
+		return *v && printable_line(v);
+	case F_TEXT:
+		return printable_line(v);
+	case F_REF:
+		return gv_parse_u64(v, UINT32_MAX, &x) == 0;
+	case F_REF_LIST:
+		/* gv_parse_refs cuts its buffer; a doubled, leading or trailing space
+		 * would be skipped by strtok, so it is refused here */
+		if (!*v || v[0] == ' ' || v[strlen(v) - 1] == ' ' || strstr(v, "  ") ||
+		    strlen(v) >= sizeof(copy))
+			return false;
+		strcpy(copy, v);
+		return gv_parse_refs(copy, refs, 64, &n) == 0 && n > 0;
+	case F_PORT:
+		return gv_parse_u64(v, UINT32_MAX - 1, &x) == 0;
+	}
+	return false;
+}
+
+static unsigned side_domid(const struct ctx *c, const struct perm *p, unsigned fe)
+{
+	return p->side == SIDE_BE ? c->be : p->side == SIDE_FE ? fe : p->id;
+}
+
+static void perms_str(const struct xs_permissions *p, unsigned n, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	buf[0] = 0;
+	for (unsigned i = 0; i < n && o < len; i++)
+		o += (size_t)snprintf(buf + o, len - o, "%s%c%u", i ? "," : "",
+		                      "nrwb"[p[i].perms & 3], p[i].id);
+}
+
+/* Compares the node's permissions with want[0..nwant) (BE/FE resolved). A
+ * list whose owner is also its reader collapses to the owner alone, as
+ * xl writes it for a domain serving itself. */
+static void check_perms(struct ctx *c, const char *path, const struct perm *want, unsigned nwant,
+                        unsigned fe, const char *what)
+{
+	struct xs_permissions exp[MAX_PERMS], *got;
+	char gs[96], es[96], spec[48] = "";
+	unsigned n = 0, ngot = 0;
+	bool ok;
+
+	for (unsigned i = 0; i < nwant; i++) {
+		unsigned id = side_domid(c, &want[i], fe);
+		bool dup = false;
+
+		for (unsigned j = 0; j < n; j++)
+			dup |= exp[j].id == id;
+		char who[16];
+
+		if (want[i].side == SIDE_ID)
+			snprintf(who, sizeof(who), "%u", want[i].id);
+		else
+			strcpy(who, want[i].side == SIDE_BE ? "BE" : "FE");
+		snprintf(spec + strlen(spec), sizeof(spec) - strlen(spec), "%s%c%s", i ? "," : "",
+		         "nrwb"[want[i].perm], who);
+		if (dup)
+			continue;
+		exp[n].id = id;
+		exp[n].perms = want[i].perm;
+		n++;
+	}
+	got = xs_get_permissions(c->xs, XBT_NULL, path, &ngot);
+	if (!got) {
+		violation(c, path, strerror(errno), "%s must be readable as %s", what, spec);
+		return;
+	}
+	ok = ngot == n;
+	for (unsigned i = 0; ok && i < n; i++)
+		ok = got[i].id == exp[i].id && (got[i].perms & 3) == exp[i].perms;
+	if (!ok) {
+		perms_str(got, ngot, gs, sizeof(gs));
+		perms_str(exp, n, es, sizeof(es));
+		violation(c, path, gs, "%s must be %s = %s", what, spec, es);
+	}
+	free(got);
+}
+
+/* "queue-<n>/size" against "queue-12/size": true and *n = 12. A rule key
+ * without <n> matches itself only. */
+static bool key_match(const char *rule, const char *key, unsigned *n)
+{
+	const char *p = strstr(rule, "<n>");
+	uint64_t v;
+	char num[12];
+	size_t i = 0;
+
+	if (!p)
+		return !strcmp(rule, key);
+	if (strncmp(rule, key, (size_t)(p - rule)))
+		return false;
+	key += p - rule;
+	while (key[i] >= '0' && key[i] <= '9' && i < sizeof(num) - 1) {
+		num[i] = key[i];
+		i++;
+	}
+	num[i] = 0;
+	if (!i || (i > 1 && num[0] == '0') || gv_parse_u64(num, MAX_QUEUES - 1, &v) < 0)
+		return false;
+	*n = (unsigned)v;
+	return !strcmp(key + i, p + 3);
+}
+
+/* Is rel a directory on the way to some key of this dir (config, queue-3)? */
+static bool key_prefix(const struct ctx *c, enum dir_kind dir, const char *rel)
+{
+	size_t len = strlen(rel);
+	unsigned n;
+
+	for (unsigned i = 0; i < c->s->n; i++) {
+		const struct rule *r = &c->s->rule[i];
+		const char *slash = strrchr(r->key, '/');
+		char head[96];
+
+		if (r->dir != dir || !slash || (size_t)(slash - r->key) >= sizeof(head))
+			continue;
+		memcpy(head, r->key, (size_t)(slash - r->key));
+		head[slash - r->key] = 0;
+		if (key_match(head, rel, &n) && len)
+			return true;
+	}
+	return false;
+}
+
+struct devstate {
+	unsigned fe, devid;
+	enum devtype type;
+	int be_state, fe_state;         /* -1: missing or malformed */
+	int fe_queues;                  /* FE num-queues, -1 unknown */
+};
+
+static bool dev_matches(enum devtype rule, enum devtype dev)
+{
+	return rule == DEV_ALL || rule == dev;
+}
+
+static int writer_state(const struct rule *r, const struct devstate *d)
+{
+	return r->writer == W_BACKEND ? d->be_state : r->writer == W_FRONTEND ? d->fe_state : -1;
+}
+
+static const char *writer_name(enum writer w)
+{
+	return w == W_BACKEND ? "backend" : w == W_FRONTEND ? "frontend" : "toolstack";
+}
+
+/* The presence rule of the file comment. */
+static bool required(const struct rule *r, const struct devstate *d)
+{
+	int st;
+
+	if (r->when == WHEN_CREATE)
+		return true;
+	if (r->when == WHEN_ANY)
+		return r->fmt == F_STATE;
+	st = writer_state(r, d);
+	return st >= r->when && st != XenbusStateClosed;
+}
+
+static void check_key(struct ctx *c, const struct rule *r, const char *dir, const char *key,
+                      const struct devstate *d)
+{
+	char path[256], *v;
+	unsigned len;
+
+	if (gv_xs_join(path, sizeof(path), dir, key) < 0)
+		return;
+	v = xs_read(c->xs, XBT_NULL, path, &len);
+	if (!v) {
+		if (errno != ENOENT)
+			violation(c, path, strerror(errno), "must be readable by this domain");
+		else if (!required(r, d))
+			;
+		else if (r->when < 0)
+			violation(c, path, NULL, "required: written by the toolstack at domain "
+			          "creation");
+		else
+			violation(c, path, NULL, "required: written by the %s in state %s, "
+			          "its state is %s", writer_name(r->writer), state_name(r->when),
+			          state_name(writer_state(r, d)));
+		return;
+	}
+	if (memchr(v, 0, len))
+		violation(c, path, v, "format %s: must not contain a NUL byte", fmt_names[r->fmt]);
+	else if (!format_ok(r->fmt, v))
+		violation(c, path, v, "format %s: %s", fmt_names[r->fmt], fmt_rules[r->fmt]);
+	free(v);
+	check_perms(c, path, r->perms, r->nperms, d->fe, "permissions");
+}
+
+/* Walks the nodes under dir (depth-first, at most three levels), reporting
+ * those that are neither a key of the schema for this device nor a
+ * directory on the way to one. */
+static void check_unknown(struct ctx *c, enum dir_kind kind, const char *dir, const char *rel,
+                          const struct devstate *d, const struct perm *side_perms, int depth)
+{
+	char path[256], sub[160];
+	char **ents;
+	unsigned n = 0;
+
+	if ((rel[0] ? snprintf(path, sizeof(path), "%s/%s", dir, rel)
+	            : snprintf(path, sizeof(path), "%s", dir)) >= (int)sizeof(path))
+		return;
+	ents = xs_directory(c->xs, XBT_NULL, path, &n);
+	for (unsigned i = 0; ents && i < n; i++) {
+		bool known = false, wrong_dev = false;
+		char child[300];
+		unsigned q;
+
+		if ((rel[0] ? snprintf(sub, sizeof(sub), "%s/%s", rel, ents[i])
+		            : snprintf(sub, sizeof(sub), "%s", ents[i])) >= (int)sizeof(sub))
+			continue;
+		snprintf(child, sizeof(child), "%s/%s", dir, sub);
+		for (unsigned j = 0; j < c->s->n; j++) {
+			const struct rule *r = &c->s->rule[j];
+
+			if (r->dir != kind || !key_match(r->key, sub, &q))
+				continue;
+			if (!dev_matches(r->dev, d->type)) {
+				wrong_dev = true;
+				continue;
+			}
+			known = true;
+			if (strstr(r->key, "<n>") && d->fe_queues >= 0 && q >= (unsigned)d->fe_queues)
+				violation(c, child, NULL, "queue %u is beyond the frontend's "
+				          "num-queues (%d)", q, d->fe_queues);
+		}
+		if (known)
+			continue;
+		if (wrong_dev) {
+			violation(c, child, NULL, "key for another device type: this device's "
+			          "type is not %s", d->type == DEV_BLK ? "rng" : "blk");
+		} else if (key_prefix(c, kind, sub) && depth < 3) {
+			check_perms(c, child, side_perms, 2, d->fe, "directory permissions");
+			check_unknown(c, kind, dir, sub, d, side_perms, depth + 1);
+		} else {
+			violation(c, child, NULL, "unknown key: not in the schema %s",
+			          kind == DIR_BE ? "for BE" : "for FE");
+		}
+	}
+	free(ents);
+}
+
+static void check_dir(struct ctx *c, enum dir_kind kind, const char *dir, const struct devstate *d)
+{
+	static const struct perm be_perms[2] = { { SIDE_BE, 0, 0 }, { SIDE_FE, 0, 1 } };
+	static const struct perm fe_perms[2] = { { SIDE_FE, 0, 0 }, { SIDE_BE, 0, 1 } };
+	const struct perm *sp = kind == DIR_BE ? be_perms : fe_perms;
+	char key[96];
+
+	check_perms(c, dir, sp, 2, d->fe, "directory permissions");
+	for (unsigned i = 0; i < c->s->n; i++) {
+		const struct rule *r = &c->s->rule[i];
+		const char *p = strstr(r->key, "<n>");
+
+		if (r->dir != kind || !dev_matches(r->dev, d->type))
+			continue;
+		if (!p) {
+			check_key(c, r, dir, r->key, d);
+			continue;
+		}
+		for (int q = 0; q < d->fe_queues; q++) {
+			snprintf(key, sizeof(key), "%.*s%d%s", (int)(p - r->key), r->key, q, p + 3);
+			check_key(c, r, dir, key, d);
+		}
+	}
+	check_unknown(c, kind, dir, "", d, sp, 1);
+}
+
+/* dir/key as a number, or -1 when missing or malformed (reported elsewhere). */
+static long long read_num(struct ctx *c, const char *dir, const char *key, uint64_t max)
+{
+	uint64_t v;
+
+	return gv_xs_read_u64(c->xs, XBT_NULL, dir, key, max, &v) == 0 ? (long long)v : -1;
+}
+
+static void check_cross(struct ctx *c, const char *bdir, const char *fdir, bool have_be,
+                        bool have_fe, const struct devstate *d)
+{
+	char v[256], path[300];
+	long long x, y;
+
+	if (have_be && gv_xs_read_str(c->xs, XBT_NULL, bdir, GV_XS_FRONTEND, v, sizeof(v)) == 0 &&
+	    strcmp(v, fdir)) {
+		snprintf(path, sizeof(path), "%s/%s", bdir, GV_XS_FRONTEND);
+		violation(c, path, v, "must name the FE directory %s", fdir);
+	}
+	if (have_be && (x = read_num(c, bdir, GV_XS_FRONTEND_ID, UINT64_MAX)) >= 0 &&
+	    x != d->fe) {
+		snprintf(path, sizeof(path), "%s/%s", bdir, GV_XS_FRONTEND_ID);
+		snprintf(v, sizeof(v), "%lld", x);
+		violation(c, path, v, "must be the frontend domain of the BE path, %u", d->fe);
+	}
+	if (have_fe && gv_xs_read_str(c->xs, XBT_NULL, fdir, GV_XS_BACKEND, v, sizeof(v)) == 0 &&
+	    strcmp(v, bdir)) {
+		snprintf(path, sizeof(path), "%s/%s", fdir, GV_XS_BACKEND);
+		violation(c, path, v, "must name the BE directory %s", bdir);
+	}
+	if (have_fe && (x = read_num(c, fdir, GV_XS_BACKEND_ID, UINT64_MAX)) >= 0 && x != c->be) {
+		snprintf(path, sizeof(path), "%s/%s", fdir, GV_XS_BACKEND_ID);
+		snprintf(v, sizeof(v), "%lld", x);
+		violation(c, path, v, "must be the backend domain, %u", c->be);
+	}
+	if (!have_be || !have_fe || d->fe_state < XenbusStateInitialised ||
+	    d->fe_state > XenbusStateClosing)
+		return;
+	/* a connecting or connected pair: the driver's choices fit the device's offer */
+	{
+		uint64_t dev = 0, drv = 0;
+
+		if (gv_xs_read_u64(c->xs, XBT_NULL, bdir, GV_XS_FEATURES, UINT64_MAX, &dev) == 0 &&
+		    gv_xs_read_u64(c->xs, XBT_NULL, fdir, GV_XS_DRIVER_FEATURES, UINT64_MAX,
+		                   &drv) == 0 && (drv & ~dev)) {
+			snprintf(path, sizeof(path), "%s/%s", fdir, GV_XS_DRIVER_FEATURES);
+			snprintf(v, sizeof(v), "0x%llx", (unsigned long long)drv);
+			violation(c, path, v, "must be a subset of the BE features 0x%llx",
+			          (unsigned long long)dev);
+		}
+	}
+	x = read_num(c, bdir, GV_XS_NUM_QUEUES, UINT32_MAX);
+	if (x >= 0 && d->fe_queues > x) {
+		snprintf(path, sizeof(path), "%s/%s", fdir, GV_XS_FE_NUM_QUEUES);
+		snprintf(v, sizeof(v), "%d", d->fe_queues);
+		violation(c, path, v, "must be at most the BE num-queues, %lld", x);
+	}
+	y = read_num(c, bdir, GV_XS_MAX_QUEUE_SIZE, UINT32_MAX);
+	for (int q = 0; q < d->fe_queues; q++) {
+		char key[64];
+
+		snprintf(key, sizeof(key), GV_XS_QUEUE_SIZE_FMT, (unsigned)q);
+		x = read_num(c, fdir, key, UINT32_MAX);
+		if (x < 0 || (x && !(x & (x - 1)) && (y < 0 || x <= y)))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", fdir, key);
+		snprintf(v, sizeof(v), "%lld", x);
+		violation(c, path, v, "must be a power of two at most the BE max-queue-size (%lld)",
+		          y);
+	}
+}
+
+static bool exists(struct ctx *c, const char *path)
+{
+	unsigned len;
+	char *v = xs_read(c->xs, XBT_NULL, path, &len);
+
+	free(v);
+	return v != NULL;
+}
+
+static bool seen(struct ctx *c, unsigned fe, unsigned devid, bool add)
+{
+	for (unsigned i = 0; i < c->nseen; i++)
+		if (c->seen[i].fe == fe && c->seen[i].devid == devid)
+			return true;
+	if (add && c->nseen < MAX_SEEN) {
+		c->seen[c->nseen].fe = fe;
+		c->seen[c->nseen].devid = devid;
+		c->nseen++;
+	}
+	return false;
+}
+
+static void check_dom(struct ctx *c, unsigned fe)
+{
+	struct devstate d = { .fe = fe, .type = DEV_ALL, .be_state = -1, .fe_state = -1,
+	                      .fe_queues = -1 };
+	char dir[64];
+
+	snprintf(dir, sizeof(dir), GV_XS_DOMAIN_DIR_FMT, fe);
+	for (unsigned i = 0; i < c->s->n; i++)
+		if (c->s->rule[i].dir == DIR_DOM)
+			check_key(c, &c->s->rule[i], dir, c->s->rule[i].key, &d);
+}
+
+static void check_device(struct ctx *c, unsigned fe, unsigned devid)
+{
+	struct devstate d = { .fe = fe, .devid = devid, .type = DEV_UNKNOWN, .be_state = -1,
+	                      .fe_state = -1, .fe_queues = -1 };
+	char bdir[128], fdir[128], type[64];
+	bool have_be, have_fe;
+	enum xenbus_state st;
+	long long q;
+
+	snprintf(bdir, sizeof(bdir), GV_XS_BACKEND_DIR_FMT, c->be, fe, devid);
+	snprintf(fdir, sizeof(fdir), GV_XS_FRONTEND_DIR_FMT, fe, devid);
+	have_be = exists(c, bdir);
+	have_fe = exists(c, fdir);
+	c->devices++;
+	if (gv_xs_read_str(c->xs, XBT_NULL, bdir, GV_XS_TYPE, type, sizeof(type)) == 0)
+		d.type = !strcmp(type, "virtio,device2") ? DEV_BLK :
+		         !strcmp(type, "virtio,device4") ? DEV_RNG : DEV_UNKNOWN;
+	if (gv_xs_read_state(c->xs, XBT_NULL, bdir, GV_XS_STATE, &st) == 0)
+		d.be_state = (int)st;
+	if (gv_xs_read_state(c->xs, XBT_NULL, fdir, GV_XS_FE_STATE, &st) == 0)
+		d.fe_state = (int)st;
+	q = read_num(c, fdir, GV_XS_FE_NUM_QUEUES, MAX_QUEUES);
+	d.fe_queues = (int)q;
+	if (have_be)
+		check_dir(c, DIR_BE, bdir, &d);
+	else
+		violation(c, bdir, NULL, "required: the BE directory of %s (its backend-id is %u)",
+		          fdir, c->be);
+	if (have_fe)
+		check_dir(c, DIR_FE, fdir, &d);
+	else
+		violation(c, fdir, NULL, "required: the FE directory of %s", bdir);
+	check_cross(c, bdir, fdir, have_be, have_fe, &d);
+}
+
+/* Names under path that are decimal numbers below max; others reported. */
+static char **list_ids(struct ctx *c, const char *path, unsigned *n)
+{
+	return xs_directory(c->xs, XBT_NULL, path, n);
+}
+
+static bool id_ok(struct ctx *c, const char *parent, const char *name, uint64_t max,
+                  unsigned *out)
+{
+	char path[256];
+	uint64_t v;
+
+	if (!(name[0] == '0' && name[1]) && name[0] != '+' &&
+	    strspn(name, "0123456789") == strlen(name) && gv_parse_u64(name, max, &v) == 0) {
+		*out = (unsigned)v;
+		return true;
+	}
+	snprintf(path, sizeof(path), "%s/%s", parent, name);
+	violation(c, path, NULL, "unknown key: expected a decimal %s",
+	          max == DOMID_FIRST_RESERVED - 1 ? "domain id" : "device id");
+	return false;
+}
+
+static void check_all(struct ctx *c)
+{
+	char path[128], sub[192];
+	char **fes, **doms;
+	unsigned nfe = 0, ndom = 0;
+
+	snprintf(path, sizeof(path), "/local/domain/%u/backend/virtio", c->be);
+	fes = list_ids(c, path, &nfe);
+	for (unsigned i = 0; fes && i < nfe; i++) {
+		char **devs;
+		unsigned fe, ndev = 0;
+
+		if (!id_ok(c, path, fes[i], DOMID_FIRST_RESERVED - 1, &fe))
+			continue;
+		check_dom(c, fe);
+		snprintf(sub, sizeof(sub), "%s/%u", path, fe);
+		check_perms(c, sub, (const struct perm[]){ { SIDE_BE, 0, 0 }, { SIDE_FE, 0, 1 } }, 2, fe,
+		            "directory permissions");
+		devs = list_ids(c, sub, &ndev);
+		for (unsigned j = 0; devs && j < ndev; j++) {
+			unsigned devid;
+
+			if (!id_ok(c, sub, devs[j], UINT32_MAX, &devid))
+				continue;
+			seen(c, fe, devid, true);
+			check_device(c, fe, devid);
+		}
+		free(devs);
+	}
+	free(fes);
+
+	/* frontends that name this backend but have no BE directory */
+	doms = xs_directory(c->xs, XBT_NULL, "/local/domain", &ndom);
+	for (unsigned i = 0; doms && i < ndom; i++) {
+		char **devs;
+		unsigned fe, ndev = 0;
+		uint64_t v;
+
+		if (gv_parse_u64(doms[i], DOMID_FIRST_RESERVED - 1, &v) < 0)
+			continue;
+		fe = (unsigned)v;
+		snprintf(sub, sizeof(sub), "/local/domain/%u/device/virtio", fe);
+		devs = xs_directory(c->xs, XBT_NULL, sub, &ndev);
+		for (unsigned j = 0; devs && j < ndev; j++) {
+			char fdir[256];
+			uint64_t devid, beid;
+
+			if (gv_parse_u64(devs[j], UINT32_MAX, &devid) < 0 ||
+			    seen(c, fe, (unsigned)devid, false))
+				continue;
+			snprintf(fdir, sizeof(fdir), "%s/%s", sub, devs[j]);
+			if (gv_xs_read_u64(c->xs, XBT_NULL, fdir, GV_XS_BACKEND_ID,
+			                   DOMID_FIRST_RESERVED - 1, &beid) < 0 || beid != c->be)
+				continue;
+			check_dom(c, fe);
+			check_device(c, fe, (unsigned)devid);
+		}
+		free(devs);
+	}
+	free(doms);
+}
+
+static int cmd_check(struct schema *s, long be_opt)
+{
+	struct gv_platform *p;
+	struct ctx *c;
+	char err[300];
+	int rc;
+
+	rc = gv_platform_open(NULL, &p, err, sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, "gv-schema: %s\n", err);
+		return 2;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		gv_platform_close(p);
+		return 2;
+	}
+	c->s = s;
+	c->be = be_opt >= 0 ? (unsigned)be_opt : p->domid;
+	c->xs = gv_xs_open(p);
+	if (!c->xs) {
+		fprintf(stderr, "gv-schema: cannot open xenstore on %s: %s\n", p->desc,
+		        strerror(errno));
+		free(c);
+		gv_platform_close(p);
+		return 2;
+	}
+	check_all(c);
+	printf("gv-schema: %u device%s of backend domain %u checked against %s: ", c->devices,
+	       c->devices == 1 ? "" : "s", c->be, s->file);
+	if (c->violations)
+		printf("%u violation%s\n", c->violations, c->violations == 1 ? "" : "s");
+	else
+		printf("clean\n");
+	rc = c->violations ? 1 : 0;
+	xs_close(c->xs);
+	free(c);
+	gv_platform_close(p);
+	return rc;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"NAME\n"
+"    gv-schema - check a live xenstore against the grant-virtio key schema\n"
+"\n"
+"SYNOPSIS\n"
+"    gv-schema [check] [--schema PATH] [--backend-domid N]\n"
+"    gv-schema doc [--schema PATH]\n"
+"    gv-schema --help\n"
+"\n"
+"DESCRIPTION\n"
+"    check (the default) walks every device under\n"
+"    /local/domain/<be>/backend/virtio/<fe>/<devid>, its frontend directory\n"
+"    /local/domain/<fe>/device/virtio/<devid> (and frontends naming <be>\n"
+"    without a backend directory) and /local/domain/<fe>, and prints one line\n"
+"    per violation:  PATH: rule (found: VALUE)\n"
+"    The platform is chosen as for the other programs: GV_PLATFORM=xen|sim,\n"
+"    GV_SIM_DIR, GV_DOMID for the simulation; real Xen through libxenstore.\n"
+"\n"
+"    doc prints the Markdown table of every key (the bytes of\n"
+"    xenstore-schema/gen-doc.sh).\n"
+"\n"
+"RULES\n"
+"    presence  'create' keys and 'state' exist while their directory does;\n"
+"              a key written in state S exists while its writer's state is\n"
+"              >= S and not Closed; other 'any' keys are optional;\n"
+"              queue-<n>/ keys for n below the frontend's num-queues.\n"
+"    device    blk or rng keys only on that device type (BE type).\n"
+"    format    path domid uint bool hex64 state string text ref ref-list port,\n"
+"              parsed strictly.\n"
+"    perms     the perms column with BE/FE replaced by the domain ids, owner\n"
+"              first; BE and FE directories nBE,rFE and nFE,rBE.\n"
+"    unknown   every node under a BE or FE directory is in the schema.\n"
+"    cross     frontend/backend paths point at each other, frontend-id and\n"
+"              backend-id match the paths, driver-features within features,\n"
+"              num-queues and queue sizes within the device's limits.\n"
+"\n"
+"OPTIONS\n"
+"    --schema PATH      the schema (virtio.tsv); default: ../xenstore-schema/\n"
+"                       or ../share/grant-virtio/ next to this program, then\n"
+"                       /usr/local/share/grant-virtio, /usr/share/grant-virtio\n"
+"    --backend-domid N  the backend domain to check (default: this domain)\n"
+"    -h, --help         this text\n"
+"\n"
+"EXIT STATUS\n"
+"    0 clean, 1 violations found, 2 usage, schema or platform error.\n"
+"\n"
+"SEE ALSO\n"
+"    gv-backend(8), gv-frontend(1), xenstore-ls(1)\n");
+}
+
+int main(int argc, char **argv)
+{
+	const char *schema_opt = NULL, *cmd = "check";
+	char found[PATH_MAX + 64];
+	struct schema *s;
+	long be = -1;
+	int i = 1, rc;
+
+	if (argc > 1 && argv[1][0] != '-') {
+		cmd = argv[1];
+		i = 2;
+		if (strcmp(cmd, "check") && strcmp(cmd, "doc")) {
+			fprintf(stderr, "gv-schema: unknown command '%s' (check or doc; see --help)\n",
+			        cmd);
+			return 2;
+		}
+	}
+	for (; i < argc; i++) {
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			usage(stdout);
+			return 0;
+		} else if (!strcmp(argv[i], "--schema") && i + 1 < argc) {
+			schema_opt = argv[++i];
+		} else if (!strcmp(argv[i], "--backend-domid") && i + 1 < argc &&
+		           !strcmp(cmd, "check")) {
+			uint64_t v;
+
+			if (gv_parse_u64(argv[++i], DOMID_FIRST_RESERVED - 1, &v) < 0) {
+				fprintf(stderr, "gv-schema: --backend-domid %s: expected a domain id\n",
+				        argv[i]);
+				return 2;
+			}
+			be = (long)v;
+		} else {
+			fprintf(stderr, "gv-schema: unexpected argument '%s' (see --help)\n", argv[i]);
+			return 2;
+		}
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return 2;
+	if (load_schema(s, find_schema(schema_opt, found, sizeof(found))) < 0) {
+		free(s);
+		return 2;
+	}
+	if (!strcmp(cmd, "doc")) {
+		print_doc(s);
+		rc = fflush(stdout) ? 2 : 0;
+	} else {
+		rc = cmd_check(s, be);
+	}
+	free_schema(s);
+	free(s);
+	return rc;
+}
