@@ -203,6 +203,7 @@ int gv_dma_dev_init(struct gv_dma_dev *d, struct gv_platform *p, domid_t backend
 	d->strategy = s;
 	d->ops = ops[s];
 	d->max_seg_len = UINT32_MAX;
+	d->grant_budget = pool_pages ? pool_pages : GV_DMA_DEFAULT_POOL_PAGES;
 	if (d->ops->persistent)
 		return pool_init(d, pool_pages ? pool_pages : GV_DMA_DEFAULT_POOL_PAGES);
 	return 0;

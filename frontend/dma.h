@@ -101,6 +101,8 @@ struct gv_dma_dev {
 	const struct gv_dma_ops *ops;
 	uint32_t max_seg_len;       /* device size-max; segments are cut there */
 	struct gv_dma_pool pool;    /* bounce and pool strategies; npages 0 otherwise */
+	unsigned grant_budget;      /* grant strategy: most pages granted at once */
+	unsigned grant_pages_out;   /* grant strategy: pages granted now */
 	bool broken;                /* sticky: a grant could not be ended */
 	struct gv_dma_stats stats;
 };
@@ -115,8 +117,9 @@ struct gv_dma_coherent {
 };
 
 /* Creates the DMA device for a strategy. pool_pages: size of the persistent
- * pool for bounce and pool (0: GV_DMA_DEFAULT_POOL_PAGES), ignored by grant
- * and bypass. Grants the pool (writable) to backend. 0 or -errno; nothing
+ * pool for bounce and pool, and for grant the most pages granted at once
+ * (0: GV_DMA_DEFAULT_POOL_PAGES, so every strategy stays within the same
+ * gntalloc limit); ignored by bypass. Grants the pool (writable) to backend. 0 or -errno; nothing
  * is left behind on failure. */
 #define GV_DMA_DEFAULT_POOL_PAGES 768u   /* 3 MiB: fits Linux's gntalloc limit (1024) with the vrings */
 int gv_dma_dev_init(struct gv_dma_dev *d, struct gv_platform *p, domid_t backend,

@@ -11,6 +11,11 @@
  * this layer marks the device broken and never touches that memory again
  * (as grant-dma-ops: "Grant still in use by backend domain, disabled for
  * further use").
+ *
+ * The pages granted at once are bounded by d->grant_budget: a guest kernel
+ * limits what gntalloc may grant (1024 pages by default in Linux), and a
+ * queue full of large requests would pass it. Over the budget, map answers
+ * -EAGAIN (room comes back with completions), as a full bounce pool does.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +30,10 @@ static int grant_map(struct gv_dma_dev *d, void *buf, size_t len, enum gv_dma_di
 	void *addr;
 	int rc;
 
+	if (npages > d->grant_budget)
+		return -ENOMEM;            /* can never fit: the caller splits */
+	if (d->grant_pages_out + npages > d->grant_budget)
+		return -EAGAIN;
 	if (npages > 64) {
 		refs = malloc(npages * sizeof(*refs));
 		if (!refs)
@@ -32,6 +41,8 @@ static int grant_map(struct gv_dma_dev *d, void *buf, size_t len, enum gv_dma_di
 	}
 	rc = gv_grant_alloc(d->p, d->backend, npages,
 	                    dir == GV_DMA_TO_DEVICE ? GV_GRANT_READONLY : 0, NULL, refs, &addr);
+	if (rc == -ENOSPC)
+		rc = -EAGAIN;              /* the platform's own limit: wait for completions */
 	if (rc < 0)
 		goto free_refs;
 	rc = gv_dma_segs_from_refs(refs, 0, len, d->max_seg_len, segs, max_segs, nsegs);
@@ -42,6 +53,7 @@ static int grant_map(struct gv_dma_dev *d, void *buf, size_t len, enum gv_dma_di
 	}
 	m->dev_cpu = addr;
 	m->npages = npages;
+	d->grant_pages_out += npages;
 	m->bounced = true;
 	if (dir & GV_DMA_TO_DEVICE) {
 		memcpy(m->dev_cpu, buf, len);
@@ -64,6 +76,9 @@ static int grant_unmap(struct gv_dma_dev *d, struct gv_dma_map *m)
 		d->stats.bytes_copied_out += m->len;
 	}
 	rc = gv_grant_end(d->p, m->dev_cpu, m->npages);
+	/* Leaked pages leave the budget too: gntalloc stops counting a gref
+	 * once it is deallocated, even when the kernel defers its end. */
+	d->grant_pages_out -= m->npages;
 	if (rc == -EBUSY) {
 		d->stats.pages_leaked += m->npages;
 		gv_dma_mark_broken(d, "grant still in use by the backend; its pages are leaked and never reused");

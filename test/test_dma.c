@@ -92,7 +92,8 @@ static int roundtrip(enum gv_dma_strategy s, bool scatter, size_t len, size_t mi
 	unsigned n = 0, pages_min;
 	uint64_t base;
 
-	CHECK_EQ(gv_dma_dev_init(&d, &f->p, 0, s, 0), 0);
+	/* grant: a budget that holds this one mapping (t_grant_budget tests it) */
+	CHECK_EQ(gv_dma_dev_init(&d, &f->p, 0, s, s == GV_DMA_GRANT ? gv_pages_for(len) + 1 : 0), 0);
 	base = f->p.ctr.grants_active;
 	fill(buf, len, 1);
 	fill(from_dev, len, 2);
@@ -153,6 +154,41 @@ static int t_grant_roundtrip(void)
 		CHECK_EQ(roundtrip(GV_DMA_GRANT, false, lens[i], 7), 0);
 		CHECK_EQ(roundtrip(GV_DMA_GRANT, true, lens[i], 4000), 0);
 	}
+	return 0;
+}
+
+/* The grant strategy keeps the pages granted at once within its budget (a
+ * guest kernel's gntalloc limit): over it -EAGAIN until a completion, a
+ * mapping larger than the budget -ENOMEM; nothing is granted either way. */
+static int t_grant_budget(void)
+{
+	struct fake_plat *f = fake_new(false);
+	struct gv_dma_dev d;
+	struct gv_dma_map m[4], big;
+	uint8_t *buf = calloc(1, 16 * GV_PAGE_SIZE);
+	unsigned n;
+
+	CHECK_EQ(gv_dma_dev_init(&d, &f->p, 0, GV_DMA_GRANT, 8), 0);
+	CHECK_EQ(gv_dma_map(&d, buf, 9 * GV_PAGE_SIZE, GV_DMA_TO_DEVICE, &big, segs, MAXSEG, &n),
+	         -ENOMEM);
+	for (int i = 0; i < 2; i++)
+		CHECK_EQ(gv_dma_map(&d, buf, 3 * GV_PAGE_SIZE, GV_DMA_TO_DEVICE, &m[i], segs, MAXSEG, &n), 0);
+	CHECK_EQ(f->p.ctr.grants_active, 6);
+	CHECK_EQ(gv_dma_map(&d, buf, 3 * GV_PAGE_SIZE, GV_DMA_TO_DEVICE, &m[2], segs, MAXSEG, &n),
+	         -EAGAIN);
+	CHECK_EQ(d.stats.pool_full, 1);
+	CHECK_EQ(f->p.ctr.grants_active, 6);
+	/* two pages still fit, and a completion frees room for three */
+	CHECK_EQ(gv_dma_map(&d, buf, 2 * GV_PAGE_SIZE, GV_DMA_FROM_DEVICE, &m[2], segs, MAXSEG, &n), 0);
+	CHECK_EQ(gv_dma_unmap(&d, &m[0]), 0);
+	CHECK_EQ(gv_dma_map(&d, buf, 3 * GV_PAGE_SIZE, GV_DMA_TO_DEVICE, &m[3], segs, MAXSEG, &n), 0);
+	for (int i = 1; i < 4; i++)
+		CHECK_EQ(gv_dma_unmap(&d, &m[i]), 0);
+	CHECK_EQ(d.grant_pages_out, 0);
+	CHECK_EQ(f->p.ctr.grants_active, 0);
+	CHECK_EQ(gv_dma_dev_destroy(&d), 0);
+	free(buf);
+	fake_free(f);
 	return 0;
 }
 
@@ -392,6 +428,7 @@ static const struct gv_test tests[] = {
 	TEST(t_segs_from_refs),
 	TEST(t_bounce_roundtrip),
 	TEST(t_grant_roundtrip),
+	TEST(t_grant_budget),
 	TEST(t_directions),
 	TEST(t_pool_exhaustion),
 	TEST(t_pool_zero_copy),
