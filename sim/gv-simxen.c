@@ -43,7 +43,8 @@ char *sim_path(char *buf, size_t len, domid_t domid, const char *leaf)
 static void usage(FILE *f)
 {
 	fprintf(f,
-	"usage: gv-simxen [--dir DIR] [--ready-fd N] [--scatter-refs] [--verbose]\n"
+	"usage: gv-simxen [--dir DIR] [--ready-fd N] [--scatter-refs] [--gntalloc-limit N]\n"
+	"                 [--verbose]\n"
 	"\n"
 	"The simulated Xen hypervisor and xenstored of grant-virtio. It serves, for\n"
 	"each simulated domain N, DIR/domN/hypervisor (grants, event channels,\n"
@@ -55,6 +56,8 @@ static void usage(FILE *f)
 	"  --ready-fd N    write one byte to fd N, then close it, once serving\n"
 	"  --scatter-refs  never hand out consecutive grant references (tests the\n"
 	"                  frontend's handling of real Xen, which does not promise them)\n"
+	"  --gntalloc-limit N  pages each domain may have granted at once (default\n"
+	"                  1024, Linux gntalloc's default limit); more: ENOSPC\n"
 	"  --verbose       log every request\n"
 	"\n"
 	"Stops on SIGTERM or SIGINT and removes what it created. Exit status: 0 on a\n"
@@ -79,6 +82,7 @@ int main(int argc, char **argv)
 		{ "dir", required_argument, NULL, 'd' },
 		{ "ready-fd", required_argument, NULL, 'r' },
 		{ "scatter-refs", no_argument, NULL, 's' },
+		{ "gntalloc-limit", required_argument, NULL, 'g' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -90,7 +94,7 @@ int main(int argc, char **argv)
 	struct rlimit rl;
 
 	gv_log_set_program(argv[0]);
-	while ((c = getopt_long(argc, argv, "d:r:svh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:r:sg:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd': dir = optarg; break;
 		case 'r': {
@@ -105,6 +109,17 @@ int main(int argc, char **argv)
 			break;
 		}
 		case 's': sim_scatter_refs = true; break;
+		case 'g': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+
+			if (*end || v < 1 || v > (1L << 24)) {
+				gv_err("--gntalloc-limit %s: expected a number of pages, 1..16777216", optarg);
+				return 1;
+			}
+			sim_gntalloc_limit = (unsigned)v;
+			break;
+		}
 		case 'v': gv_log_threshold = GV_LOG_DEBUG; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 1;

@@ -89,6 +89,11 @@ void hv_gnttab_fini(struct hv_domain *d)
 	d->grefs = NULL;
 }
 
+/* Linux's gntalloc limits what all users in one guest kernel may grant
+ * (module parameter `limit`, 1024 pages by default); the simulation keeps
+ * the same limit so that what passes here does not run out on Xen. */
+unsigned sim_gntalloc_limit = 1024;
+
 /* Picks `count` free refs and marks them active. Like a fresh Linux free
  * list they come out consecutive when a run is free; with --scatter-refs
  * never two consecutive ones in a row (unless the table is nearly full). */
@@ -201,6 +206,9 @@ int hv_grant_alloc(struct hv_conn *c, const struct sim_req *req, grant_ref_t *re
 	rc = hv_notify_arm(c, req->notify_offset, req->notify_port, &notify);
 	if (rc)
 		return rc;
+	/* gntalloc's limit counts every page the guest kernel has granted */
+	if (d->grants_active + count > sim_gntalloc_limit)
+		return -ENOSPC;
 	a = calloc(1, sizeof(*a) + count * sizeof(a->refs[0]));
 	if (!a)
 		return -ENOMEM;

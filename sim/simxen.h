@@ -24,6 +24,7 @@ void sim_loop_del(int fd);
 
 extern const char *sim_dir;       /* the directory served, absolute */
 extern bool sim_scatter_refs;     /* --scatter-refs: never hand out consecutive grant refs */
+extern unsigned sim_gntalloc_limit; /* --gntalloc-limit: pages one domain may have granted */
 
 /* DIR/dom<domid>/<leaf> into buf; returns buf or NULL if it does not fit. */
 char *sim_path(char *buf, size_t len, domid_t domid, const char *leaf);

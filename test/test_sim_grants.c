@@ -46,12 +46,13 @@ static int start(const char *const *extra)
 	return sim_start(&env, extra);
 }
 
-/* dom0 handle, plus `n` more domains created (ids 1..n) */
-static struct gv_platform *start_with_domains(unsigned n)
+/* dom0 handle, plus `n` more domains created (ids 1..n); extra: more
+ * gv-simxen arguments or NULL */
+static struct gv_platform *start_with_domains_args(unsigned n, const char *const *extra)
 {
 	struct gv_platform *p0;
 
-	if (start(NULL) < 0)
+	if (start(extra) < 0)
 		return NULL;
 	p0 = open_dom(0);
 	for (unsigned i = 0; p0 && i < n; i++) {
@@ -63,6 +64,11 @@ static struct gv_platform *start_with_domains(unsigned n)
 		}
 	}
 	return p0;
+}
+
+static struct gv_platform *start_with_domains(unsigned n)
+{
+	return start_with_domains_args(n, NULL);
 }
 
 static uint16_t flags_of(struct gv_platform *p, grant_ref_t r)
@@ -251,9 +257,38 @@ static int t_flags_while_mapped(void)
 	return 0;
 }
 
-static int t_end_while_mapped_leaks(void)
+/* Like Linux's gntalloc, a domain may have at most --gntalloc-limit pages
+ * granted (1024 by default): past it -ENOSPC, and ending frees room. */
+static int t_gntalloc_limit(void)
 {
 	struct gv_platform *p0 = start_with_domains(1), *p1;
+	grant_ref_t refs[512];
+	void *a, *b, *c;
+
+	CHECK(p0);
+	CHECK((p1 = open_dom(1)));
+	CHECK_EQ(gv_grant_alloc(p1, 0, 512, 0, NULL, refs, &a), 0);
+	CHECK_EQ(gv_grant_alloc(p1, 0, 511, 0, NULL, refs, &b), 0);
+	CHECK_EQ(gv_grant_alloc(p1, 0, 2, 0, NULL, refs, &c), -ENOSPC);
+	CHECK_EQ(p1->ctr.grants_active, 1023);
+	CHECK_EQ(gv_grant_alloc(p1, 0, 1, 0, NULL, refs, &c), 0);
+	CHECK_EQ(gv_grant_end(p1, a, 512), 0);
+	CHECK_EQ(gv_grant_alloc(p1, 0, 512, 0, NULL, refs, &a), 0);
+	CHECK_EQ(gv_grant_end(p1, a, 512), 0);
+	CHECK_EQ(gv_grant_end(p1, b, 511), 0);
+	CHECK_EQ(gv_grant_end(p1, c, 1), 0);
+	CHECK(counters_zero(&p1->ctr));
+	gv_platform_close(p1);
+	gv_platform_close(p0);
+	CHECK_EQ(sim_stop(&env), 0);
+	return 0;
+}
+
+static int t_end_while_mapped_leaks(void)
+{
+	/* this test fills the whole grant table: lift gntalloc's limit above it */
+	static const char *const table_size_limit[] = { "--gntalloc-limit", "16384", NULL };
+	struct gv_platform *p0 = start_with_domains_args(1, table_size_limit), *p1;
 	static grant_ref_t refs[SIM_MAX_BATCH];
 	static void *allocs[32];
 	struct sim_domain_info info[4];
@@ -782,7 +817,7 @@ static int t_hostile_client(void)
 
 static const struct gv_test tests[] = {
 	TEST(t_map_without_grant), TEST(t_wrong_domid), TEST(t_readonly_grant),
-	TEST(t_flags_while_mapped), TEST(t_end_while_mapped_leaks), TEST(t_data_both_ways),
+	TEST(t_flags_while_mapped), TEST(t_gntalloc_limit), TEST(t_end_while_mapped_leaks), TEST(t_data_both_ways),
 	TEST(t_mapper_killed), TEST(t_granter_killed), TEST(t_batch_all_or_nothing),
 	TEST(t_batch_many_allocations), TEST(t_domains), TEST(t_refs_consecutive_or_scattered),
 	TEST(t_hostile_client), { 0 }
