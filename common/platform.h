@@ -46,7 +46,8 @@ struct gv_counters {
 /* A peer-death notification (gntalloc UNMAP_NOTIFY / xengnttab *_notify):
  * when the share or mapping goes away for any reason, process death
  * included, the byte at `offset` in the first page is set to 0 (the
- * mapping must be writable for that) and `port` is notified. */
+ * mapping must be writable for that) and `port` is notified. On real Xen the
+ * libraries offer this for one page only: a notify with count > 1 is -EINVAL. */
 #define GV_NO_NOTIFY_OFFSET (-1)
 #define GV_NO_PORT          ((evtchn_port_t)~0u)
 struct gv_notify {
@@ -85,7 +86,11 @@ struct gv_platform_ops {
 	/* Ends access to a whole allocation made by grant_alloc (addr, count as
 	 * returned) and unmaps it here. -EBUSY: some pages are still mapped by the
 	 * peer; they are leaked on purpose, counted in grants_leaked, never reused;
-	 * the others are ended. Either way addr is no longer valid. */
+	 * the others are ended. Either way addr is no longer valid.
+	 * On real Xen, Linux's gntalloc defers ending a grant the peer still maps
+	 * (the page is kept until the peer unmaps it) and tells user space
+	 * nothing: grant_end succeeds there and grants_leaked stays 0; Xen's own
+	 * grant-table dump (xl debug-keys g) is the oracle. */
 	int (*grant_end)(struct gv_platform *p, void *addr, unsigned count);
 
 	/* Mapping side. Maps refs[0..count) granted by `from` contiguously at
