@@ -96,3 +96,6 @@ include fuzz/fuzz.mk
 
 # make install [PREFIX=/usr/local] [DESTDIR=] (packaging/install.mk; docs/admin.md)
 include packaging/install.mk
+
+# make valgrind: the programs under memcheck end to end (test/valgrind.mk)
+include test/valgrind.mk
