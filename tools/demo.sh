@@ -45,7 +45,7 @@ start_daemon() {
 	rm -f "$fifo"
 }
 
-for p in gv-simxen gv-backend gv-xl gv-frontend; do
+for p in gv-simxen gv-backend gv-xl gv-frontend gv-schema; do
 	[ -x "$B/$p" ] || { echo "demo: $B/$p is missing: run make first"; exit 1; }
 done
 
@@ -63,6 +63,8 @@ step "toolstack: gv-xl create examples/guest.cfg"
 grep -v '^#' "$top/examples/guest.cfg" | grep -A3 '^virtio'
 domid=$("$B/gv-xl" create "$top/examples/guest.cfg") || { fail "gv-xl create"; exit 1; }
 echo "guest1 is domain $domid"
+echo "gv-schema check (as dom0): the xenstore nodes against xenstore-schema/virtio.tsv"
+GV_DOMID=0 "$B/gv-schema" check --backend-domid 0 || fail "xenstore does not match the schema after create"
 export GV_DOMID="$domid"
 
 seed=1
@@ -92,6 +94,7 @@ step "the grant path still works after the refusal"
 
 step "teardown: gv-xl destroy guest1, stop the backend and the hypervisor"
 "$B/gv-xl" destroy guest1 || fail "gv-xl destroy"
+GV_DOMID=0 "$B/gv-schema" check --backend-domid 0 || fail "xenstore does not match the schema after destroy"
 listing=$("$B/gv-xl" list 2>&1); echo "$listing"
 echo "$listing" | grep -qi dying && fail "a domain is left dying: pages still mapped"
 kill "$bepid"; wait "$bepid"; rc=$?; bepid=
