@@ -471,6 +471,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	snprintf(errlog, sizeof(errlog), "%s.frontend.log", env.dir);
+	/* stderr (the library's log, and a sanitizer's report) goes to errlog
+	 * during each case: say where, line-buffered so a crash keeps it */
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	printf("the library's stderr during each case: %s (kept if this program dies)\n", errlog);
 	rc = gv_test_main(argc, argv, tests);
 	if (dev)
 		gv_detach(dev);
