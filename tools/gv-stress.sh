@@ -73,20 +73,32 @@ fe_re=$(awk -F'\t' '$1=="FE"{gsub(/<n>/,"[0-9]+",$2); printf "%s|", $2}' "$top/x
 violation() {
 	echo "gv-stress: VIOLATION in cycle $i (fault $fault, dma $dma): $*"
 	echo "--- gv-xl list"; "$B/gv-xl" list
-	echo "--- backend log (last 15 lines)"; tail -15 "$work/backend.log"
+	echo "--- backend log (last 25 lines)"; tail -25 "$work/backend.log"
 	failed=1
 }
 
-# The device at rest: InitWait, or Closed after its frontend died (it waits
-# for the next frontend to write Initialising, docs/transport.md step 8).
+# The device at rest: InitWait; or Closed after its frontend died (it waits
+# for the next frontend to write Initialising, docs/transport.md step 8); or
+# refused: a guest killed during the handshake leaves Initialised keys whose
+# grants and ports died with it, so the backend cannot connect and refuses the
+# device as it would a hostile frontend's (Closing, device-status 64, error);
+# the next frontend's Initialising resets it, which the next cycle checks.
 # At most 10 s, polling.
 settle() {
 	n=0
-	while st=$(xenstore-read "/local/domain/0/backend/virtio/$dom/0/state" 2>/dev/null);
-	      [ "$st" != 2 ] && [ "$st" != 6 ]; do
+	be="/local/domain/0/backend/virtio/$dom/0"
+	while st=$(xenstore-read "$be/state" 2>/dev/null); do
+		case $st in
+		2|6) return 0 ;;
+		5) if [ "$(xenstore-read "$be/device-status" 2>/dev/null)" = 64 ] &&
+		      xenstore-read "$be/error" >/dev/null 2>&1; then
+			refused=$((refused + 1)); return 0
+		   fi ;;
+		esac
 		n=$((n + 1)); [ $n -gt 1000 ] && return 1
 		sleep 0.01
 	done
+	return 1
 }
 
 check() {
@@ -108,7 +120,7 @@ check() {
 	[ -z "$bad" ] || { violation "keys not in the schema under FE: $bad"; return; }
 }
 
-seed0=$seed faults=0 none=0 kg=0 kb=0 rn=0 base_fds= base_rss=
+seed0=$seed faults=0 none=0 kg=0 kb=0 rn=0 refused=0 base_fds= base_rss=
 t0=$(date +%s)
 i=0
 while [ $i -lt "$cycles" ] && [ $failed = 0 ]; do
@@ -149,5 +161,5 @@ while [ $i -lt "$cycles" ] && [ $failed = 0 ]; do
 	check
 	[ $((i % 50)) = 0 ] && echo "gv-stress: $i cycles, $faults faults (kill-guest $kg, kill-backend $kb, rm-node $rn), $(( $(date +%s) - t0 )) s"
 done
-echo "gv-stress: summary: $i cycles, $none clean, $faults faults injected (kill-guest $kg, kill-backend $kb, rm-node $rn), $failed violations, $(( $(date +%s) - t0 )) s, seed $seed0"
+echo "gv-stress: summary: $i cycles, $none clean, $faults faults injected (kill-guest $kg, kill-backend $kb, rm-node $rn), $refused refused handshakes of killed guests, $failed violations, $(( $(date +%s) - t0 )) s, seed $seed0"
 [ $failed = 0 ]
