@@ -35,6 +35,10 @@ common_tree() { # $1: root to fill
 	for m in xen-evtchn xen-privcmd xenfs/xenfs xen-gntdev xen-gntalloc; do
 		cp "$cache/kernel/lib/modules/$kver/kernel/drivers/xen/$m.ko" "$r/lib/modules/xen/"
 	done
+	# for make xen-bench (bench.sh): a dom0 ramdisk, Linux's block backend and frontend
+	for m in brd xen-blkback/xen-blkback xen-blkfront; do
+		cp "$cache/kernel/lib/modules/$kver/kernel/drivers/block/$m.ko" "$r/lib/modules/xen/"
+	done
 	cp -a "$out/build-xen" "$r/gv/build-xen"
 	echo "root:x:0:0:root:/:/bin/sh" >"$r/etc/passwd"
 	echo "root:x:0:" >"$r/etc/group"
@@ -63,7 +67,7 @@ cp "$here/dom0-init.sh" "$d/init"
 chmod 755 "$d/init"
 # run.sh leaves the selected scenarios in out/scenarios.list
 if [ -f "$out/scenarios.list" ]; then cp "$out/scenarios.list" "$d/gv/"; else cp "$here/scenarios.list" "$d/gv/"; fi
-cp "$here/scenario-lib.sh" "$here/scenarios.sh" "$d/gv/"
+cp "$here/scenario-lib.sh" "$here/scenarios.sh" "$here/bench.sh" "$d/gv/"
 cp "$cache/kernel/boot/vmlinuz-$kver" "$d/gv/guest/vmlinuz"
 cp "$out/guest.cpio.gz" "$d/gv/guest/initrd.gz"
 mkcpio "$d" "$out/dom0.cpio.gz"

@@ -6,6 +6,8 @@
 # The full serial console log is xen-test/out/serial.log. Every step has a
 # time limit; the whole run stays under GV_XEN_TEST_LIMIT seconds (600).
 #   sh xen-test/run.sh [SCENARIO...]   (default: every scenario, in list order)
+# XEN_SCENARIO_LIST=bench.list takes the scenarios from another list of this
+# directory (make xen-bench); the default is scenarios.list.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 out="$here/out"
@@ -25,7 +27,8 @@ finish() {
 }
 
 # The scenarios to run: all of scenarios.list, or those named on the command line.
-grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' "$here/scenarios.list" >"$out/scenarios.list"
+list=${XEN_SCENARIO_LIST:-scenarios.list}
+grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' "$here/$list" >"$out/scenarios.list" || { echo "no scenarios in xen-test/$list"; exit 2; }
 if [ $# -gt 0 ]; then
 	for n in "$@"; do
 		grep -aq "^$n[[:space:]]" "$out/scenarios.list" || { echo "no scenario $n in xen-test/scenarios.list"; exit 2; }

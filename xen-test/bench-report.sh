@@ -1,0 +1,51 @@
+#!/bin/sh
+# xen-test/bench-report.sh: the table of `make xen-bench`, from the
+# "GV-BENCH <row> <workload> <MiB/s> <bytes per request>" lines that
+# bench.sh left in xen-test/out/serial.log (one boot). For each row and
+# workload the best of its runs (rounds) counts; ratios are to the blkfront
+# row (Linux's xen-blkfront/xen-blkback) and to dom0-local (dom0 reading its
+# own ramdisk) of the same boot. Writes xen-test/out/xen-bench.json.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+log="$here/out/serial.log.clean"
+json="$here/out/xen-bench.json"
+[ -f "$log" ] || { echo "xen-bench: no $log: did the boot run?"; exit 1; }
+grep -a '^\[xen_bench\] GV-BENCH ' "$log" | sed 's/^\[xen_bench\] //' >"$here/out/xen-bench.lines"
+[ -s "$here/out/xen-bench.lines" ] || { echo "xen-bench: no GV-BENCH results in the serial log"; exit 1; }
+date=$(date -u '+%Y-%m-%d %H:%M UTC')
+echo "xen-bench: make xen-bench, $date; Xen 4.20 under QEMU TCG (2 vCPUs), guest PV 1 vCPU;"
+echo "  every row reads the same dom0 ramdisk (brd, 256 MiB) at queue depth 1; best of the runs"
+awk -v json="$json" -v date="$date" '
+$4 != "-" {
+	k = $3 SUBSEP $2
+	if (!(k in best) || $4 + 0 > best[k]) best[k] = $4 + 0
+	bs[$3] = $5; n[k]++
+	if (!($3 in seenw)) { seenw[$3] = 1; wl[nw++] = $3 }
+}
+END {
+	nr = split("dom0-local blkfront pair-pool pair-grant pair-bounce", rows, " ")
+	printf "\n%-16s %-12s %9s %9s %11s %11s %5s\n", "workload", "row", "MiB/s", "IOPS",
+	       "x blkfront", "x dom0-local", "runs"
+	printf "{\n  \"command\": \"make xen-bench\",\n  \"date\": \"%s\",\n", date > json
+	printf "  \"system\": \"Xen 4.20 under QEMU TCG, dom0 1536 MiB, PV guest 256 MiB 1 vCPU, brd /dev/ram0 256 MiB in dom0\",\n" > json
+	printf "  \"note\": \"queue depth 1 everywhere; best of the runs; ratios from the same boot\",\n  \"results\": [" > json
+	sep = ""
+	for (i = 0; i < nw; i++) {
+		w = wl[i]
+		b = best[w, "blkfront"]; l = best[w, "dom0-local"]
+		for (j = 1; j <= nr; j++) {
+			r = rows[j]
+			if (!((w, r) in best)) { printf "%-16s %-12s %9s\n", w, r, "failed"; continue }
+			m = best[w, r]; iops = m * 1048576 / bs[w]
+			rb = b ? m / b : 0; rl = l ? m / l : 0
+			printf "%-16s %-12s %9.1f %9.0f %11.2f %11.2f %5d\n", w, r, m, iops, rb, rl, n[w, r]
+			printf "%s\n    {\"workload\": \"%s\", \"row\": \"%s\", \"mibs\": %.1f, \"iops\": %.0f, " \
+			       "\"ratio_blkfront\": %.3f, \"ratio_dom0_local\": %.3f, \"runs\": %d}",
+			       sep, w, r, m, iops, rb, rl, n[w, r] > json
+			sep = ","
+		}
+		printf "\n"
+	}
+	printf "\n  ]\n}\n" > json
+}' "$here/out/xen-bench.lines"
+echo "xen-bench: written $json"

@@ -1,0 +1,121 @@
+# xen-test/bench.sh: the benchmark scenario of `make xen-bench` (bench.list),
+# sourced in dom0 after scenario-lib.sh and scenarios.sh.
+#
+# One guest, one dom0 ramdisk (brd, 256 MiB), two ways to it, measured in the
+# same boot with the same workloads at queue depth 1:
+#   blkfront       Linux's xen-blkfront in the guest, xen-blkback in dom0
+#                  (disk = ["phy:/dev/ram0,xvdb,w"]), O_DIRECT preads
+#                  (build-xen/gv-rawread) of /dev/xvdb
+#   pair-<dma>     gv-frontend bench --depth 1 in the guest (dma pool, grant,
+#                  bounce), gv-backend in dom0 serving /dev/ram0
+#   dom0-local     dom0's own O_DIRECT preads of /dev/ram0 (the ceiling)
+# Emulation (TCG) makes absolute figures meaningless; the ratios between rows
+# of the same boot are what xen-test/bench-report.sh prints.
+# Each result is one line on the console:
+#   GV-BENCH <row> <workload> <MiB/s> <bytes per request>
+
+# workload name, request size, bytes read
+GV_BENCH_WORKLOADS='64k-seqread-qd1:64K:32M 1m-seqread-qd1:1M:32M 4k-seqread-qd1:4K:2M'
+GV_BENCH_ROUNDS=${GV_BENCH_ROUNDS:-2}
+
+# The guest's side, one shell command (it goes through xenstore's data/gv-cmd):
+# load xen-blkfront, wait for /dev/xvdb, then per round and workload: blkfront
+# first, then the pair with each DMA strategy. The pair's bench writes the
+# region first (through gv-backend) and times only the reads; blkfront reads
+# the same ramdisk region. Lines "GVB <row> <workload> <tool output>".
+gv_bench_guest_cmd() {
+	echo 'insmod /lib/modules/xen/xen-blkfront.ko; i=0;' \
+	  'while [ ! -b /dev/xvdb ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done;' \
+	  '[ -b /dev/xvdb ] || { echo "guest: no /dev/xvdb from xen-blkfront after 30 s"; exit 1; };' \
+	  "k=0; while [ \$k -lt $GV_BENCH_ROUNDS ]; do k=\$((k + 1));" \
+	  "for w in $GV_BENCH_WORKLOADS; do" 'n=${w%%:*}; r=${w#*:}; bs=${r%%:*}; sz=${r#*:};' \
+	  'echo "GVB blkfront $n $(timeout 60 ./build-xen/gv-rawread /dev/xvdb $bs $sz 2>&1 | tail -n 1)";' \
+	  'for d in pool grant bounce; do' \
+	  'echo "GVB pair-$d $n $(timeout 60 ./build-xen/gv-frontend --platform xen --devid 0 --dma $d bench --size $sz --io-size $bs --depth 1 2>&1 | tail -n 1)";' \
+	  'done; done; done'
+}
+
+# Turns a "GVB row workload <output>" line into a GV-BENCH line, or reports
+# the row as failed (MiB/s "-") with the tool's last line.
+gv_bench_line() {
+	awk '
+	/^GVB / {
+		mibs = "-"
+		if (match($0, /mibs=[0-9.]+/))
+			mibs = substr($0, RSTART + 5, RLENGTH - 5)
+		else if (match($0, /at [0-9.]+ MiB\/s/))
+			mibs = substr($0, RSTART + 3, RLENGTH - 9)
+		if (match($0, /bs=[0-9]+/))
+			bs = substr($0, RSTART + 3, RLENGTH - 3)
+		else if (match($0, /in [0-9]+-byte/))
+			bs = substr($0, RSTART + 3, RLENGTH - 8)
+		else
+			bs = "-"
+		print "GV-BENCH " $2 " " $3 " " mibs " " bs
+		if (mibs == "-")
+			print "GV-BENCH-ERROR " $0
+	}'
+}
+
+# dom0 reading its own ramdisk, every workload once: the local ceiling.
+gv_bench_local() {
+	for _w in $GV_BENCH_WORKLOADS; do
+		_n=${_w%%:*} _r=${_w#*:}
+		_bs=${_r%%:*} _sz=${_r#*:}
+		echo "GVB dom0-local $_n $(timeout 60 ./build-xen/gv-rawread /dev/ram0 "$_bs" "$_sz" 2>&1 | tail -n 1)"
+	done | gv_bench_line
+}
+
+# libxl's block hotplug script cannot run in this busybox dom0: with
+# run_hotplug_scripts=0 nobody writes the vbd backend's physical-device, which
+# xen-blkback waits for. This loop (60 s) does it as soon as libxl has written
+# params: major:minor in hex, 1:0 for /dev/ram0.
+gv_bench_vbd_helper() {
+	_n=600
+	while [ $_n -gt 0 ]; do
+		for _d in $(xenstore-list /local/domain/0/backend/vbd 2>/dev/null); do
+			for _v in $(xenstore-list /local/domain/0/backend/vbd/$_d 2>/dev/null); do
+				_b=/local/domain/0/backend/vbd/$_d/$_v
+				xenstore-exists "$_b/params" 2>/dev/null || continue
+				xenstore-exists "$_b/physical-device" 2>/dev/null && continue
+				xenstore-write "$_b/physical-device" 1:0 && echo "vbd helper: $_b/physical-device <- 1:0"
+			done
+		done
+		_n=$((_n - 1)); sleep 0.1
+	done
+}
+
+sc_xen_bench() {
+	[ -x ./build-xen/gv-rawread ] || { echo "gv-rawread was not built (see xen-test/out/build-xen.log)"; return 1; }
+	[ -x ./build-xen/gv-backend ] && [ -x ./build-xen/gv-frontend ] ||
+	  { echo "gv-backend/gv-frontend were not built"; return 1; }
+	insmod /lib/modules/xen/brd.ko rd_nr=1 rd_size=262144 || { echo "insmod brd failed"; return 1; }
+	insmod /lib/modules/xen/xen-blkback.ko || { echo "insmod xen-blkback failed"; return 1; }
+	# brd gives pages on first write; a never-written page reads as a cheap
+	# zero fill. Write it all so that every path reads real pages.
+	dd if=/dev/zero of=/dev/ram0 bs=1M count=256 2>/dev/null && sync || { echo "cannot fill /dev/ram0"; return 1; }
+	grep -q '^run_hotplug_scripts' /etc/xen/xl.conf 2>/dev/null || echo 'run_hotplug_scripts=0' >>/etc/xen/xl.conf
+
+	echo "--- dom0-local, before the guest"
+	gv_bench_local
+
+	gv_bg_start backend ./build-xen/gv-backend --platform xen --disk "$GV_GUEST_NAME:0=/dev/ram0"
+	gv_wait_log backend 'serving' 20 || { gv_bg_log backend; return 1; }
+	gv_bench_vbd_helper >/tmp/gv-vbd-helper.log 2>&1 &
+	_helper=$!
+	GV_GUEST_TIMEOUT=300 gv_guest_run "$(gv_bench_guest_cmd)" \
+	  'virtio = [ "backend=0,type=virtio,device2,transport=mmio,grant_usage=1" ]' \
+	  'disk = [ "phy:/dev/ram0,xvdb,w" ]' >/tmp/gv-bench-guest.out 2>&1
+	_rc=$?
+	kill $_helper 2>/dev/null; wait $_helper 2>/dev/null
+	cat /tmp/gv-bench-guest.out /tmp/gv-vbd-helper.log
+	tr -d '\r' </tmp/gv-bench-guest.out | gv_bench_line
+
+	echo "--- dom0-local, after the guest"
+	gv_bench_local
+	gv_guest_destroy
+	gv_bg_stop backend
+	[ $_rc -eq 0 ] || { gv_bg_log backend | tail -n 20; gv_guest_reason; return 1; }
+	! tr -d '\r' </tmp/gv-bench-guest.out | gv_bench_line | grep -q '^GV-BENCH-ERROR' ||
+	  { echo "a benchmark row failed (GV-BENCH-ERROR above)"; return 1; }
+}
