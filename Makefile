@@ -28,7 +28,7 @@ TESTS    = $(patsubst test/%.c,$(BUILD)/test/%,$(wildcard test/test_*.c))
 GEN      = $(BUILD)/gen/xs_keys.h
 
 .SECONDARY:
-.PHONY: demo bench all test asan asan-test deps clean schema-doc xen-test
+.PHONY: demo bench all test asan asan-test deps clean schema-doc xen-test xen-bench
 all: $(PROGS) $(TESTS)
 
 $(GEN): xenstore-schema/virtio.tsv xenstore-schema/gen-header.sh
@@ -77,6 +77,10 @@ deps:
 # make xen-test [XEN_SCENARIOS="name..."]
 xen-test:
 	sh xen-test/run.sh $(XEN_SCENARIOS)
+
+# The pair against Linux's xen-blkfront/xen-blkback on one dom0 ramdisk, same boot (xen-test/bench.sh)
+xen-bench:
+	XEN_SCENARIO_LIST=bench.list sh xen-test/run.sh; s=$$?; sh xen-test/bench-report.sh && exit $$s
 
 clean:
 	rm -rf build build-asan
