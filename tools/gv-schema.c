@@ -229,6 +229,13 @@ static int parse_rule(struct rule *r, char *err, size_t errlen)
 	return 0;
 }
 
+static void free_schema(struct schema *s)
+{
+	for (unsigned i = 0; i < s->n; i++)
+		free(s->rule[i].field[0]);
+	s->n = 0;
+}
+
 static int load_schema(struct schema *s, const char *file)
 {
 	char line[2048], err[300];
@@ -309,14 +316,8 @@ static int load_schema(struct schema *s, const char *file)
 bad:
 	fprintf(stderr, "gv-schema: %s:%u: %s\n", file, lineno, err);
 	fclose(f);
+	free_schema(s);   /* a failed load leaves nothing behind */
 	return -EINVAL;
-}
-
-static void free_schema(struct schema *s)
-{
-	for (unsigned i = 0; i < s->n; i++)
-		free(s->rule[i].field[0]);
-	s->n = 0;
 }
 
 /* --schema, else the source tree next to a build directory, else the
