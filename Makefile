@@ -28,7 +28,7 @@ TESTS    = $(patsubst test/%.c,$(BUILD)/test/%,$(wildcard test/test_*.c))
 GEN      = $(BUILD)/gen/xs_keys.h
 
 .SECONDARY:
-.PHONY: demo bench all test asan asan-test deps clean schema-doc xen-test xen-bench
+.PHONY: check demo bench all test asan asan-test deps clean schema-doc xen-test xen-bench
 all: $(PROGS) $(TESTS)
 
 $(GEN): xenstore-schema/virtio.tsv xenstore-schema/gen-header.sh
@@ -90,6 +90,10 @@ clean:
 # Benchmarks on the simulated Xen (docs/benchmarks.md): make bench [BENCH_ARGS=--quick]
 bench: $(PROGS)
 	GV_BUILD=$(CURDIR)/$(BUILD) sh bench/run.sh $(BENCH_ARGS)
+
+# Everything CI runs: tests, tests under sanitizers, real Xen (see tools/check.sh).
+check:
+	sh tools/check.sh
 
 # The main job: the pair on the simulated Xen (see README).
 demo: $(PROGS)
