@@ -32,13 +32,15 @@ END {
 	sep = ""
 	for (i = 0; i < nw; i++) {
 		w = wl[i]
-		b = best[w, "blkfront"]; l = best[w, "dom0-local"]
+		b = ((w, "blkfront") in best) ? best[w, "blkfront"] : 0
+		l = ((w, "dom0-local") in best) ? best[w, "dom0-local"] : 0
 		for (j = 1; j <= nr; j++) {
 			r = rows[j]
 			if (!((w, r) in best)) { printf "%-16s %-12s %9s\n", w, r, "failed"; continue }
 			m = best[w, r]; iops = m * 1048576 / bs[w]
 			rb = b ? m / b : 0; rl = l ? m / l : 0
-			printf "%-16s %-12s %9.1f %9.0f %11.2f %11.2f %5d\n", w, r, m, iops, rb, rl, n[w, r]
+			printf "%-16s %-12s %9.1f %9.0f %11s %11s %5d\n", w, r, m, iops,
+			       b ? sprintf("%.2f", rb) : "-", l ? sprintf("%.2f", rl) : "-", n[w, r]
 			printf "%s\n    {\"workload\": \"%s\", \"row\": \"%s\", \"mibs\": %.1f, \"iops\": %.0f, " \
 			       "\"ratio_blkfront\": %.3f, \"ratio_dom0_local\": %.3f, \"runs\": %d}",
 			       sep, w, r, m, iops, rb, rl, n[w, r] > json

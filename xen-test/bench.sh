@@ -4,7 +4,7 @@
 # One guest, one dom0 ramdisk (brd, 256 MiB), two ways to it, measured in the
 # same boot with the same workloads at queue depth 1:
 #   blkfront       Linux's xen-blkfront in the guest, xen-blkback in dom0
-#                  (disk = ["phy:/dev/ram0,xvdb,w"]), O_DIRECT preads
+#                  (a phy disk xvdb on /dev/ram0), O_DIRECT preads
 #                  (build-xen/gv-rawread) of /dev/xvdb
 #   pair-<dma>     gv-frontend bench --depth 1 in the guest (dma pool, grant,
 #                  bounce), gv-backend in dom0 serving /dev/ram0
@@ -66,23 +66,19 @@ gv_bench_local() {
 	done | gv_bench_line
 }
 
-# libxl's block hotplug script cannot run in this busybox dom0: with
-# run_hotplug_scripts=0 nobody writes the vbd backend's physical-device, which
-# xen-blkback waits for. This loop (60 s) does it as soon as libxl has written
-# params: major:minor in hex, 1:0 for /dev/ram0.
-gv_bench_vbd_helper() {
-	_n=600
-	while [ $_n -gt 0 ]; do
-		for _d in $(xenstore-list /local/domain/0/backend/vbd 2>/dev/null); do
-			for _v in $(xenstore-list /local/domain/0/backend/vbd/$_d 2>/dev/null); do
-				_b=/local/domain/0/backend/vbd/$_d/$_v
-				xenstore-exists "$_b/params" 2>/dev/null || continue
-				xenstore-exists "$_b/physical-device" 2>/dev/null && continue
-				xenstore-write "$_b/physical-device" 1:0 && echo "vbd helper: $_b/physical-device <- 1:0"
-			done
-		done
-		_n=$((_n - 1)); sleep 0.1
-	done
+# libxl's own block hotplug script (/etc/xen/scripts/block) needs bash and
+# more tools than this busybox dom0 has. The disk names this one instead
+# (script=): it does the part xen-blkback needs, the backend's
+# physical-device (major:minor in hex, 1:0 for /dev/ram0), and tells libxl
+# the device is connected. XENBUS_PATH is the vbd backend directory.
+gv_bench_vbd_script() {
+	cat >/tmp/gv-vbd-script <<'EOF'
+#!/bin/sh
+echo "gv-vbd-script $*: $XENBUS_PATH" >>/tmp/gv-vbd-script.log
+[ "$1" = add ] || exit 0
+/usr/bin/xenstore-write "$XENBUS_PATH/physical-device" 1:0 "$XENBUS_PATH/hotplug-status" connected
+EOF
+	chmod 755 /tmp/gv-vbd-script
 }
 
 sc_xen_bench() {
@@ -94,26 +90,23 @@ sc_xen_bench() {
 	# brd gives pages on first write; a never-written page reads as a cheap
 	# zero fill. Write it all so that every path reads real pages.
 	dd if=/dev/zero of=/dev/ram0 bs=1M count=256 2>/dev/null && sync || { echo "cannot fill /dev/ram0"; return 1; }
-	grep -q '^run_hotplug_scripts' /etc/xen/xl.conf 2>/dev/null || echo 'run_hotplug_scripts=0' >>/etc/xen/xl.conf
+	gv_bench_vbd_script
 
 	echo "--- dom0-local, before the guest"
 	gv_bench_local
 
 	gv_bg_start backend ./build-xen/gv-backend --platform xen --disk "$GV_GUEST_NAME:0=/dev/ram0"
 	gv_wait_log backend 'serving' 20 || { gv_bg_log backend; return 1; }
-	gv_bench_vbd_helper >/tmp/gv-vbd-helper.log 2>&1 &
-	_helper=$!
 	GV_GUEST_TIMEOUT=300 gv_guest_run "$(gv_bench_guest_cmd)" \
 	  'virtio = [ "backend=0,type=virtio,device2,transport=mmio,grant_usage=1" ]' \
-	  'disk = [ "phy:/dev/ram0,xvdb,w" ]' >/tmp/gv-bench-guest.out 2>&1
+	  'disk = [ "format=raw,vdev=xvdb,access=rw,script=/tmp/gv-vbd-script,target=/dev/ram0" ]' >/tmp/gv-bench-guest.out 2>&1
 	_rc=$?
-	kill $_helper 2>/dev/null; wait $_helper 2>/dev/null
-	cat /tmp/gv-bench-guest.out /tmp/gv-vbd-helper.log
+	cat /tmp/gv-bench-guest.out /tmp/gv-vbd-script.log 2>/dev/null
 	tr -d '\r' </tmp/gv-bench-guest.out | gv_bench_line
 
 	echo "--- dom0-local, after the guest"
 	gv_bench_local
-	gv_guest_destroy
+	[ -n "${GV_DOMID:-}" ] && gv_guest_destroy
 	gv_bg_stop backend
 	[ $_rc -eq 0 ] || { gv_bg_log backend | tail -n 20; gv_guest_reason; return 1; }
 	! tr -d '\r' </tmp/gv-bench-guest.out | gv_bench_line | grep -q '^GV-BENCH-ERROR' ||
