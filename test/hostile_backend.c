@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include "sim_harness.h"
 #include <time.h>
 #include <unistd.h>
 #include <xenstore.h>
@@ -498,14 +499,6 @@ int hb_start(struct hb_child *c, const char *sim_dir, domid_t dom, enum hb_mode 
 		return -1;
 	}
 	return 0;
-}
-
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
 bool hb_expect(struct hb_child *c, const char *want, char *line, size_t len, int ms)

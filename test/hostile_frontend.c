@@ -10,47 +10,10 @@
 #include <time.h>
 #include <xenstore.h>
 #include "hostile_frontend.h"
+#include "sim_harness.h"
 #include "dma_addr.h"
 #include "xs_keys.h"
 #include "xs_util.h"
-
-double hf_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-bool hf_wait_key(struct xs_handle *xs, const char *dir, const char *key, const char *want,
-                 int ms)
-{
-	char path[256], val[512];
-	double end = hf_now_ms() + ms;
-	bool ok = false;
-
-	gv_xs_join(path, sizeof(path), dir, key);
-	if (!xs_watch(xs, path, "hf"))
-		return false;
-	for (;;) {
-		struct pollfd p = { xs_fileno(xs), POLLIN, 0 };
-		int rc = gv_xs_read_str(xs, XBT_NULL, dir, key, val, sizeof(val));
-		char **w;
-
-		if (want ? rc == 0 && !strcmp(val, want) : rc == -ENOENT) {
-			ok = true;
-			break;
-		}
-		if (hf_now_ms() > end)
-			break;
-		/* the watch fires on every change; the timeout only bounds the wait */
-		poll(&p, 1, (int)(end - hf_now_ms()) + 1);
-		while ((w = xs_check_watch(xs)))
-			free(w);
-	}
-	xs_unwatch(xs, path, "hf");
-	return ok;
-}
 
 static int grant(struct hf *h, unsigned n, unsigned flags, const struct gv_notify *nt,
                  grant_ref_t *refs, void **addr)
@@ -81,7 +44,7 @@ int hf_open(struct hf *h, const char *sim_dir, domid_t dom, unsigned qsz)
 		return -1;
 	snprintf(h->fe, sizeof(h->fe), GV_XS_FRONTEND_DIR_FMT, (unsigned)dom, 0u);
 	snprintf(h->be, sizeof(h->be), GV_XS_BACKEND_DIR_FMT, 0u, (unsigned)dom, 0u);
-	if (!hf_wait_key(h->xs, h->be, GV_XS_STATE, "2", 5000)) {
+	if (!xs_wait_key(h->xs, h->be, GV_XS_STATE, "2", 5000)) {
 		printf("hostile frontend: dom%u: the backend never reached InitWait\n", dom);
 		return -1;
 	}
@@ -146,8 +109,8 @@ int hf_wait_connect(struct hf *h, int ms)
 {
 	char st[8];
 
-	for (double end = hf_now_ms() + ms; hf_now_ms() < end;) {
-		if (hf_wait_key(h->xs, h->be, GV_XS_STATE, "4", 20)) {
+	for (double end = now_ms() + ms; now_ms() < end;) {
+		if (xs_wait_key(h->xs, h->be, GV_XS_STATE, "4", 20)) {
 			gv_xs_write_str(h->xs, XBT_NULL, h->fe, GV_XS_FE_STATE, "4");
 			return 4;
 		}
@@ -171,7 +134,7 @@ void hf_submit(struct hf *h, uint16_t head)
 
 long hf_wait_used(struct hf *h, int ms, uint32_t *id)
 {
-	double end = hf_now_ms() + ms;
+	double end = now_ms() + ms;
 	int efd = gv_evtchn_fd(h->p);
 	struct vring_used_elem e;
 
@@ -179,7 +142,7 @@ long hf_wait_used(struct hf *h, int ms, uint32_t *id)
 		struct pollfd p = { efd, POLLIN, 0 };
 		evtchn_port_t port;
 
-		if (hf_now_ms() > end)
+		if (now_ms() > end)
 			return -1;
 		/* the event fd wakes us; the short timeout covers a suppressed kick */
 		poll(&p, 1, 20);
@@ -215,7 +178,7 @@ bool hf_wait_broken(struct hf *h, int ms, char *err, size_t errlen)
 {
 	char st[16];
 
-	if (!hf_wait_key(h->xs, h->be, GV_XS_STATE, "5", ms))
+	if (!xs_wait_key(h->xs, h->be, GV_XS_STATE, "5", ms))
 		return false;
 	if (gv_xs_read_str(h->xs, XBT_NULL, h->be, GV_XS_DEVICE_STATUS, st, sizeof(st)) < 0 ||
 	    strtoul(st, NULL, 0) != VIRTIO_CONFIG_S_NEEDS_RESET)
@@ -254,7 +217,7 @@ long hf_close(struct hf *h)
 	bool closed;
 
 	gv_xs_write_str(h->xs, XBT_NULL, h->fe, GV_XS_FE_STATE, "5");
-	closed = hf_wait_key(h->xs, h->be, GV_XS_STATE, "6", 5000);
+	closed = xs_wait_key(h->xs, h->be, GV_XS_STATE, "6", 5000);
 	if (closed)
 		end_all(h);
 	gv_xs_write_str(h->xs, XBT_NULL, h->fe, GV_XS_FE_STATE, "6");

@@ -51,11 +51,6 @@ struct hf_key {
 	const char *val;
 };
 
-double hf_now_ms(void);
-/* Waits (xenstore watch driven, at most ms) until dir/key reads want; want
- * NULL: until it is missing. */
-bool hf_wait_key(struct xs_handle *xs, const char *dir, const char *key, const char *want,
-                 int ms);
 /* Opens the platform as domain dom of the simulation at sim_dir, waits for
  * BE=InitWait of device 0, grants every page and allocates both ports.
  * 0 or -1 (a line printed). */

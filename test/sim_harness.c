@@ -9,7 +9,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <xenstore.h>
 #include "sim_harness.h"
+#include "xs_util.h"
 
 const char *gv_build_dir(void)
 {
@@ -24,6 +26,40 @@ static double now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+double now_ms(void)
+{
+	return now() * 1e3;
+}
+
+bool xs_wait_key(struct xs_handle *xs, const char *dir, const char *key, const char *want,
+                 int ms)
+{
+	char path[256], val[512];
+	double end = now_ms() + ms;
+	bool ok = false;
+
+	if (gv_xs_join(path, sizeof(path), dir, key) || !xs_watch(xs, path, "wait-key"))
+		return false;
+	for (;;) {
+		struct pollfd p = { xs_fileno(xs), POLLIN, 0 };
+		int rc = gv_xs_read_str(xs, XBT_NULL, dir, key, val, sizeof(val));
+		char **w;
+
+		if (want ? rc == 0 && !strcmp(val, want) : rc == -ENOENT) {
+			ok = true;
+			break;
+		}
+		if (now_ms() > end)
+			break;
+		/* the watch fires on every change; the timeout only bounds the wait */
+		poll(&p, 1, (int)(end - now_ms()) + 1);
+		while ((w = xs_check_watch(xs)))
+			free(w);
+	}
+	xs_unwatch(xs, path, "wait-key");
+	return ok;
 }
 
 int wait_prog(pid_t pid, int timeout_s)
@@ -129,45 +165,56 @@ int run_prog(const char *prog, const char *const *args, const char *const *env,
 	return wait_prog(pid, (int)(end - now()) > 0 ? (int)(end - now()) + 1 : 1);
 }
 
-int sim_start(struct sim_env *e, const char *const *extra)
+pid_t spawn_ready(const char *prog, const char *const *args, const char *logfile,
+                  int timeout_s)
 {
 	char fdstr[16], c;
-	const char *args[24];
+	const char *argv[32];
 	int pfd[2], n = 0;
 	struct pollfd p;
+	pid_t pid;
+
+	for (int i = 0; args && args[i] && n < 29; i++)
+		argv[n++] = args[i];
+	if (pipe(pfd) < 0)
+		return -1;
+	snprintf(fdstr, sizeof(fdstr), "%d", pfd[1]);
+	argv[n++] = "--ready-fd";
+	argv[n++] = fdstr;
+	argv[n] = NULL;
+	pid = spawn_prog(prog, argv, NULL, logfile);
+	close(pfd[1]);
+	p.fd = pfd[0];
+	p.events = POLLIN;
+	if (pid < 0 || poll(&p, 1, timeout_s * 1000) != 1 || read(pfd[0], &c, 1) != 1) {
+		close(pfd[0]);
+		if (pid > 0) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+		}
+		return -1;
+	}
+	close(pfd[0]);
+	return pid;
+}
+
+int sim_start(struct sim_env *e, const char *const *extra)
+{
+	const char *args[24];
+	int n = 0;
 
 	snprintf(e->dir, sizeof(e->dir), "/tmp/gvt-XXXXXX");
 	if (!mkdtemp(e->dir))
 		return -1;
-	if (pipe(pfd) < 0)
-		return -1;
-	snprintf(fdstr, sizeof(fdstr), "%d", pfd[1]);
 	args[n++] = "--dir";
 	args[n++] = e->dir;
-	args[n++] = "--ready-fd";
-	args[n++] = fdstr;
 	for (int i = 0; extra && extra[i] && n < 23; i++)
 		args[n++] = extra[i];
 	args[n] = NULL;
 	setenv("GV_PLATFORM", "sim", 1);
 	setenv("GV_SIM_DIR", e->dir, 1);
-	e->pid = spawn_prog("gv-simxen", args, NULL, NULL);
-	close(pfd[1]);
-	if (e->pid < 0) {
-		close(pfd[0]);
-		return -1;
-	}
-	p.fd = pfd[0];
-	p.events = POLLIN;
-	if (poll(&p, 1, 10000) != 1 || read(pfd[0], &c, 1) != 1) {
-		close(pfd[0]);
-		kill(e->pid, SIGKILL);
-		waitpid(e->pid, NULL, 0);
-		e->pid = -1;
-		return -1;
-	}
-	close(pfd[0]);
-	return 0;
+	e->pid = spawn_ready("gv-simxen", args, NULL, 10);
+	return e->pid < 0 ? -1 : 0;
 }
 
 int sim_stop(struct sim_env *e)

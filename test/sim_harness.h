@@ -7,7 +7,10 @@
 #define GV_TEST_SIM_HARNESS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
+
+struct xs_handle;
 
 struct sim_env {
 	char dir[96];        /* served directory, under /tmp */
@@ -39,6 +42,18 @@ int run_prog(const char *prog, const char *const *args, const char *const *env,
  * to logfile (appended) if not NULL, else inherited. */
 pid_t spawn_prog(const char *prog, const char *const *args, const char *const *env,
                  const char *logfile);
+/* Starts BUILD/prog with args followed by "--ready-fd N" (gv-simxen and
+ * gv-backend write one byte there once they serve); returns its pid once
+ * the byte came, within timeout_s, or -1 with nothing left running. Output
+ * goes to logfile (appended) if not NULL, else is inherited. */
+pid_t spawn_ready(const char *prog, const char *const *args, const char *logfile,
+                  int timeout_s);
+/* Waits until dir/key reads want (want NULL: until the key is missing),
+ * woken by an xenstore watch on it, at most ms milliseconds. */
+bool xs_wait_key(struct xs_handle *xs, const char *dir, const char *key, const char *want,
+                 int ms);
+/* CLOCK_MONOTONIC in milliseconds. */
+double now_ms(void);
 /* Waits at most timeout_s for pid; returns exit status, -1 on signal/timeout
  * (then it is killed). */
 int wait_prog(pid_t pid, int timeout_s);

@@ -33,78 +33,11 @@ static char disk[160], cfgfile[160], logfile[160];
 static struct gv_platform *dom0;
 static struct xs_handle *xs0;
 
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-/* Waits until dir/key reads want (NULL: until it is missing), driven by a
- * xenstore watch; at most ms. */
-static bool wait_key(struct xs_handle *xs, const char *dir, const char *key, const char *want,
-                     int ms)
-{
-	char path[256], val[512];
-	double end = now_ms() + ms;
-	bool ok = false;
-
-	gv_xs_join(path, sizeof(path), dir, key);
-	if (!xs_watch(xs, path, "t"))
-		return false;
-	for (;;) {
-		struct pollfd p = { xs_fileno(xs), POLLIN, 0 };
-		int rc = gv_xs_read_str(xs, XBT_NULL, dir, key, val, sizeof(val));
-		char **w;
-
-		if (want ? rc == 0 && !strcmp(val, want) : rc == -ENOENT) {
-			ok = true;
-			break;
-		}
-		if (now_ms() > end)
-			break;
-		poll(&p, 1, (int)(end - now_ms()) + 1);
-		while ((w = xs_check_watch(xs)))
-			free(w);
-	}
-	xs_unwatch(xs, path, "t");
-	return ok;
-}
-
 static pid_t start_backend(const char *extra)
 {
-	char fdstr[16], c;
-	int pfd[2];
-	const char *args[8];
-	int n = 0;
-	pid_t pid;
-	struct pollfd p;
+	const char *args[] = { "--config", cfgfile, extra, NULL };
 
-	if (pipe(pfd) < 0)
-		return -1;
-	snprintf(fdstr, sizeof(fdstr), "%d", pfd[1]);
-	args[n++] = "--config";
-	args[n++] = cfgfile;
-	args[n++] = "--ready-fd";
-	args[n++] = fdstr;
-	if (extra)
-		args[n++] = extra;
-	args[n] = NULL;
-	pid = spawn_prog("gv-backend", args, NULL, logfile);
-	close(pfd[1]);
-	p.fd = pfd[0];
-	p.events = POLLIN;
-	if (pid < 0 || poll(&p, 1, 10000) != 1 || read(pfd[0], &c, 1) != 1) {
-		close(pfd[0]);
-		if (pid > 0) {
-			kill(pid, SIGKILL);
-			waitpid(pid, NULL, 0);
-		}
-		return -1;
-	}
-	close(pfd[0]);
-	return pid;
+	return spawn_ready("gv-backend", args, logfile, 10);
 }
 
 static int setup(const char *extra)
@@ -256,7 +189,7 @@ static int drv_attach(struct drv *d, domid_t dom, bool accept_platform)
 		return -1;
 	snprintf(d->fe, sizeof(d->fe), GV_XS_FRONTEND_DIR_FMT, (unsigned)dom, 0u);
 	snprintf(d->be, sizeof(d->be), GV_XS_BACKEND_DIR_FMT, 0u, (unsigned)dom, 0u);
-	if (!wait_key(d->xs, d->be, GV_XS_STATE, "2", 5000) ||
+	if (!xs_wait_key(d->xs, d->be, GV_XS_STATE, "2", 5000) ||
 	    gv_xs_read_u64(d->xs, XBT_NULL, d->be, GV_XS_FEATURES, UINT64_MAX, &feat) < 0)
 		return -1;
 	feat &= (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_F_ACCESS_PLATFORM);
@@ -298,7 +231,7 @@ static int drv_attach(struct drv *d, domid_t dom, bool accept_platform)
 	    gv_xs_write_str(d->xs, XBT_NULL, d->fe, GV_XS_FE_STATE, "3"))
 		return -1;
 	for (double end = now_ms() + 5000; now_ms() < end;) {
-		if (wait_key(d->xs, d->be, GV_XS_STATE, "4", 50))
+		if (xs_wait_key(d->xs, d->be, GV_XS_STATE, "4", 50))
 			break;
 		if (gv_xs_read_str(d->xs, XBT_NULL, d->be, GV_XS_STATE, st, sizeof(st)) == 0 &&
 		    !strcmp(st, "5"))
@@ -383,7 +316,7 @@ static void close_open_drvs(void)
 
 static bool be_is(const char *dir, const char *key, const char *want)
 {
-	return wait_key(xs0, dir, key, want, 5000);
+	return xs_wait_key(xs0, dir, key, want, 5000);
 }
 
 /* ---- tests ---------------------------------------------------------------------- */
@@ -562,7 +495,7 @@ static int t_teardown_node_removed_body(void)
 	/* no state key to wait on: wait for the mappings to go */
 	for (double end = now_ms() + 5000;
 	     dom_info((domid_t)id)->pages_mapped_by_others && now_ms() < end;)
-		wait_key(xs0, a.be, GV_XS_STATE, "never", 20);
+		xs_wait_key(xs0, a.be, GV_XS_STATE, "never", 20);
 	CHECK_EQ(dom_info((domid_t)id)->pages_mapped_by_others, 0);
 	CHECK_EQ(dom_info(0)->maps_active, 0);
 	drv_close(&a);

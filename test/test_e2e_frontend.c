@@ -42,11 +42,7 @@ static int make_disk(const char *name, size_t size, char *path, size_t len)
 /* gv-backend with the given config text; waits for its --ready-fd byte. */
 static pid_t start_backend(const char *config)
 {
-	char cfg[160], fdstr[16], c;
-	const char *args[6];
-	struct pollfd p;
-	int pfd[2];
-	pid_t pid;
+	char cfg[160];
 	FILE *f;
 
 	snprintf(cfg, sizeof(cfg), "%s/backend.conf", env.dir);
@@ -55,28 +51,7 @@ static pid_t start_backend(const char *config)
 		return -1;
 	fputs(config, f);
 	fclose(f);
-	if (pipe(pfd) < 0)
-		return -1;
-	snprintf(fdstr, sizeof(fdstr), "%d", pfd[1]);
-	args[0] = "--config";
-	args[1] = cfg;
-	args[2] = "--ready-fd";
-	args[3] = fdstr;
-	args[4] = NULL;
-	pid = spawn_prog("gv-backend", args, NULL, logfile);
-	close(pfd[1]);
-	p.fd = pfd[0];
-	p.events = POLLIN;
-	if (pid < 0 || poll(&p, 1, 10000) != 1 || read(pfd[0], &c, 1) != 1) {
-		close(pfd[0]);
-		if (pid > 0) {
-			kill(pid, SIGKILL);
-			waitpid(pid, NULL, 0);
-		}
-		return -1;
-	}
-	close(pfd[0]);
-	return pid;
+	return spawn_ready("gv-backend", (const char *[]){ "--config", cfg, NULL }, logfile, 10);
 }
 
 /* gv-xl create of a guest with the given virtio device types; its domid. */
@@ -421,40 +396,6 @@ out:
 	return rc;
 }
 
-/* Waits, through a watch, until dir/key reads want; at most ms. */
-static bool wait_key(struct xs_handle *xs, const char *dir, const char *key, const char *want,
-                     int ms)
-{
-	char path[256], val[64];
-	struct timespec t0, t;
-	bool ok = false;
-
-	gv_xs_join(path, sizeof(path), dir, key);
-	if (!xs_watch(xs, path, "w"))
-		return false;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (;;) {
-		struct pollfd p = { xs_fileno(xs), POLLIN, 0 };
-		int left;
-		char **w;
-
-		if (gv_xs_read_str(xs, XBT_NULL, dir, key, val, sizeof(val)) == 0 &&
-		    !strcmp(val, want)) {
-			ok = true;
-			break;
-		}
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		left = ms - (int)((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
-		if (left <= 0)
-			break;
-		poll(&p, 1, left);
-		while ((w = xs_check_watch(xs)))
-			free(w);
-	}
-	xs_unwatch(xs, path, "w");
-	return ok;
-}
-
 /* SIGTERM in the middle of I/O: gv-frontend stops, detaches, ends every
  * grant, leaves FE=Closed, and exits non-zero. */
 static int t_sigterm_detaches(void)
@@ -477,7 +418,7 @@ static int t_sigterm_detaches(void)
 	xs = xs_open(0);
 	unsetenv("XENSTORED_PATH");     /* only this handle speaks as dom0 */
 	pid = spawn_prog("gv-frontend", args, NULL, log);
-	if (!xs || pid < 0 || !wait_key(xs, fe, GV_XS_FE_STATE, "4", 10000)) {
+	if (!xs || pid < 0 || !xs_wait_key(xs, fe, GV_XS_FE_STATE, "4", 10000)) {
 		printf("gv-frontend did not connect\n");
 		rc = -1;
 		if (pid > 0)
@@ -493,7 +434,7 @@ static int t_sigterm_detaches(void)
 		fclose(f);
 	if (st != 1 || !strstr(buf, "detaching") ||
 	    !strstr(buf, "after detach: grants_active=0 grants_leaked=0") ||
-	    !wait_key(xs, fe, GV_XS_FE_STATE, "6", 1000)) {
+	    !xs_wait_key(xs, fe, GV_XS_FE_STATE, "6", 1000)) {
 		printf("SIGTERM: exit %d:\n%s\n", st, buf);
 		rc = -1;
 	}

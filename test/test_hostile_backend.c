@@ -41,14 +41,6 @@ static unsigned nguests;
 
 /* ---- per case: a fresh guest, the fake backend, the library's log ----------- */
 
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 static int create_guest(void)
 {
 	char name[32], cfg[200], out[256];

@@ -51,29 +51,7 @@ static uint8_t disk_byte(uint64_t o)
 
 static pid_t start_backend(const char *cfg)
 {
-	char fdstr[16], c;
-	int pfd[2];
-	pid_t pid;
-	struct pollfd p;
-
-	if (pipe(pfd) < 0)
-		return -1;
-	snprintf(fdstr, sizeof(fdstr), "%d", pfd[1]);
-	pid = spawn_prog("gv-backend", (const char *[]){ "--config", cfg, "--ready-fd", fdstr,
-	                                                  NULL }, NULL, logfile);
-	close(pfd[1]);
-	p.fd = pfd[0];
-	p.events = POLLIN;
-	if (pid < 0 || poll(&p, 1, 10000) != 1 || read(pfd[0], &c, 1) != 1) {
-		close(pfd[0]);
-		if (pid > 0) {
-			kill(pid, SIGKILL);
-			waitpid(pid, NULL, 0);
-		}
-		return -1;
-	}
-	close(pfd[0]);
-	return pid;
+	return spawn_ready("gv-backend", (const char *[]){ "--config", cfg, NULL }, logfile, 10);
 }
 
 static int create_guest(const char *name)
@@ -618,12 +596,12 @@ static int t_event_storm(void)
 	CHECK_EQ(hf_write_keys(&h, NULL, 0), 0);
 	CHECK_EQ(hf_wait_connect(&h, 5000), 4);
 	c0 = backend_cpu_ms();
-	t0 = hf_now_ms();
+	t0 = now_ms();
 	for (unsigned i = 0; i < 100000; i++) {
 		CHECK_EQ(gv_evtchn_notify(h.p, h.qport), 0);
 		CHECK_EQ(gv_evtchn_notify(h.p, h.dport), 0);
 	}
-	t1 = hf_now_ms();
+	t1 = now_ms();
 	CHECK_EQ(still_serves(&h), 0);
 	cs = backend_cpu_ms();
 	/* the other guest's verify must have passed through the storm; once it
@@ -657,10 +635,10 @@ static int t_state_flips(void)
 	CHECK_EQ(hf_write_keys(&h, NULL, 0), 0);
 	CHECK_EQ(hf_wait_connect(&h, 5000), 4);
 	c0 = backend_cpu_ms();
-	t0 = hf_now_ms();
+	t0 = now_ms();
 	for (unsigned i = 0; i < 100000; i++)
 		CHECK_EQ(gv_xs_write_str(h.xs, XBT_NULL, h.fe, GV_XS_FE_STATE, vals[i % 8]), 0);
-	t1 = hf_now_ms();
+	t1 = now_ms();
 	c1 = backend_cpu_ms();
 	printf("100,000 state flips in %.0f ms; backend CPU %ld ms\n", t1 - t0, c1 - c0);
 	CHECK(backend_alive());

@@ -48,37 +48,10 @@ static const char *top(void)
 	return buf;
 }
 
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 /* Waits, driven by a xenstore watch, until path reads want; at most ms. */
 static bool wait_value(const char *path, const char *want, int ms)
 {
-	double end = now_ms() + ms;
-	bool ok = false;
-
-	if (!xs_watch(xs0, path, "t"))
-		return false;
-	for (;;) {
-		struct pollfd p = { xs_fileno(xs0), POLLIN, 0 };
-		unsigned len;
-		char *v = xs_read(xs0, XBT_NULL, path, &len), **w;
-
-		ok = v && !strcmp(v, want);
-		free(v);
-		if (ok || now_ms() > end)
-			break;
-		poll(&p, 1, (int)(end - now_ms()) + 1);
-		while ((w = xs_check_watch(xs0)))
-			free(w);
-	}
-	xs_unwatch(xs0, path, "t");
-	return ok;
+	return xs_wait_key(xs0, path, NULL, want, ms);
 }
 
 /* Runs gv-schema with args; its output in `out`; returns its exit status. */
@@ -160,34 +133,7 @@ static int make_fixed_schema(void)
 
 static pid_t start_backend(const char *cfgfile)
 {
-	char fdstr[16], c;
-	const char *args[6];
-	int pfd[2];
-	pid_t pid;
-	struct pollfd p;
-
-	if (pipe(pfd) < 0)
-		return -1;
-	snprintf(fdstr, sizeof(fdstr), "%d", pfd[1]);
-	args[0] = "--config";
-	args[1] = cfgfile;
-	args[2] = "--ready-fd";
-	args[3] = fdstr;
-	args[4] = NULL;
-	pid = spawn_prog("gv-backend", args, NULL, logfile);
-	close(pfd[1]);
-	p.fd = pfd[0];
-	p.events = POLLIN;
-	if (pid < 0 || poll(&p, 1, 10000) != 1 || read(pfd[0], &c, 1) != 1) {
-		close(pfd[0]);
-		if (pid > 0) {
-			kill(pid, SIGKILL);
-			waitpid(pid, NULL, 0);
-		}
-		return -1;
-	}
-	close(pfd[0]);
-	return pid;
+	return spawn_ready("gv-backend", (const char *[]){ "--config", cfgfile, NULL }, logfile, 10);
 }
 
 static int setup(void)
