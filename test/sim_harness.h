@@ -26,6 +26,11 @@ int sim_start(struct sim_env *e, const char *const *extra);
 /* SIGTERM, wait (at most 10 s, then SIGKILL); returns its exit status, or -1
  * if it had to be killed or died of a signal. Removes what is left of dir. */
 int sim_stop(struct sim_env *e);
+/* gv-xl create of a guest NAME with one virtio device per character of
+ * types, a virtio device id ("24": devid 0 block, devid 1 entropy), from an
+ * xl config written into e->dir. Returns its domid, or -1 (gv-xl's answer
+ * printed). */
+int sim_create_guest(const struct sim_env *e, const char *name, const char *types);
 /* Path of domain d's xenstored socket, for XENSTORED_PATH. */
 const char *sim_xs_socket(const struct sim_env *e, unsigned domid, char *buf, size_t len);
 /* Points this process's libxenstore at domain d's socket (sets XENSTORED_PATH). */

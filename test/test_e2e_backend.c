@@ -106,28 +106,6 @@ static void teardown(void)
 	unlink(logfile);
 }
 
-/* gv-xl create for a guest with one device of virtio type id; returns the domid */
-static int create_guest(const char *name, unsigned type)
-{
-	char cfg[200], out[256];
-	const char *args[3] = { "create", cfg, NULL };
-	FILE *f;
-
-	snprintf(cfg, sizeof(cfg), "%s/%s.cfg", env.dir, name);
-	f = fopen(cfg, "w");
-	if (!f)
-		return -1;
-	fprintf(f, "name = \"%s\"\nmemory = 128 # ignored\n"
-	        "virtio = [ \"backend=0,type=virtio,device%u,transport=mmio,grant_usage=1\" ]\n",
-	        name, type);
-	fclose(f);
-	if (run_prog("gv-xl", args, NULL, out, sizeof(out), 10) != 0) {
-		printf("gv-xl create: %s\n", out);
-		return -1;
-	}
-	return atoi(out);
-}
-
 static struct sim_domain_info *dom_info(domid_t id)
 {
 	static struct sim_domain_info info[SIM_MAX_LIST];
@@ -327,8 +305,8 @@ static int t_refuse_bypass_serve_other_body(void)
 	char err[512], rngbe[96];
 	int ida, idb;
 
-	ida = create_guest("nobypass", 4);
-	idb = create_guest("rngguest", 4);
+	ida = sim_create_guest(&env, "nobypass", "4");
+	idb = sim_create_guest(&env, "rngguest", "4");
 	CHECK(ida > 0 && idb > 0);
 	CHECK_EQ(drv_attach(&a, (domid_t)ida, false), 5);
 	CHECK_EQ(gv_xs_read_str(xs0, XBT_NULL, a.be, GV_XS_ERROR, err, sizeof(err)), 0);
@@ -362,7 +340,7 @@ static int t_allow_bypass_descriptor_body(void)
 	char err[512];
 	int id;
 
-	id = create_guest("bypassguest", 2);
+	id = sim_create_guest(&env, "bypassguest", "2");
 	CHECK(id > 0);
 	CHECK_EQ(drv_attach(&a, (domid_t)id, false), 4);
 	{
@@ -399,7 +377,7 @@ static int t_teardown_detach_body(void)
 	struct drv a;
 	int id;
 
-	id = create_guest("blkguest", 2);
+	id = sim_create_guest(&env, "blkguest", "2");
 	CHECK(id > 0);
 	CHECK_EQ(drv_attach(&a, (domid_t)id, true), 4);
 	CHECK_EQ(drv_blk_read(&a, 2, 4096), 4097);
@@ -422,7 +400,7 @@ static int t_teardown_guest_killed_body(void)
 	pid_t child;
 	char c;
 
-	id = create_guest("rngguest", 4);
+	id = sim_create_guest(&env, "rngguest", "4");
 	CHECK(id > 0);
 	CHECK_EQ(pipe(pfd), 0);
 	child = guest_child = fork();
@@ -459,7 +437,7 @@ static int t_teardown_backend_restart_body(void)
 	struct drv a;
 	int id;
 
-	id = create_guest("blkguest", 2);
+	id = sim_create_guest(&env, "blkguest", "2");
 	CHECK(id > 0);
 	CHECK_EQ(drv_attach(&a, (domid_t)id, true), 4);
 	CHECK_EQ(drv_blk_read(&a, 0, 512), 513);
@@ -487,7 +465,7 @@ static int t_teardown_node_removed_body(void)
 	struct drv a;
 	int id;
 
-	id = create_guest("rngguest", 4);
+	id = sim_create_guest(&env, "rngguest", "4");
 	CHECK(id > 0);
 	CHECK_EQ(drv_attach(&a, (domid_t)id, true), 4);
 	CHECK(dom_info((domid_t)id)->pages_mapped_by_others > 0);
@@ -542,7 +520,7 @@ static int t_memory_bounded_body(void)
 	int id;
 	double t0;
 
-	id = create_guest("blkguest", 2);
+	id = sim_create_guest(&env, "blkguest", "2");
 	CHECK(id > 0);
 	CHECK_EQ(drv_attach(&a, (domid_t)id, true), 4);
 	t0 = now_ms();
@@ -581,7 +559,7 @@ static int t_xl_config_and_destroy_body(void)
 	fclose(f);
 	CHECK(run_prog("gv-xl", args, NULL, out, sizeof(out), 10) != 0);
 	CHECK_MSG(strstr(out, "bad.cfg:3: virtio spec: transport=pci"), "gv-xl said: %s", out);
-	id = create_guest("rngguest", 4);
+	id = sim_create_guest(&env, "rngguest", "4");
 	CHECK(id > 0);
 	/* a second domain with the same name is refused */
 	snprintf(cfg, sizeof(cfg), "%s/rngguest.cfg", env.dir);

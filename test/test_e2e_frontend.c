@@ -54,30 +54,6 @@ static pid_t start_backend(const char *config)
 	return spawn_ready("gv-backend", (const char *[]){ "--config", cfg, NULL }, logfile, 10);
 }
 
-/* gv-xl create of a guest with the given virtio device types; its domid. */
-static int create_guest(const char *name, const char *types)
-{
-	char cfg[200], buf[256];
-	const char *args[3] = { "create", cfg, NULL };
-	FILE *f;
-
-	snprintf(cfg, sizeof(cfg), "%s/%s.cfg", env.dir, name);
-	f = fopen(cfg, "w");
-	if (!f)
-		return -1;
-	fprintf(f, "name = \"%s\"\nvirtio = [", name);
-	for (const char *t = types; *t; t++)
-		fprintf(f, "%s\"backend=0,type=virtio,device%c,transport=mmio,grant_usage=1\"",
-		        t == types ? " " : ", ", *t);
-	fprintf(f, " ]\n");
-	fclose(f);
-	if (run_prog("gv-xl", args, NULL, buf, sizeof(buf), 10) != 0) {
-		printf("gv-xl create: %s\n", buf);
-		return -1;
-	}
-	return atoi(buf);
-}
-
 /* A simulation with guest g1 (blk 0 + rng 1), g2 (blk 0), bp (blk 0, allow-bypass). */
 static int domid_g1, domid_g2, domid_bp;
 
@@ -93,9 +69,9 @@ static int setup(const char *const *simargs)
 	         d1, d2, d2);
 	backend = start_backend(config);
 	CHECK(backend > 0);
-	domid_g1 = create_guest("g1", "24");
-	domid_g2 = create_guest("g2", "2");
-	domid_bp = create_guest("bp", "2");
+	domid_g1 = sim_create_guest(&env, "g1", "24");
+	domid_g2 = sim_create_guest(&env, "g2", "2");
+	domid_bp = sim_create_guest(&env, "bp", "2");
 	CHECK(domid_g1 > 0 && domid_g2 > 0 && domid_bp > 0);
 	return 0;
 }

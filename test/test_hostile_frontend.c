@@ -54,27 +54,6 @@ static pid_t start_backend(const char *cfg)
 	return spawn_ready("gv-backend", (const char *[]){ "--config", cfg, NULL }, logfile, 10);
 }
 
-static int create_guest(const char *name)
-{
-	char cfg[200], out[256];
-	FILE *f;
-
-	snprintf(cfg, sizeof(cfg), "%s/%s.cfg", env.dir, name);
-	f = fopen(cfg, "w");
-	if (!f)
-		return -1;
-	fprintf(f, "name = \"%s\"\n"
-	        "virtio = [ \"backend=0,type=virtio,device2,transport=mmio,grant_usage=1\" ]\n",
-	        name);
-	fclose(f);
-	if (run_prog("gv-xl", (const char *[]){ "create", cfg, NULL }, NULL, out, sizeof(out),
-	             10) != 0) {
-		printf("gv-xl create: %s\n", out);
-		return -1;
-	}
-	return atoi(out);
-}
-
 static int make_disk(const char *path, bool pattern)
 {
 	static uint8_t buf[DISK_BYTES];
@@ -118,10 +97,10 @@ static int world_up(void)
 	backend = start_backend(cfg);
 	if (backend < 0)
 		return -1;
-	if ((id = create_guest("hostile")) <= 0)
+	if ((id = sim_create_guest(&env, "hostile", "2")) <= 0)
 		return -1;
 	hdom = (domid_t)id;
-	if ((id = create_guest("good")) <= 0)
+	if ((id = sim_create_guest(&env, "good", "2")) <= 0)
 		return -1;
 	gdom = (domid_t)id;
 	return 0;
