@@ -51,17 +51,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-start_daemon() {
-	name=$1 log=$2; shift 2
-	fifo="$work/$name.ready"
-	mkfifo "$fifo"
-	"$B/$name" "$@" --ready-fd 9 9>"$fifo" >>"$log" 2>&1 &
-	pid=$!
-	if ! timeout 20 head -c 1 "$fifo" >/dev/null; then
-		echo "bench: $name did not start; its log:"; cat "$log"; exit 1
-	fi
-	rm -f "$fifo"
-}
+. "$top/tools/lib.sh"
 
 # The machine, printed with the results (and kept in the JSON).
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)

@@ -32,18 +32,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-# start_daemon NAME LOG ARGS...: runs BUILD/NAME with --ready-fd, returns once it serves.
-start_daemon() {
-	name=$1 log=$2; shift 2
-	fifo="$work/$name.ready"
-	mkfifo "$fifo"
-	"$B/$name" "$@" --ready-fd 9 9>"$fifo" >>"$log" 2>&1 &
-	pid=$!
-	if ! timeout 20 head -c 1 "$fifo" >/dev/null; then
-		echo "demo: $name did not start; its log:"; cat "$log"; exit 1
-	fi
-	rm -f "$fifo"
-}
+. "$top/tools/lib.sh"
 
 for p in gv-simxen gv-backend gv-xl gv-frontend gv-schema; do
 	[ -x "$B/$p" ] || { echo "demo: $B/$p is missing: run make first"; exit 1; }

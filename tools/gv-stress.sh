@@ -42,17 +42,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-start_daemon() {
-	name=$1 log=$2; shift 2
-	fifo="$work/$name.ready"
-	mkfifo "$fifo"
-	"$B/$name" "$@" --ready-fd 9 9>"$fifo" >>"$log" 2>&1 &
-	pid=$!
-	if ! timeout 20 head -c 1 "$fifo" >/dev/null; then
-		echo "gv-stress: $name did not start; its log:"; tail -20 "$log"; exit 1
-	fi
-	rm -f "$fifo"
-}
+. "$top/tools/lib.sh"
 
 # a small deterministic random number generator (the seed makes a run repeatable)
 # (sets r: a $(...) subshell would lose the state)

@@ -1,0 +1,25 @@
+# tools/lib.sh: shell helpers shared by tools/demo.sh, tools/gv-stress.sh and
+# bench/run.sh (sourced). They expect $B (the build directory) and $work (a
+# private scratch directory).
+
+# start_daemon NAME LOG ARGS...: starts $B/NAME ARGS --ready-fd 9 in the
+# background, output appended to LOG, sets $pid, and returns once it serves
+# (it wrote its byte). If it does not within 20 s, or dies first (the fifo
+# then reads empty), prints the end of LOG and exits 1.
+start_daemon() {
+	name=$1 log=$2; shift 2
+	fifo="$work/$name.ready"
+	rm -f "$fifo"
+	mkfifo "$fifo"
+	"$B/$name" "$@" --ready-fd 9 9>"$fifo" >>"$log" 2>&1 &
+	pid=$!
+	ready=$(timeout 20 head -c 1 "$fifo" 2>/dev/null)
+	rm -f "$fifo"
+	if [ -z "$ready" ]; then
+		echo "$(basename "$0"): $name did not start; the end of its log:"
+		tail -n 20 "$log"
+		kill "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		exit 1
+	fi
+}
