@@ -15,7 +15,7 @@ DATADIR     = $(PREFIX)/share/grant-virtio
 DOCDIR      = $(PREFIX)/share/doc/grant-virtio
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
 INSTALL    ?= install
-BIN_PROGS   = gv-frontend gv-xl gv-simxen gv-schema gv-stress
+BIN_PROGS   = gv-frontend gv-xl gv-simxen gv-schema
 
 .PHONY: install
 install: $(PROGS)
@@ -28,7 +28,8 @@ install: $(PROGS)
 	done
 	$(INSTALL) -m 644 man/*.8 $(DESTDIR)$(MANDIR)/man8/
 	$(INSTALL) -m 644 man/*.1 $(DESTDIR)$(MANDIR)/man1/
-	$(INSTALL) -m 644 xenstore-schema/virtio.tsv $(DESTDIR)$(DATADIR)/
+	$(INSTALL) -m 755 tools/gv-stress.sh $(DESTDIR)$(BINDIR)/gv-stress
+	$(INSTALL) -m 644 xenstore-schema/virtio.tsv tools/lib.sh $(DESTDIR)$(DATADIR)/
 	$(INSTALL) -m 644 examples/guest.cfg packaging/backend.conf $(DESTDIR)$(DOCDIR)/examples/
 	$(INSTALL) -m 644 docs/admin.md docs/transport.md $(DESTDIR)$(DOCDIR)/
 	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \

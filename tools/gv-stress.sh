@@ -24,12 +24,31 @@
 #   - gv-backend's open fds and RSS do not grow (baseline: its first cycle)
 #   - the xenstore tree holds only keys of xenstore-schema/virtio.tsv
 set -u
-top=$(cd "$(dirname "$0")/.." && pwd)
-B=${GV_BUILD:-$top/build}
+# Run from the source tree (tools/gv-stress.sh: programs in build/) or
+# installed (PREFIX/bin/gv-stress: programs beside it, lib.sh and the schema
+# in PREFIX/share/grant-virtio).
+here=$(cd "$(dirname "$0")" && pwd)
+if [ -f "$here/../xenstore-schema/virtio.tsv" ]; then
+	B=${GV_BUILD:-$here/../build} share=$here schema=$here/../xenstore-schema/virtio.tsv
+else
+	B=${GV_BUILD:-$here} share=$here/../share/grant-virtio
+	schema=$share/virtio.tsv
+fi
+usage() {
+	echo "usage: gv-stress [-n CYCLES] [-s SEED]   (see man gv-stress)"
+}
 cycles=200 seed=$$
-while getopts n:s: o; do
-	case $o in n) cycles=$OPTARG ;; s) seed=$OPTARG ;; *) exit 2 ;; esac
+while getopts n:s:h o; do
+	case $o in
+	n) cycles=$OPTARG ;;
+	s) seed=$OPTARG ;;
+	h) usage; exit 0 ;;
+	*) usage >&2; exit 2 ;;
+	esac
 done
+case "$cycles$seed" in
+*[!0-9]*|'') usage >&2; echo "gv-stress: -n and -s take whole numbers" >&2; exit 2 ;;
+esac
 work=$(mktemp -d /tmp/gv-stress-XXXXXX)
 export GV_PLATFORM=sim GV_SIM_DIR="$work/xen" XENSTORED_PATH="$work/xen/dom0/xenstored"
 simpid= bepid= fepid= failed=0
@@ -42,7 +61,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-. "$top/tools/lib.sh"
+. "$share/lib.sh"
 
 # a small deterministic random number generator (the seed makes a run repeatable)
 # (sets r: a $(...) subshell would lose the state)
@@ -57,8 +76,8 @@ start_daemon gv-backend "$work/backend.log" --disk "stress:0=$img"; bepid=$pid
 dom=$("$B/gv-xl" create "$cfg") || { echo "gv-stress: gv-xl create failed"; exit 1; }
 
 # allowed keys, as regular expressions, from the schema
-be_re=$(awk -F'\t' '$1=="BE"{gsub(/<n>/,"[0-9]+",$2); printf "%s|", $2}' "$top/xenstore-schema/virtio.tsv")
-fe_re=$(awk -F'\t' '$1=="FE"{gsub(/<n>/,"[0-9]+",$2); printf "%s|", $2}' "$top/xenstore-schema/virtio.tsv")
+be_re=$(awk -F'\t' '$1=="BE"{gsub(/<n>/,"[0-9]+",$2); printf "%s|", $2}' "$schema")
+fe_re=$(awk -F'\t' '$1=="FE"{gsub(/<n>/,"[0-9]+",$2); printf "%s|", $2}' "$schema")
 
 violation() {
 	echo "gv-stress: VIOLATION in cycle $i (fault $fault, dma $dma): $*"

@@ -2,7 +2,8 @@
 # bench/run.sh (sourced). They expect $B (the build directory) and $work (a
 # private scratch directory).
 
-# start_daemon NAME LOG ARGS...: starts $B/NAME ARGS --ready-fd 9 in the
+# start_daemon NAME LOG ARGS...: starts $B/NAME (installed: daemons live in
+# ../sbin beside bin) ARGS --ready-fd 9 in the
 # background, output appended to LOG, sets $pid, and returns once it serves
 # (it wrote its byte). If it does not within 20 s, or dies first (the fifo
 # then reads empty), prints the end of LOG and exits 1.
@@ -11,7 +12,9 @@ start_daemon() {
 	fifo="$work/$name.ready"
 	rm -f "$fifo"
 	mkfifo "$fifo"
-	"$B/$name" "$@" --ready-fd 9 9>"$fifo" >>"$log" 2>&1 &
+	prog=$B/$name
+	[ -x "$prog" ] || [ ! -x "$B/../sbin/$name" ] || prog=$B/../sbin/$name
+	"$prog" "$@" --ready-fd 9 9>"$fifo" >>"$log" 2>&1 &
 	pid=$!
 	ready=$(timeout 20 head -c 1 "$fifo" 2>/dev/null)
 	rm -f "$fifo"
