@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <xenstore.h>
+#include "platform.h"
 #include "sim_harness.h"
 #include "xs_util.h"
 
@@ -256,6 +257,41 @@ int sim_create_guest(const struct sim_env *e, const char *name, const char *type
 		return -1;
 	}
 	return atoi(out);
+}
+
+struct gv_platform *sim_open_domain(int domid)
+{
+	struct gv_platform_opts o = { GV_PLATFORM_SIM, NULL, domid };
+	struct gv_platform *p = NULL;
+	char err[256];
+
+	if (gv_platform_open(&o, &p, err, sizeof(err)) < 0) {
+		printf("open domain %d: %s\n", domid, err);
+		return NULL;
+	}
+	return p;
+}
+
+void stop_daemon(pid_t *pid, const char *name)
+{
+	if (*pid <= 0)
+		return;
+	kill(*pid, SIGTERM);
+	if (wait_prog(*pid, 10) != 0)
+		printf("%s did not exit 0 on SIGTERM\n", name);
+	*pid = -1;
+}
+
+void print_log(const char *file)
+{
+	char line[512];
+	FILE *f = fopen(file, "r");
+
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f))
+		printf("  | %s", line);
+	fclose(f);
 }
 
 const char *sim_xs_socket(const struct sim_env *e, unsigned domid, char *buf, size_t len)

@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 struct xs_handle;
+struct gv_platform;
 
 struct sim_env {
 	char dir[96];        /* served directory, under /tmp */
@@ -31,6 +32,15 @@ int sim_stop(struct sim_env *e);
  * xl config written into e->dir. Returns its domid, or -1 (gv-xl's answer
  * printed). */
 int sim_create_guest(const struct sim_env *e, const char *name, const char *types);
+/* Opens the simulated platform as domain domid of the simulation at
+ * $GV_SIM_DIR (set by sim_start); NULL, with the reason printed, on failure. */
+struct gv_platform *sim_open_domain(int domid);
+/* Sends SIGTERM to *pid if it runs, waits at most 10 s, prints a line
+ * naming `name` unless it exited 0, and sets *pid to -1. */
+void stop_daemon(pid_t *pid, const char *name);
+/* Prints a log file's lines indented ("  | ..."): the daemon's side of a
+ * failing run. Nothing if it does not exist. */
+void print_log(const char *file);
 /* Path of domain d's xenstored socket, for XENSTORED_PATH. */
 const char *sim_xs_socket(const struct sim_env *e, unsigned domid, char *buf, size_t len);
 /* Points this process's libxenstore at domain d's socket (sets XENSTORED_PATH). */

@@ -42,8 +42,6 @@ static pid_t start_backend(const char *extra)
 
 static int setup(const char *extra)
 {
-	struct gv_platform_opts o = { GV_PLATFORM_SIM, NULL, 0 };
-	char err[256];
 	FILE *f;
 	int fd;
 
@@ -61,8 +59,7 @@ static int setup(const char *extra)
 	        "disk blkguest:0 %s\n"
 	        "disk bypassguest:0 %s allow-bypass   # shows the descriptor failure\n", disk, disk);
 	fclose(f);
-	o.sim_dir = env.dir;
-	CHECK_EQ(gv_platform_open(&o, &dom0, err, sizeof(err)), 0);
+	CHECK((dom0 = sim_open_domain(0)));
 	xs0 = gv_xs_open(dom0);
 	CHECK(xs0);
 	backend = start_backend(extra);
@@ -74,21 +71,13 @@ static void close_open_drvs(void);
 
 static void teardown(void)
 {
-	char line[256];
-	FILE *f;
-
 	if (guest_child > 0) {
 		kill(guest_child, SIGKILL);
 		waitpid(guest_child, NULL, 0);
 		guest_child = -1;
 	}
 	close_open_drvs();
-	if (backend > 0) {
-		kill(backend, SIGTERM);
-		if (wait_prog(backend, 10) != 0)
-			printf("gv-backend did not exit 0 on SIGTERM\n");
-		backend = -1;
-	}
+	stop_daemon(&backend, "gv-backend");
 	if (xs0)
 		xs_close(xs0);
 	xs0 = NULL;
@@ -96,13 +85,7 @@ static void teardown(void)
 		gv_platform_close(dom0);
 	dom0 = NULL;
 	sim_stop(&env);
-	/* the backend's log, for a failing run */
-	f = fopen(logfile, "r");
-	if (f) {
-		while (fgets(line, sizeof(line), f))
-			printf("  | %s", line);
-		fclose(f);
-	}
+	print_log(logfile);   /* the backend's side, for a failing run */
 	unlink(logfile);
 }
 

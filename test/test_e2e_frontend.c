@@ -78,22 +78,9 @@ static int setup(const char *const *simargs)
 
 static void teardown(void)
 {
-	char line[256];
-	FILE *f;
-
-	if (backend > 0) {
-		kill(backend, SIGTERM);
-		if (wait_prog(backend, 10) != 0)
-			printf("gv-backend did not exit 0 on SIGTERM\n");
-		backend = -1;
-	}
+	stop_daemon(&backend, "gv-backend");
 	sim_stop(&env);
-	f = fopen(logfile, "r");
-	if (f) {
-		while (fgets(line, sizeof(line), f))
-			printf("  | %s", line);
-		fclose(f);
-	}
+	print_log(logfile);
 	unlink(logfile);
 }
 

@@ -72,8 +72,7 @@ static int make_disk(const char *path, bool pattern)
 
 static int world_up(void)
 {
-	struct gv_platform_opts o = { GV_PLATFORM_SIM, NULL, 0 };
-	char err[256], gdisk[160], cfg[160];
+	char gdisk[160], cfg[160];
 	FILE *f;
 	int id;
 
@@ -91,8 +90,7 @@ static int world_up(void)
 		return -1;
 	fprintf(f, "disk hostile:0 %s\ndisk good:0 %s\n", hdisk, gdisk);
 	fclose(f);
-	o.sim_dir = env.dir;
-	if (gv_platform_open(&o, &dom0, err, sizeof(err)) < 0)
+	if (!(dom0 = sim_open_domain(0)))
 		return -1;
 	backend = start_backend(cfg);
 	if (backend < 0)
@@ -108,24 +106,15 @@ static int world_up(void)
 
 static void world_down(void)
 {
-	char line[512];
-	FILE *f;
 
 	if (good > 0)
 		wait_prog(good, 10);
-	if (backend > 0) {
-		kill(backend, SIGTERM);
-		if (wait_prog(backend, 10) != 0)
-			printf("gv-backend did not exit 0 on SIGTERM\n");
-	}
+	stop_daemon(&backend, "gv-backend");
 	if (dom0)
 		gv_platform_close(dom0);
 	sim_stop(&env);
-	if (getenv("GV_TEST_VERBOSE") && (f = fopen(logfile, "r"))) {
-		while (fgets(line, sizeof(line), f))
-			printf("  | %s", line);
-		fclose(f);
-	}
+	if (getenv("GV_TEST_VERBOSE"))
+		print_log(logfile);
 	unlink(logfile);
 	unlink(goodlog);
 }

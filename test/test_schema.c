@@ -138,8 +138,7 @@ static pid_t start_backend(const char *cfgfile)
 
 static int setup(void)
 {
-	struct gv_platform_opts o = { GV_PLATFORM_SIM, NULL, 0 };
-	char disk[200], cfgfile[200], text[400], err[256];
+	char disk[200], cfgfile[200], text[400];
 	int fd;
 
 	CHECK_EQ(sim_start(&env, NULL), 0);
@@ -155,8 +154,7 @@ static int setup(void)
 	close(fd);
 	snprintf(text, sizeof(text), "disk guest1:0 %s\n", disk);
 	CHECK(write_file(cfgfile, text));
-	o.sim_dir = env.dir;
-	CHECK_EQ(gv_platform_open(&o, &dom0, err, sizeof(err)), 0);
+	CHECK((dom0 = sim_open_domain(0)));
 	xs0 = gv_xs_open(dom0);
 	CHECK(xs0);
 	backend = start_backend(cfgfile);
@@ -166,15 +164,7 @@ static int setup(void)
 
 static void teardown(void)
 {
-	char line[256];
-	FILE *f;
-
-	if (backend > 0) {
-		kill(backend, SIGTERM);
-		if (wait_prog(backend, 10) != 0)
-			printf("gv-backend did not exit 0 on SIGTERM\n");
-		backend = -1;
-	}
+	stop_daemon(&backend, "gv-backend");
 	if (xs0)
 		xs_close(xs0);
 	xs0 = NULL;
@@ -182,12 +172,7 @@ static void teardown(void)
 		gv_platform_close(dom0);
 	dom0 = NULL;
 	sim_stop(&env);
-	f = fopen(logfile, "r");
-	if (f) {
-		while (fgets(line, sizeof(line), f))
-			printf("  | %s", line);
-		fclose(f);
-	}
+	print_log(logfile);
 	unlink(logfile);
 }
 
@@ -328,7 +313,6 @@ static int states_and_corruptions(void)
 	/* Connected: a frontend attached in this process */
 	gv_attach_opts_init(&o);
 	o.platform = GV_PLATFORM_SIM;
-	o.sim_dir = env.dir;
 	o.domid = (int)fe;
 	o.devid = 0;
 	o.dma = "grant";

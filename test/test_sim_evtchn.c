@@ -28,19 +28,6 @@ static int start(void)
 	return sim_start(&env, NULL);
 }
 
-static struct gv_platform *open_dom(int domid)
-{
-	struct gv_platform_opts o = { GV_PLATFORM_SIM, NULL, domid };
-	struct gv_platform *p = NULL;
-	char err[256];
-
-	if (gv_platform_open(&o, &p, err, sizeof(err)) < 0) {
-		fprintf(stderr, "open domain %d: %s\n", domid, err);
-		return NULL;
-	}
-	return p;
-}
-
 /* a daemon with domains 0 and 1 */
 static int start_two(void)
 {
@@ -48,7 +35,7 @@ static int start_two(void)
 	domid_t id;
 	int rc;
 
-	if (start() < 0 || !(p0 = open_dom(0)))
+	if (start() < 0 || !(p0 = sim_open_domain(0)))
 		return -1;
 	rc = gv_sim_domain_create(p0, "guest", &id);
 	gv_platform_close(p0);
@@ -81,7 +68,7 @@ static int t_notify_wakes_other_process(void)
 	pid_t pid;
 
 	CHECK(start_two() == 0);
-	CHECK((p0 = open_dom(0)));
+	CHECK((p0 = sim_open_domain(0)));
 	CHECK_EQ(gv_evtchn_alloc_unbound(p0, 1, &port0), 0);
 	CHECK(port0 > 0);
 	CHECK(pipe(to_parent) == 0);
@@ -91,7 +78,7 @@ static int t_notify_wakes_other_process(void)
 	pid = fork();
 	CHECK(pid >= 0);
 	if (pid == 0) {
-		struct gv_platform *p1 = open_dom(1);
+		struct gv_platform *p1 = sim_open_domain(1);
 		evtchn_port_t port1;
 
 		if (!p1 || gv_evtchn_bind(p1, 0, port0, &port1) < 0)
@@ -131,13 +118,13 @@ static int t_pingpong_exact(void)
 	pid_t pid;
 
 	CHECK(start_two() == 0);
-	CHECK((p0 = open_dom(0)));
+	CHECK((p0 = sim_open_domain(0)));
 	CHECK_EQ(gv_evtchn_alloc_unbound(p0, 1, &port0), 0);
 	CHECK(pipe(to_parent) == 0 && pipe(to_child) == 0);
 	pid = fork();
 	CHECK(pid >= 0);
 	if (pid == 0) {
-		struct gv_platform *p1 = open_dom(1);
+		struct gv_platform *p1 = sim_open_domain(1);
 		evtchn_port_t port1, got;
 
 		if (!p1 || gv_evtchn_bind(p1, 0, port0, &port1) < 0)
@@ -188,8 +175,8 @@ static int t_masking(void)
 	evtchn_port_t pa, pb, port;
 
 	CHECK(start() == 0);
-	CHECK((a = open_dom(0)));
-	CHECK((b = open_dom(0)));
+	CHECK((a = sim_open_domain(0)));
+	CHECK((b = sim_open_domain(0)));
 	CHECK_EQ(gv_evtchn_alloc_unbound(a, 0, &pa), 0);
 	CHECK_EQ(gv_evtchn_bind(b, 0, pa, &pb), 0);
 	CHECK(pa != pb);
@@ -253,9 +240,9 @@ static int t_unbind_and_rebind(void)
 	char ch;
 
 	CHECK(start_two() == 0);
-	CHECK((a = open_dom(0)));
-	CHECK((b = open_dom(1)));
-	CHECK((c = open_dom(1)));
+	CHECK((a = sim_open_domain(0)));
+	CHECK((b = sim_open_domain(1)));
+	CHECK((c = sim_open_domain(1)));
 	CHECK_EQ(gv_evtchn_alloc_unbound(a, 1, &pa), 0);
 	CHECK_EQ(gv_evtchn_bind(b, 0, pa, &pb), 0);
 	/* only the domain it waits for may bind, and only once */
@@ -295,7 +282,7 @@ static int t_unbind_and_rebind(void)
 	pid = fork();
 	CHECK(pid >= 0);
 	if (pid == 0) {
-		struct gv_platform *d = open_dom(1);
+		struct gv_platform *d = sim_open_domain(1);
 		evtchn_port_t pd;
 
 		if (!d || gv_evtchn_bind(d, 0, pa, &pd) < 0)
@@ -312,7 +299,7 @@ static int t_unbind_and_rebind(void)
 	kill(pid, SIGKILL);
 	CHECK_EQ(wait_prog(pid, 10), -1);
 	/* once the daemon saw the death, dom1 may bind again */
-	CHECK((b = open_dom(1)));
+	CHECK((b = sim_open_domain(1)));
 	CHECK_EQ(gv_evtchn_bind(b, 0, pa, &pb), 0);
 	CHECK_EQ(gv_evtchn_notify(a, pa), 0);
 	CHECK_EQ(gv_evtchn_pending(b, &port), 1);

@@ -25,19 +25,6 @@
 
 static struct sim_env env;
 
-static struct gv_platform *open_dom(int domid)
-{
-	struct gv_platform_opts o = { GV_PLATFORM_SIM, NULL, domid };
-	struct gv_platform *p = NULL;
-	char err[256];
-
-	if (gv_platform_open(&o, &p, err, sizeof(err)) < 0) {
-		fprintf(stderr, "open domain %d: %s\n", domid, err);
-		return NULL;
-	}
-	return p;
-}
-
 /* a failed check returns early: stop its daemon before starting another */
 static int start(const char *const *extra)
 {
@@ -54,7 +41,7 @@ static struct gv_platform *start_with_domains_args(unsigned n, const char *const
 
 	if (start(extra) < 0)
 		return NULL;
-	p0 = open_dom(0);
+	p0 = sim_open_domain(0);
 	for (unsigned i = 0; p0 && i < n; i++) {
 		domid_t id;
 
@@ -117,7 +104,7 @@ static int t_map_without_grant(void)
 	void *a = NULL, *g;
 
 	CHECK(p0);
-	CHECK((p1 = open_dom(1)));
+	CHECK((p1 = sim_open_domain(1)));
 	/* nothing granted at 100, reserved 0, out of range */
 	CHECK_EQ(gv_map(p0, 1, 1, refs, 0, NULL, &a), -EINVAL);
 	CHECK_EQ(gv_map(p0, 1, 1, &refs[1], 0, NULL, &a), -EINVAL);
@@ -148,8 +135,8 @@ static int t_wrong_domid(void)
 	void *g, *a;
 
 	CHECK(p0);
-	CHECK((p1 = open_dom(1)));
-	CHECK((p2 = open_dom(2)));
+	CHECK((p1 = sim_open_domain(1)));
+	CHECK((p2 = sim_open_domain(2)));
 	CHECK_EQ(gv_grant_alloc(p1, 2, 1, 0, NULL, &ref, &g), 0);
 	/* granted to 2: not 0's to map, and 1 cannot map its own grant */
 	CHECK_EQ(gv_map(p0, 1, 1, &ref, 0, NULL, &a), -EINVAL);
@@ -176,7 +163,7 @@ static int t_readonly_grant(void)
 	int st;
 
 	CHECK(p0);
-	CHECK((p1 = open_dom(1)));
+	CHECK((p1 = sim_open_domain(1)));
 	CHECK_EQ(gv_grant_alloc(p1, 0, 1, GV_GRANT_READONLY, NULL, &ref, (void **)&g), 0);
 	CHECK_EQ(flags_of(p1, ref), GTF_permit_access | GTF_readonly);
 	strcpy(g, "read me");
@@ -219,7 +206,7 @@ static int t_flags_while_mapped(void)
 	unsigned nr;
 
 	CHECK(p0);
-	CHECK((p1 = open_dom(1)));
+	CHECK((p1 = sim_open_domain(1)));
 	CHECK_EQ(gv_grant_alloc(p1, 0, 2, 0, NULL, refs, &g), 0);
 	t = gv_sim_grant_table(p1, &nr);
 	CHECK(t && nr == SIM_NR_GREFS);
@@ -266,7 +253,7 @@ static int t_gntalloc_limit(void)
 	void *a, *b, *c;
 
 	CHECK(p0);
-	CHECK((p1 = open_dom(1)));
+	CHECK((p1 = sim_open_domain(1)));
 	CHECK_EQ(gv_grant_alloc(p1, 0, 512, 0, NULL, refs, &a), 0);
 	CHECK_EQ(gv_grant_alloc(p1, 0, 511, 0, NULL, refs, &b), 0);
 	CHECK_EQ(gv_grant_alloc(p1, 0, 2, 0, NULL, refs, &c), -ENOSPC);
@@ -298,7 +285,7 @@ static int t_end_while_mapped_leaks(void)
 	int rc, n;
 
 	CHECK(p0);
-	CHECK((p1 = open_dom(1)));
+	CHECK((p1 = sim_open_domain(1)));
 	CHECK_EQ(gv_grant_alloc(p1, 0, 1, 0, NULL, &leaked, &g), 0);
 	CHECK_EQ(gv_grant_alloc(p1, 0, 1, 0, NULL, &ok, &h), 0);
 	CHECK_EQ(gv_map(p0, 1, 1, &leaked, GV_MAP_WRITE, NULL, &a), 0);
@@ -369,7 +356,7 @@ static int t_data_both_ways(void)
 	pid = fork();
 	CHECK(pid >= 0);
 	if (pid == 0) {
-		struct gv_platform *p1 = open_dom(1);
+		struct gv_platform *p1 = sim_open_domain(1);
 		char *g;
 		int bad = 0;
 
@@ -422,7 +409,7 @@ static int t_mapper_killed(void)
 
 	CHECK(p0);
 	gv_platform_close(p0);   /* the child opens its own */
-	CHECK((p1 = open_dom(1)));
+	CHECK((p1 = sim_open_domain(1)));
 	CHECK_EQ(gv_grant_alloc(p1, 0, 2, 0, NULL, refs, (void **)&g), 0);
 	g[100] = 1;
 	CHECK_EQ(gv_evtchn_alloc_unbound(p1, 0, &port1), 0);
@@ -430,7 +417,7 @@ static int t_mapper_killed(void)
 	pid = fork();
 	CHECK(pid >= 0);
 	if (pid == 0) {
-		struct gv_platform *c0 = open_dom(0);
+		struct gv_platform *c0 = sim_open_domain(0);
 		struct gv_notify n = { 100, 0 };
 		evtchn_port_t port0;
 		void *a;
@@ -458,14 +445,14 @@ static int t_mapper_killed(void)
 	/* second round: kill first, then end */
 	CHECK((p0 = start_with_domains(1)));
 	gv_platform_close(p0);
-	CHECK((p1 = open_dom(1)));
+	CHECK((p1 = sim_open_domain(1)));
 	CHECK_EQ(gv_grant_alloc(p1, 0, 2, 0, NULL, refs, (void **)&g), 0);
 	g[100] = 1;
 	CHECK_EQ(gv_evtchn_alloc_unbound(p1, 0, &port1), 0);
 	pid = fork();
 	CHECK(pid >= 0);
 	if (pid == 0) {
-		struct gv_platform *c0 = open_dom(0);
+		struct gv_platform *c0 = sim_open_domain(0);
 		struct gv_notify n = { 100, 0 };
 		evtchn_port_t port0;
 		void *a;
@@ -514,7 +501,7 @@ static int t_granter_killed(void)
 	pid = fork();
 	CHECK(pid >= 0);
 	if (pid == 0) {
-		struct gv_platform *c1 = open_dom(1);
+		struct gv_platform *c1 = sim_open_domain(1);
 		struct gv_notify n = { 5, 0 };
 		char *g;
 
@@ -567,7 +554,7 @@ static int t_batch_all_or_nothing(void)
 	void *g, *h, *a = NULL;
 
 	CHECK(p0);
-	CHECK((p1 = open_dom(1)));
+	CHECK((p1 = sim_open_domain(1)));
 	CHECK_EQ(gv_grant_alloc(p1, 0, 3, 0, NULL, rw, &g), 0);
 	CHECK_EQ(gv_grant_alloc(p1, 0, 1, GV_GRANT_READONLY, NULL, &ro, &h), 0);
 	/* a bad ref in the middle */
@@ -623,7 +610,7 @@ static int t_batch_many_allocations(void)
 	char *a;
 
 	CHECK(p0);
-	CHECK((p1 = open_dom(1)));
+	CHECK((p1 = sim_open_domain(1)));
 	for (int i = 0; i < 600; i++) {
 		CHECK_EQ(gv_grant_alloc(p1, 0, 1, 0, NULL, &refs[i], (void **)&pages[i]), 0);
 		snprintf(pages[i], 16, "page %d", i);
@@ -669,8 +656,8 @@ static int t_domains(void)
 	/* an unknown domain */
 	CHECK_EQ(gv_platform_open(&o, &px, err, sizeof(err)), -ESRCH);
 	CHECK(strstr(err, "domain 5 does not exist"));
-	CHECK((p1 = open_dom(1)));
-	CHECK((p2 = open_dom(2)));
+	CHECK((p1 = sim_open_domain(1)));
+	CHECK((p2 = sim_open_domain(2)));
 	CHECK_EQ(p1->domid, 1);
 	CHECK_EQ(gv_domain_exists(p1, 2), 1);
 	/* only dom0 is the toolstack */
@@ -723,7 +710,7 @@ static int t_refs_consecutive_or_scattered(void)
 	int consecutive = 0;
 
 	CHECK(start(NULL) == 0);
-	CHECK((p0 = open_dom(0)));
+	CHECK((p0 = sim_open_domain(0)));
 	CHECK_EQ(gv_grant_alloc(p0, 0, 64, 0, NULL, refs, &g), 0);
 	for (int i = 1; i < 64; i++)
 		CHECK_EQ(refs[i], refs[i - 1] + 1);
@@ -732,7 +719,7 @@ static int t_refs_consecutive_or_scattered(void)
 	CHECK_EQ(sim_stop(&env), 0);
 
 	CHECK(start(scatter) == 0);
-	CHECK((p0 = open_dom(0)));
+	CHECK((p0 = sim_open_domain(0)));
 	for (int round = 0; round < 4; round++) {
 		CHECK_EQ(gv_grant_alloc(p0, 0, 64, 0, NULL, refs, &g), 0);
 		for (int i = 1; i < 64; i++)
@@ -805,7 +792,7 @@ static int t_hostile_client(void)
 		close(fd);
 	}
 	/* everyone else is still served */
-	CHECK((p1 = open_dom(1)));
+	CHECK((p1 = sim_open_domain(1)));
 	CHECK_EQ(gv_grant_alloc(p1, 0, 1, 0, NULL, &ref, &g), 0);
 	CHECK_EQ(gv_grant_end(p1, g, 1), 0);
 	CHECK_EQ(gv_domain_exists(p0, 1), 1);
