@@ -107,6 +107,32 @@ int gv_parse_u64(const char *s, uint64_t max, uint64_t *out)
 	return parse_u64(s, max, out);
 }
 
+int gv_virtio_type_parse(const char *type, uint32_t *virtio_id)
+{
+	static const char prefix[] = "virtio,device";
+	const char *s;
+	uint32_t id = 0;
+	size_t n;
+
+	if (strncmp(type, prefix, sizeof(prefix) - 1))
+		return -EINVAL;
+	s = type + sizeof(prefix) - 1;
+	n = strlen(s);
+	/* 1..8 digits, no leading zero: one spelling per id */
+	if (n == 0 || n > 8 || s[0] == '0')
+		return -EINVAL;
+	for (; *s; s++) {
+		if (*s >= '0' && *s <= '9')
+			id = id << 4 | (uint32_t)(*s - '0');
+		else if (*s >= 'a' && *s <= 'f')
+			id = id << 4 | (uint32_t)(*s - 'a' + 10);
+		else
+			return -EINVAL;
+	}
+	*virtio_id = id;
+	return 0;
+}
+
 int gv_parse_refs(char *buf, grant_ref_t *refs, unsigned max, unsigned *n)
 {
 	char *save = NULL, *tok;

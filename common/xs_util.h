@@ -34,6 +34,12 @@ int gv_xs_read_refs(struct xs_handle *xs, xs_transaction_t t, const char *dir, c
 int gv_parse_u64(const char *s, uint64_t max, uint64_t *out);
 int gv_parse_refs(char *buf, grant_ref_t *refs, unsigned max, unsigned *n);
 
+/* A virtio device's xenstore `type` as libxl writes it, "virtio,device<ID>"
+ * (the devicetree compatible string: ID is the virtio device id in lower-case
+ * hexadecimal without leading zeros, so i2c (34) is "virtio,device22"), into
+ * *virtio_id. -EINVAL for anything else, including id 0 (reserved). */
+int gv_virtio_type_parse(const char *type, uint32_t *virtio_id);
+
 int gv_xs_write_str(struct xs_handle *xs, xs_transaction_t t, const char *dir, const char *key,
                     const char *val);
 int gv_xs_printf(struct xs_handle *xs, xs_transaction_t t, const char *dir, const char *key,

@@ -9,6 +9,7 @@
  * prints the same bytes as xenstore-schema/gen-doc.sh, and a malformed schema
  * is refused with FILE:LINE and exit status 2.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -244,6 +245,38 @@ static int t_bad_schema_and_usage(void)
 	return 0;
 }
 
+/* The one decoder of a virtio device's xenstore type (common/xs_util.c),
+ * which the frontend, the backend, gv-xl and gv-schema share. */
+static int t_virtio_type_parse(void)
+{
+	static const struct { const char *type; int rc; uint32_t id; } cases[] = {
+		{ "virtio,device2", 0, 2 },       /* block */
+		{ "virtio,device4", 0, 4 },       /* entropy */
+		{ "virtio,device22", 0, 0x22 },   /* i2c (34), as libxl's docs spell it */
+		{ "virtio,device29", 0, 0x29 },   /* gpio (41) */
+		{ "virtio,deviceffffffff", 0, 0xffffffff },
+		{ "virtio,device", -EINVAL, 0 },
+		{ "virtio,device0", -EINVAL, 0 },      /* reserved */
+		{ "virtio,device02", -EINVAL, 0 },     /* leading zero: a second spelling */
+		{ "virtio,device1A", -EINVAL, 0 },     /* lower case only */
+		{ "virtio,device2 ", -EINVAL, 0 },
+		{ "virtio,device100000000", -EINVAL, 0 },
+		{ "virtio,devicex", -EINVAL, 0 },
+		{ "virtio,mmio", -EINVAL, 0 },
+		{ "Virtio,device2", -EINVAL, 0 },
+		{ "", -EINVAL, 0 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint32_t id = 7;
+		int rc = gv_virtio_type_parse(cases[i].type, &id);
+
+		CHECK_MSG(rc == cases[i].rc, "'%s': rc %d, want %d", cases[i].type, rc, cases[i].rc);
+		CHECK_MSG(id == (rc ? 7 : cases[i].id), "'%s': id %u", cases[i].type, id);
+	}
+	return 0;
+}
+
 /* ---- a live store through its states ------------------------------------------ */
 
 static int expect_clean(const char *when, unsigned devices)
@@ -427,6 +460,7 @@ static int t_live_store(void)
 static const struct gv_test tests[] = {
 	TEST(t_doc_matches_gen_doc),
 	TEST(t_bad_schema_and_usage),
+	TEST(t_virtio_type_parse),
 	TEST(t_live_store),
 	{ 0 },
 };

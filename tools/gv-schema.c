@@ -823,6 +823,7 @@ static void check_device(struct ctx *c, unsigned fe, unsigned devid)
 	char bdir[128], fdir[128], type[64];
 	bool have_be, have_fe;
 	enum xenbus_state st;
+	uint32_t id;
 	long long q;
 
 	snprintf(bdir, sizeof(bdir), GV_XS_BACKEND_DIR_FMT, c->be, fe, devid);
@@ -830,9 +831,9 @@ static void check_device(struct ctx *c, unsigned fe, unsigned devid)
 	have_be = exists(c, bdir);
 	have_fe = exists(c, fdir);
 	c->devices++;
-	if (gv_xs_read_str(c->xs, XBT_NULL, bdir, GV_XS_TYPE, type, sizeof(type)) == 0)
-		d.type = !strcmp(type, "virtio,device2") ? DEV_BLK :
-		         !strcmp(type, "virtio,device4") ? DEV_RNG : DEV_UNKNOWN;
+	if (gv_xs_read_str(c->xs, XBT_NULL, bdir, GV_XS_TYPE, type, sizeof(type)) == 0 &&
+	    gv_virtio_type_parse(type, &id) == 0)
+		d.type = id == VIRTIO_ID_BLOCK ? DEV_BLK : id == VIRTIO_ID_RNG ? DEV_RNG : DEV_UNKNOWN;
 	if (gv_xs_read_state(c->xs, XBT_NULL, bdir, GV_XS_STATE, &st) == 0)
 		d.be_state = (int)st;
 	if (gv_xs_read_state(c->xs, XBT_NULL, fdir, GV_XS_FE_STATE, &st) == 0)
