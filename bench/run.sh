@@ -35,7 +35,7 @@ done
 for p in gv-simxen gv-backend gv-xl gv-bench; do
 	[ -x "$B/$p" ] || { echo "bench: $B/$p is missing: run make first"; exit 1; }
 done
-sh "$top/bench/install-deps.sh" || echo "bench: gnuplot could not be installed: no chart"
+sh "$top/tools/install-deps.sh" --bench || echo "bench: gnuplot could not be installed: no chart"
 
 mkdir -p "$out"
 work=$(mktemp -d /tmp/gv-bench-XXXXXX)

@@ -1,20 +1,62 @@
 #!/bin/sh
-# tools/install-deps.sh: the one step that installs what grant-virtio needs on
-# Debian 12 (bookworm). Run as root. The test command and .ci/run call it.
+# tools/install-deps.sh: the one script that installs the Debian 12 (bookworm)
+# packages grant-virtio needs. Installs only what is missing (apt-get update
+# first, then apt-get install); run as root. A no-op when all are present.
+#
+#   sh tools/install-deps.sh [GROUP...]
+#     --build      (the default) building, `make test`, `make asan-test`:
+#                  compilers, libxen-dev, linux-libc-dev, xenstore-utils, valgrind
+#     --xen-test   `make xen-test` on the host: QEMU, debootstrap, busybox,
+#                  cpio, compressors (xen-test/run.sh asks for it itself)
+#     --bench      `make bench`'s chart: gnuplot-nox (bench/run.sh asks)
+#     --packaging  `dpkg-buildpackage -us -uc -b`: debhelper, fakeroot, ...
+#     --systemd-test  `make systemd-test`: systemd-nspawn, debootstrap
+#     --all        every group
+#
+# CI runs `sh tools/install-deps.sh && make check`; make check's xen-test
+# part installs its own group through xen-test/run.sh.
 set -eu
-PKGS="build-essential clang libxen-dev linux-libc-dev xenstore-utils valgrind"
+
+BUILD="build-essential clang libxen-dev linux-libc-dev xenstore-utils valgrind"
+XEN_TEST="qemu-system-x86 busybox-static cpio debootstrap gzip xz-utils zstd ca-certificates"
+BENCH="gnuplot-nox"
+PACKAGING="build-essential debhelper dpkg-dev fakeroot libxen-dev linux-libc-dev man-db"
+SYSTEMD_TEST="systemd-container debootstrap ca-certificates"
+
+usage() {
+	sed -n '2,17s/^# \{0,1\}//p' "$0"
+}
+
+pkgs="" groups=""
+[ $# -gt 0 ] || set -- --build
+for g in "$@"; do
+	case $g in
+	--build) pkgs="$pkgs $BUILD" ;;
+	--xen-test) pkgs="$pkgs $XEN_TEST" ;;
+	--bench) pkgs="$pkgs $BENCH" ;;
+	--packaging) pkgs="$pkgs $PACKAGING" ;;
+	--systemd-test) pkgs="$pkgs $SYSTEMD_TEST" ;;
+	--all) pkgs="$pkgs $BUILD $XEN_TEST $BENCH $PACKAGING $SYSTEMD_TEST" ;;
+	-h|--help) usage; exit 0 ;;
+	*) echo "install-deps: unknown group '$g'" >&2; usage >&2; exit 2 ;;
+	esac
+	groups="$groups ${g#--}"
+done
+
 missing=""
-for p in $PKGS; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+for p in $pkgs; do
+	case " $missing " in *" $p "*) continue ;; esac
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+		missing="$missing $p"
 done
 if [ -z "$missing" ]; then
-	echo "install-deps: all present:$(echo " $PKGS")"
+	echo "install-deps:$groups: all present"
 	exit 0
 fi
 if [ "$(id -u)" != 0 ]; then
-	echo "install-deps: missing:$missing; run as root (or: sudo sh tools/install-deps.sh)" >&2
+	echo "install-deps:$groups: missing:$missing; run as root (or: sudo sh $0$(printf ' %s' "$@"))" >&2
 	exit 1
 fi
-echo "install-deps: installing:$missing"
+echo "install-deps:$groups: installing:$missing"
 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing

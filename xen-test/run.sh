@@ -51,7 +51,7 @@ step() { # name, limit, command...
 	tail -n 8 "$out/prepare.log" | sed 's/^/  /'
 	finish
 }
-step install_deps 300 sh "$here/install-deps.sh"
+step install_deps 300 sh "$here/../tools/install-deps.sh" --xen-test
 step fetch 300 sh "$here/fetch.sh"
 step build_root 300 sh "$here/build-root.sh"
 step build_project 300 sh "$here/build-project.sh"
