@@ -205,6 +205,28 @@ static int drv_attach(struct drv *d, domid_t dom, bool accept_platform)
 	return 4;
 }
 
+/* Waits, woken by events on the device channel, until the backend's byte of
+ * the liveness page reads 0 (its platform clears it as the backend unmaps the
+ * page); at most ms. */
+static bool drv_wait_backend_unmapped(struct drv *d, int ms)
+{
+	double end = now_ms() + ms;
+	int efd = gv_evtchn_fd(d->p);
+
+	while (d->live[1]) {
+		struct pollfd p = { efd, POLLIN, 0 };
+		evtchn_port_t port;
+		double left = end - now_ms();
+
+		if (left <= 0)
+			return false;
+		poll(&p, 1, (int)left + 1);
+		while (gv_evtchn_pending(d->p, &port) == 1)
+			gv_evtchn_unmask(d->p, port);
+	}
+	return true;
+}
+
 /* One request of nseg descriptors (addresses given), waits for its completion;
  * returns the used length or -1. */
 static long drv_request(struct drv *d, const struct vring_desc *chain, unsigned n)
@@ -453,10 +475,11 @@ static int t_teardown_node_removed_body(void)
 	CHECK_EQ(drv_attach(&a, (domid_t)id, true), 4);
 	CHECK(dom_info((domid_t)id)->pages_mapped_by_others > 0);
 	xs_rm(xs0, XBT_NULL, a.be);
-	/* no state key to wait on: wait for the mappings to go */
-	for (double end = now_ms() + 5000;
-	     dom_info((domid_t)id)->pages_mapped_by_others && now_ms() < end;)
-		xs_wait_key(xs0, a.be, GV_XS_STATE, "never", 20);
+	/* no state key to wait on: the backend unmaps the liveness page last of
+	 * all its mappings of the device, and the platform then clears its byte
+	 * and signals the device channel; from there nothing may be mapped */
+	CHECK_MSG(drv_wait_backend_unmapped(&a, 5000),
+	          "the backend kept the liveness page mapped 5 s after its directory went");
 	CHECK_EQ(dom_info((domid_t)id)->pages_mapped_by_others, 0);
 	CHECK_EQ(dom_info(0)->maps_active, 0);
 	drv_close(&a);

@@ -4,8 +4,9 @@
 # a second daemon, removed), --status through the control socket, SIGHUP reload
 # (a bad file rejected and the old configuration kept; a good one applied to a
 # device not yet connected), SIGTERM (devices Closed in xenstore, exit 0).
-# Prints PASS/FAIL lines for test/run-tests.sh. No sleeps: readiness through
-# --ready-fd, log lines and status answers waited for with a time limit.
+# Prints PASS/FAIL lines for test/run-tests.sh. No sleeps and no polling:
+# readiness through --ready-fd, xenstore values through a xenstore watch, log
+# lines through tail -f, each with a time limit.
 set -u
 B=${GV_BUILD:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,12 +23,24 @@ check() { # check NAME CONDITION...
 	name=$1; shift
 	if "$@"; then echo "PASS $name"; else echo "FAIL $name"; fi
 }
-# until_true SECONDS CMD...: retries CMD (no sleeping) until it succeeds
-until_true() {
-	end=$(($(date +%s) + $1)); shift
-	until "$@" >/dev/null 2>&1; do
-		[ "$(date +%s)" -lt "$end" ] || return 1
-	done
+# wait_log SECONDS FILE PATTERN: until a line of FILE matches, woken by
+# tail -f (inotify) as lines come; at most SECONDS
+wait_log() {
+	timeout "$1" tail -n +1 -f "$2" | grep -q -- "$3"
+}
+# wait_xs SECONDS PATH VALUE: until dom0's xenstore PATH reads VALUE, woken by
+# a xenstore watch on it (which also fires once when set); at most SECONDS
+wait_xs() {
+	rm -f "$work/watch"; mkfifo "$work/watch"
+	XENSTORED_PATH="$GV_SIM_DIR/dom0/xenstored" timeout "$1" xenstore-watch "$2" >"$work/watch" &
+	wpid=$! found=1
+	while read -r _; do
+		v=$(XENSTORED_PATH="$GV_SIM_DIR/dom0/xenstored" xenstore-read "$2" 2>/dev/null) &&
+			[ "$v" = "$3" ] && { found=0; break; }
+	done <"$work/watch"
+	kill "$wpid" 2>/dev/null; wait "$wpid" 2>/dev/null
+	rm -f "$work/watch"
+	return $found
 }
 start() { # start NAME LOG ARGS...: background with --ready-fd; sets pid
 	name=$1 log=$2; shift 2
@@ -61,16 +74,20 @@ check status_answers sh -c '"$1/gv-backend" --status | grep -q "^serving /local/
 
 "$B/gv-xl" create "$top/examples/guest.cfg" >/dev/null
 status_has() { "$B/gv-backend" --status | grep -Eq "$1"; }
-check status_lists_devices until_true 10 status_has "guest1 +1 +0 +blk InitWait .*a.img \(rw\)"
+be=/local/domain/0/backend/virtio/1
+published() { wait_xs 10 "$be/0/state" 2 && wait_xs 10 "$be/1/state" 2; }
+check devices_published published
+check status_lists_devices status_has "guest1 +1 +0 +blk InitWait .*a.img \(rw\)"
 check status_lists_rng status_has "guest1 +1 +1 +rng InitWait"
 
 printf 'disk guest1:0 %s\nbogus line\n' "$work/b.img" > "$work/be.conf"
 kill -HUP "$bepid"
-check reload_bad_rejected until_true 10 grep -q "reload rejected, keeping the previous configuration: .*be.conf:2: unknown directive" "$work/be.log"
+check reload_bad_rejected wait_log 10 "$work/be.log" "reload rejected, keeping the previous configuration: .*be.conf:2: unknown directive"
 check reload_bad_kept_old status_has "guest1 +1 +0 +blk InitWait .*a.img \(rw\)"
 printf 'disk guest1:0 %s ro\n' "$work/b.img" > "$work/be.conf"
 kill -HUP "$bepid"
-check reload_good_applied until_true 10 status_has "guest1 +1 +0 +blk InitWait .*b.img \(ro\).*"
+check reload_good_logged wait_log 10 "$work/be.log" "reload: configuration applied"
+check reload_good_applied status_has "guest1 +1 +0 +blk InitWait .*b.img \(ro\).*"
 check reload_logged grep -q "reload: changed disk guest1:0 = .*b.img,ro" "$work/be.log"
 check reload_capacity_republished sh -c 'XENSTORED_PATH="$1/dom0/xenstored" xenstore-read /local/domain/0/backend/virtio/1/0/config/capacity | grep -qx 16384' sh "$GV_SIM_DIR"
 

@@ -7,7 +7,8 @@
  *
  * create writes exactly the xenstore nodes Xen 4.20's libxl writes for
  * `virtio = [ "backend=0,type=virtio,device2,transport=mmio,grant_usage=1" ]`
- * (see /work/shared/xen-on-qemu.md and xenstore-schema/virtio.tsv), with
+ * (libxl_virtio.c and libxl_device.c in Xen 4.20; xenstore-schema/virtio.tsv
+ * lists each key), with
  * the same permissions: backend keys n<be>,r<fe>; frontend keys n<fe>,r<be>;
  * /local/domain/<id> n0,r<id> with the guest-owned dirs device and data.
  */
