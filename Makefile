@@ -25,18 +25,24 @@ PROG_SRCS = $(foreach d,$(LIBDIRS) tools bench,$(wildcard $(d)/gv-*.c))
 PROGS    = $(addprefix $(BUILD)/,$(notdir $(basename $(PROG_SRCS))))
 TEST_SUPPORT = $(patsubst %.c,$(BUILD)/%.o,$(filter-out test/test_%.c,$(wildcard test/*.c)))
 TESTS    = $(patsubst test/%.c,$(BUILD)/test/%,$(wildcard test/test_*.c))
-GEN      = $(BUILD)/gen/xs_keys.h
+GEN      = $(BUILD)/gen/xs_keys.h $(BUILD)/gen/xs_rules.h
 
 .SECONDARY:
 .PHONY: check demo bench all test asan asan-test deps clean schema-doc xen-test xen-bench
 all: $(PROGS) $(TESTS)
 
-$(GEN): xenstore-schema/virtio.tsv xenstore-schema/gen-header.sh
+# xenstore-schema/gen.sh, the one reader of virtio.tsv: the key names, the
+# rules gv-schema checks, the Markdown table
+$(BUILD)/gen/xs_keys.h: xenstore-schema/virtio.tsv xenstore-schema/gen.sh
 	@mkdir -p $(dir $@)
-	sh xenstore-schema/gen-header.sh $< > $@.tmp && mv $@.tmp $@
+	sh xenstore-schema/gen.sh header $< > $@.tmp && mv $@.tmp $@
+$(BUILD)/gen/xs_rules.h: xenstore-schema/virtio.tsv xenstore-schema/gen.sh
+	@mkdir -p $(dir $@)
+	sh xenstore-schema/gen.sh rules $< > $@.tmp && mv $@.tmp $@
 
-schema-doc: xenstore-schema/virtio.tsv
-	sh xenstore-schema/gen-doc.sh $< > xenstore-schema/README.md
+schema-doc: xenstore-schema/virtio.tsv xenstore-schema/gen.sh
+	sh xenstore-schema/gen.sh doc $< > xenstore-schema/README.md.tmp && \
+	  mv xenstore-schema/README.md.tmp xenstore-schema/README.md
 
 $(BUILD)/%.o: %.c $(GEN)
 	@mkdir -p $(dir $@)

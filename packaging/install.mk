@@ -3,9 +3,9 @@
 #   make install [PREFIX=/usr/local] [DESTDIR=] [SYSCONFDIR=/etc]
 #
 # Programs: gv-backend to sbin, the others to bin; man pages; the systemd
-# unit (paths substituted); the schema gv-schema reads; examples. Config
-# files in SYSCONFDIR are installed only if absent (never overwrites an
-# administrator's edits).
+# unit (paths substituted); the xenstore schema (for reference: gv-schema
+# has it built in); examples. Config files in SYSCONFDIR are installed only
+# if absent (never overwrites an administrator's edits).
 PREFIX     ?= /usr/local
 SYSCONFDIR ?= /etc
 SBINDIR     = $(PREFIX)/sbin

@@ -5,9 +5,10 @@
  * through frontend/grant_virtio.h), after detach (Closed, then InitWait
  * again) and after destroy; then each kind of corruption (malformed value,
  * wrong permissions, unknown key, missing key) must be reported with its
- * path and rule and exit status 1, and clean again once undone. Also: `doc`
- * prints the same bytes as xenstore-schema/gen-doc.sh, and a malformed schema
- * is refused with FILE:LINE and exit status 2.
+ * path and rule and exit status 1, and clean again once undone. Also: the
+ * committed table xenstore-schema/README.md is what xenstore-schema/gen.sh
+ * makes of virtio.tsv, and gen.sh refuses a malformed schema with FILE:LINE
+ * and exit status 2 (the build then stops).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -38,7 +39,7 @@ static struct sim_env env;
 static pid_t backend = -1;
 static struct gv_platform *dom0;
 static struct xs_handle *xs0;
-static char schema[200], fixed[200], logfile[200];
+static char logfile[200];
 static char out[OUT_MAX];
 
 static const char *top(void)
@@ -62,9 +63,9 @@ static int gv_schema(const char *const *args)
 	return run_prog("gv-schema", args, NULL, out, sizeof(out), 10);
 }
 
-static int check_store(const char *schema_file)
+static int check_store(void)
 {
-	const char *args[] = { "check", "--schema", schema_file, NULL };
+	const char *args[] = { "check", NULL };
 
 	return gv_schema(args);
 }
@@ -99,39 +100,6 @@ static char *read_all(FILE *f, size_t *n)
 	return buf;
 }
 
-/* The repository's schema, with the one row known to disagree with what xl
- * writes made right: /local/domain/<fe>/name is dom0's, readable by the
- * guest (n0,r<fe>, see /work/shared/xen-on-qemu.md), not the guest's. Once
- * virtio.tsv says n0,rFE the replacement finds nothing to do. */
-static int make_fixed_schema(void)
-{
-	static const char bad[] = "DOM\tname\ttoolstack\tnFE,rBE\t";
-	FILE *f = fopen(schema, "r");
-	char *text, *p;
-	size_t n;
-	int ok;
-
-	CHECK(f);
-	text = read_all(f, &n);
-	fclose(f);
-	CHECK(text && n > 0);
-	p = strstr(text, bad);
-	f = fopen(fixed, "w");
-	CHECK(f);
-	if (p) {
-		fwrite(text, 1, (size_t)(p - text), f);
-		fputs("DOM\tname\ttoolstack\tn0,rFE\t", f);
-		p += sizeof(bad) - 1;
-	} else {
-		p = text;
-	}
-	fputs(p, f);
-	ok = fclose(f) == 0;
-	free(text);
-	CHECK(ok);
-	return 0;
-}
-
 static pid_t start_backend(const char *cfgfile)
 {
 	return spawn_ready("gv-backend", (const char *[]){ "--config", cfgfile, NULL }, logfile, 10);
@@ -143,12 +111,9 @@ static int setup(void)
 	int fd;
 
 	CHECK_EQ(sim_start(&env, NULL), 0);
-	snprintf(schema, sizeof(schema), "%s/xenstore-schema/virtio.tsv", top());
-	snprintf(fixed, sizeof(fixed), "%s/virtio-fixed.tsv", env.dir);
 	snprintf(disk, sizeof(disk), "%s/disk.img", env.dir);
 	snprintf(cfgfile, sizeof(cfgfile), "%s/backend.conf", env.dir);
 	snprintf(logfile, sizeof(logfile), "%s.backend.log", env.dir);
-	CHECK_EQ(make_fixed_schema(), 0);
 	fd = open(disk, O_CREAT | O_RDWR, 0644);
 	CHECK(fd >= 0);
 	CHECK_EQ(ftruncate(fd, 1 << 20), 0);
@@ -179,69 +144,109 @@ static void teardown(void)
 
 /* ---- doc and schema parsing -------------------------------------------------- */
 
-static int t_doc_matches_gen_doc(void)
+/* Runs `sh xenstore-schema/gen.sh mode file` into out (stdout, then
+ * stderr); returns its exit status, -1 if it could not run. */
+static int gen(const char *mode, const char *file)
 {
-	char cmd[600], path[200];
-	const char *args[] = { "doc", "--schema", path, NULL };
+	char cmd[600];
 	size_t n;
-	char *want;
+	char *text;
 	FILE *p;
 	int rc;
 
-	snprintf(path, sizeof(path), "%s/xenstore-schema/virtio.tsv", top());
-	snprintf(cmd, sizeof(cmd), "sh '%s/xenstore-schema/gen-doc.sh' '%s'", top(), path);
+	snprintf(cmd, sizeof(cmd), "sh '%s/xenstore-schema/gen.sh' %s '%s' 2>&1", top(), mode, file);
 	p = popen(cmd, "r");
-	CHECK(p);
-	want = read_all(p, &n);
+	if (!p)
+		return -1;
+	text = read_all(p, &n);
 	rc = pclose(p);
-	CHECK(want);
-	CHECK_MSG(rc == 0 && n > 1000, "gen-doc.sh failed or printed too little");
-	rc = gv_schema(args);
-	CHECK_EQ(rc, 0);
-	CHECK_MSG(!strcmp(out, want), "gv-schema doc and gen-doc.sh differ:\n%s\n----\n%s",
-	          out, want);
+	snprintf(out, sizeof(out), "%s", text ? text : "");
+	free(text);
+	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+/* The committed table is what the generator makes of the committed schema
+ * (else: make schema-doc). */
+static int t_doc_is_generated(void)
+{
+	char path[200];
+	size_t n;
+	char *want;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/xenstore-schema/README.md", top());
+	f = fopen(path, "r");
+	CHECK(f);
+	want = read_all(f, &n);
+	fclose(f);
+	CHECK(want && n > 1000);
+	snprintf(path, sizeof(path), "%s/xenstore-schema/virtio.tsv", top());
+	CHECK_EQ(gen("doc", path), 0);
+	CHECK_MSG(!strcmp(out, want), "xenstore-schema/README.md is not what gen.sh doc makes "
+	          "of virtio.tsv (run make schema-doc):\n%s\n----\n%s", out, want);
 	free(want);
 	/* the table itself: one row per key, the queue keys with <n> */
 	CHECK(strstr(out, "| FE | `queue-<n>/desc-refs` | frontend | nFE,rBE | ref-list |"));
+	/* and the rules gv-schema is built with: one row per key, perms resolved */
+	CHECK_EQ(gen("rules", path), 0);
+	CHECK(strstr(out, "{ DIR_DOM, \"name\", W_TOOLSTACK, { { SIDE_ID, 0, 0 }, "
+	                  "{ SIDE_FE, 0, 1 } }, 2, F_STRING, WHEN_CREATE, DEV_ALL },"));
+	CHECK(strstr(out, "{ DIR_FE, \"queue-<n>/size\", W_FRONTEND, { { SIDE_FE, 0, 0 }, "
+	                  "{ SIDE_BE, 0, 1 } }, 2, F_UINT, XenbusStateInitialised, DEV_ALL },"));
+	return 0;
+}
+
+/* One malformed schema line: gen.sh exits 2 naming file:line and why, and
+ * prints nothing on stdout (the build's header stays untouched). */
+static int bad_schema(const char *file, const char *text, const char *mode, const char *why)
+{
+	char want[300];
+
+	CHECK(write_file(file, text));
+	CHECK_EQ(gen(mode, file), 2);
+	snprintf(want, sizeof(want), "%s:%s", file, why);
+	CHECK_MSG(!strncmp(out, want, strlen(want)) && !strchr(out, '{') && !strstr(out, "#define"),
+	          "expected only '%s...', got: %s", want, out);
 	return 0;
 }
 
 static int t_bad_schema_and_usage(void)
 {
-	char file[] = "/tmp/gv-schema-test-XXXXXX", want[128];
-	const char *doc[] = { "doc", "--schema", file, NULL };
+	char file[] = "/tmp/gv-schema-test-XXXXXX";
 	const char *bad_cmd[] = { "frobnicate", NULL };
 	const char *bad_dom[] = { "check", "--backend-domid", "x1", NULL };
-	int fd = mkstemp(file);
+	const char *old_opt[] = { "check", "--schema", "virtio.tsv", NULL };
+	int fd = mkstemp(file), rc;
 
 	CHECK(fd >= 0);
 	close(fd);
-	/* line 3: eight fields */
-	CHECK(write_file(file, "# a schema\n"
-	                 "BE\tstate\tbackend\tnBE,rFE\tstate\tany\tall\tGV_XS_STATE\tstate\n"
-	                 "BE\tonline\ttoolstack\tnBE,rFE\tbool\tcreate\tall\tGV_XS_ONLINE\n"));
-	CHECK_EQ(gv_schema(doc), 2);
-	snprintf(want, sizeof(want), "%s:3: expected 9 tab-separated fields, found 8", file);
-	CHECK_MSG(strstr(out, want), "no '%s' in: %s", want, out);
-	/* line 2: a permission list that names no domain */
-	CHECK(write_file(file, "\n"
-	                 "BE\tstate\tbackend\tnXX,rFE\tstate\tany\tall\tGV_XS_STATE\tstate\n"));
-	CHECK_EQ(gv_schema(doc), 2);
-	snprintf(want, sizeof(want), "%s:2: perms 'nXX,rFE'", file);
-	CHECK_MSG(strstr(out, want), "no '%s' in: %s", want, out);
-	/* line 3: the same key twice */
-	CHECK(write_file(file,
-	                 "BE\tstate\tbackend\tnBE,rFE\tstate\tany\tall\tGV_XS_STATE\tstate\n"
-	                 "#\n"
-	                 "BE\tstate\tbackend\tnBE,rFE\tuint\tany\tall\tGV_XS_STATE\tstate\n"));
-	CHECK_EQ(gv_schema(doc), 2);
-	snprintf(want, sizeof(want), "%s:3: key BE state already defined on line 1", file);
-	CHECK_MSG(strstr(out, want), "no '%s' in: %s", want, out);
+	rc = bad_schema(file, "# a schema\n"
+	                "BE\tstate\tbackend\tnBE,rFE\tstate\tany\tall\tGV_XS_STATE\tstate\n"
+	                "BE\tonline\ttoolstack\tnBE,rFE\tbool\tcreate\tall\tGV_XS_ONLINE\n",
+	                "rules", "3: expected 9 tab-separated fields, found 8");
+	rc = rc ? rc : bad_schema(file, "\n"
+	                "BE\tstate\tbackend\tnXX,rFE\tstate\tany\tall\tGV_XS_STATE\tstate\n",
+	                "header", "2: perms 'nXX,rFE'");
+	rc = rc ? rc : bad_schema(file,
+	                "BE\tstate\tbackend\tnBE,rFE\tstate\tany\tall\tGV_XS_STATE\tstate\n"
+	                "#\n"
+	                "BE\tstate\tbackend\tnBE,rFE\tuint\tany\tall\tGV_XS_STATE2\tstate\n",
+	                "doc", "3: key BE state already defined on line 1");
+	rc = rc ? rc : bad_schema(file,
+	                "FE\tqueue-<n>/size\tfrontend\tnFE,rBE\tuint\tInitialised\tall\tGV_XS_Q\tx\n",
+	                "rules", "1: cname 'GV_XS_Q'");
+	rc = rc ? rc : bad_schema(file,
+	                "BE\tonline\tbackend\tnBE,rFE\tbool\tcreate\tall\tGV_XS_ONLINE\tx\n",
+	                "rules", "1: when 'create' goes with writer toolstack");
 	unlink(file);
+	CHECK_EQ(rc, 0);
 	CHECK_EQ(gv_schema(bad_cmd), 2);
 	CHECK(strstr(out, "unknown command 'frobnicate'"));
 	CHECK_EQ(gv_schema(bad_dom), 2);
 	CHECK(strstr(out, "--backend-domid x1"));
+	/* the schema is built in: no file to name */
+	CHECK_EQ(gv_schema(old_opt), 2);
+	CHECK(strstr(out, "unexpected argument '--schema'"));
 	return 0;
 }
 
@@ -282,7 +287,7 @@ static int t_virtio_type_parse(void)
 static int expect_clean(const char *when, unsigned devices)
 {
 	char want[64];
-	int rc = check_store(fixed);
+	int rc = check_store();
 
 	snprintf(want, sizeof(want), ": %u device%s of backend domain 0 checked", devices,
 	         devices == 1 ? "" : "s");
@@ -296,7 +301,7 @@ static int expect_clean(const char *when, unsigned devices)
 static int expect_one(const char *path, const char *rule)
 {
 	char want[512];
-	int rc = check_store(fixed);
+	int rc = check_store();
 
 	snprintf(want, sizeof(want), "%s: %s", path, rule);
 	CHECK_SAY(rc == 1, "exit %d, expected 1 for %s:\n%s", rc, want, out);
@@ -335,13 +340,6 @@ static int states_and_corruptions(void)
 	snprintf(path, sizeof(path), "/local/domain/0/backend/virtio/%u/1/state", fe);
 	CHECK(wait_value(path, "2", 10000));
 	CHECK_EQ(expect_clean("InitWait", 2), 0);
-
-	/* the repository's own schema: clean, or only the DOM name row that
-	 * disagrees with xl (see make_fixed_schema) */
-	rc = check_store(schema);
-	snprintf(want, sizeof(want), "/local/domain/%u/name: permissions must be nFE,rBE", fe);
-	CHECK_MSG(rc == 0 || (rc == 1 && violations() == 1 && !strncmp(out, want, strlen(want))),
-	          "repository schema: exit %d:\n%s", rc, out);
 
 	/* Connected: a frontend attached in this process */
 	gv_attach_opts_init(&o);
@@ -458,7 +456,7 @@ static int t_live_store(void)
 }
 
 static const struct gv_test tests[] = {
-	TEST(t_doc_matches_gen_doc),
+	TEST(t_doc_is_generated),
 	TEST(t_bad_schema_and_usage),
 	TEST(t_virtio_type_parse),
 	TEST(t_live_store),

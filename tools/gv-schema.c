@@ -1,16 +1,14 @@
 /*
  * tools/gv-schema.c: checks a live xenstore against xenstore-schema/virtio.tsv.
  *
- *   gv-schema [check] [--schema PATH] [--backend-domid N]
- *   gv-schema doc [--schema PATH]
+ *   gv-schema [check] [--backend-domid N]
  *
  * check walks every grant-virtio device of one backend domain (simulated or
  * real Xen, through the platform's libxenstore handle) and prints every
  * violation as "PATH: rule (found: VALUE)"; exit 1 if any, 0 if clean, 2 on
- * a usage, schema or platform error. doc prints the Markdown table, byte for
- * byte what xenstore-schema/gen-doc.sh prints (test/test_schema.c holds the
- * two together): gv-schema is installed without the shell generator, so it
- * carries its own copy of the ten lines of table layout.
+ * a usage or platform error. The rules come from the schema at build time:
+ * xenstore-schema/gen.sh, the one reader of virtio.tsv, writes them into
+ * build/gen/xs_rules.h (as it writes xs_keys.h and the Markdown table).
  *
  * The rules (also in --help and man/gv-schema.1):
  *  presence  a key whose `when` is "create" must exist while its directory
@@ -38,20 +36,16 @@
  *            queue size a power of two <= max-queue-size.
  */
 #include <errno.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <xenstore.h>
 #include "platform.h"
 #include "xs_keys.h"
 #include "xs_util.h"
 
-#define NFIELDS    9
-#define MAX_RULES  128
 #define MAX_PERMS  4
 #define MAX_SEEN   1024
 #define MAX_QUEUES 64
@@ -90,7 +84,6 @@ struct perm {
 };
 
 struct rule {
-	char *field[NFIELDS];   /* the line, cut at the tabs (doc prints them) */
 	enum dir_kind dir;
 	const char *key;
 	enum writer writer;
@@ -99,17 +92,13 @@ struct rule {
 	enum fmt fmt;
 	int when;               /* a xenbus state, WHEN_CREATE or WHEN_ANY */
 	enum devtype dev;
-	unsigned line;
 };
 
-struct schema {
-	const char *file;
-	struct rule rule[MAX_RULES];
-	unsigned n;
-};
+#include "xs_rules.h"       /* schema_rules[], generated from virtio.tsv */
+
+#define NRULES (sizeof(schema_rules) / sizeof(schema_rules[0]))
 
 struct ctx {
-	struct schema *s;
 	struct xs_handle *xs;
 	unsigned be;
 	unsigned violations, devices;
@@ -117,7 +106,7 @@ struct ctx {
 	unsigned nseen;
 };
 
-/* ---- the schema file ----------------------------------------------------------- */
+/* ---- names ----------------------------------------------------------- */
 
 static const char *const state_names[] = {
 	"Unknown", "Initialising", "InitWait", "Initialised", "Connected", "Closing", "Closed",
@@ -127,251 +116,6 @@ static const char *const state_names[] = {
 static const char *state_name(int s)
 {
 	return s >= 0 && s <= XenbusStateReconfigured ? state_names[s] : "unreadable";
-}
-
-static int lookup(const char *s, const char *const *names, unsigned n)
-{
-	for (unsigned i = 0; i < n; i++)
-		if (!strcmp(s, names[i]))
-			return (int)i;
-	return -1;
-}
-
-static int parse_perms(const char *s, struct rule *r)
-{
-	char buf[64], *save, *tok;
-	uint64_t id;
-
-	if (strlen(s) >= sizeof(buf))
-		return -EINVAL;
-	strcpy(buf, s);
-	r->nperms = 0;
-	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		struct perm *p = &r->perms[r->nperms];
-		const char *kinds = "nrwb";
-		const char *k = *tok ? strchr(kinds, tok[0]) : NULL;
-
-		if (!k || r->nperms == MAX_PERMS)
-			return -EINVAL;
-		p->perm = (unsigned)(k - kinds);   /* n 0, r 1, w 2, b 3: Xen's bits */
-		if (!strcmp(tok + 1, "BE"))
-			p->side = SIDE_BE;
-		else if (!strcmp(tok + 1, "FE"))
-			p->side = SIDE_FE;
-		else if (strspn(tok + 1, "0123456789") == strlen(tok + 1) &&
-		         gv_parse_u64(tok + 1, DOMID_FIRST_RESERVED - 1, &id) == 0) {
-			/* a fixed domain, e.g. n0: the toolstack's dom0 owns /local/domain/<fe> */
-			p->side = SIDE_ID;
-			p->id = (unsigned)id;
-		} else
-			return -EINVAL;
-		r->nperms++;
-	}
-	return r->nperms ? 0 : -EINVAL;
-}
-
-static bool key_chars_ok(const char *k, bool allow_n)
-{
-	const char *n = strstr(k, "<n>");
-
-	if (!*k || *k == '/' || k[strlen(k) - 1] == '/' || strstr(k, "//"))
-		return false;
-	if (n && (!allow_n || strstr(n + 3, "<n>")))
-		return false;
-	for (const char *p = k; *p; p++) {
-		if (n && p >= n && p < n + 3)
-			continue;
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || strchr("-_/", *p)))
-			return false;
-	}
-	return true;
-}
-
-/* Fills r from a line cut into fields; explains a bad field in err. */
-static int parse_rule(struct rule *r, char *err, size_t errlen)
-{
-	static const char *const dirs[] = { "DOM", "BE", "FE" };
-	static const char *const writers[] = { "toolstack", "backend", "frontend" };
-	static const char *const devs[] = { "all", "blk", "rng" };
-	char **f = r->field;
-	int v;
-
-	if ((v = lookup(f[0], dirs, 3)) < 0)
-		return snprintf(err, errlen, "dir '%s' is not DOM, BE or FE", f[0]), -EINVAL;
-	r->dir = (enum dir_kind)v;
-	if (!key_chars_ok(f[1], r->dir == DIR_FE))
-		return snprintf(err, errlen, "key '%s': lower-case letters, digits, - _ /, and one "
-		                "<n> in FE keys only", f[1]), -EINVAL;
-	r->key = f[1];
-	if ((v = lookup(f[2], writers, 3)) < 0)
-		return snprintf(err, errlen, "writer '%s' is not toolstack, backend or frontend",
-		                f[2]), -EINVAL;
-	r->writer = (enum writer)v;
-	if (parse_perms(f[3], r) < 0)
-		return snprintf(err, errlen, "perms '%s': expected a list like nBE,rFE (n r w b, "
-		                "then BE, FE or a domain id; at most %d)", f[3], MAX_PERMS), -EINVAL;
-	if ((v = lookup(f[4], fmt_names, sizeof(fmt_names) / sizeof(fmt_names[0]))) < 0)
-		return snprintf(err, errlen, "unknown format '%s'", f[4]), -EINVAL;
-	r->fmt = (enum fmt)v;
-	if (!strcmp(f[5], "create"))
-		r->when = WHEN_CREATE;
-	else if (!strcmp(f[5], "any"))
-		r->when = WHEN_ANY;
-	else if ((r->when = lookup(f[5], state_names, 9)) < 0)
-		return snprintf(err, errlen, "when '%s' is not create, any or a xenbus state name",
-		                f[5]), -EINVAL;
-	if ((r->when == WHEN_CREATE) != (r->writer == W_TOOLSTACK))
-		return snprintf(err, errlen, "when 'create' goes with writer toolstack and only "
-		                "with it"), -EINVAL;
-	if ((v = lookup(f[6], devs, 3)) < 0)
-		return snprintf(err, errlen, "device '%s' is not all, blk or rng", f[6]), -EINVAL;
-	r->dev = (enum devtype)v;
-	return 0;
-}
-
-static void free_schema(struct schema *s)
-{
-	for (unsigned i = 0; i < s->n; i++)
-		free(s->rule[i].field[0]);
-	s->n = 0;
-}
-
-static int load_schema(struct schema *s, const char *file)
-{
-	char line[2048], err[300];
-	unsigned lineno = 0;
-	FILE *f = fopen(file, "re");
-
-	s->file = file;
-	s->n = 0;
-	if (!f) {
-		fprintf(stderr, "gv-schema: %s: %s\n", file, strerror(errno));
-		return -errno;
-	}
-	while (fgets(line, sizeof(line), f)) {
-		size_t len = strlen(line);
-		struct rule *r;
-		char *p, *copy;
-		unsigned nf = 0;
-
-		lineno++;
-		if (len && line[len - 1] == '\n')
-			line[--len] = 0;
-		else if (!feof(f)) {
-			snprintf(err, sizeof(err), "line longer than %zu bytes", sizeof(line) - 2);
-			goto bad;
-		}
-		if (!len || line[0] == '#')
-			continue;
-		if (s->n == MAX_RULES) {
-			snprintf(err, sizeof(err), "more than %d keys", MAX_RULES);
-			goto bad;
-		}
-		r = &s->rule[s->n];
-		memset(r, 0, sizeof(*r));
-		r->line = lineno;
-		copy = strdup(line);
-		if (!copy) {
-			snprintf(err, sizeof(err), "out of memory");
-			goto bad;
-		}
-		for (p = copy; nf < NFIELDS; nf++) {
-			r->field[nf] = p;
-			p = strchr(p, '\t');
-			if (!p)
-				break;
-			*p++ = 0;
-		}
-		if (nf != NFIELDS - 1 || p) {
-			snprintf(err, sizeof(err), "expected %d tab-separated fields, found %u%s",
-			         NFIELDS, nf + 1 + (p ? 1 : 0), p ? " or more" : "");
-			free(copy);
-			goto bad;
-		}
-		for (unsigned i = 0; i < NFIELDS; i++)
-			if (!r->field[i][0]) {
-				snprintf(err, sizeof(err), "field %u is empty", i + 1);
-				free(copy);
-				goto bad;
-			}
-		if (parse_rule(r, err, sizeof(err)) < 0) {
-			free(copy);
-			goto bad;
-		}
-		for (unsigned i = 0; i < s->n; i++)
-			if (s->rule[i].dir == r->dir && !strcmp(s->rule[i].key, r->key)) {
-				snprintf(err, sizeof(err), "key %s %s already defined on line %u",
-				         r->field[0], r->key, s->rule[i].line);
-				free(copy);
-				goto bad;
-			}
-		s->n++;
-	}
-	fclose(f);
-	if (!s->n) {
-		fprintf(stderr, "gv-schema: %s: no keys\n", file);
-		return -EINVAL;
-	}
-	return 0;
-bad:
-	fprintf(stderr, "gv-schema: %s:%u: %s\n", file, lineno, err);
-	fclose(f);
-	free_schema(s);   /* a failed load leaves nothing behind */
-	return -EINVAL;
-}
-
-/* --schema, else the source tree next to a build directory, else the
- * installed copy (bin/../share, then the usual prefixes). */
-static const char *find_schema(const char *opt, char *buf, size_t len)
-{
-	static const char *const rel[] = {
-		"../xenstore-schema/virtio.tsv", "../share/grant-virtio/virtio.tsv",
-	};
-	char exe[PATH_MAX];
-	ssize_t n;
-
-	if (opt)
-		return opt;
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n > 0) {
-		char *slash;
-
-		exe[n] = 0;
-		slash = strrchr(exe, '/');
-		if (slash) {
-			*slash = 0;
-			for (unsigned i = 0; i < 2; i++)
-				if (snprintf(buf, len, "%s/%s", exe, rel[i]) < (int)len &&
-				    !access(buf, R_OK))
-					return buf;
-		}
-	}
-	if (!access("/usr/local/share/grant-virtio/virtio.tsv", R_OK))
-		return "/usr/local/share/grant-virtio/virtio.tsv";
-	return "/usr/share/grant-virtio/virtio.tsv";
-}
-
-/* ---- doc --------------------------------------------------------------------- */
-
-/* The bytes of gen-doc.sh; change both together (test_schema compares them). */
-static void print_doc(const struct schema *s)
-{
-	printf("# xenstore keys of grant-virtio\n\n"
-	       "Generated from `virtio.tsv` by `gen-doc.sh` (`make schema-doc`): edit the TSV, "
-	       "not this file.\n\n"
-	       "- **DOM** = `/local/domain/<frontend-domid>`\n"
-	       "- **BE** = `/local/domain/<backend-domid>/backend/virtio/<frontend-domid>/<devid>`\n"
-	       "- **FE** = `/local/domain/<frontend-domid>/device/virtio/<devid>`\n"
-	       "- perms: Xen's list, owner first: n none, r read, w write, b both; BE/FE = the "
-	       "domain of that side.\n\n"
-	       "| dir | key | writer | perms | format | written in | device | meaning |\n"
-	       "|---|---|---|---|---|---|---|---|\n");
-	for (unsigned i = 0; i < s->n; i++) {
-		char *const *f = s->rule[i].field;
-
-		printf("| %s | `%s` | %s | %s | %s | %s | %s | %s |\n", f[0], f[1], f[2], f[3],
-		       f[4], f[5], f[6], f[8]);
-	}
 }
 
 /* ---- check ------------------------------------------------------------------- */
@@ -545,13 +289,13 @@ static bool key_match(const char *rule, const char *key, unsigned *n)
 }
 
 /* Is rel a directory on the way to some key of this dir (config, queue-3)? */
-static bool key_prefix(const struct ctx *c, enum dir_kind dir, const char *rel)
+static bool key_prefix(enum dir_kind dir, const char *rel)
 {
 	size_t len = strlen(rel);
 	unsigned n;
 
-	for (unsigned i = 0; i < c->s->n; i++) {
-		const struct rule *r = &c->s->rule[i];
+	for (unsigned i = 0; i < NRULES; i++) {
+		const struct rule *r = &schema_rules[i];
 		const char *slash = strrchr(r->key, '/');
 		char head[96];
 
@@ -654,8 +398,8 @@ static void check_unknown(struct ctx *c, enum dir_kind kind, const char *dir, co
 		            : snprintf(sub, sizeof(sub), "%s", ents[i])) >= (int)sizeof(sub))
 			continue;
 		snprintf(child, sizeof(child), "%s/%s", dir, sub);
-		for (unsigned j = 0; j < c->s->n; j++) {
-			const struct rule *r = &c->s->rule[j];
+		for (unsigned j = 0; j < NRULES; j++) {
+			const struct rule *r = &schema_rules[j];
 
 			if (r->dir != kind || !key_match(r->key, sub, &q))
 				continue;
@@ -673,7 +417,7 @@ static void check_unknown(struct ctx *c, enum dir_kind kind, const char *dir, co
 		if (wrong_dev) {
 			violation(c, child, NULL, "key for another device type: this device's "
 			          "type is not %s", d->type == DEV_BLK ? "rng" : "blk");
-		} else if (key_prefix(c, kind, sub) && depth < 3) {
+		} else if (key_prefix(kind, sub) && depth < 3) {
 			check_perms(c, child, side_perms, 2, d->fe, "directory permissions");
 			check_unknown(c, kind, dir, sub, d, side_perms, depth + 1);
 		} else {
@@ -692,8 +436,8 @@ static void check_dir(struct ctx *c, enum dir_kind kind, const char *dir, const 
 	char key[96];
 
 	check_perms(c, dir, sp, 2, d->fe, "directory permissions");
-	for (unsigned i = 0; i < c->s->n; i++) {
-		const struct rule *r = &c->s->rule[i];
+	for (unsigned i = 0; i < NRULES; i++) {
+		const struct rule *r = &schema_rules[i];
 		const char *p = strstr(r->key, "<n>");
 
 		if (r->dir != kind || !dev_matches(r->dev, d->type))
@@ -811,9 +555,9 @@ static void check_dom(struct ctx *c, unsigned fe)
 	char dir[64];
 
 	snprintf(dir, sizeof(dir), GV_XS_DOMAIN_DIR_FMT, fe);
-	for (unsigned i = 0; i < c->s->n; i++)
-		if (c->s->rule[i].dir == DIR_DOM)
-			check_key(c, &c->s->rule[i], dir, c->s->rule[i].key, &d);
+	for (unsigned i = 0; i < NRULES; i++)
+		if (schema_rules[i].dir == DIR_DOM)
+			check_key(c, &schema_rules[i], dir, schema_rules[i].key, &d);
 }
 
 static void check_device(struct ctx *c, unsigned fe, unsigned devid)
@@ -937,7 +681,7 @@ static void check_all(struct ctx *c)
 	free(doms);
 }
 
-static int cmd_check(struct schema *s, long be_opt)
+static int cmd_check(long be_opt)
 {
 	struct gv_platform *p;
 	struct ctx *c;
@@ -954,7 +698,6 @@ static int cmd_check(struct schema *s, long be_opt)
 		gv_platform_close(p);
 		return 2;
 	}
-	c->s = s;
 	c->be = be_opt >= 0 ? (unsigned)be_opt : p->domid;
 	c->xs = gv_xs_open(p);
 	if (!c->xs) {
@@ -965,8 +708,8 @@ static int cmd_check(struct schema *s, long be_opt)
 		return 2;
 	}
 	check_all(c);
-	printf("gv-schema: %u device%s of backend domain %u checked against %s: ", c->devices,
-	       c->devices == 1 ? "" : "s", c->be, s->file);
+	printf("gv-schema: %u device%s of backend domain %u checked against the schema "
+	       "(%zu keys): ", c->devices, c->devices == 1 ? "" : "s", c->be, NRULES);
 	if (c->violations)
 		printf("%u violation%s\n", c->violations, c->violations == 1 ? "" : "s");
 	else
@@ -985,8 +728,7 @@ static void usage(FILE *f)
 "    gv-schema - check a live xenstore against the grant-virtio key schema\n"
 "\n"
 "SYNOPSIS\n"
-"    gv-schema [check] [--schema PATH] [--backend-domid N]\n"
-"    gv-schema doc [--schema PATH]\n"
+"    gv-schema [check] [--backend-domid N]\n"
 "    gv-schema --help\n"
 "\n"
 "DESCRIPTION\n"
@@ -997,9 +739,8 @@ static void usage(FILE *f)
 "    per violation:  PATH: rule (found: VALUE)\n"
 "    The platform is chosen as for the other programs: GV_PLATFORM=xen|sim,\n"
 "    GV_SIM_DIR, GV_DOMID for the simulation; real Xen through libxenstore.\n"
-"\n"
-"    doc prints the Markdown table of every key (the bytes of\n"
-"    xenstore-schema/gen-doc.sh).\n"
+"    The schema (xenstore-schema/virtio.tsv) is built into the program; its\n"
+"    table is xenstore-schema/README.md.\n"
 "\n"
 "RULES\n"
 "    presence  'create' keys and 'state' exist while their directory does;\n"
@@ -1017,14 +758,11 @@ static void usage(FILE *f)
 "              num-queues and queue sizes within the device's limits.\n"
 "\n"
 "OPTIONS\n"
-"    --schema PATH      the schema (virtio.tsv); default: ../xenstore-schema/\n"
-"                       or ../share/grant-virtio/ next to this program, then\n"
-"                       /usr/local/share/grant-virtio, /usr/share/grant-virtio\n"
 "    --backend-domid N  the backend domain to check (default: this domain)\n"
 "    -h, --help         this text\n"
 "\n"
 "EXIT STATUS\n"
-"    0 clean, 1 violations found, 2 usage, schema or platform error.\n"
+"    0 clean, 1 violations found, 2 usage or platform error.\n"
 "\n"
 "SEE ALSO\n"
 "    gv-backend(8), gv-frontend(1), xenstore-ls(1)\n");
@@ -1032,29 +770,22 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	const char *schema_opt = NULL, *cmd = "check";
-	char found[PATH_MAX + 64];
-	struct schema *s;
 	long be = -1;
-	int i = 1, rc;
+	int i = 1;
 
 	if (argc > 1 && argv[1][0] != '-') {
-		cmd = argv[1];
-		i = 2;
-		if (strcmp(cmd, "check") && strcmp(cmd, "doc")) {
-			fprintf(stderr, "gv-schema: unknown command '%s' (check or doc; see --help)\n",
-			        cmd);
+		if (strcmp(argv[1], "check")) {
+			fprintf(stderr, "gv-schema: unknown command '%s' (check; see --help)\n",
+			        argv[1]);
 			return 2;
 		}
+		i = 2;
 	}
 	for (; i < argc; i++) {
 		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			usage(stdout);
 			return 0;
-		} else if (!strcmp(argv[i], "--schema") && i + 1 < argc) {
-			schema_opt = argv[++i];
-		} else if (!strcmp(argv[i], "--backend-domid") && i + 1 < argc &&
-		           !strcmp(cmd, "check")) {
+		} else if (!strcmp(argv[i], "--backend-domid") && i + 1 < argc) {
 			uint64_t v;
 
 			if (gv_parse_u64(argv[++i], DOMID_FIRST_RESERVED - 1, &v) < 0) {
@@ -1068,20 +799,5 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	s = calloc(1, sizeof(*s));
-	if (!s)
-		return 2;
-	if (load_schema(s, find_schema(schema_opt, found, sizeof(found))) < 0) {
-		free(s);
-		return 2;
-	}
-	if (!strcmp(cmd, "doc")) {
-		print_doc(s);
-		rc = fflush(stdout) ? 2 : 0;
-	} else {
-		rc = cmd_check(s, be);
-	}
-	free_schema(s);
-	free(s);
-	return rc;
+	return cmd_check(be);
 }
