@@ -503,7 +503,7 @@ int hb_start(struct hb_child *c, const char *sim_dir, domid_t dom, enum hb_mode 
 
 bool hb_expect(struct hb_child *c, const char *want, char *line, size_t len, int ms)
 {
-	double end = now_ms() + ms;
+	double end = gv_now_ms() + ms;
 
 	for (;;) {
 		char *nl = memchr(c->buf, '\n', c->len);
@@ -527,7 +527,7 @@ bool hb_expect(struct hb_child *c, const char *want, char *line, size_t len, int
 				return true;
 			continue;
 		}
-		left = (int)(end - now_ms());
+		left = (int)(end - gv_now_ms());
 		if (left <= 0 || c->len == sizeof(c->buf))
 			return false;
 		if (poll(&p, 1, left) != 1)
@@ -549,8 +549,8 @@ int hb_stop(struct hb_child *c)
 	if (c->pid <= 0)
 		return 0;
 	kill(c->pid, SIGTERM);
-	for (double end = now_ms() + 5000; waitpid(c->pid, &st, WNOHANG) == 0;) {
-		if (now_ms() > end) {
+	for (double end = gv_now_ms() + 5000; waitpid(c->pid, &st, WNOHANG) == 0;) {
+		if (gv_now_ms() > end) {
 			kill(c->pid, SIGKILL);
 			waitpid(c->pid, &st, 0);
 			break;

@@ -109,7 +109,7 @@ int hf_wait_connect(struct hf *h, int ms)
 {
 	char st[8];
 
-	for (double end = now_ms() + ms; now_ms() < end;) {
+	for (double end = gv_now_ms() + ms; gv_now_ms() < end;) {
 		if (xs_wait_key(h->xs, h->be, GV_XS_STATE, "4", 20)) {
 			gv_xs_write_str(h->xs, XBT_NULL, h->fe, GV_XS_FE_STATE, "4");
 			return 4;
@@ -134,7 +134,7 @@ void hf_submit(struct hf *h, uint16_t head)
 
 long hf_wait_used(struct hf *h, int ms, uint32_t *id)
 {
-	double end = now_ms() + ms;
+	double end = gv_now_ms() + ms;
 	int efd = gv_evtchn_fd(h->p);
 	struct vring_used_elem e;
 
@@ -142,7 +142,7 @@ long hf_wait_used(struct hf *h, int ms, uint32_t *id)
 		struct pollfd p = { efd, POLLIN, 0 };
 		evtchn_port_t port;
 
-		if (now_ms() > end)
+		if (gv_now_ms() > end)
 			return -1;
 		/* the event fd wakes us; the short timeout covers a suppressed kick */
 		poll(&p, 1, 20);

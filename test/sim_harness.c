@@ -21,24 +21,17 @@ const char *gv_build_dir(void)
 	return b && *b ? b : "build";
 }
 
+/* seconds, for the timeouts given in seconds */
 static double now(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-double now_ms(void)
-{
-	return now() * 1e3;
+	return gv_now_ms() / 1e3;
 }
 
 bool xs_wait_key(struct xs_handle *xs, const char *dir, const char *key, const char *want,
                  int ms)
 {
 	char path[256], val[512];
-	double end = now_ms() + ms;
+	double end = gv_now_ms() + ms;
 	bool ok = false;
 
 	if (gv_xs_join(path, sizeof(path), dir, key) || !xs_watch(xs, path, "wait-key"))
@@ -52,10 +45,10 @@ bool xs_wait_key(struct xs_handle *xs, const char *dir, const char *key, const c
 			ok = true;
 			break;
 		}
-		if (now_ms() > end)
+		if (gv_now_ms() > end)
 			break;
 		/* the watch fires on every change; the timeout only bounds the wait */
-		poll(&p, 1, (int)(end - now_ms()) + 1);
+		poll(&p, 1, (int)(end - gv_now_ms()) + 1);
 		while ((w = xs_check_watch(xs)))
 			free(w);
 	}

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include "clock.h"          /* gv_now_ms */
 
 struct xs_handle;
 struct gv_platform;
@@ -67,8 +68,6 @@ pid_t spawn_ready(const char *prog, const char *const *args, const char *logfile
  * woken by an xenstore watch on it, at most ms milliseconds. */
 bool xs_wait_key(struct xs_handle *xs, const char *dir, const char *key, const char *want,
                  int ms);
-/* CLOCK_MONOTONIC in milliseconds. */
-double now_ms(void);
 /* Waits at most timeout_s for pid; returns exit status, -1 on signal/timeout
  * (then it is killed). */
 int wait_prog(pid_t pid, int timeout_s);

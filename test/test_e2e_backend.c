@@ -191,7 +191,7 @@ static int drv_attach(struct drv *d, domid_t dom, bool accept_platform)
 	    gv_xs_printf(d->xs, XBT_NULL, d->fe, "queue-0/event-channel", "%u", d->qport) ||
 	    gv_xs_write_str(d->xs, XBT_NULL, d->fe, GV_XS_FE_STATE, "3"))
 		return -1;
-	for (double end = now_ms() + 5000; now_ms() < end;) {
+	for (double end = gv_now_ms() + 5000; gv_now_ms() < end;) {
 		if (xs_wait_key(d->xs, d->be, GV_XS_STATE, "4", 50))
 			break;
 		if (gv_xs_read_str(d->xs, XBT_NULL, d->be, GV_XS_STATE, st, sizeof(st)) == 0 &&
@@ -210,13 +210,13 @@ static int drv_attach(struct drv *d, domid_t dom, bool accept_platform)
  * page); at most ms. */
 static bool drv_wait_backend_unmapped(struct drv *d, int ms)
 {
-	double end = now_ms() + ms;
+	double end = gv_now_ms() + ms;
 	int efd = gv_evtchn_fd(d->p);
 
 	while (d->live[1]) {
 		struct pollfd p = { efd, POLLIN, 0 };
 		evtchn_port_t port;
-		double left = end - now_ms();
+		double left = end - gv_now_ms();
 
 		if (left <= 0)
 			return false;
@@ -231,7 +231,7 @@ static bool drv_wait_backend_unmapped(struct drv *d, int ms)
  * returns the used length or -1. */
 static long drv_request(struct drv *d, const struct vring_desc *chain, unsigned n)
 {
-	double end = now_ms() + 5000;
+	double end = gv_now_ms() + 5000;
 	int efd = gv_evtchn_fd(d->p);
 
 	for (unsigned i = 0; i < n; i++) {
@@ -251,7 +251,7 @@ static long drv_request(struct drv *d, const struct vring_desc *chain, unsigned 
 		struct pollfd p = { efd, POLLIN, 0 };
 		evtchn_port_t port;
 
-		if (now_ms() > end)
+		if (gv_now_ms() > end)
 			return -1;
 		poll(&p, 1, 20);
 		while (gv_evtchn_pending(d->p, &port) == 1)
@@ -529,7 +529,7 @@ static int t_memory_bounded_body(void)
 	id = sim_create_guest(&env, "blkguest", "2");
 	CHECK(id > 0);
 	CHECK_EQ(drv_attach(&a, (domid_t)id, true), 4);
-	t0 = now_ms();
+	t0 = gv_now_ms();
 	for (int i = 0; i < 10000; i++) {
 		CHECK_EQ(drv_blk_read(&a, (uint64_t)(i % 2040), 4096), 4097);
 		if (i == 999)
@@ -538,7 +538,7 @@ static int t_memory_bounded_body(void)
 	r10k = rss_kb(backend);
 	printf("gv-backend VmRSS: %ld kB after 1,000 requests, %ld kB after 10,000 "
 	       "(%.0f requests/s, map and unmap per request)\n", r1k, r10k,
-	       10000 / ((now_ms() - t0) / 1000));
+	       10000 / ((gv_now_ms() - t0) / 1000));
 	CHECK(r1k > 0 && r10k > 0);
 	/* AddressSanitizer's quarantine keeps freed blocks resident for a while */
 	CHECK_MSG(r10k - r1k < (sanitized() ? 16384 : 512), "RSS grew by %ld kB", r10k - r1k);

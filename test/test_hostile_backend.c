@@ -141,11 +141,11 @@ static int case_begin(enum hb_mode mode, const char *dma)
 /* Detach (timed), then the common outcome: every grant ended or counted. */
 static int case_detach(struct gv_stats *after, double *ms, int *rc)
 {
-	double t0 = now_ms();
+	double t0 = gv_now_ms();
 
 	*rc = gv_detach_stats(dev, after);
 	dev = NULL;
-	*ms = now_ms() - t0;
+	*ms = gv_now_ms() - t0;
 	CHECK_EQ(after->platform.grants_active, 0);
 	return 0;
 }
@@ -257,8 +257,8 @@ static int t_used_id_not_in_flight(void)
 	iob.priv = &nb;
 	CHECK_EQ(gv_blk_submit(dev, &ioa), 0);
 	CHECK_EQ(gv_blk_submit(dev, &iob), 0);
-	end = now_ms() + 5000;
-	while ((!na || !nb) && now_ms() < end)
+	end = gv_now_ms() + 5000;
+	while ((!na || !nb) && gv_now_ms() < end)
 		gv_poll(dev, 100);
 	CHECK_EQ(na, 1);
 	CHECK_EQ(nb, 1);

@@ -564,12 +564,12 @@ static int t_event_storm(void)
 	CHECK_EQ(hf_write_keys(&h, NULL, 0), 0);
 	CHECK_EQ(hf_wait_connect(&h, 5000), 4);
 	c0 = backend_cpu_ms();
-	t0 = now_ms();
+	t0 = gv_now_ms();
 	for (unsigned i = 0; i < 100000; i++) {
 		CHECK_EQ(gv_evtchn_notify(h.p, h.qport), 0);
 		CHECK_EQ(gv_evtchn_notify(h.p, h.dport), 0);
 	}
-	t1 = now_ms();
+	t1 = gv_now_ms();
 	CHECK_EQ(still_serves(&h), 0);
 	cs = backend_cpu_ms();
 	/* the other guest's verify must have passed through the storm; once it
@@ -603,10 +603,10 @@ static int t_state_flips(void)
 	CHECK_EQ(hf_write_keys(&h, NULL, 0), 0);
 	CHECK_EQ(hf_wait_connect(&h, 5000), 4);
 	c0 = backend_cpu_ms();
-	t0 = now_ms();
+	t0 = gv_now_ms();
 	for (unsigned i = 0; i < 100000; i++)
 		CHECK_EQ(gv_xs_write_str(h.xs, XBT_NULL, h.fe, GV_XS_FE_STATE, vals[i % 8]), 0);
-	t1 = now_ms();
+	t1 = gv_now_ms();
 	c1 = backend_cpu_ms();
 	printf("100,000 state flips in %.0f ms; backend CPU %ld ms\n", t1 - t0, c1 - c0);
 	CHECK(backend_alive());
