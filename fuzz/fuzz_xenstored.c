@@ -1,6 +1,6 @@
 /*
  * fuzz/fuzz_xenstored.c: the simulated xenstored's wire protocol
- * (sim/xenstored.c: framing, every request type, transactions, watches,
+ * (sim/xenstored_*.c: framing, every request type, transactions, watches,
  * permissions) fed a byte stream from a client, as a guest's process could
  * send it.
  *

@@ -86,7 +86,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	return 0;
 }
 
-/* xenstored_tree.c pulls in xenstored.c, which wants the daemon's globals;
+/* xenstored_tree.c pulls in xenstored_conn.c, which wants the daemon's globals;
  * nothing here serves a socket */
 const char *sim_dir = "/nonexistent";
 bool sim_scatter_refs;

@@ -29,7 +29,7 @@ extern unsigned sim_gntalloc_limit; /* --gntalloc-limit: pages one domain may ha
 /* DIR/dom<domid>/<leaf> into buf; returns buf or NULL if it does not fit. */
 char *sim_path(char *buf, size_t len, domid_t domid, const char *leaf);
 
-/* xenstored.c */
+/* xenstored_conn.c */
 int  xs_server_init(void);                  /* the tree with /local/domain/0, /tool, ... */
 int  xs_server_add_domain(domid_t domid);   /* listen on DIR/dom<id>/xenstored; fire @introduceDomain */
 void xs_server_remove_domain(domid_t domid);/* close its listener and connections, drop its

@@ -1,7 +1,7 @@
 /*
- * sim/xenstored.h: the inside of the simulated xenstored, shared by its two
- * halves: xenstored_tree.c (the store: nodes, paths, permissions, quotas)
- * and xenstored.c (sockets, the wire protocol, watches, transactions).
+ * sim/xenstored.h: the store of the simulated xenstored, xenstored_tree.c
+ * (nodes, paths, permissions, quotas), as the server side uses it
+ * (xenstored_server.h: sockets, requests, watches, transactions).
  *
  * The semantics follow Xen's C xenstored (docs/misc/xenstore.txt): a node
  * has a value (bytes), children (kept in creation order) and a permission
@@ -102,7 +102,7 @@ int  xs_parse_perm(const char *s, struct xs_perm *p);
 /* Appends "r5\0"-style strings for n's permissions to buf; returns bytes. */
 size_t xs_format_perms(const struct xs_node *n, char *buf, size_t len);
 
-/* xenstored.c: called by the live tree on every change. exact: fire only for
+/* xenstored_conn.c: called by the live tree on every change. exact: fire only for
  * watches on exactly path (a node removed below the removed one), else for
  * watches on path and its ancestors. old is NULL or the permissions the node
  * had before the change: a watcher that could read either version, or may

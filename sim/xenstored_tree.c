@@ -2,7 +2,7 @@
  * sim/xenstored_tree.c: the store of the simulated xenstored: a tree of
  * nodes with values and permission lists, path rules, permission checks,
  * quotas, and the raw changes (write, mkdir, rm, set_perms) that the wire
- * protocol in xenstored.c performs after checking who may do what.
+ * protocol in xenstored_req.c performs after checking who may do what.
  *
  * A transaction works on a deep copy of the live tree (the store is small:
  * thousands of nodes at most), so the same raw changes serve both.
