@@ -5,9 +5,10 @@
 #   make asan-test  run the tests on the sanitizer build
 #   make deps       install the Debian packages the build and tests need
 #
-# Layout rule: in each of common/ sim/ frontend/ backend/, a file named gv-*.c
-# is a program; every other .c is part of that folder's library. tools/gv-*.c
-# are programs too; test/test_*.c are test programs, test/*.sh test scripts.
+# Layout rule: in each of common/ sim/ frontend/ backend/ tools/, a file named
+# gv-*.c is a program; every other .c is part of that folder's library.
+# bench/gv-*.c are programs too; test/test_*.c are test programs, test/*.sh
+# test scripts.
 
 BUILD   ?= build
 CC      ?= cc
@@ -16,12 +17,12 @@ WARN     = -Wall -Wextra -Werror -Wno-missing-field-initializers
 CPPFLAGS = -D_GNU_SOURCE -D__XEN_TOOLS__ -Icommon -I$(BUILD)/gen -MMD -MP
 LDLIBS   = -lxenstore -lxengnttab -lxenevtchn -lxenctrl -lpthread -lm
 
-LIBDIRS  = frontend backend sim common
+LIBDIRS  = frontend backend sim tools common
 lib_srcs = $(filter-out $(1)/gv-%.c,$(wildcard $(1)/*.c))
 lib_objs = $(patsubst %.c,$(BUILD)/%.o,$(call lib_srcs,$(1)))
 LIBS     = $(foreach d,$(LIBDIRS),$(BUILD)/lib$(d).a)
 
-PROG_SRCS = $(foreach d,$(LIBDIRS) tools bench,$(wildcard $(d)/gv-*.c))
+PROG_SRCS = $(foreach d,$(LIBDIRS) bench,$(wildcard $(d)/gv-*.c))
 PROGS    = $(addprefix $(BUILD)/,$(notdir $(basename $(PROG_SRCS))))
 TEST_SUPPORT = $(patsubst %.c,$(BUILD)/%.o,$(filter-out test/test_%.c,$(wildcard test/*.c)))
 TESTS    = $(patsubst test/%.c,$(BUILD)/test/%,$(wildcard test/test_*.c))

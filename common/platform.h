@@ -7,7 +7,7 @@
  *
  *   platform_xen.c  real Xen: libxengntshr/libxengnttab (gntalloc/gntdev),
  *                   libxenevtchn, libxenstore, libxenctrl where permitted
- *   platform_sim.c  the simulated Xen: a client of the gv-simxen daemon
+ *   platform_sim*.c the simulated Xen: a client of the gv-simxen daemon
  *
  * Xenstore is not in the table: both implementations hand out a real
  * libxenstore handle (the simulation serves the xenstore wire protocol on a

@@ -1,7 +1,9 @@
 /*
  * common/platform_sim.h: calls only the simulated platform has: the
- * simulated toolstack (create, destroy and list domains, like xl) and a
- * read-only look at the domain's own grant table, for tests.
+ * hypervisor's domain calls (create, destroy and list domains, as
+ * libxenctrl's xc_domain_create and friends: no xenstore; the toolstack
+ * around them is tools/toolstack.c) and a read-only look at the domain's own
+ * grant table, for tests.
  *
  * Each takes a handle opened on the simulated platform (gv_platform_open with
  * kind sim, or GV_PLATFORM=sim) and returns -ENOSYS on any other.
@@ -15,15 +17,13 @@
 bool gv_platform_is_sim(const struct gv_platform *p);
 
 /* dom0 only (else -EPERM). Creates a domain named `name` (NULL: "guest"),
- * with its DIR/dom<N>/{hypervisor,xenstored} sockets; *domid its id. Then,
- * as xl does, writes its xenstore home /local/domain/<N> (owned by dom0,
- * readable by N; cpu memory device control read-only to N; data drivers
- * feature attr error writable by N; name; domid). */
+ * with its DIR/dom<N>/{hypervisor,xenstored} sockets; *domid its id. Its
+ * xenstore home is the toolstack's to write. */
 int gv_sim_domain_create(struct gv_platform *p, const char *name, domid_t *domid);
-/* dom0 only. Removes /local/domain/<N> as well. Closes the domain's connections (its processes see their
+/* dom0 only. Closes the domain's connections (its processes see their
  * handles fail), releases its grants and mappings; if another domain still
  * maps its pages it stays listed as dying until the last unmap. -ESRCH: no
- * such domain; -EINVAL: domain 0. */
+ * such domain; -EINVAL: domain 0. Its xenstore nodes stay (the toolstack's). */
 int gv_sim_domain_destroy(struct gv_platform *p, domid_t domid);
 /* dom0 only. Fills up to max entries (at most SIM_MAX_LIST are known),
  * dying domains included; returns how many domains there are (capped at

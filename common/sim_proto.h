@@ -1,7 +1,7 @@
 /*
  * common/sim_proto.h: the private request/reply protocol between gv-simxen's
  * hypervisor (sim/hypervisor*.c) and its client, the simulated platform
- * (common/platform_sim.c). Nothing else speaks it; both ends are built from
+ * (common/platform_sim*.c). Nothing else speaks it; both ends are built from
  * the same tree, so there is no versioning beyond SIM_PROTO_MAGIC.
  *
  * Transport: a SOCK_SEQPACKET Unix socket, DIR/dom<N>/hypervisor. The socket

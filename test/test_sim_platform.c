@@ -16,6 +16,7 @@
 #include "platform.h"
 #include "platform_sim.h"
 #include "sim_harness.h"
+#include "../tools/toolstack.h"
 
 static struct sim_env env;
 
@@ -72,7 +73,7 @@ static int t_desc_and_xenstore(void)
 	CHECK(!strcmp(p0->ops->name, "sim"));
 	snprintf(want, sizeof(want), "sim (dir %s, domain 0)", env.dir);
 	CHECK_MSG(!strcmp(p0->desc, want), "%s", p0->desc);
-	CHECK_EQ(gv_sim_domain_create(p0, "guest", &id), 0);
+	CHECK_EQ(gv_toolstack_domain_create(p0, "guest", &id), 0);
 	CHECK_EQ(open_dom(id, &p1, err, sizeof(err)), 0);
 	CHECK_EQ(p1->domid, id);
 	setenv("XENSTORED_PATH", "/nonexistent/elsewhere", 1);
@@ -100,11 +101,19 @@ static int t_desc_and_xenstore(void)
 	CHECK(getenv("XENSTORED_PATH") == NULL);
 	/* destroy takes the home away */
 	gv_platform_close(p1);
-	CHECK_EQ(gv_sim_domain_destroy(p0, id), 0);
+	CHECK_EQ(gv_toolstack_domain_destroy(p0, id), 0);
 	xs = gv_xs_open(p0);
 	CHECK(xs != NULL);
 	v = xs_read(xs, XBT_NULL, "/local/domain/1/name", &len);
 	CHECK(v == NULL);
+	/* the hypervisor's domain call alone writes no home: that is the
+	 * toolstack's (tools/toolstack.c) */
+	CHECK_EQ(gv_sim_domain_create(p0, "bare", &id), 0);
+	CHECK_EQ(id, 2);
+	CHECK(gv_domain_exists(p0, id) == 1);
+	v = xs_read(xs, XBT_NULL, "/local/domain/2/name", &len);
+	CHECK(v == NULL && errno == ENOENT);
+	CHECK_EQ(gv_sim_domain_destroy(p0, id), 0);
 	xs_close(xs);
 	p1 = NULL;
 	gv_platform_close(p0);

@@ -10,7 +10,7 @@
  * (libxl_virtio.c and libxl_device.c in Xen 4.20; xenstore-schema/virtio.tsv
  * lists each key), with
  * the same permissions: backend keys n<be>,r<fe>; frontend keys n<fe>,r<be>;
- * /local/domain/<id> n0,r<id> with the guest-owned dirs device and data.
+ * the domain and its home /local/domain/<id> come from tools/toolstack.c.
  */
 #include <errno.h>
 #include <poll.h>
@@ -20,6 +20,7 @@
 #include <xenstore.h>
 #include "platform.h"
 #include "platform_sim.h"
+#include "toolstack.h"
 #include "xs_keys.h"
 #include "xs_util.h"
 
@@ -342,19 +343,9 @@ static int write_domain(struct xs_handle *xs, xs_transaction_t t, void *arg)
 {
 	struct create_ctx *c = arg;
 	unsigned fe = c->domid;
-	char dom[64], buf[64];
+	char buf[64];
 	int rc;
 
-	snprintf(dom, sizeof(dom), GV_XS_DOMAIN_DIR_FMT, fe);
-	snprintf(buf, sizeof(buf), "%u", fe);
-	/* the domain's directory: dom0's, readable by the guest */
-	if ((rc = put(xs, t, dom, NULL, "", 0, fe)) ||
-	    (rc = put(xs, t, dom, GV_XS_DOM_NAME, c->cfg->name, 0, fe)) ||
-	    (rc = put(xs, t, dom, "domid", buf, 0, fe)) ||
-	    /* the guest-writable dirs, owned by the guest as libxl makes them */
-	    (rc = put(xs, t, dom, "device", "", fe, 0)) ||
-	    (rc = put(xs, t, dom, "data", "", fe, 0)))
-		return rc;
 	for (unsigned i = 0; i < c->cfg->ndev; i++) {
 		const struct xl_virtio *v = &c->cfg->dev[i];
 		unsigned be = v->backend;
@@ -463,7 +454,7 @@ static int cmd_create(const char *file)
 			goto out;
 		}
 	free(info);
-	rc = gv_sim_domain_create(p, cfg.name, &c.domid);
+	rc = gv_toolstack_domain_create(p, cfg.name, &c.domid);
 	if (rc < 0) {
 		fprintf(stderr, "gv-xl: cannot create domain %s: %s\n", cfg.name, strerror(-rc));
 		rc = 1;
@@ -473,7 +464,7 @@ static int cmd_create(const char *file)
 	if (rc < 0) {
 		fprintf(stderr, "gv-xl: cannot write the xenstore nodes of %s: %s\n", cfg.name,
 		        strerror(-rc));
-		gv_sim_domain_destroy(p, c.domid);
+		gv_toolstack_domain_destroy(p, c.domid);
 		rc = 1;
 		goto out;
 	}
@@ -575,9 +566,7 @@ static int cmd_destroy(const char *who)
 	rm_tree(xs, dir);
 	snprintf(dir, sizeof(dir), "/libxl/%lu", id);
 	rm_tree(xs, dir);
-	snprintf(dir, sizeof(dir), GV_XS_DOMAIN_DIR_FMT, (unsigned)id);
-	rm_tree(xs, dir);
-	n = gv_sim_domain_destroy(p, (domid_t)id);
+	n = gv_toolstack_domain_destroy(p, (domid_t)id);
 	if (n < 0) {
 		fprintf(stderr, "gv-xl: cannot destroy domain %lu: %s\n", id, strerror(-n));
 		goto out;
