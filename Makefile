@@ -29,7 +29,8 @@ TESTS    = $(patsubst test/%.c,$(BUILD)/test/%,$(wildcard test/test_*.c))
 GEN      = $(BUILD)/gen/xs_keys.h $(BUILD)/gen/xs_rules.h
 
 .SECONDARY:
-.PHONY: check demo bench all test asan asan-test deps clean schema-doc xen-test xen-bench
+.PHONY: check demo bench all test asan asan-test deps clean schema-doc xen-test xen-bench \
+        systemd-test
 all: $(PROGS) $(TESTS)
 
 # xenstore-schema/gen.sh, the one reader of virtio.tsv: the key names, the
@@ -84,6 +85,11 @@ deps:
 # make xen-test [XEN_SCENARIOS="name..."]
 xen-test:
 	sh xen-test/run.sh $(XEN_SCENARIOS)
+
+# The systemd unit under a real systemd (systemd-nspawn --boot of a Debian 12
+# root) on the simulated Xen; needs root. See systemd-test/run.sh.
+systemd-test: all
+	BUILD=$(BUILD) sh systemd-test/run.sh
 
 # The pair against Linux's xen-blkfront/xen-blkback on one dom0 ramdisk, same boot (xen-test/bench.sh)
 xen-bench:
