@@ -92,7 +92,11 @@ nspawn=$!
 timeout 30 tail -n +1 -f "$work/console.log" | head -c 1 >/dev/null
 leader=$(ps -o pid= --ppid "$nspawn" 2>/dev/null | head -n 1 | tr -d ' ')
 [ -n "$leader" ] || { cat "$work/console.log"; abort "boot: no container"; }
-inside() { nsenter -t "$leader" -a env GV_PLATFORM=sim GV_SIM_DIR=/run/grant-virtio-sim "$@"; }
+# every command inside is bounded too (systemctl waits for jobs; 60 s is more
+# than any of them needs)
+inside() {
+	timeout -k 5 60 nsenter -t "$leader" -a env GV_PLATFORM=sim GV_SIM_DIR=/run/grant-virtio-sim "$@"
+}
 # is-system-running --wait blocks until the boot finished, whatever the outcome
 st=$(timeout 60 nsenter -t "$leader" -a systemctl is-system-running --wait 2>/dev/null)
 booted() { [ "$st" = running ] || [ "$st" = degraded ]; }
