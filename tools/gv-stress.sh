@@ -92,22 +92,26 @@ violation() {
 # grants and ports died with it, so the backend cannot connect and refuses the
 # device as it would a hostile frontend's (Closing, device-status 64, error);
 # the next frontend's Initialising resets it, which the next cycle checks.
-# At most 10 s, polling.
+# At most 10 s, woken by a xenstore watch on the device's directory (it fires
+# once when set, then on every change below it).
 settle() {
-	n=0
 	be="/local/domain/0/backend/virtio/$dom/0"
-	while st=$(xenstore-read "$be/state" 2>/dev/null); do
+	rm -f "$work/watch"; mkfifo "$work/watch"
+	timeout 10 xenstore-watch "$be" >"$work/watch" &
+	wpid=$! at_rest=1
+	while read -r _; do
+		st=$(xenstore-read "$be/state" 2>/dev/null) || break
 		case $st in
-		2|6) return 0 ;;
+		2|6) at_rest=0; break ;;
 		5) if [ "$(xenstore-read "$be/device-status" 2>/dev/null)" = 64 ] &&
 		      xenstore-read "$be/error" >/dev/null 2>&1; then
-			refused=$((refused + 1)); return 0
+			refused=$((refused + 1)); at_rest=0; break
 		   fi ;;
 		esac
-		n=$((n + 1)); [ $n -gt 1000 ] && return 1
-		sleep 0.01
-	done
-	return 1
+	done <"$work/watch"
+	kill "$wpid" 2>/dev/null; wait "$wpid" 2>/dev/null
+	rm -f "$work/watch"
+	return $at_rest
 }
 
 check() {
