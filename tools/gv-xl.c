@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <xenstore.h>
+#include "clock.h"
 #include "platform.h"
 #include "platform_sim.h"
 #include "toolstack.h"
@@ -476,27 +477,28 @@ out:
 	return rc;
 }
 
-/* Waits (at most ms) until dir/state reads `want`. */
+/* Waits (at most ms), woken by a watch on it, until dir/state reads `want`. */
 static bool wait_state(struct xs_handle *xs, const char *dir, int want, int ms)
 {
+	int64_t deadline = gv_now_ms() + ms;
 	char path[256];
 	bool ok = false;
-	int left = ms;
 
 	if (gv_xs_join(path, sizeof(path), dir, GV_XS_STATE) < 0 || !xs_watch(xs, path, "gv-xl"))
 		return false;
 	for (;;) {
 		enum xenbus_state s;
 		struct pollfd pfd = { xs_fileno(xs), POLLIN, 0 };
+		int64_t left;
 		char **w;
 
 		if (gv_xs_read_state(xs, XBT_NULL, dir, GV_XS_STATE, &s) < 0 || (int)s == want) {
 			ok = true;      /* gone counts: nothing left to close */
 			break;
 		}
-		if (left <= 0 || poll(&pfd, 1, 100) < 0)
+		left = deadline - gv_now_ms();
+		if (left <= 0 || poll(&pfd, 1, (int)left) < 0)
 			break;
-		left -= 100;
 		while ((w = xs_check_watch(xs)))
 			free(w);
 	}
