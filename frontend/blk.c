@@ -12,6 +12,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include "barrier.h"
 #include "device.h"
 #include "log.h"
 
@@ -139,7 +140,7 @@ static void blk_complete(struct gv_device *d, void *token, uint32_t len, int err
 	}
 	if (!err) {
 		/* The status byte is backend-written: read it once. */
-		status = __atomic_load_n(&hdr_of(d, ch)->status, __ATOMIC_RELAXED);
+		status = gv_read_once(&hdr_of(d, ch)->status);
 		switch (status) {
 		case VIRTIO_BLK_S_OK:
 			break;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "barrier.h"
 #include "device.h"
 #include "log.h"
 
@@ -83,7 +84,7 @@ int gv_dev_check_backend(struct gv_device *d)
 		return 0;
 	/* Acquire: pairs with the platform's clear; what the backend wrote
 	 * before dying is not needed, but the order costs nothing here. */
-	alive = __atomic_load_n((uint8_t *)d->live.cpu + 1, __ATOMIC_ACQUIRE);
+	alive = gv_load_acquire((uint8_t *)d->live.cpu + 1);
 	if (alive) {
 		d->backend_seen_alive = true;
 		return 0;

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "barrier.h"
 #include "device.h"
 #include "log.h"
 #include "xs_keys.h"
@@ -488,7 +489,7 @@ int gv_attach(const struct gv_attach_opts *o, struct gv_device **out, char *err,
 		snprintf(err, errlen, "cannot grant the liveness page: %s", strerror(-rc));
 		goto teardown;
 	}
-	__atomic_store_n((uint8_t *)d->live.cpu, 1, __ATOMIC_RELEASE);
+	gv_store_release((uint8_t *)d->live.cpu, 1);
 
 	rc = gv_vq_create(&d->dma, 0, pick_queue_size(d, o->queue_size), &d->vq);
 	if (rc < 0) {

@@ -2,14 +2,14 @@
  * frontend/virtqueue.c: the driver side of a split virtqueue: adding chains,
  * kicking, reaping completions, with the used area treated as hostile.
  *
- * Barriers are the __atomic builtins; each says what it orders. The peer is
- * another process on another CPU, so these are SMP barriers (virtio_wmb and
- * friends with weak_barriers), never compiler-only.
+ * Barriers and shared-memory accesses are common/barrier.h's; each use says
+ * what it orders.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "barrier.h"
 #include "log.h"
 #include "virtqueue.h"
 
@@ -148,7 +148,7 @@ int gv_vq_add(struct gv_vq *vq, const struct gv_dma_seg *sg, unsigned nout, unsi
 	vq->avail_idx++;
 	/* Release: the descriptors and the ring entry above are visible to
 	 * the device before the index that publishes them (virtio_wmb). */
-	__atomic_store_n(&vq->avail->idx, vq->avail_idx, __ATOMIC_RELEASE);
+	gv_store_release(&vq->avail->idx, vq->avail_idx);
 	vq->stats.added++;
 	return 0;
 }
@@ -160,8 +160,8 @@ bool gv_vq_kick_prepare(struct gv_vq *vq)
 	/* Full barrier: our avail->idx store is ordered before the load of
 	 * used->flags, else the device could set NO_NOTIFY, miss our new
 	 * index and sleep while we skip the kick (virtio_mb in kick_prepare). */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	flags = __atomic_load_n(&vq->used->flags, __ATOMIC_RELAXED);
+	gv_mb();
+	flags = gv_read_once(&vq->used->flags);
 	if (flags & VRING_USED_F_NO_NOTIFY) {
 		vq->stats.kicks_suppressed++;
 		return false;
@@ -200,7 +200,7 @@ int gv_vq_get_buf(struct gv_vq *vq, void **token, uint32_t *len)
 		return -EIO;
 	/* Acquire: the element reads below come after the index read that
 	 * says they were written (virtio_rmb). */
-	used_idx = __atomic_load_n(&vq->used->idx, __ATOMIC_ACQUIRE);
+	used_idx = gv_load_acquire(&vq->used->idx);
 	pending = (uint16_t)(used_idx - vq->last_used);
 	if (!pending)
 		return 0;
@@ -210,10 +210,8 @@ int gv_vq_get_buf(struct gv_vq *vq, void **token, uint32_t *len)
 		return -EIO;
 	}
 	/* Copy the element once; only the private copy is checked and used. */
-	elem.id = __atomic_load_n(&vq->used->ring[vq->last_used & (vq->num - 1)].id,
-	                          __ATOMIC_RELAXED);
-	elem.len = __atomic_load_n(&vq->used->ring[vq->last_used & (vq->num - 1)].len,
-	                           __ATOMIC_RELAXED);
+	elem.id = gv_read_once(&vq->used->ring[vq->last_used & (vq->num - 1)].id);
+	elem.len = gv_read_once(&vq->used->ring[vq->last_used & (vq->num - 1)].len);
 	if (elem.id >= vq->num) {
 		gv_vq_mark_broken(vq, "used id %u out of range (queue size %u)", elem.id, vq->num);
 		return -EIO;
@@ -238,17 +236,17 @@ int gv_vq_get_buf(struct gv_vq *vq, void **token, uint32_t *len)
 void gv_vq_disable_cb(struct gv_vq *vq)
 {
 	/* Only a hint to the device: no ordering needed. */
-	__atomic_store_n(&vq->avail->flags, VRING_AVAIL_F_NO_INTERRUPT, __ATOMIC_RELAXED);
+	gv_write_once(&vq->avail->flags, VRING_AVAIL_F_NO_INTERRUPT);
 }
 
 bool gv_vq_enable_cb(struct gv_vq *vq)
 {
-	__atomic_store_n(&vq->avail->flags, 0, __ATOMIC_RELAXED);
+	gv_write_once(&vq->avail->flags, 0);
 	/* Full barrier: the flag store is ordered before the used->idx load,
 	 * so a completion published before the device saw the flag is seen
 	 * here, and one published after it gets an interrupt. */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	return __atomic_load_n(&vq->used->idx, __ATOMIC_RELAXED) == vq->last_used;
+	gv_mb();
+	return gv_read_once(&vq->used->idx) == vq->last_used;
 }
 
 void *gv_vq_detach_unused(struct gv_vq *vq)
