@@ -20,7 +20,7 @@
 
 static void blk_complete(struct gv_device *d, void *token, uint32_t len, int err);
 
-int gv_blk_setup(struct gv_device *d)
+int gvfe_blk_setup(struct gv_device *d)
 {
 	unsigned num = d->vq->num, unit = GV_PAGE_SIZE;
 	size_t cap;
@@ -52,7 +52,7 @@ int gv_blk_setup(struct gv_device *d)
 		rc = -ENOMEM;
 		goto free_arrays;
 	}
-	rc = gv_dma_alloc_coherent(&d->dma, (size_t)num * sizeof(struct blk_hdr_slot), false,
+	rc = gvfe_dma_alloc_coherent(&d->dma, (size_t)num * sizeof(struct blk_hdr_slot), false,
 	                           &d->hdrs);
 	if (rc < 0)
 		goto free_arrays;
@@ -72,10 +72,10 @@ free_arrays:
 	return rc;
 }
 
-void gv_blk_teardown(struct gv_device *d)
+void gvfe_blk_teardown(struct gv_device *d)
 {
 	if (d->hdrs.npages)
-		gv_dma_free_coherent(&d->dma, &d->hdrs);
+		gvfe_dma_free_coherent(&d->dma, &d->hdrs);
 	free(d->segs);
 	free(d->chunks);
 	d->segs = NULL;
@@ -130,12 +130,12 @@ static void blk_complete(struct gv_device *d, void *token, uint32_t len, int err
 
 	(void)len;
 	if (ch->mapped) {
-		int rc = gv_dma_unmap(&d->dma, &ch->map);
+		int rc = gvfe_dma_unmap(&d->dma, &ch->map);
 
 		ch->mapped = false;
 		if (rc < 0 && !err) {
 			err = -EIO;
-			gv_dev_fail(d, "a data grant could not be ended: %s", strerror(-rc));
+			gvfe_dev_fail(d, "a data grant could not be ended: %s", strerror(-rc));
 		}
 	}
 	if (!err) {
@@ -163,16 +163,16 @@ static void blk_complete(struct gv_device *d, void *token, uint32_t len, int err
 }
 
 /* Issues as much of the pending requests as there is room for. */
-void gv_blk_pump(struct gv_device *d)
+void gvfe_blk_pump(struct gv_device *d)
 {
-	struct gv_vq *vq = d->vq;
+	struct gvfe_vq *vq = d->vq;
 	bool added = false;
 
 	while (d->pend_head) {
 		struct gv_blk_io *io = d->pend_head;
 		struct blk_chunk *ch;
 		struct blk_hdr_slot *h;
-		enum gv_dma_dir dir = io->op == GV_BLK_WRITE ? GV_DMA_TO_DEVICE : GV_DMA_FROM_DEVICE;
+		enum gvfe_dma_dir dir = io->op == GV_BLK_WRITE ? GVFE_DMA_TO_DEVICE : GVFE_DMA_FROM_DEVICE;
 		size_t len = io->len - io->issued;
 		unsigned nsegs = 0, max_segs, nfree;
 		int rc;
@@ -181,7 +181,7 @@ void gv_blk_pump(struct gv_device *d)
 			pend_fail_head(d, -EIO);
 			continue;
 		}
-		nfree = gv_vq_num_free(vq);
+		nfree = gvfe_vq_num_free(vq);
 		if (!d->free_chunks || nfree < (len ? 3u : 2u))
 			break;
 		if (len > d->chunk_max)
@@ -190,7 +190,7 @@ void gv_blk_pump(struct gv_device *d)
 		if (len) {
 			max_segs = nfree - 2 < d->seg_limit ? nfree - 2 : d->seg_limit;
 			for (;;) {
-				rc = gv_dma_map(&d->dma, (uint8_t *)io->buf + io->issued, len, dir,
+				rc = gvfe_dma_map(&d->dma, (uint8_t *)io->buf + io->issued, len, dir,
 				                &ch->map, d->segs + 1, max_segs, &nsegs);
 				/* Too many segments or larger than the pool: a smaller
 				 * piece (requests are split in 512-byte units). */
@@ -205,7 +205,7 @@ void gv_blk_pump(struct gv_device *d)
 			if (rc == -E2BIG || rc == -EAGAIN) {
 				/* Room comes back with completions; with nothing in
 				 * flight it never will (the pool is held elsewhere). */
-				if (gv_vq_in_flight(vq))
+				if (gvfe_vq_in_flight(vq))
 					break;
 				pend_fail_head(d, -ENOMEM);
 				continue;
@@ -221,17 +221,17 @@ void gv_blk_pump(struct gv_device *d)
 		h->hdr.ioprio = 0;
 		h->hdr.sector = io->sector + io->issued / 512;
 		h->status = 0xff;       /* no device writes this: catches a missing status */
-		d->segs[0].addr = gv_dma_coherent_addr(&d->dma, &d->hdrs,
+		d->segs[0].addr = gvfe_dma_coherent_addr(&d->dma, &d->hdrs,
 		                                       ch->index * sizeof(struct blk_hdr_slot));
 		d->segs[0].len = sizeof(struct virtio_blk_outhdr);
-		d->segs[1 + nsegs].addr = gv_dma_coherent_addr(&d->dma, &d->hdrs,
+		d->segs[1 + nsegs].addr = gvfe_dma_coherent_addr(&d->dma, &d->hdrs,
 			ch->index * sizeof(struct blk_hdr_slot) + offsetof(struct blk_hdr_slot, status));
 		d->segs[1 + nsegs].len = 1;
-		rc = gv_vq_add(vq, d->segs, dir == GV_DMA_TO_DEVICE ? 1 + nsegs : 1,
-		               dir == GV_DMA_TO_DEVICE ? 1 : nsegs + 1, ch);
+		rc = gvfe_vq_add(vq, d->segs, dir == GVFE_DMA_TO_DEVICE ? 1 + nsegs : 1,
+		               dir == GVFE_DMA_TO_DEVICE ? 1 : nsegs + 1, ch);
 		if (rc < 0) {
 			if (ch->mapped)
-				gv_dma_unmap(&d->dma, &ch->map);
+				gvfe_dma_unmap(&d->dma, &ch->map);
 			ch->mapped = false;
 			if (rc == -ENOSPC)
 				break;
@@ -247,8 +247,8 @@ void gv_blk_pump(struct gv_device *d)
 		if (io->issued == io->len)
 			pend_pop(d);
 	}
-	if (added && gv_vq_kick(vq, d->p) < 0 && !d->broken)
-		gv_dev_fail(d, "cannot notify the backend");
+	if (added && gvfe_vq_kick(vq, d->p) < 0 && !d->broken)
+		gvfe_dev_fail(d, "cannot notify the backend");
 }
 
 int gv_blk_submit(struct gv_device *d, struct gv_blk_io *io)
@@ -293,7 +293,7 @@ int gv_blk_submit(struct gv_device *d, struct gv_blk_io *io)
 	else
 		d->pend_head = io;
 	d->pend_tail = io;
-	gv_blk_pump(d);
+	gvfe_blk_pump(d);
 	return 0;
 }
 
@@ -328,8 +328,8 @@ static void *tmp_alloc(struct gv_device *d, size_t len, bool *in_pool)
 {
 	void *b = NULL;
 
-	if (d->dma.strategy == GV_DMA_POOL)
-		b = gv_dma_pool_alloc(&d->dma, len);
+	if (d->dma.strategy == GVFE_DMA_POOL)
+		b = gvfe_dma_pool_alloc(&d->dma, len);
 	*in_pool = b != NULL;
 	return b ? b : malloc(len);
 }
@@ -337,7 +337,7 @@ static void *tmp_alloc(struct gv_device *d, size_t len, bool *in_pool)
 static void tmp_free(struct gv_device *d, void *b, size_t len, bool in_pool)
 {
 	if (in_pool)
-		gv_dma_pool_free(&d->dma, b, len);
+		gvfe_dma_pool_free(&d->dma, b, len);
 	else
 		free(b);
 }
@@ -407,10 +407,10 @@ int gv_blk_get_id(struct gv_device *d, char id[21])
 
 void *gv_pool_alloc(struct gv_device *d, size_t len)
 {
-	return gv_dma_pool_alloc(&d->dma, len);
+	return gvfe_dma_pool_alloc(&d->dma, len);
 }
 
 void gv_pool_free(struct gv_device *d, void *buf, size_t len)
 {
-	gv_dma_pool_free(&d->dma, buf, len);
+	gvfe_dma_pool_free(&d->dma, buf, len);
 }

@@ -3,8 +3,8 @@
  * setup code (transport.c), the event/completion loop (io.c) and the
  * drivers (blk.c, rng.c). Not installed; see grant_virtio.h for the API.
  */
-#ifndef GV_FRONTEND_DEVICE_H
-#define GV_FRONTEND_DEVICE_H
+#ifndef GVFE_DEVICE_H
+#define GVFE_DEVICE_H
 
 #include <xenstore.h>
 #include "grant_virtio.h"
@@ -15,7 +15,7 @@
 struct blk_chunk {
 	struct gv_blk_io *io;
 	size_t len;                 /* data bytes */
-	struct gv_dma_map map;
+	struct gvfe_dma_map map;
 	bool mapped;
 	unsigned index;             /* its header slot */
 	struct blk_chunk *next_free;
@@ -46,11 +46,11 @@ struct gv_device {
 		bool ro;
 	} blk;
 
-	struct gv_dma_dev dma;
+	struct gvfe_dma_dev dma;
 	bool dma_ready;
-	struct gv_vq *vq;           /* one queue: blk and rng both use queue 0 */
+	struct gvfe_vq *vq;           /* one queue: blk and rng both use queue 0 */
 	evtchn_port_t dev_port, vq_port;
-	struct gv_dma_coherent live; /* byte 0: us, byte 1: the backend */
+	struct gvfe_dma_coherent live; /* byte 0: us, byte 1: the backend */
 	int timeout_ms;
 
 	enum xenbus_state be_state;
@@ -65,10 +65,10 @@ struct gv_device {
 	int ios_completed;          /* by the current gv_poll */
 
 	/* blk */
-	struct gv_dma_coherent hdrs;
+	struct gvfe_dma_coherent hdrs;
 	struct blk_chunk *chunks, *free_chunks;
 	struct gv_blk_io *pend_head, *pend_tail;
-	struct gv_dma_seg *segs;
+	struct gvfe_dma_seg *segs;
 	unsigned seg_limit;
 	size_t chunk_max;
 
@@ -76,18 +76,18 @@ struct gv_device {
 };
 
 /* io.c */
-void gv_dev_fail(struct gv_device *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void gv_dev_fail_inflight(struct gv_device *d);
-int gv_dev_check_backend(struct gv_device *d);
-void gv_dev_reap(struct gv_device *d);
+void gvfe_dev_fail(struct gv_device *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void gvfe_dev_fail_inflight(struct gv_device *d);
+int gvfe_dev_check_backend(struct gv_device *d);
+void gvfe_dev_reap(struct gv_device *d);
 /* Waits for an event (evtchn or xenstore watch) at most timeout_ms and
  * processes it. 0, or -errno from poll. */
-int gv_dev_wait_event(struct gv_device *d, int timeout_ms);
+int gvfe_dev_wait_event(struct gv_device *d, int timeout_ms);
 
 /* blk.c / rng.c */
-int gv_blk_setup(struct gv_device *d);
-void gv_blk_teardown(struct gv_device *d);
-void gv_blk_pump(struct gv_device *d);
-void gv_rng_setup(struct gv_device *d);
+int gvfe_blk_setup(struct gv_device *d);
+void gvfe_blk_teardown(struct gv_device *d);
+void gvfe_blk_pump(struct gv_device *d);
+void gvfe_rng_setup(struct gv_device *d);
 
 #endif

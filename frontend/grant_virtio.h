@@ -10,8 +10,8 @@
  * BE=Closing) or that lost its backend fails every request with -EIO from
  * then on; gv_device_error() says why; only gv_detach() remains useful.
  */
-#ifndef GV_FRONTEND_GRANT_VIRTIO_H
-#define GV_FRONTEND_GRANT_VIRTIO_H
+#ifndef GV_GRANT_VIRTIO_H
+#define GV_GRANT_VIRTIO_H
 
 #include <stdbool.h>
 #include <stddef.h>

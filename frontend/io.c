@@ -14,8 +14,8 @@
 #include "device.h"
 #include "log.h"
 
-void gv_dev_backend_changed(struct gv_device *d);     /* transport.c */
-void gv_dev_backend_vanished(struct gv_device *d);    /* transport.c */
+void gvfe_dev_backend_changed(struct gv_device *d);     /* transport.c */
+void gvfe_dev_backend_vanished(struct gv_device *d);    /* transport.c */
 
 static void dev_fail(struct gv_device *d, bool log, const char *fmt, va_list ap)
 {
@@ -41,10 +41,10 @@ static void dev_fail(struct gv_device *d, bool log, const char *fmt, va_list ap)
 	 * case the grant strategy's ends may fail with -EBUSY, and those pages
 	 * leak on purpose (counted); bounce slots are not reused because a
 	 * broken device maps nothing more. */
-	gv_dev_fail_inflight(d);
+	gvfe_dev_fail_inflight(d);
 }
 
-void gv_dev_fail(struct gv_device *d, const char *fmt, ...)
+void gvfe_dev_fail(struct gv_device *d, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -64,19 +64,19 @@ static void dev_fail_quiet(struct gv_device *d, const char *fmt, ...)
 	va_end(ap);
 }
 
-void gv_dev_fail_inflight(struct gv_device *d)
+void gvfe_dev_fail_inflight(struct gv_device *d)
 {
 	void *token;
 
 	if (!d->vq || !d->complete)
 		return;
-	while ((token = gv_vq_detach_unused(d->vq)))
+	while ((token = gvfe_vq_detach_unused(d->vq)))
 		d->complete(d, token, 0, -EIO);
 	if (d->virtio_id == VIRTIO_ID_BLOCK)
-		gv_blk_pump(d);     /* fails what was waiting to be issued */
+		gvfe_blk_pump(d);     /* fails what was waiting to be issued */
 }
 
-int gv_dev_check_backend(struct gv_device *d)
+int gvfe_dev_check_backend(struct gv_device *d)
 {
 	uint8_t alive;
 
@@ -94,11 +94,11 @@ int gv_dev_check_backend(struct gv_device *d)
 	if (d->closing)
 		return -EPIPE;      /* step 6 unmaps it too: not a death while closing */
 	if (!d->broken)
-		gv_dev_backend_vanished(d);
+		gvfe_dev_backend_vanished(d);
 	return -EPIPE;
 }
 
-void gv_dev_reap(struct gv_device *d)
+void gvfe_dev_reap(struct gv_device *d)
 {
 	void *token;
 	uint32_t len;
@@ -106,15 +106,15 @@ void gv_dev_reap(struct gv_device *d)
 
 	if (!d->vq)
 		return;
-	while ((rc = gv_vq_get_buf(d->vq, &token, &len)) == 1)
+	while ((rc = gvfe_vq_get_buf(d->vq, &token, &len)) == 1)
 		d->complete(d, token, len, 0);
 	if (rc < 0 && !d->broken)
 		dev_fail_quiet(d, "the backend broke virtqueue %u (see the line above)", d->vq->index);
 	if (d->virtio_id == VIRTIO_ID_BLOCK)
-		gv_blk_pump(d);
+		gvfe_blk_pump(d);
 }
 
-int gv_dev_wait_event(struct gv_device *d, int timeout_ms)
+int gvfe_dev_wait_event(struct gv_device *d, int timeout_ms)
 {
 	struct pollfd pfd[2];
 	evtchn_port_t port;
@@ -145,11 +145,11 @@ int gv_dev_wait_event(struct gv_device *d, int timeout_ms)
 			free(w);
 		}
 		if (changed)
-			gv_dev_backend_changed(d);
+			gvfe_dev_backend_changed(d);
 	}
 	/* The device channel also carries the backend's death notice: a
 	 * cheap re-read of its liveness byte on every wake-up covers it. */
-	gv_dev_check_backend(d);
+	gvfe_dev_check_backend(d);
 	return 0;
 }
 
@@ -168,8 +168,8 @@ int gv_poll(struct gv_device *d, int timeout_ms)
 	d->ios_completed = 0;
 	if (!d->vq)
 		return -EIO;
-	gv_vq_disable_cb(d->vq);
-	gv_dev_reap(d);
+	gvfe_vq_disable_cb(d->vq);
+	gvfe_dev_reap(d);
 	for (;;) {
 		int left;
 
@@ -179,17 +179,17 @@ int gv_poll(struct gv_device *d, int timeout_ms)
 			return -EIO;
 		/* Re-enable interrupts, then re-check: a completion that landed
 		 * before the device saw the flag would raise no event. */
-		if (!gv_vq_enable_cb(d->vq)) {
-			gv_vq_disable_cb(d->vq);
-			gv_dev_reap(d);
+		if (!gvfe_vq_enable_cb(d->vq)) {
+			gvfe_vq_disable_cb(d->vq);
+			gvfe_dev_reap(d);
 			continue;
 		}
 		left = timeout_ms < 0 ? -1 : (int)(deadline - now_ms());
 		if (timeout_ms >= 0 && left < 0)
 			left = 0;
-		gv_dev_wait_event(d, left);
-		gv_vq_disable_cb(d->vq);
-		gv_dev_reap(d);
+		gvfe_dev_wait_event(d, left);
+		gvfe_vq_disable_cb(d->vq);
+		gvfe_dev_reap(d);
 		if (!d->ios_completed && timeout_ms >= 0 && now_ms() >= deadline)
 			return d->broken ? -EIO : 0;
 	}

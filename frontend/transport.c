@@ -71,15 +71,15 @@ static int refresh_backend(struct gv_device *d)
 	if ((rc == 0 && (status & VIRTIO_CONFIG_S_NEEDS_RESET)) ||
 	    s == XenbusStateClosing || s == XenbusStateClosed) {
 		read_be_error(d);
-		gv_dev_fail(d, "the backend stopped the device (state %s, device-status %llu)",
+		gvfe_dev_fail(d, "the backend stopped the device (state %s, device-status %llu)",
 		            gv_xenbus_state_name(s), (unsigned long long)status);
 	}
 	return (int)s;
 }
 
 /* io.c calls this when the watch fires. */
-void gv_dev_backend_changed(struct gv_device *d);
-void gv_dev_backend_changed(struct gv_device *d)
+void gvfe_dev_backend_changed(struct gv_device *d);
+void gvfe_dev_backend_changed(struct gv_device *d)
 {
 	refresh_backend(d);
 }
@@ -89,8 +89,8 @@ void gv_dev_backend_changed(struct gv_device *d)
  * device-status: give xenstore a moment to say so, so the guest reports
  * the backend's reason rather than a death. A dead backend writes nothing. */
 #define VANISH_GRACE_MS 500
-void gv_dev_backend_vanished(struct gv_device *d);
-void gv_dev_backend_vanished(struct gv_device *d)
+void gvfe_dev_backend_vanished(struct gv_device *d);
+void gvfe_dev_backend_vanished(struct gv_device *d)
 {
 	long long deadline = now_ms() + VANISH_GRACE_MS;
 
@@ -109,7 +109,7 @@ void gv_dev_backend_vanished(struct gv_device *d)
 			while ((w = xs_check_watch(d->xs)))
 				free(w);
 	}
-	gv_dev_fail(d, "backend went away (its liveness byte was cleared)");
+	gvfe_dev_fail(d, "backend went away (its liveness byte was cleared)");
 }
 
 enum wait_for { WAIT_INITWAIT, WAIT_CONNECTED, WAIT_CLOSED };
@@ -149,7 +149,7 @@ static int wait_backend(struct gv_device *d, enum wait_for what)
 				return 0;
 			break;
 		}
-		if (what != WAIT_INITWAIT && gv_dev_check_backend(d) < 0) {
+		if (what != WAIT_INITWAIT && gvfe_dev_check_backend(d) < 0) {
 			if (what != WAIT_CLOSED)
 				return -EPIPE;      /* the backend died */
 			/* Its mapping of the liveness page is gone: an orderly
@@ -161,7 +161,7 @@ static int wait_backend(struct gv_device *d, enum wait_for what)
 		left = deadline - now_ms();
 		if (left <= 0)
 			return -ETIMEDOUT;
-		gv_dev_wait_event(d, (int)left);
+		gvfe_dev_wait_event(d, (int)left);
 	}
 }
 
@@ -229,7 +229,7 @@ static int negotiate(struct gv_device *d, char *err, size_t errlen)
 		snprintf(err, errlen, "device does not offer VIRTIO_F_VERSION_1");
 		return -EPROTO;
 	}
-	if (d->dma.strategy != GV_DMA_BYPASS) {
+	if (d->dma.strategy != GVFE_DMA_BYPASS) {
 		if (!(d->dev_features & (1ULL << VIRTIO_F_ACCESS_PLATFORM))) {
 			snprintf(err, errlen, "device does not offer VIRTIO_F_ACCESS_PLATFORM: "
 			         "it could not reach granted memory");
@@ -255,7 +255,7 @@ struct publish_ctx {
 static int publish_keys(struct xs_handle *xs, xs_transaction_t t, void *arg)
 {
 	struct gv_device *d = ((struct publish_ctx *)arg)->d;
-	struct gv_vq *vq = d->vq;
+	struct gvfe_vq *vq = d->vq;
 	const char *dir = d->fe_dir;
 	char key[64];
 	int rc;
@@ -321,22 +321,22 @@ static int teardown(struct gv_device *d, bool handshake)
 	}
 	/* Nothing is mapped any more (or the grants leak, counted): give the
 	 * requests still in flight back to their callers. */
-	gv_dev_fail_inflight(d);
+	gvfe_dev_fail_inflight(d);
 	if (d->virtio_id == VIRTIO_ID_BLOCK)
-		gv_blk_teardown(d);
+		gvfe_blk_teardown(d);
 	if (d->vq) {
 		d->st.kicks = d->vq->stats.kicks;       /* kept for gv_detach_stats */
 		d->st.kicks_suppressed = d->vq->stats.kicks_suppressed;
-		r = gv_vq_destroy(d->vq);
+		r = gvfe_vq_destroy(d->vq);
 		rc = rc ? rc : r;
 		d->vq = NULL;
 	}
 	if (d->live.npages) {
-		r = gv_dma_free_coherent(&d->dma, &d->live);
+		r = gvfe_dma_free_coherent(&d->dma, &d->live);
 		rc = rc ? rc : r;
 	}
 	if (d->dma_ready) {
-		r = gv_dma_dev_destroy(&d->dma);
+		r = gvfe_dma_dev_destroy(&d->dma);
 		rc = rc ? rc : r;
 		d->dma_ready = false;
 	}
@@ -363,7 +363,7 @@ int gv_attach(const struct gv_attach_opts *o, struct gv_device **out, char *err,
 {
 	struct gv_platform_opts popts = { o->platform, o->sim_dir, o->domid };
 	struct gv_notify live_notify;
-	enum gv_dma_strategy strategy = GV_DMA_BOUNCE;
+	enum gvfe_dma_strategy strategy = GVFE_DMA_BOUNCE;
 	struct publish_ctx ctx;
 	struct gv_device *d;
 	enum xenbus_state fe_state;
@@ -371,7 +371,7 @@ int gv_attach(const struct gv_attach_opts *o, struct gv_device **out, char *err,
 	bool fe_moved = false, published = false;
 	int rc;
 
-	if (o->dma && gv_dma_strategy_parse(o->dma, &strategy)) {
+	if (o->dma && gvfe_dma_strategy_parse(o->dma, &strategy)) {
 		snprintf(err, errlen, "unknown DMA strategy \"%s\" (bounce, grant, pool, bypass)", o->dma);
 		return -EINVAL;
 	}
@@ -449,9 +449,9 @@ int gv_attach(const struct gv_attach_opts *o, struct gv_device **out, char *err,
 	if (rc < 0)
 		goto teardown;
 
-	rc = gv_dma_dev_init(&d->dma, d->p, d->backend_id, strategy, o->pool_pages);
+	rc = gvfe_dma_dev_init(&d->dma, d->p, d->backend_id, strategy, o->pool_pages);
 	if (rc < 0) {
-		snprintf(err, errlen, "cannot set up %s DMA: %s", gv_dma_strategy_name(strategy),
+		snprintf(err, errlen, "cannot set up %s DMA: %s", gvfe_dma_strategy_name(strategy),
 		         strerror(-rc));
 		goto teardown;
 	}
@@ -491,20 +491,20 @@ int gv_attach(const struct gv_attach_opts *o, struct gv_device **out, char *err,
 	}
 	gv_store_release((uint8_t *)d->live.cpu, 1);
 
-	rc = gv_vq_create(&d->dma, 0, pick_queue_size(d, o->queue_size), &d->vq);
+	rc = gvfe_vq_create(&d->dma, 0, pick_queue_size(d, o->queue_size), &d->vq);
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot allocate the virtqueue: %s", strerror(-rc));
 		goto teardown;
 	}
 	d->vq->port = d->vq_port;
 	if (d->virtio_id == VIRTIO_ID_BLOCK) {
-		rc = gv_blk_setup(d);
+		rc = gvfe_blk_setup(d);
 		if (rc < 0) {
 			snprintf(err, errlen, "cannot set up virtio-blk: %s", strerror(-rc));
 			goto teardown;
 		}
 	} else {
-		gv_rng_setup(d);
+		gvfe_rng_setup(d);
 	}
 
 	/* Step 2, the keys in one transaction; then FE=Initialised. */
@@ -538,7 +538,7 @@ int gv_attach(const struct gv_attach_opts *o, struct gv_device **out, char *err,
 		goto teardown;
 	}
 	d->connected = true;
-	gv_dev_check_backend(d);
+	gvfe_dev_check_backend(d);
 	gv_info("attached %s device %u of domain %u on %s: backend domain %u, dma %s, "
 	        "queue size %u", d->virtio_id == VIRTIO_ID_BLOCK ? "virtio-blk" : "virtio-rng",
 	        d->devid, (unsigned)d->p->domid, d->p->desc, (unsigned)d->backend_id,
@@ -569,12 +569,12 @@ int gv_detach_stats(struct gv_device *d, struct gv_stats *after)
 		return 0;
 	/* Step 5: no new requests; let those in flight finish. */
 	d->closing = true;
-	while (!d->broken && d->vq && (gv_vq_in_flight(d->vq) || d->pend_head)) {
+	while (!d->broken && d->vq && (gvfe_vq_in_flight(d->vq) || d->pend_head)) {
 		long long left = deadline - now_ms();
 
 		if (left <= 0) {
 			gv_warn("detach: %u requests still in flight after %d ms; failing them",
-			        gv_vq_in_flight(d->vq), d->timeout_ms);
+			        gvfe_vq_in_flight(d->vq), d->timeout_ms);
 			break;
 		}
 		gv_poll(d, (int)left);

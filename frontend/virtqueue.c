@@ -13,7 +13,7 @@
 #include "log.h"
 #include "virtqueue.h"
 
-void gv_vq_mark_broken(struct gv_vq *vq, const char *fmt, ...)
+void gvfe_vq_mark_broken(struct gvfe_vq *vq, const char *fmt, ...)
 {
 	char why[256];
 	va_list ap;
@@ -27,9 +27,9 @@ void gv_vq_mark_broken(struct gv_vq *vq, const char *fmt, ...)
 	gv_err("virtqueue %u: broken: %s", vq->index, why);
 }
 
-int gv_vq_create(struct gv_dma_dev *dma, unsigned index, unsigned num, struct gv_vq **out)
+int gvfe_vq_create(struct gvfe_dma_dev *dma, unsigned index, unsigned num, struct gvfe_vq **out)
 {
-	struct gv_vq *vq;
+	struct gvfe_vq *vq;
 	int rc;
 
 	if (num < 2 || num > 32768 || (num & (num - 1)))
@@ -48,13 +48,13 @@ int gv_vq_create(struct gv_dma_dev *dma, unsigned index, unsigned num, struct gv
 		goto free_vq;
 	}
 	/* The device never writes the descriptor table or the driver area. */
-	rc = gv_dma_alloc_coherent(dma, gv_vring_desc_size(num), true, &vq->desc_area);
+	rc = gvfe_dma_alloc_coherent(dma, gv_vring_desc_size(num), true, &vq->desc_area);
 	if (rc < 0)
 		goto free_vq;
-	rc = gv_dma_alloc_coherent(dma, gv_vring_avail_size(num), true, &vq->avail_area);
+	rc = gvfe_dma_alloc_coherent(dma, gv_vring_avail_size(num), true, &vq->avail_area);
 	if (rc < 0)
 		goto free_desc;
-	rc = gv_dma_alloc_coherent(dma, gv_vring_used_size(num), false, &vq->used_area);
+	rc = gvfe_dma_alloc_coherent(dma, gv_vring_used_size(num), false, &vq->used_area);
 	if (rc < 0)
 		goto free_avail;
 	vq->desc = vq->desc_area.cpu;
@@ -68,9 +68,9 @@ int gv_vq_create(struct gv_dma_dev *dma, unsigned index, unsigned num, struct gv
 	return 0;
 
 free_avail:
-	gv_dma_free_coherent(dma, &vq->avail_area);
+	gvfe_dma_free_coherent(dma, &vq->avail_area);
 free_desc:
-	gv_dma_free_coherent(dma, &vq->desc_area);
+	gvfe_dma_free_coherent(dma, &vq->desc_area);
 free_vq:
 	free(vq->slot);
 	free(vq->next);
@@ -78,17 +78,17 @@ free_vq:
 	return rc;
 }
 
-int gv_vq_destroy(struct gv_vq *vq)
+int gvfe_vq_destroy(struct gvfe_vq *vq)
 {
 	int rc = 0, r;
 
 	if (!vq)
 		return 0;
-	r = gv_dma_free_coherent(vq->dma, &vq->used_area);
+	r = gvfe_dma_free_coherent(vq->dma, &vq->used_area);
 	rc = rc ? rc : r;
-	r = gv_dma_free_coherent(vq->dma, &vq->avail_area);
+	r = gvfe_dma_free_coherent(vq->dma, &vq->avail_area);
 	rc = rc ? rc : r;
-	r = gv_dma_free_coherent(vq->dma, &vq->desc_area);
+	r = gvfe_dma_free_coherent(vq->dma, &vq->desc_area);
 	rc = rc ? rc : r;
 	free(vq->slot);
 	free(vq->next);
@@ -96,17 +96,17 @@ int gv_vq_destroy(struct gv_vq *vq)
 	return rc;
 }
 
-unsigned gv_vq_num_free(const struct gv_vq *vq)
+unsigned gvfe_vq_num_free(const struct gvfe_vq *vq)
 {
 	return vq->num_free;
 }
 
-unsigned gv_vq_in_flight(const struct gv_vq *vq)
+unsigned gvfe_vq_in_flight(const struct gvfe_vq *vq)
 {
 	return vq->chains;
 }
 
-int gv_vq_add(struct gv_vq *vq, const struct gv_dma_seg *sg, unsigned nout, unsigned nin,
+int gvfe_vq_add(struct gvfe_vq *vq, const struct gvfe_dma_seg *sg, unsigned nout, unsigned nin,
               void *token)
 {
 	unsigned total = nout + nin;
@@ -153,7 +153,7 @@ int gv_vq_add(struct gv_vq *vq, const struct gv_dma_seg *sg, unsigned nout, unsi
 	return 0;
 }
 
-bool gv_vq_kick_prepare(struct gv_vq *vq)
+bool gvfe_vq_kick_prepare(struct gvfe_vq *vq)
 {
 	uint16_t flags;
 
@@ -169,19 +169,19 @@ bool gv_vq_kick_prepare(struct gv_vq *vq)
 	return true;
 }
 
-int gv_vq_kick(struct gv_vq *vq, struct gv_platform *p)
+int gvfe_vq_kick(struct gvfe_vq *vq, struct gv_platform *p)
 {
 	if (vq->broken)
 		return -EIO;
-	if (!gv_vq_kick_prepare(vq))
+	if (!gvfe_vq_kick_prepare(vq))
 		return 0;
 	vq->stats.kicks++;
 	return gv_evtchn_notify(p, vq->port);
 }
 
-static void free_chain(struct gv_vq *vq, uint16_t head)
+static void free_chain(struct gvfe_vq *vq, uint16_t head)
 {
-	struct gv_vq_slot *s = &vq->slot[head];
+	struct gvfe_vq_slot *s = &vq->slot[head];
 
 	/* The chain's links are in our private next[], never in the table. */
 	vq->next[s->last] = vq->free_head;
@@ -191,7 +191,7 @@ static void free_chain(struct gv_vq *vq, uint16_t head)
 	s->token = NULL;
 }
 
-int gv_vq_get_buf(struct gv_vq *vq, void **token, uint32_t *len)
+int gvfe_vq_get_buf(struct gvfe_vq *vq, void **token, uint32_t *len)
 {
 	struct vring_used_elem elem;
 	uint16_t used_idx, pending;
@@ -204,24 +204,24 @@ int gv_vq_get_buf(struct gv_vq *vq, void **token, uint32_t *len)
 	pending = (uint16_t)(used_idx - vq->last_used);
 	if (!pending)
 		return 0;
-	if (pending > gv_vq_in_flight(vq)) {
-		gv_vq_mark_broken(vq, "used index moved by %u with %u requests in flight",
-		                  pending, gv_vq_in_flight(vq));
+	if (pending > gvfe_vq_in_flight(vq)) {
+		gvfe_vq_mark_broken(vq, "used index moved by %u with %u requests in flight",
+		                  pending, gvfe_vq_in_flight(vq));
 		return -EIO;
 	}
 	/* Copy the element once; only the private copy is checked and used. */
 	elem.id = gv_read_once(&vq->used->ring[vq->last_used & (vq->num - 1)].id);
 	elem.len = gv_read_once(&vq->used->ring[vq->last_used & (vq->num - 1)].len);
 	if (elem.id >= vq->num) {
-		gv_vq_mark_broken(vq, "used id %u out of range (queue size %u)", elem.id, vq->num);
+		gvfe_vq_mark_broken(vq, "used id %u out of range (queue size %u)", elem.id, vq->num);
 		return -EIO;
 	}
 	if (!vq->slot[elem.id].token) {
-		gv_vq_mark_broken(vq, "used id %u is not in flight", elem.id);
+		gvfe_vq_mark_broken(vq, "used id %u is not in flight", elem.id);
 		return -EIO;
 	}
 	if (elem.len > vq->slot[elem.id].in_len) {
-		gv_vq_mark_broken(vq, "used length %u larger than the %u device-writable bytes of id %u",
+		gvfe_vq_mark_broken(vq, "used length %u larger than the %u device-writable bytes of id %u",
 		                  elem.len, vq->slot[elem.id].in_len, elem.id);
 		return -EIO;
 	}
@@ -233,13 +233,13 @@ int gv_vq_get_buf(struct gv_vq *vq, void **token, uint32_t *len)
 	return 1;
 }
 
-void gv_vq_disable_cb(struct gv_vq *vq)
+void gvfe_vq_disable_cb(struct gvfe_vq *vq)
 {
 	/* Only a hint to the device: no ordering needed. */
 	gv_write_once(&vq->avail->flags, VRING_AVAIL_F_NO_INTERRUPT);
 }
 
-bool gv_vq_enable_cb(struct gv_vq *vq)
+bool gvfe_vq_enable_cb(struct gvfe_vq *vq)
 {
 	gv_write_once(&vq->avail->flags, 0);
 	/* Full barrier: the flag store is ordered before the used->idx load,
@@ -249,7 +249,7 @@ bool gv_vq_enable_cb(struct gv_vq *vq)
 	return gv_read_once(&vq->used->idx) == vq->last_used;
 }
 
-void *gv_vq_detach_unused(struct gv_vq *vq)
+void *gvfe_vq_detach_unused(struct gvfe_vq *vq)
 {
 	for (unsigned i = 0; i < vq->num; i++) {
 		void *token = vq->slot[i].token;

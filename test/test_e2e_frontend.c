@@ -272,8 +272,8 @@ static int lib_full_queue(const char *dma)
 		CHECK_EQ(gv_blk_submit(d, &io[i]), 0);
 	}
 	/* a 32-entry queue of 3-descriptor requests: full, the rest waits */
-	CHECK(gv_vq_num_free(d->vq) < 3);
-	CHECK_EQ(gv_vq_in_flight(d->vq), 10);
+	CHECK(gvfe_vq_num_free(d->vq) < 3);
+	CHECK_EQ(gvfe_vq_in_flight(d->vq), 10);
 	while (pr.done < NIO) {
 		rc = gv_poll(d, 10000);
 		CHECK_MSG(rc > 0, "gv_poll: %d (%s)", rc, gv_device_error(d));

@@ -13,8 +13,8 @@
 
 struct env {
 	struct fake_plat *f;
-	struct gv_dma_dev d;
-	struct gv_vq *vq;
+	struct gvfe_dma_dev d;
+	struct gvfe_vq *vq;
 	uint16_t dev_last_avail;    /* the device's cursor */
 };
 
@@ -22,9 +22,9 @@ static int env_init(struct env *e, unsigned num)
 {
 	e->f = fake_new(false);
 	e->dev_last_avail = 0;
-	if (gv_dma_dev_init(&e->d, &e->f->p, 0, GV_DMA_GRANT, 0))
+	if (gvfe_dma_dev_init(&e->d, &e->f->p, 0, GVFE_DMA_GRANT, 0))
 		return -1;
-	if (gv_vq_create(&e->d, 0, num, &e->vq))
+	if (gvfe_vq_create(&e->d, 0, num, &e->vq))
 		return -1;
 	e->vq->port = 3;
 	return 0;
@@ -32,15 +32,15 @@ static int env_init(struct env *e, unsigned num)
 
 static void env_fini(struct env *e)
 {
-	gv_vq_destroy(e->vq);
-	gv_dma_dev_destroy(&e->d);
+	gvfe_vq_destroy(e->vq);
+	gvfe_dma_dev_destroy(&e->d);
 	fake_free(e->f);
 }
 
 /* Device: next available head, or -1. */
 static int dev_pop(struct env *e)
 {
-	struct gv_vq *vq = e->vq;
+	struct gvfe_vq *vq = e->vq;
 
 	if (__atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE) == e->dev_last_avail)
 		return -1;
@@ -49,7 +49,7 @@ static int dev_pop(struct env *e)
 
 static void dev_push(struct env *e, uint32_t id, uint32_t len)
 {
-	struct gv_vq *vq = e->vq;
+	struct gvfe_vq *vq = e->vq;
 	uint16_t idx = vq->used->idx;
 
 	vq->used->ring[idx & (vq->num - 1)].id = id;
@@ -60,7 +60,7 @@ static void dev_push(struct env *e, uint32_t id, uint32_t len)
 static int t_add_and_complete(void)
 {
 	struct env e;
-	struct gv_dma_seg sg[3] = { { 0x8000000000001000ULL, 16 }, { 0x8000000000002000ULL, 4096 },
+	struct gvfe_dma_seg sg[3] = { { 0x8000000000001000ULL, 16 }, { 0x8000000000002000ULL, 4096 },
 	                            { 0x8000000000003000ULL, 1 } };
 	void *tok;
 	uint32_t len;
@@ -72,9 +72,9 @@ static int t_add_and_complete(void)
 	CHECK(e.f->region[0].flags & GV_GRANT_READONLY);
 	CHECK(e.f->region[1].flags & GV_GRANT_READONLY);
 	CHECK(!(e.f->region[2].flags & GV_GRANT_READONLY));
-	CHECK_EQ(gv_vq_add(e.vq, sg, 2, 1, &e), 0);
-	CHECK_EQ(gv_vq_num_free(e.vq), 5);
-	CHECK_EQ(gv_vq_get_buf(e.vq, &tok, &len), 0);
+	CHECK_EQ(gvfe_vq_add(e.vq, sg, 2, 1, &e), 0);
+	CHECK_EQ(gvfe_vq_num_free(e.vq), 5);
+	CHECK_EQ(gvfe_vq_get_buf(e.vq, &tok, &len), 0);
 	head = dev_pop(&e);
 	CHECK(head >= 0);
 	/* walk the chain as the device does */
@@ -88,11 +88,11 @@ static int t_add_and_complete(void)
 	CHECK_EQ(e.vq->desc[i].flags, VRING_DESC_F_WRITE);
 	CHECK_EQ(e.vq->desc[i].len, 1);
 	dev_push(&e, (uint32_t)head, 1);
-	CHECK_EQ(gv_vq_get_buf(e.vq, &tok, &len), 1);
+	CHECK_EQ(gvfe_vq_get_buf(e.vq, &tok, &len), 1);
 	CHECK(tok == &e);
 	CHECK_EQ(len, 1);
-	CHECK_EQ(gv_vq_num_free(e.vq), 8);
-	CHECK_EQ(gv_vq_get_buf(e.vq, &tok, &len), 0);
+	CHECK_EQ(gvfe_vq_num_free(e.vq), 8);
+	CHECK_EQ(gvfe_vq_get_buf(e.vq, &tok, &len), 0);
 	env_fini(&e);
 	return 0;
 }
@@ -100,7 +100,7 @@ static int t_add_and_complete(void)
 static int t_full_queue_out_of_order(void)
 {
 	struct env e;
-	struct gv_dma_seg sg[2] = { { 0x8000000000001000ULL, 16 }, { 0x8000000000002000ULL, 512 } };
+	struct gvfe_dma_seg sg[2] = { { 0x8000000000001000ULL, 16 }, { 0x8000000000002000ULL, 512 } };
 	int tokens[64], heads[64], n = 0;
 	void *tok;
 	uint32_t len;
@@ -108,7 +108,7 @@ static int t_full_queue_out_of_order(void)
 	CHECK_EQ(env_init(&e, 64), 0);
 	/* 32 two-descriptor chains fill a 64-entry queue */
 	for (int i = 0; i < 40; i++) {
-		int rc = gv_vq_add(e.vq, sg, 1, 1, &tokens[i]);
+		int rc = gvfe_vq_add(e.vq, sg, 1, 1, &tokens[i]);
 
 		if (rc == -ENOSPC)
 			break;
@@ -116,8 +116,8 @@ static int t_full_queue_out_of_order(void)
 		n++;
 	}
 	CHECK_EQ(n, 32);
-	CHECK_EQ(gv_vq_in_flight(e.vq), 32);
-	CHECK_EQ(gv_vq_num_free(e.vq), 0);
+	CHECK_EQ(gvfe_vq_in_flight(e.vq), 32);
+	CHECK_EQ(gvfe_vq_num_free(e.vq), 0);
 	for (int i = 0; i < n; i++)
 		heads[i] = dev_pop(&e);
 	CHECK_EQ(dev_pop(&e), -1);
@@ -126,13 +126,13 @@ static int t_full_queue_out_of_order(void)
 		for (int i = n - 1; i >= 0; i--)
 			dev_push(&e, (uint32_t)heads[i], 512);
 		for (int i = n - 1; i >= 0; i--) {
-			CHECK_EQ(gv_vq_get_buf(e.vq, &tok, &len), 1);
+			CHECK_EQ(gvfe_vq_get_buf(e.vq, &tok, &len), 1);
 			CHECK(tok >= (void *)&tokens[0] && tok < (void *)&tokens[n]);
 			CHECK_EQ(len, 512);
 		}
-		CHECK_EQ(gv_vq_num_free(e.vq), 64);
+		CHECK_EQ(gvfe_vq_num_free(e.vq), 64);
 		for (int i = 0; i < n; i++)
-			CHECK_EQ(gv_vq_add(e.vq, sg, 1, 1, &tokens[i]), 0);
+			CHECK_EQ(gvfe_vq_add(e.vq, sg, 1, 1, &tokens[i]), 0);
 		for (int i = 0; i < n; i++) {
 			heads[i] = dev_pop(&e);
 			CHECK(heads[i] >= 0 && heads[i] < 64);
@@ -146,25 +146,25 @@ static int t_full_queue_out_of_order(void)
 static int t_kick_suppression(void)
 {
 	struct env e;
-	struct gv_dma_seg sg = { 0x8000000000001000ULL, 16 };
+	struct gvfe_dma_seg sg = { 0x8000000000001000ULL, 16 };
 	int tok;
 
 	CHECK_EQ(env_init(&e, 4), 0);
-	CHECK_EQ(gv_vq_add(e.vq, &sg, 1, 0, &tok), 0);
-	CHECK_EQ(gv_vq_kick(e.vq, &e.f->p), 0);
+	CHECK_EQ(gvfe_vq_add(e.vq, &sg, 1, 0, &tok), 0);
+	CHECK_EQ(gvfe_vq_kick(e.vq, &e.f->p), 0);
 	CHECK_EQ(e.f->notifies[3], 1);
 	e.vq->used->flags = VRING_USED_F_NO_NOTIFY;     /* the device is polling */
-	CHECK_EQ(gv_vq_add(e.vq, &sg, 1, 0, &tok), 0);
-	CHECK_EQ(gv_vq_kick(e.vq, &e.f->p), 0);
+	CHECK_EQ(gvfe_vq_add(e.vq, &sg, 1, 0, &tok), 0);
+	CHECK_EQ(gvfe_vq_kick(e.vq, &e.f->p), 0);
 	CHECK_EQ(e.f->notifies[3], 1);
 	CHECK_EQ(e.vq->stats.kicks_suppressed, 1);
 	/* completions: enable_cb re-checks and reports work that arrived */
-	gv_vq_disable_cb(e.vq);
+	gvfe_vq_disable_cb(e.vq);
 	CHECK_EQ(e.vq->avail->flags, VRING_AVAIL_F_NO_INTERRUPT);
-	CHECK(gv_vq_enable_cb(e.vq));
+	CHECK(gvfe_vq_enable_cb(e.vq));
 	CHECK_EQ(e.vq->avail->flags, 0);
 	dev_push(&e, (uint32_t)dev_pop(&e), 0);
-	CHECK(!gv_vq_enable_cb(e.vq));
+	CHECK(!gvfe_vq_enable_cb(e.vq));
 	env_fini(&e);
 	return 0;
 }
@@ -173,15 +173,15 @@ static int t_kick_suppression(void)
 static int hostile(int kind)
 {
 	struct env e;
-	struct gv_dma_seg sg[2] = { { 0x8000000000001000ULL, 16 }, { 0x8000000000002000ULL, 100 } };
+	struct gvfe_dma_seg sg[2] = { { 0x8000000000001000ULL, 16 }, { 0x8000000000002000ULL, 100 } };
 	int tokens[4];
 	void *tok = NULL;
 	uint32_t len = 0;
 	int head;
 
 	CHECK_EQ(env_init(&e, 8), 0);
-	CHECK_EQ(gv_vq_add(e.vq, sg, 1, 1, &tokens[0]), 0);
-	CHECK_EQ(gv_vq_add(e.vq, sg, 1, 1, &tokens[1]), 0);
+	CHECK_EQ(gvfe_vq_add(e.vq, sg, 1, 1, &tokens[0]), 0);
+	CHECK_EQ(gvfe_vq_add(e.vq, sg, 1, 1, &tokens[1]), 0);
 	head = dev_pop(&e);
 	switch (kind) {
 	case 0:	/* id out of range */
@@ -196,30 +196,30 @@ static int hostile(int kind)
 	case 3:	/* the same id twice: the second is no longer in flight */
 		dev_push(&e, (uint32_t)head, 100);
 		dev_push(&e, (uint32_t)head, 100);
-		CHECK_EQ(gv_vq_get_buf(e.vq, &tok, &len), 1);
+		CHECK_EQ(gvfe_vq_get_buf(e.vq, &tok, &len), 1);
 		CHECK(tok == &tokens[0]);
 		break;
 	case 4:	/* used index moved past what is in flight */
 		e.vq->used->idx = 5;
 		break;
 	}
-	CHECK_EQ(gv_vq_get_buf(e.vq, &tok, &len), -EIO);
+	CHECK_EQ(gvfe_vq_get_buf(e.vq, &tok, &len), -EIO);
 	CHECK(e.vq->broken);
 	/* sticky: even a now-valid element is refused, and nothing is added */
 	e.vq->used->idx = kind == 3 ? 1 : 0;
 	if (kind != 3)
 		dev_push(&e, (uint32_t)head, 1);
-	CHECK_EQ(gv_vq_get_buf(e.vq, &tok, &len), -EIO);
-	CHECK_EQ(gv_vq_add(e.vq, sg, 1, 1, &tokens[2]), -EIO);
-	CHECK_EQ(gv_vq_kick(e.vq, &e.f->p), -EIO);
+	CHECK_EQ(gvfe_vq_get_buf(e.vq, &tok, &len), -EIO);
+	CHECK_EQ(gvfe_vq_add(e.vq, sg, 1, 1, &tokens[2]), -EIO);
+	CHECK_EQ(gvfe_vq_kick(e.vq, &e.f->p), -EIO);
 	/* after the device stopped, the in-flight chains come back once each */
 	{
 		int got = 0;
 
-		while ((tok = gv_vq_detach_unused(e.vq)))
+		while ((tok = gvfe_vq_detach_unused(e.vq)))
 			got++;
 		CHECK_EQ(got, kind == 3 ? 1 : 2);
-		CHECK_EQ(gv_vq_num_free(e.vq), 8);
+		CHECK_EQ(gvfe_vq_num_free(e.vq), 8);
 	}
 	env_fini(&e);
 	return 0;
@@ -234,18 +234,18 @@ static int t_hostile_used_idx_jump(void) { return hostile(4); }
 static int t_bad_args(void)
 {
 	struct env e;
-	struct gv_dma_seg sg[9] = { { 0x8000000000001000ULL, 16 } };
-	struct gv_vq *vq;
+	struct gvfe_dma_seg sg[9] = { { 0x8000000000001000ULL, 16 } };
+	struct gvfe_vq *vq;
 	int tok;
 
-	CHECK_EQ(gv_vq_create(NULL, 0, 6, &vq), -EINVAL);
+	CHECK_EQ(gvfe_vq_create(NULL, 0, 6, &vq), -EINVAL);
 	CHECK_EQ(env_init(&e, 8), 0);
-	CHECK_EQ(gv_vq_add(e.vq, sg, 1, 0, NULL), -EINVAL);
-	CHECK_EQ(gv_vq_add(e.vq, sg, 9, 0, &tok), -EINVAL);
-	CHECK_EQ(gv_vq_add(e.vq, sg, 0, 0, &tok), -EINVAL);
+	CHECK_EQ(gvfe_vq_add(e.vq, sg, 1, 0, NULL), -EINVAL);
+	CHECK_EQ(gvfe_vq_add(e.vq, sg, 9, 0, &tok), -EINVAL);
+	CHECK_EQ(gvfe_vq_add(e.vq, sg, 0, 0, &tok), -EINVAL);
 	CHECK(!e.vq->broken);
 	/* destroy ends every grant of the areas */
-	gv_vq_destroy(e.vq);
+	gvfe_vq_destroy(e.vq);
 	e.vq = NULL;
 	CHECK_EQ(e.f->p.ctr.grants_active, 0);
 	env_fini(&e);
