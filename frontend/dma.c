@@ -185,8 +185,7 @@ free_arrays:
 	return rc;
 }
 
-int gvfe_dma_dev_init(struct gvfe_dma_dev *d, struct gv_platform *p, domid_t backend,
-                    enum gvfe_dma_strategy s, unsigned pool_pages)
+const struct gvfe_dma_ops *gvfe_dma_ops_of(enum gvfe_dma_strategy s)
 {
 	static const struct gvfe_dma_ops *const ops[] = {
 		[GVFE_DMA_BOUNCE] = &gvfe_dma_bounce_ops,
@@ -195,13 +194,20 @@ int gvfe_dma_dev_init(struct gvfe_dma_dev *d, struct gv_platform *p, domid_t bac
 		[GVFE_DMA_BYPASS] = &gvfe_dma_bypass_ops,
 	};
 
-	if ((unsigned)s >= sizeof(ops) / sizeof(ops[0]))
+	return (unsigned)s < sizeof(ops) / sizeof(ops[0]) ? ops[s] : NULL;
+}
+
+int gvfe_dma_dev_init(struct gvfe_dma_dev *d, struct gv_platform *p, domid_t backend,
+                    enum gvfe_dma_strategy s, unsigned pool_pages)
+{
+	const struct gvfe_dma_ops *ops = gvfe_dma_ops_of(s);
+
+	if (!ops)
 		return -EINVAL;
 	memset(d, 0, sizeof(*d));
 	d->p = p;
 	d->backend = backend;
-	d->strategy = s;
-	d->ops = ops[s];
+	d->ops = ops;
 	d->max_seg_len = UINT32_MAX;
 	d->grant_budget = pool_pages ? pool_pages : GVFE_DMA_DEFAULT_POOL_PAGES;
 	if (d->ops->persistent)
@@ -318,8 +324,8 @@ int gvfe_dma_free_coherent(struct gvfe_dma_dev *d, struct gvfe_dma_coherent *c)
 
 uint64_t gvfe_dma_coherent_addr(struct gvfe_dma_dev *d, const struct gvfe_dma_coherent *c, size_t off)
 {
-	if (d->strategy == GVFE_DMA_BYPASS)
-		return (uint64_t)(uintptr_t)((uint8_t *)c->cpu + off);
+	if (d->ops->coherent_addr)
+		return d->ops->coherent_addr(d, c, off);
 	return gv_grant_to_dma(c->refs[off >> GV_PAGE_SHIFT], (uint32_t)(off & GV_PAGE_MASK));
 }
 

@@ -42,6 +42,9 @@ enum gvfe_dma_strategy {
 };
 
 const char *gvfe_dma_strategy_name(enum gvfe_dma_strategy s);
+/* The strategy's ops (what a caller may ask before the device exists), or
+ * NULL for an unknown value. */
+const struct gvfe_dma_ops *gvfe_dma_ops_of(enum gvfe_dma_strategy s);
 /* 0 and *s, or -EINVAL for an unknown name. */
 int gvfe_dma_strategy_parse(const char *name, enum gvfe_dma_strategy *s);
 
@@ -75,15 +78,25 @@ struct gvfe_dma_map {
 };
 
 struct gvfe_dma_dev;
+struct gvfe_dma_coherent;
 
+/* What differs between strategies is answered here, never by switching on
+ * enum gvfe_dma_strategy outside dma.c. */
 struct gvfe_dma_ops {
 	const char *name;
 	bool persistent;            /* every data address lies in the pool */
+	bool access_platform;       /* addresses are grants: the driver accepts
+	                               VIRTIO_F_ACCESS_PLATFORM and needs it offered */
+	bool pool_buffers;          /* a buffer from gvfe_dma_pool_alloc maps without a copy */
 	int (*map)(struct gvfe_dma_dev *d, void *buf, size_t len, enum gvfe_dma_dir dir,
 	           struct gvfe_dma_map *m, struct gvfe_dma_seg *segs, unsigned max_segs,
 	           unsigned *nsegs);
 	/* Copies out (if the direction says so) and releases; 0 or -errno. */
 	int (*unmap)(struct gvfe_dma_dev *d, struct gvfe_dma_map *m);
+	/* The device address of byte off of coherent memory; NULL: its grant
+	 * address (common/dma_addr.h). */
+	uint64_t (*coherent_addr)(struct gvfe_dma_dev *d, const struct gvfe_dma_coherent *c,
+	                          size_t off);
 };
 
 struct gvfe_dma_stats {
@@ -97,7 +110,6 @@ struct gvfe_dma_stats {
 struct gvfe_dma_dev {
 	struct gv_platform *p;
 	domid_t backend;
-	enum gvfe_dma_strategy strategy;
 	const struct gvfe_dma_ops *ops;
 	uint32_t max_seg_len;       /* device size-max; segments are cut there */
 	struct gvfe_dma_pool pool;    /* bounce and pool strategies; npages 0 otherwise */

@@ -64,6 +64,8 @@ static int bounce_unmap(struct gvfe_dma_dev *d, struct gvfe_dma_map *m)
 const struct gvfe_dma_ops gvfe_dma_bounce_ops = {
 	.name = "bounce",
 	.persistent = true,
+	.access_platform = true,
+	.pool_buffers = false,   /* in-pool buffers are still copied (slots of their own) */
 	.map = bounce_map,
 	.unmap = bounce_unmap,
 };

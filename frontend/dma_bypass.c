@@ -40,9 +40,20 @@ static int bypass_unmap(struct gvfe_dma_dev *d, struct gvfe_dma_map *m)
 	return 0;
 }
 
+/* Coherent memory too gets its pretend guest-physical address. */
+static uint64_t bypass_coherent_addr(struct gvfe_dma_dev *d, const struct gvfe_dma_coherent *c,
+                                     size_t off)
+{
+	(void)d;
+	return (uint64_t)(uintptr_t)((uint8_t *)c->cpu + off);
+}
+
 const struct gvfe_dma_ops gvfe_dma_bypass_ops = {
 	.name = "bypass",
 	.persistent = false,
+	.access_platform = false,   /* the point of it: a legacy driver's physical addresses */
+	.pool_buffers = false,
 	.map = bypass_map,
 	.unmap = bypass_unmap,
+	.coherent_addr = bypass_coherent_addr,
 };

@@ -92,6 +92,8 @@ static int grant_unmap(struct gvfe_dma_dev *d, struct gvfe_dma_map *m)
 const struct gvfe_dma_ops gvfe_dma_grant_ops = {
 	.name = "grant",
 	.persistent = false,
+	.access_platform = true,
+	.pool_buffers = false,
 	.map = grant_map,
 	.unmap = grant_unmap,
 };

@@ -40,6 +40,8 @@ static int pool_unmap(struct gvfe_dma_dev *d, struct gvfe_dma_map *m)
 const struct gvfe_dma_ops gvfe_dma_pool_ops = {
 	.name = "pool",
 	.persistent = true,
+	.access_platform = true,
+	.pool_buffers = true,
 	.map = pool_map,
 	.unmap = pool_unmap,
 };

@@ -31,6 +31,8 @@ struct gv_attach_opts {
 	unsigned queue_size;        /* 0: min(256, max-queue-size); else a power of two */
 	unsigned pool_pages;        /* bounce/pool: pages of the granted pool; 0: 768 (3 MiB) */
 	int timeout_ms;             /* each handshake wait; 0: 10000 */
+	int io_timeout_ms;          /* requests in flight and none completed for this
+	                               long: the device breaks (-EIO); 0: 30000 */
 };
 
 /* Fills o with the defaults above. */
@@ -93,8 +95,11 @@ const char *gv_device_error(const struct gv_device *d);
 
 /* The event-channel fd, to poll() with other fds; then call gv_poll(d, 0). */
 int gv_device_fd(const struct gv_device *d);
-/* Processes events and completions, waiting at most timeout_ms (-1: no
- * limit) for at least one. Returns the number of requests completed (their
+/* Processes events and completions, waiting at most timeout_ms for at
+ * least one. -1: no deadline of the caller's, but the wait is still bounded:
+ * with requests in flight, until one completes or none has for
+ * io_timeout_ms (the device then breaks: -EIO); with none in flight, at most
+ * io_timeout_ms (returns 0). Returns the number of requests completed (their
  * callbacks ran), or -EIO when the device is broken. Logs once when the
  * device breaks or the backend goes away. */
 int gv_poll(struct gv_device *d, int timeout_ms);

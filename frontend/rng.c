@@ -33,10 +33,14 @@ static void rng_complete(struct gv_device *d, void *token, uint32_t len, int err
 		d->st.request_errors++;
 }
 
-void gvfe_rng_setup(struct gv_device *d)
-{
-	d->complete = rng_complete;
-}
+/* No configuration and no state of its own: only completions. */
+const struct gvfe_driver gvfe_rng_driver = {
+	.name = "virtio-rng",
+	.type = "virtio,device4",
+	.virtio_id = VIRTIO_ID_RNG,
+	.features = 0,
+	.complete = rng_complete,
+};
 
 ssize_t gv_rng_read(struct gv_device *d, void *buf, size_t len)
 {
@@ -45,7 +49,7 @@ ssize_t gv_rng_read(struct gv_device *d, void *buf, size_t len)
 	unsigned nsegs;
 	int rc;
 
-	if (d->virtio_id != VIRTIO_ID_RNG)
+	if (d->drv != &gvfe_rng_driver)
 		return -ENODEV;
 	if (d->broken || d->closing)
 		return -EIO;
@@ -59,6 +63,8 @@ ssize_t gv_rng_read(struct gv_device *d, void *buf, size_t len)
 	                gvfe_vq_num_free(d->vq) < 64 ? gvfe_vq_num_free(d->vq) : 64, &nsegs);
 	if (rc < 0)
 		return rc;
+	if (!gvfe_vq_in_flight(d->vq))
+		gvfe_dev_started_io(d);
 	rc = gvfe_vq_add(d->vq, segs, 0, nsegs, &r);
 	if (rc < 0) {
 		gvfe_dma_unmap(&d->dma, &r.map);

@@ -20,6 +20,7 @@
 #include "xs_util.h"
 
 #define DEFAULT_TIMEOUT_MS 10000
+#define DEFAULT_IO_TIMEOUT_MS 30000     /* as Linux's block layer's default request timeout */
 #define DEFAULT_QUEUE_SIZE 256u
 /* How long a Closed backend with an `error` may take to republish after we
  * wrote FE=Initialising before we take the error as its answer. */
@@ -32,94 +33,19 @@ void gv_attach_opts_init(struct gv_attach_opts *o)
 	o->domid = -1;
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int set_fe_state(struct gv_device *d, enum xenbus_state s)
 {
 	return gv_xs_printf(d->xs, XBT_NULL, d->fe_dir, GV_XS_FE_STATE, "%d", (int)s);
-}
-
-static void read_be_error(struct gv_device *d)
-{
-	char buf[sizeof(d->error)];
-
-	if (gv_xs_read_str(d->xs, XBT_NULL, d->be_dir, GV_XS_ERROR, buf, sizeof(buf)) == 0 && *buf)
-		snprintf(d->error, sizeof(d->error), "%s", buf);
-}
-
-/* Re-reads BE state and device-status; a stopped device is marked broken.
- * Returns the state read, or -errno (-ENOENT: the BE directory is gone). */
-static int refresh_backend(struct gv_device *d)
-{
-	enum xenbus_state s;
-	uint64_t status = 0;
-	int rc;
-
-	rc = gv_xs_read_state(d->xs, XBT_NULL, d->be_dir, GV_XS_STATE, &s);
-	if (rc < 0)
-		return rc;
-	d->be_state = s;
-	if (!d->connected || d->closing)
-		return (int)s;      /* Closing/Closed is what we asked for now */
-	rc = gv_xs_read_u64(d->xs, XBT_NULL, d->be_dir, GV_XS_DEVICE_STATUS, UINT32_MAX, &status);
-	if ((rc == 0 && (status & VIRTIO_CONFIG_S_NEEDS_RESET)) ||
-	    s == XenbusStateClosing || s == XenbusStateClosed) {
-		read_be_error(d);
-		gvfe_dev_fail(d, "the backend stopped the device (state %s, device-status %llu)",
-		            gv_xenbus_state_name(s), (unsigned long long)status);
-	}
-	return (int)s;
-}
-
-/* io.c calls this when the watch fires. */
-void gvfe_dev_backend_changed(struct gv_device *d);
-void gvfe_dev_backend_changed(struct gv_device *d)
-{
-	refresh_backend(d);
-}
-
-/* The backend's liveness byte went to 0 while connected. A backend that
- * stops the device also unmaps the page, before it writes `error` and
- * device-status: give xenstore a moment to say so, so the guest reports
- * the backend's reason rather than a death. A dead backend writes nothing. */
-#define VANISH_GRACE_MS 500
-void gvfe_dev_backend_vanished(struct gv_device *d);
-void gvfe_dev_backend_vanished(struct gv_device *d)
-{
-	long long deadline = now_ms() + VANISH_GRACE_MS;
-
-	for (;;) {
-		struct pollfd pfd = { d->xs_fd, POLLIN, 0 };
-		long long left;
-		char **w;
-
-		refresh_backend(d);
-		if (d->broken)
-			return;
-		left = deadline - now_ms();
-		if (left <= 0 || d->xs_fd < 0)
-			break;
-		if (poll(&pfd, 1, (int)left) > 0)
-			while ((w = xs_check_watch(d->xs)))
-				free(w);
-	}
-	gvfe_dev_fail(d, "backend went away (its liveness byte was cleared)");
 }
 
 enum wait_for { WAIT_INITWAIT, WAIT_CONNECTED, WAIT_CLOSED };
 
 static int wait_backend(struct gv_device *d, enum wait_for what)
 {
-	long long start = now_ms(), deadline = start + d->timeout_ms;
+	long long start = gvfe_now_ms(), deadline = start + d->timeout_ms;
 
 	for (;;) {
-		int s = refresh_backend(d);
+		int s = gvfe_dev_refresh_backend(d);
 		long long left;
 
 		if (s == -ENOENT && what == WAIT_CLOSED)
@@ -130,8 +56,8 @@ static int wait_backend(struct gv_device *d, enum wait_for what)
 		case WAIT_INITWAIT:
 			if (s == XenbusStateInitWait)
 				return 0;
-			if (s == XenbusStateClosed && now_ms() - start >= REFUSAL_GRACE_MS) {
-				read_be_error(d);
+			if (s == XenbusStateClosed && gvfe_now_ms() - start >= REFUSAL_GRACE_MS) {
+				gvfe_dev_read_be_error(d);
 				if (*d->error)
 					return -ECONNREFUSED;
 			}
@@ -140,7 +66,7 @@ static int wait_backend(struct gv_device *d, enum wait_for what)
 			if (s == XenbusStateConnected)
 				return 0;
 			if (s == XenbusStateClosing || s == XenbusStateClosed) {
-				read_be_error(d);
+				gvfe_dev_read_be_error(d);
 				return -ECONNREFUSED;
 			}
 			break;
@@ -155,15 +81,17 @@ static int wait_backend(struct gv_device *d, enum wait_for what)
 			/* Its mapping of the liveness page is gone: an orderly
 			 * close is about to write Closed, a dead backend never
 			 * will (its platform unmapped everything): wait briefly. */
-			if (deadline > now_ms() + REFUSAL_GRACE_MS)
-				deadline = now_ms() + REFUSAL_GRACE_MS;
+			if (deadline > gvfe_now_ms() + REFUSAL_GRACE_MS)
+				deadline = gvfe_now_ms() + REFUSAL_GRACE_MS;
 		}
-		left = deadline - now_ms();
+		left = deadline - gvfe_now_ms();
 		if (left <= 0)
 			return -ETIMEDOUT;
 		gvfe_dev_wait_event(d, (int)left);
 	}
 }
+
+static const struct gvfe_driver *const drivers[] = { &gvfe_blk_driver, &gvfe_rng_driver };
 
 static int read_type(struct gv_device *d, char *err, size_t errlen)
 {
@@ -175,16 +103,16 @@ static int read_type(struct gv_device *d, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot read %s/%s: %s", d->be_dir, GV_XS_TYPE, strerror(-rc));
 		return rc;
 	}
-	if (!strcmp(type, "virtio,device2"))
-		d->virtio_id = VIRTIO_ID_BLOCK;
-	else if (!strcmp(type, "virtio,device4"))
-		d->virtio_id = VIRTIO_ID_RNG;
-	else {
-		snprintf(err, errlen, "device type \"%s\" is not supported by this frontend "
-		         "(virtio,device2 block and virtio,device4 entropy are)", type);
-		return -ENODEV;
+	for (unsigned i = 0; i < sizeof(drivers) / sizeof(drivers[0]); i++) {
+		if (!strcmp(type, drivers[i]->type)) {
+			d->drv = drivers[i];
+			d->virtio_id = drivers[i]->virtio_id;
+			return 0;
+		}
 	}
-	return 0;
+	snprintf(err, errlen, "device type \"%s\" is not supported by this frontend "
+	         "(virtio,device2 block and virtio,device4 entropy are)", type);
+	return -ENODEV;
 }
 
 static int read_device(struct gv_device *d, char *err, size_t errlen)
@@ -205,12 +133,6 @@ static int read_device(struct gv_device *d, char *err, size_t errlen)
 	RD(GV_XS_NUM_QUEUES, 64, d->dev_num_queues, true);
 	RD(GV_XS_MAX_QUEUE_SIZE, 32768, d->max_queue_size, true);
 	RD(GV_XS_MAX_PERSISTENT, UINT32_MAX, d->max_persistent, false);
-	if (d->virtio_id == VIRTIO_ID_BLOCK) {
-		RD(GV_XS_CFG_CAPACITY, UINT64_MAX >> 9, d->blk.capacity, true);
-		RD(GV_XS_CFG_BLK_SIZE, 1u << 20, d->blk.blk_size, false);
-		RD(GV_XS_CFG_SEG_MAX, 65536, d->blk.seg_max, false);
-		RD(GV_XS_CFG_SIZE_MAX, UINT32_MAX, d->blk.size_max, false);
-	}
 #undef RD
 	if (!d->dev_num_queues || d->max_queue_size < 2 ||
 	    (d->max_queue_size & (d->max_queue_size - 1))) {
@@ -221,7 +143,8 @@ static int read_device(struct gv_device *d, char *err, size_t errlen)
 	return 0;
 }
 
-static int negotiate(struct gv_device *d, char *err, size_t errlen)
+static int negotiate(struct gv_device *d, const struct gvfe_dma_ops *dma, char *err,
+                     size_t errlen)
 {
 	uint64_t want = 1ULL << VIRTIO_F_VERSION_1;
 
@@ -229,7 +152,7 @@ static int negotiate(struct gv_device *d, char *err, size_t errlen)
 		snprintf(err, errlen, "device does not offer VIRTIO_F_VERSION_1");
 		return -EPROTO;
 	}
-	if (d->dma.strategy != GVFE_DMA_BYPASS) {
+	if (dma->access_platform) {
 		if (!(d->dev_features & (1ULL << VIRTIO_F_ACCESS_PLATFORM))) {
 			snprintf(err, errlen, "device does not offer VIRTIO_F_ACCESS_PLATFORM: "
 			         "it could not reach granted memory");
@@ -239,12 +162,8 @@ static int negotiate(struct gv_device *d, char *err, size_t errlen)
 	}
 	/* Not accepted: VIRTIO_RING_F_INDIRECT_DESC (chains are direct) and
 	 * EVENT_IDX (flags-based suppression only). */
-	if (d->virtio_id == VIRTIO_ID_BLOCK)
-		want |= 1ULL << VIRTIO_BLK_F_SEG_MAX | 1ULL << VIRTIO_BLK_F_SIZE_MAX |
-			1ULL << VIRTIO_BLK_F_BLK_SIZE | 1ULL << VIRTIO_BLK_F_FLUSH |
-			1ULL << VIRTIO_BLK_F_RO;
+	want |= d->drv->features;
 	d->drv_features = d->dev_features & want;
-	d->blk.ro = d->drv_features & (1ULL << VIRTIO_BLK_F_RO);
 	return 0;
 }
 
@@ -321,9 +240,11 @@ static int teardown(struct gv_device *d, bool handshake)
 	}
 	/* Nothing is mapped any more (or the grants leak, counted): give the
 	 * requests still in flight back to their callers. */
+	if (d->vq)
+		d->vq->broken = true;   /* stopped: what waits to be issued fails too */
 	gvfe_dev_fail_inflight(d);
-	if (d->virtio_id == VIRTIO_ID_BLOCK)
-		gvfe_blk_teardown(d);
+	if (d->drv && d->drv->teardown)
+		d->drv->teardown(d);
 	if (d->vq) {
 		d->st.kicks = d->vq->stats.kicks;       /* kept for gv_detach_stats */
 		d->st.kicks_suppressed = d->vq->stats.kicks_suppressed;
@@ -382,6 +303,7 @@ int gv_attach(const struct gv_attach_opts *o, struct gv_device **out, char *err,
 	}
 	d->devid = o->devid;
 	d->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
+	d->io_timeout_ms = o->io_timeout_ms > 0 ? o->io_timeout_ms : DEFAULT_IO_TIMEOUT_MS;
 	d->dev_port = d->vq_port = GV_NO_PORT;
 	d->xs_fd = -1;
 	rc = gv_platform_open(&popts, &d->p, err, errlen);
@@ -442,10 +364,11 @@ int gv_attach(const struct gv_attach_opts *o, struct gv_device **out, char *err,
 		goto teardown;
 	}
 	rc = read_device(d, err, errlen);
+	if (rc == 0 && d->drv->probe)
+		rc = d->drv->probe(d, err, errlen);
 	if (rc < 0)
 		goto teardown;
-	d->dma.strategy = strategy;
-	rc = negotiate(d, err, errlen);
+	rc = negotiate(d, gvfe_dma_ops_of(strategy), err, errlen);
 	if (rc < 0)
 		goto teardown;
 
@@ -456,8 +379,6 @@ int gv_attach(const struct gv_attach_opts *o, struct gv_device **out, char *err,
 		goto teardown;
 	}
 	d->dma_ready = true;
-	if ((d->drv_features & (1ULL << VIRTIO_BLK_F_SIZE_MAX)) && d->blk.size_max >= 512)
-		d->dma.max_seg_len = d->blk.size_max;
 	rc = gv_evtchn_alloc_unbound(d->p, d->backend_id, &d->dev_port);
 	if (rc == 0)
 		rc = gv_evtchn_alloc_unbound(d->p, d->backend_id, &d->vq_port);
@@ -497,14 +418,10 @@ int gv_attach(const struct gv_attach_opts *o, struct gv_device **out, char *err,
 		goto teardown;
 	}
 	d->vq->port = d->vq_port;
-	if (d->virtio_id == VIRTIO_ID_BLOCK) {
-		rc = gvfe_blk_setup(d);
-		if (rc < 0) {
-			snprintf(err, errlen, "cannot set up virtio-blk: %s", strerror(-rc));
-			goto teardown;
-		}
-	} else {
-		gvfe_rng_setup(d);
+	rc = d->drv->setup ? d->drv->setup(d) : 0;
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot set up %s: %s", d->drv->name, strerror(-rc));
+		goto teardown;
 	}
 
 	/* Step 2, the keys in one transaction; then FE=Initialised. */
@@ -521,6 +438,7 @@ int gv_attach(const struct gv_attach_opts *o, struct gv_device **out, char *err,
 		goto teardown;
 	}
 	published = true;
+	d->published = true;
 	/* Steps 3-4. */
 	rc = wait_backend(d, WAIT_CONNECTED);
 	if (rc < 0) {
@@ -540,7 +458,7 @@ int gv_attach(const struct gv_attach_opts *o, struct gv_device **out, char *err,
 	d->connected = true;
 	gvfe_dev_check_backend(d);
 	gv_info("attached %s device %u of domain %u on %s: backend domain %u, dma %s, "
-	        "queue size %u", d->virtio_id == VIRTIO_ID_BLOCK ? "virtio-blk" : "virtio-rng",
+	        "queue size %u", d->drv->name,
 	        d->devid, (unsigned)d->p->domid, d->p->desc, (unsigned)d->backend_id,
 	        d->dma.ops->name, d->vq->num);
 	*out = d;
@@ -562,15 +480,16 @@ int gv_detach(struct gv_device *d)
 
 int gv_detach_stats(struct gv_device *d, struct gv_stats *after)
 {
-	long long deadline = now_ms() + d->timeout_ms;
+	long long deadline = gvfe_now_ms() + d->timeout_ms;
 	int rc;
 
 	if (!d)
 		return 0;
 	/* Step 5: no new requests; let those in flight finish. */
 	d->closing = true;
-	while (!d->broken && d->vq && (gvfe_vq_in_flight(d->vq) || d->pend_head)) {
-		long long left = deadline - now_ms();
+	while (!d->broken && d->vq &&
+	       (gvfe_vq_in_flight(d->vq) || (d->drv->pending && d->drv->pending(d)))) {
+		long long left = deadline - gvfe_now_ms();
 
 		if (left <= 0) {
 			gv_warn("detach: %u requests still in flight after %d ms; failing them",
@@ -608,11 +527,8 @@ void gv_get_info(const struct gv_device *d, struct gv_device_info *i)
 	i->queue_size = d->vq ? d->vq->num : 0;
 	i->max_queue_size = d->max_queue_size;
 	i->max_persistent_grants = d->max_persistent;
-	i->capacity = d->blk.capacity;
-	i->blk_size = d->blk.blk_size;
-	i->seg_max = d->blk.seg_max;
-	i->size_max = d->blk.size_max;
-	i->read_only = d->blk.ro;
+	if (d->drv && d->drv->info && d->drv_priv)
+		d->drv->info(d, i);
 }
 
 void gv_get_stats(const struct gv_device *d, struct gv_stats *s)
