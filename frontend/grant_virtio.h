@@ -84,6 +84,13 @@ struct gv_stats {
 };
 void gv_get_stats(const struct gv_device *d, struct gv_stats *s);
 
+/* The virtqueue now: virtio requests (descriptor chains) in flight and free
+ * descriptors; zeros when the device has no queue. */
+struct gv_queue_state {
+	unsigned in_flight, free_descriptors;
+};
+void gv_get_queue_state(const struct gv_device *d, struct gv_queue_state *q);
+
 /* Writes the names of the feature bits in f ("VERSION_1 ACCESS_PLATFORM
  * ...", unknown bits as "bit42") into buf; returns buf. */
 const char *gv_feature_names(uint64_t f, unsigned virtio_id, char *buf, size_t len);

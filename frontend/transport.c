@@ -546,6 +546,12 @@ void gv_get_stats(const struct gv_device *d, struct gv_stats *s)
 	s->dma_pages_leaked = d->dma.stats.pages_leaked;
 }
 
+void gv_get_queue_state(const struct gv_device *d, struct gv_queue_state *q)
+{
+	q->in_flight = d->vq ? gvfe_vq_in_flight(d->vq) : 0;
+	q->free_descriptors = d->vq ? gvfe_vq_num_free(d->vq) : 0;
+}
+
 const char *gv_feature_names(uint64_t f, unsigned virtio_id, char *buf, size_t len)
 {
 	static const struct { unsigned bit; const char *name; bool blk; } names[] = {

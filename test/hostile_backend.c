@@ -143,7 +143,9 @@ static int connect_fe(struct hb *b)
 	b->avail = b->rings[1].addr;
 	b->used = b->rings[2].addr;
 	b->live = b->rings[3].addr;
-	b->live[1] = 1;
+	/* HB_DIE_UNSEEN: the guest never reads this byte as 1, as when the
+	 * backend dies between writing Connected and the guest's first look */
+	b->live[1] = b->mode == HB_DIE_UNSEEN ? 0 : 1;
 	b->last_avail = 0;
 	b->used_idx = 0;
 	b->sessions++;
@@ -325,6 +327,12 @@ static void serve(struct hb *b)
 		if (head >= b->qsz)
 			return;
 		len = serve_one(b, head, seg, &nseg);
+		if (b->mode == HB_DIE_UNSEEN) {
+			/* exit with the request taken: the platform unmaps
+			 * everything and signals the guest, as on a crash */
+			say(b, "dying");
+			_exit(0);
+		}
 		if (b->mode == HB_NEVER_COMPLETE || b->mode == HB_STUCK ||
 		    (b->mode == HB_CLOSE_MID_IO && b->sessions == 1)) {
 			/* keep the request and its mappings: it never completes */

@@ -98,6 +98,7 @@ static unsigned log_count(const char *what)
 }
 
 static struct hb_child hb = { .pid = -1, .rfd = -1 };
+static int io_timeout_ms;      /* 0: the library's default (30 s) */
 static struct gv_device *dev;
 static int dom;
 
@@ -114,6 +115,7 @@ static int attach(const char *dma, struct gv_device **out)
 	o.dma = dma;
 	o.pool_pages = 64;
 	o.timeout_ms = TIMEOUT_MS;
+	o.io_timeout_ms = io_timeout_ms;
 	rc = gv_attach(&o, out, err, sizeof(err));
 	if (rc < 0)
 		printf("attach (%s): %s\n", dma, err);
@@ -392,6 +394,66 @@ static int t_stuck_backend(void)
 	return case_end();
 }
 
+/* ... and, with a request timeout, a synchronous read on it fails with
+ * -EIO at that bound instead of waiting for ever (issue 13, defect 1: every
+ * wait in the library is bounded). */
+static int t_never_completes_io_timeout(void)
+{
+	static uint8_t buf[4096];
+	struct gv_stats after;
+	double t0, ms;
+	int rc;
+
+	io_timeout_ms = 400;
+	rc = case_begin(HB_NEVER_COMPLETE, "bounce");
+	io_timeout_ms = 0;
+	CHECK_EQ(rc, 0);
+	t0 = now_ms();
+	CHECK_EQ(gv_blk_read(dev, 0, buf, sizeof(buf)), -EIO);
+	ms = now_ms() - t0;
+	printf("never completes, io timeout 400 ms: the read failed after %.0f ms\n", ms);
+	CHECK_MSG(ms >= 400 && ms < 400 + 2000, "the read failed after %.0f ms", ms);
+	CHECK_MSG(strstr(gv_device_error(dev), "completed none of 1 requests in 400 ms"),
+	          "error: %s", gv_device_error(dev));
+	CHECK_EQ(refuses_io(), 0);
+	CHECK_EQ(case_detach(&after, &ms, &rc), 0);
+	CHECK_EQ(rc, 0);
+	CHECK_EQ(after.platform.grants_leaked, 0);
+	CHECK(hb_expect(&hb, "closed", NULL, 0, 2000));
+	return case_end();
+}
+
+/* ---- a backend that dies before the guest ever saw it alive ------------------- */
+
+/* Issue 13, defect 1: the backend wrote Connected (so it was alive: it sets
+ * its liveness byte first), then died before the guest read the byte as 1.
+ * The guest must take the cleared byte as the death it is and fail the
+ * request with -EIO at once, not wait for ever (nor for the 30 s request
+ * timeout, left at its default here). */
+static int t_backend_dies_unseen(void)
+{
+	static uint8_t buf[4096];
+	struct gv_stats after;
+	double t0, ms;
+	int rc;
+
+	CHECK_EQ(case_begin(HB_DIE_UNSEEN, "grant"), 0);
+	t0 = now_ms();
+	CHECK_EQ(gv_blk_read(dev, 0, buf, sizeof(buf)), -EIO);
+	ms = now_ms() - t0;
+	printf("backend died unseen: the read failed after %.0f ms\n", ms);
+	CHECK_MSG(ms < 5000, "the read failed only after %.0f ms", ms);
+	CHECK_MSG(strstr(gv_device_error(dev), "backend went away"), "error: %s",
+	          gv_device_error(dev));
+	CHECK_EQ(refuses_io(), 0);
+	/* nobody answers Closing: detach waits its bounded time, then every
+	 * grant ends (the platform unmapped the dead backend's mappings) */
+	CHECK_EQ(case_detach(&after, &ms, &rc), 0);
+	CHECK_MSG(ms < 2 * TIMEOUT_MS + 1000, "detach took %.0f ms", ms);
+	CHECK_EQ(after.platform.grants_leaked, 0);
+	return case_end();
+}
+
 /* ---- a backend that flips to Closed mid-I/O ----------------------------------- */
 
 static int closed_mid_io(const char *dma)
@@ -434,6 +496,8 @@ static const struct gv_test tests[] = {
 	TEST(t_grant_kept_mapped),
 	TEST(t_never_completes),
 	TEST(t_stuck_backend),
+	TEST(t_never_completes_io_timeout),
+	TEST(t_backend_dies_unseen),
 	TEST(t_closed_mid_io),
 	TEST(t_closed_mid_io_bounce),
 	{ 0 }
