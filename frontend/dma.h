@@ -173,7 +173,7 @@ uint64_t gvfe_dma_coherent_addr(struct gvfe_dma_dev *d, const struct gvfe_dma_co
 void *gvfe_dma_pool_alloc(struct gvfe_dma_dev *d, size_t len);
 void gvfe_dma_pool_free(struct gvfe_dma_dev *d, void *buf, size_t len);
 
-/* ---- internals shared by the strategy files ---- */
+/* ---- internals shared by the strategy files (dma_common.c unless said) ---- */
 extern const struct gvfe_dma_ops gvfe_dma_bounce_ops, gvfe_dma_grant_ops, gvfe_dma_pool_ops,
 	gvfe_dma_bypass_ops;
 
