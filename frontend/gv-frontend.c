@@ -21,7 +21,7 @@ static const char usage[] =
 "SYNOPSIS\n"
 "    gv-frontend [--platform sim|xen] [--domid N] [--devid N]\n"
 "                [--dma bounce|grant|pool|bypass] [--queue-size N] [--pool-pages N]\n"
-"                [--timeout MS] [--verbose] COMMAND [ARGS]\n"
+"                [--timeout MS] [--io-timeout MS] [--verbose] COMMAND [ARGS]\n"
 "\n"
 "DESCRIPTION\n"
 "    Attaches to the virtio device DEVID of this guest (docs/transport.md): the\n"
@@ -59,6 +59,8 @@ static const char usage[] =
 "    --queue-size N        virtqueue size, a power of two (default 256)\n"
 "    --pool-pages N        size of the granted pool (default 768 = 3 MiB)\n"
 "    --timeout MS          each handshake wait (default 10000)\n"
+"    --io-timeout MS       requests in flight and none completed for MS: the\n"
+"                          device is taken as broken, requests fail (default 30000)\n"
 "    SIZE and offsets take K, M, G suffixes (powers of 1024).\n"
 "\n"
 "EXIT STATUS\n"
@@ -511,6 +513,7 @@ int main(int argc, char **argv)
 		{ "queue-size", required_argument, NULL, 'q' },
 		{ "pool-pages", required_argument, NULL, 'p' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "io-timeout", required_argument, NULL, 'T' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "size", required_argument, NULL, 's' },
@@ -575,6 +578,7 @@ int main(int argc, char **argv)
 			case 'q': ao.queue_size = (unsigned)v; break;
 			case 'p': ao.pool_pages = (unsigned)v; break;
 			case 't': ao.timeout_ms = (int)v; break;
+			case 'T': ao.io_timeout_ms = (int)v; break;
 			case 's': a.size = v; break;
 			case 'S': a.seed = v; a.have_seed = true; break;
 			case 'o': a.offset = v; break;
