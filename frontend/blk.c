@@ -271,7 +271,7 @@ static void blk_pump(struct gv_device *d)
 			pend_fail_head(d, -EIO);
 			continue;
 		}
-		nfree = gvfe_vq_num_free(vq);
+		nfree = gvfe_vq_chain_room(vq);    /* an indirect table's, or the ring's */
 		if (!b->free_chunks || nfree < (len ? 3u : 2u))
 			break;
 		if (len > b->chunk_max)

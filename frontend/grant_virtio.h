@@ -81,6 +81,7 @@ struct gv_stats {
 	uint64_t kicks, kicks_suppressed, interrupts;
 	uint64_t dma_bytes_copied_in, dma_bytes_copied_out, dma_pool_full, dma_pool_fallbacks;
 	uint64_t dma_pages_leaked;
+	uint64_t indirect_chains;   /* requests sent through an indirect table */
 };
 void gv_get_stats(const struct gv_device *d, struct gv_stats *s);
 

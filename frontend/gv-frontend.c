@@ -123,11 +123,11 @@ static void print_counters(const char *when, const struct gv_stats *s)
 	printf("%s: grants_active=%" PRIu64 " grants_leaked=%" PRIu64 " events_sent=%" PRIu64
 	       " events_received=%" PRIu64 " requests=%" PRIu64 " errors=%" PRIu64
 	       " kicks=%" PRIu64 " kicks_suppressed=%" PRIu64 " copied_in=%" PRIu64
-	       " copied_out=%" PRIu64 " pool_full=%" PRIu64 "\n", when,
+	       " copied_out=%" PRIu64 " pool_full=%" PRIu64 " indirect=%" PRIu64 "\n", when,
 	       s->platform.grants_active, s->platform.grants_leaked, s->platform.events_sent,
 	       s->platform.events_received, s->requests, s->request_errors, s->kicks,
 	       s->kicks_suppressed, s->dma_bytes_copied_in, s->dma_bytes_copied_out,
-	       s->dma_pool_full);
+	       s->dma_pool_full, s->indirect_chains);
 }
 
 struct cmd_args {

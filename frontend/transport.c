@@ -160,8 +160,9 @@ static int negotiate(struct gv_device *d, const struct gvfe_dma_ops *dma, char *
 		}
 		want |= 1ULL << VIRTIO_F_ACCESS_PLATFORM;
 	}
-	/* Not accepted: VIRTIO_RING_F_INDIRECT_DESC (chains are direct) and
-	 * EVENT_IDX (flags-based suppression only). */
+	/* Ring features only when offered: a backend without EVENT_IDX gets
+	 * flags-based suppression, one without INDIRECT_DESC direct chains. */
+	want |= 1ULL << VIRTIO_RING_F_EVENT_IDX | 1ULL << VIRTIO_RING_F_INDIRECT_DESC;
 	want |= d->drv->features;
 	d->drv_features = d->dev_features & want;
 	return 0;
@@ -248,6 +249,7 @@ static int teardown(struct gv_device *d, bool handshake)
 	if (d->vq) {
 		d->st.kicks = d->vq->stats.kicks;       /* kept for gv_detach_stats */
 		d->st.kicks_suppressed = d->vq->stats.kicks_suppressed;
+		d->st.indirect_chains = d->vq->stats.indirect;
 		r = gvfe_vq_destroy(d->vq);
 		rc = rc ? rc : r;
 		d->vq = NULL;
@@ -418,6 +420,13 @@ int gv_attach(const struct gv_attach_opts *o, struct gv_device **out, char *err,
 		goto teardown;
 	}
 	d->vq->port = d->vq_port;
+	if (d->drv_features & (1ULL << VIRTIO_RING_F_EVENT_IDX))
+		gvfe_vq_use_event_idx(d->vq);
+	/* Tables for long chains; without the grants for them (not yet
+	 * published), the feature is simply not accepted. */
+	if ((d->drv_features & (1ULL << VIRTIO_RING_F_INDIRECT_DESC)) &&
+	    gvfe_vq_use_indirect(d->vq, GVFE_VQ_INDIRECT_TABLES) < 0)
+		d->drv_features &= ~(1ULL << VIRTIO_RING_F_INDIRECT_DESC);
 	rc = d->drv->setup ? d->drv->setup(d) : 0;
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot set up %s: %s", d->drv->name, strerror(-rc));
@@ -538,6 +547,7 @@ void gv_get_stats(const struct gv_device *d, struct gv_stats *s)
 	if (d->vq) {
 		s->kicks = d->vq->stats.kicks;
 		s->kicks_suppressed = d->vq->stats.kicks_suppressed;
+		s->indirect_chains = d->vq->stats.indirect;
 	}
 	s->dma_bytes_copied_in = d->dma.stats.bytes_copied_in;
 	s->dma_bytes_copied_out = d->dma.stats.bytes_copied_out;

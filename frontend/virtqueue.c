@@ -60,8 +60,10 @@ int gvfe_vq_create(struct gvfe_dma_dev *dma, unsigned index, unsigned num, struc
 	vq->desc = vq->desc_area.cpu;
 	vq->avail = vq->avail_area.cpu;
 	vq->used = vq->used_area.cpu;
-	for (unsigned i = 0; i < num; i++)
+	for (unsigned i = 0; i < num; i++) {
 		vq->next[i] = (uint16_t)(i + 1);
+		vq->slot[i].table = -1;
+	}
 	vq->free_head = 0;
 	vq->num_free = (uint16_t)num;
 	*out = vq;
@@ -90,10 +92,87 @@ int gvfe_vq_destroy(struct gvfe_vq *vq)
 	rc = rc ? rc : r;
 	r = gvfe_dma_free_coherent(vq->dma, &vq->desc_area);
 	rc = rc ? rc : r;
+	if (vq->ind_area.npages) {
+		r = gvfe_dma_free_coherent(vq->dma, &vq->ind_area);
+		rc = rc ? rc : r;
+	}
 	free(vq->slot);
 	free(vq->next);
 	free(vq);
 	return rc;
+}
+
+int gvfe_vq_use_indirect(struct gvfe_vq *vq, unsigned tables)
+{
+	int rc;
+
+	if (!tables || tables > 64 || vq->ind_tables)
+		return -EINVAL;
+	/* The device reads tables, never writes them. */
+	rc = gvfe_dma_alloc_coherent(vq->dma, (size_t)tables * GV_PAGE_SIZE, true, &vq->ind_area);
+	if (rc < 0)
+		return rc;
+	vq->ind_tables = tables;
+	/* A table is one page, and a device takes at most num buffers a chain. */
+	vq->ind_entries = GV_PAGE_SIZE / sizeof(struct vring_desc);
+	if (vq->ind_entries > vq->num)
+		vq->ind_entries = vq->num;
+	vq->ind_free = tables == 64 ? ~0ULL : (1ULL << tables) - 1;
+	return 0;
+}
+
+unsigned gvfe_vq_chain_room(const struct gvfe_vq *vq)
+{
+	if (vq->ind_free && vq->num_free)
+		return vq->ind_entries > vq->num_free ? vq->ind_entries : vq->num_free;
+	return vq->num_free;
+}
+
+/* Fills an indirect table d[0..total) from sg: device-readable first, each
+ * entry's next the following entry. Returns the device-writable bytes. */
+static uint32_t fill_table(struct vring_desc *d, const struct gvfe_dma_seg *sg, unsigned nout,
+                           unsigned total)
+{
+	uint32_t in_len = 0;
+
+	for (unsigned k = 0; k < total; k++) {
+		uint16_t flags = k < nout ? 0 : VRING_DESC_F_WRITE;
+
+		if (k + 1 < total)
+			flags |= VRING_DESC_F_NEXT;
+		if (k >= nout)
+			in_len += sg[k].len;
+		d[k].addr = sg[k].addr;
+		d[k].len = sg[k].len;
+		d[k].flags = flags;
+		d[k].next = k + 1 < total ? (uint16_t)(k + 1) : 0;
+	}
+	return in_len;
+}
+
+/* Adds the chain through a free indirect table, in one ring descriptor:
+ * a long chain, or one the ring has no room for. false: a direct chain. */
+static bool add_indirect(struct gvfe_vq *vq, const struct gvfe_dma_seg *sg, unsigned nout,
+                         unsigned total, uint16_t head, uint32_t *in_len, int *table)
+{
+	struct vring_desc *tbl;
+	int t;
+
+	if (!vq->ind_free || total > vq->ind_entries ||
+	    (total < GVFE_VQ_INDIRECT_MIN && total <= vq->num_free))
+		return false;
+	t = __builtin_ctzll(vq->ind_free);
+	vq->ind_free &= ~(1ULL << t);
+	tbl = (struct vring_desc *)((uint8_t *)vq->ind_area.cpu + (size_t)t * GV_PAGE_SIZE);
+	*in_len = fill_table(tbl, sg, nout, total);
+	vq->desc[head].addr = gvfe_dma_coherent_addr(vq->dma, &vq->ind_area,
+	                                             (size_t)t * GV_PAGE_SIZE);
+	vq->desc[head].len = (uint32_t)(total * sizeof(struct vring_desc));
+	vq->desc[head].flags = VRING_DESC_F_INDIRECT;
+	vq->desc[head].next = 0;
+	*table = t;
+	vq->stats.indirect++;
+	return true;
 }
 
 unsigned gvfe_vq_num_free(const struct gvfe_vq *vq)
@@ -113,32 +192,43 @@ int gvfe_vq_add(struct gvfe_vq *vq, const struct gvfe_dma_seg *sg, unsigned nout
 	uint16_t head, i, prev = 0;
 	uint32_t in_len = 0;
 
+	int table = -1;
+
 	if (vq->broken)
 		return -EIO;
 	if (!token || !total || total > vq->num)
 		return -EINVAL;
-	if (total > vq->num_free)
+	if (!vq->num_free)
 		return -ENOSPC;
 	head = vq->free_head;
-	i = head;
-	for (unsigned k = 0; k < total; k++) {
-		struct vring_desc *d = &vq->desc[i];
-		uint16_t flags = k < nout ? 0 : VRING_DESC_F_WRITE;
+	if (add_indirect(vq, sg, nout, total, head, &in_len, &table)) {
+		prev = head;
+		i = vq->next[head];
+		total = 1;                  /* ring descriptors taken */
+	} else {
+		if (total > vq->num_free)
+			return -ENOSPC;
+		i = head;
+		for (unsigned k = 0; k < total; k++) {
+			struct vring_desc *d = &vq->desc[i];
+			uint16_t flags = k < nout ? 0 : VRING_DESC_F_WRITE;
 
-		if (k + 1 < total)
-			flags |= VRING_DESC_F_NEXT;
-		if (k >= nout)
-			in_len += sg[k].len;
-		d->addr = sg[k].addr;
-		d->len = sg[k].len;
-		d->flags = flags;
-		d->next = k + 1 < total ? vq->next[i] : 0;
-		prev = i;
-		i = vq->next[i];
+			if (k + 1 < total)
+				flags |= VRING_DESC_F_NEXT;
+			if (k >= nout)
+				in_len += sg[k].len;
+			d->addr = sg[k].addr;
+			d->len = sg[k].len;
+			d->flags = flags;
+			d->next = k + 1 < total ? vq->next[i] : 0;
+			prev = i;
+			i = vq->next[i];
+		}
 	}
 	vq->free_head = i;
 	vq->num_free -= (uint16_t)total;
 	vq->slot[head].token = token;
+	vq->slot[head].table = table;
 	vq->slot[head].ndesc = (uint16_t)total;
 	vq->slot[head].last = prev;
 	vq->slot[head].in_len = in_len;
@@ -153,20 +243,48 @@ int gvfe_vq_add(struct gvfe_vq *vq, const struct gvfe_dma_seg *sg, unsigned nout
 	return 0;
 }
 
+/* The event words after the rings (virtio 1.x 2.7.10): the driver's
+ * used_event after avail->ring[num], the device's avail_event after
+ * used->ring[num]; both areas are allocated with room for them (abi.h). */
+static uint16_t *used_event(struct gvfe_vq *vq)
+{
+	return &vq->avail->ring[vq->num];
+}
+
+static uint16_t *avail_event(struct gvfe_vq *vq)
+{
+	return (uint16_t *)&vq->used->ring[vq->num];
+}
+
+void gvfe_vq_use_event_idx(struct gvfe_vq *vq)
+{
+	vq->event_idx = true;
+	vq->kicked_avail = vq->avail_idx;
+}
+
 bool gvfe_vq_kick_prepare(struct gvfe_vq *vq)
 {
-	uint16_t flags;
+	uint16_t flags, event, old = vq->kicked_avail;
+	bool kick;
 
 	/* Full barrier: our avail->idx store is ordered before the load of
-	 * used->flags, else the device could set NO_NOTIFY, miss our new
-	 * index and sleep while we skip the kick (virtio_mb in kick_prepare). */
+	 * used->flags (or avail_event), else the device could ask for no
+	 * notification, miss our new index and sleep while we skip the kick
+	 * (virtio_mb in kick_prepare). */
 	gv_mb();
-	flags = gv_read_once(&vq->used->flags);
-	if (flags & VRING_USED_F_NO_NOTIFY) {
-		vq->stats.kicks_suppressed++;
-		return false;
+	if (vq->event_idx) {
+		/* Read once; any value is harmless: at worst a kick too many
+		 * or one the device said it did not need. */
+		event = gv_read_once(avail_event(vq));
+		vq->kicked_avail = vq->avail_idx;
+		kick = vring_need_event(event, vq->avail_idx, old);
+	} else {
+		flags = gv_read_once(&vq->used->flags);
+		kick = !(flags & VRING_USED_F_NO_NOTIFY);
 	}
-	return true;
+	if (!kick)
+		vq->stats.kicks_suppressed++;
+	return kick;
 }
 
 int gvfe_vq_kick(struct gvfe_vq *vq, struct gv_platform *p)
@@ -188,6 +306,9 @@ static void free_chain(struct gvfe_vq *vq, uint16_t head)
 	vq->free_head = head;
 	vq->num_free += s->ndesc;
 	vq->chains--;
+	if (s->table >= 0)
+		vq->ind_free |= 1ULL << s->table;
+	s->table = -1;
 	s->token = NULL;
 }
 
@@ -235,13 +356,22 @@ int gvfe_vq_get_buf(struct gvfe_vq *vq, void **token, uint32_t *len)
 
 void gvfe_vq_disable_cb(struct gvfe_vq *vq)
 {
-	/* Only a hint to the device: no ordering needed. */
-	gv_write_once(&vq->avail->flags, VRING_AVAIL_F_NO_INTERRUPT);
+	/* Only a hint to the device: no ordering needed. With event indexes,
+	 * an event one behind what we consumed lies behind every index the
+	 * device can publish next, so it asks for no interrupt. */
+	if (vq->event_idx)
+		gv_write_once(used_event(vq), (uint16_t)(vq->last_used - 1));
+	else
+		gv_write_once(&vq->avail->flags, VRING_AVAIL_F_NO_INTERRUPT);
 }
 
 bool gvfe_vq_enable_cb(struct gvfe_vq *vq)
 {
-	gv_write_once(&vq->avail->flags, 0);
+	/* An interrupt as soon as the device publishes past last_used. */
+	if (vq->event_idx)
+		gv_write_once(used_event(vq), vq->last_used);
+	else
+		gv_write_once(&vq->avail->flags, 0);
 	/* Full barrier: the flag store is ordered before the used->idx load,
 	 * so a completion published before the device saw the flag is seen
 	 * here, and one published after it gets an interrupt. */

@@ -21,6 +21,7 @@
 
 struct gvfe_vq_slot {
 	void *token;                /* the caller's request; NULL: not in flight */
+	int table;                  /* its indirect table, or -1: a direct chain */
 	uint16_t ndesc;             /* descriptors in the chain */
 	uint16_t last;              /* last descriptor of the chain */
 	uint32_t in_len;            /* device-writable bytes: the used length's bound */
@@ -28,6 +29,7 @@ struct gvfe_vq_slot {
 
 struct gvfe_vq_stats {
 	uint64_t added, completed;
+	uint64_t indirect;          /* chains added through an indirect table */
 	uint64_t kicks, kicks_suppressed;
 };
 
@@ -47,6 +49,15 @@ struct gvfe_vq {
 	uint16_t chains;            /* chains in flight */
 	uint16_t *next;             /* free list and chain links */
 	struct gvfe_vq_slot *slot;    /* per head descriptor */
+	bool event_idx;             /* VIRTIO_RING_F_EVENT_IDX negotiated: the event
+	                               words, not the flags, suppress notifications */
+	uint16_t kicked_avail;      /* avail_idx at the last kick decision */
+	/* VIRTIO_RING_F_INDIRECT_DESC: one-page tables in one coherent area
+	 * granted read-only; a chain of at least GVFE_VQ_INDIRECT_MIN buffers
+	 * takes one ring descriptor and a table, while a table is free. */
+	struct gvfe_dma_coherent ind_area;
+	unsigned ind_tables, ind_entries;   /* tables, entries per table; 0: off */
+	uint64_t ind_free;          /* bit t: table t free */
 	bool broken;
 	struct gvfe_vq_stats stats;
 };
@@ -65,6 +76,20 @@ int gvfe_vq_destroy(struct gvfe_vq *vq);
  * -ENOSPC: not enough free descriptors; -EIO: broken; -EINVAL. */
 int gvfe_vq_add(struct gvfe_vq *vq, const struct gvfe_dma_seg *sg, unsigned nout, unsigned nin,
               void *token);
+/* Chains of at least this many buffers go through an indirect table. */
+#define GVFE_VQ_INDIRECT_MIN 8u
+/* Most indirect tables per queue (each a granted page). */
+#define GVFE_VQ_INDIRECT_TABLES 16u
+/* Turns on indirect chains (VIRTIO_RING_F_INDIRECT_DESC negotiated): grants
+ * tables one-page tables. 0 or -errno (the queue then stays direct). */
+int gvfe_vq_use_indirect(struct gvfe_vq *vq, unsigned tables);
+/* The most buffers one chain may have now: an indirect table's entries if
+ * one is free, else the free descriptors. */
+unsigned gvfe_vq_chain_room(const struct gvfe_vq *vq);
+/* Switches notification suppression to the event words (virtio 1.x
+ * 2.7.10, VIRTIO_RING_F_EVENT_IDX); call before the first add, once the
+ * feature was negotiated. */
+void gvfe_vq_use_event_idx(struct gvfe_vq *vq);
 /* true if the device wants a notification for what was added. */
 bool gvfe_vq_kick_prepare(struct gvfe_vq *vq);
 /* kick_prepare, then notify the event channel if wanted. 0 or -errno. */

@@ -169,6 +169,116 @@ static int t_kick_suppression(void)
 	return 0;
 }
 
+/* VIRTIO_RING_F_EVENT_IDX: the device's avail_event decides the kick, the
+ * driver's used_event asks for interrupts; the flags stay untouched. */
+static int t_event_idx(void)
+{
+	struct env e;
+	struct gvfe_dma_seg sg = { 0x8000000000001000ULL, 16 };
+	uint16_t *avail_event, *used_event;
+	void *got;
+	uint32_t len;
+	int tok;
+
+	CHECK_EQ(env_init(&e, 8), 0);
+	gvfe_vq_use_event_idx(e.vq);
+	avail_event = (uint16_t *)&e.vq->used->ring[8];
+	used_event = &e.vq->avail->ring[8];
+	*avail_event = 0;                   /* the device wants to hear of index 1 */
+	CHECK_EQ(gvfe_vq_add(e.vq, &sg, 1, 0, &tok), 0);
+	CHECK_EQ(gvfe_vq_kick(e.vq, &e.f->p), 0);
+	CHECK_EQ(e.f->notifies[3], 1);
+	*avail_event = 5;                   /* ... and next of index 6 */
+	CHECK_EQ(gvfe_vq_add(e.vq, &sg, 1, 0, &tok), 0);
+	CHECK_EQ(gvfe_vq_kick(e.vq, &e.f->p), 0);
+	CHECK_EQ(e.f->notifies[3], 1);      /* index 2: not asked for */
+	CHECK_EQ(e.vq->stats.kicks_suppressed, 1);
+	for (int i = 0; i < 4; i++)         /* indexes 3..6 with one kick: it crosses 6 */
+		CHECK_EQ(gvfe_vq_add(e.vq, &sg, 1, 0, &tok), 0);
+	CHECK_EQ(gvfe_vq_kick(e.vq, &e.f->p), 0);
+	CHECK_EQ(e.f->notifies[3], 2);
+	CHECK_EQ(e.vq->avail->flags, 0);
+	/* interrupts: disabled is an event behind last_used, enabled is last_used */
+	gvfe_vq_disable_cb(e.vq);
+	CHECK_EQ(*used_event, 0xffff);
+	CHECK_EQ(e.vq->avail->flags, 0);
+	CHECK(gvfe_vq_enable_cb(e.vq));
+	CHECK_EQ(*used_event, 0);
+	dev_push(&e, (uint32_t)dev_pop(&e), 0);
+	CHECK(!gvfe_vq_enable_cb(e.vq));    /* a completion arrived: reap first */
+	CHECK_EQ(gvfe_vq_get_buf(e.vq, &got, &len), 1);
+	CHECK(got == &tok);
+	CHECK(gvfe_vq_enable_cb(e.vq));
+	CHECK_EQ(*used_event, 1);
+	CHECK_EQ(e.vq->avail->flags, 0);
+	env_fini(&e);
+	return 0;
+}
+
+/* VIRTIO_RING_F_INDIRECT_DESC: a long chain, or one the ring has no room
+ * for, takes one ring descriptor and a granted table; the device finds the
+ * buffers in the table; completion frees the table. */
+static int t_indirect(void)
+{
+	struct env e;
+	struct gvfe_dma_seg sg[10];
+	struct vring_desc *tbl;
+	int tok[10];
+	void *got;
+	uint32_t len;
+	int head;
+
+	CHECK_EQ(env_init(&e, 16), 0);
+	CHECK_EQ(gvfe_vq_use_indirect(e.vq, 2), 0);
+	CHECK_EQ(gvfe_vq_chain_room(e.vq), 16);
+	for (unsigned k = 0; k < 10; k++)
+		sg[k] = (struct gvfe_dma_seg){ 0x8000000000001000ULL + k * 0x1000, 512 };
+	/* 10 buffers, at least GVFE_VQ_INDIRECT_MIN: through table 0, one descriptor */
+	CHECK_EQ(gvfe_vq_add(e.vq, sg, 1, 9, &tok[0]), 0);
+	CHECK_EQ(gvfe_vq_num_free(e.vq), 15);
+	CHECK_EQ(e.vq->stats.indirect, 1);
+	head = dev_pop(&e);
+	CHECK(head >= 0);
+	CHECK_EQ(e.vq->desc[head].flags, VRING_DESC_F_INDIRECT);
+	CHECK_EQ(e.vq->desc[head].len, 10 * sizeof(struct vring_desc));
+	tbl = (struct vring_desc *)fake_dma_byte(e.f, e.vq->desc[head].addr, 0);
+	CHECK(tbl != NULL);
+	CHECK_EQ(fake_region_of_dma(e.f, e.vq->desc[head].addr)->flags, GV_GRANT_READONLY);
+	for (unsigned k = 0; k < 10; k++) {
+		CHECK_EQ(tbl[k].addr, sg[k].addr);
+		CHECK_EQ(tbl[k].len, 512);
+		CHECK_EQ(tbl[k].flags, (k ? VRING_DESC_F_WRITE : 0) | (k < 9 ? VRING_DESC_F_NEXT : 0));
+		CHECK_EQ(tbl[k].next, k < 9 ? k + 1 : 0);
+	}
+	/* short chains with room stay direct */
+	for (int i = 1; i <= 4; i++)
+		CHECK_EQ(gvfe_vq_add(e.vq, sg, 1, 2, &tok[i]), 0);
+	CHECK_EQ(gvfe_vq_add(e.vq, sg, 1, 0, &tok[5]), 0);
+	CHECK_EQ(gvfe_vq_num_free(e.vq), 2);
+	CHECK_EQ(e.vq->stats.indirect, 1);
+	/* 3 buffers, 2 descriptors left: table 1 */
+	CHECK_EQ(gvfe_vq_chain_room(e.vq), 16);
+	CHECK_EQ(gvfe_vq_add(e.vq, sg, 1, 2, &tok[6]), 0);
+	CHECK_EQ(gvfe_vq_num_free(e.vq), 1);
+	CHECK_EQ(e.vq->stats.indirect, 2);
+	/* no table left: only the ring's one descriptor */
+	CHECK_EQ(gvfe_vq_chain_room(e.vq), 1);
+	CHECK_EQ(gvfe_vq_add(e.vq, sg, 1, 2, &tok[7]), -ENOSPC);
+	/* the device completes the first chain: its table is free again, and
+	 * the used length is bounded by the table's writable bytes */
+	dev_push(&e, (uint32_t)head, 9 * 512);
+	CHECK_EQ(gvfe_vq_get_buf(e.vq, &got, &len), 1);
+	CHECK(got == &tok[0]);
+	CHECK_EQ(len, 9 * 512);
+	CHECK_EQ(gvfe_vq_num_free(e.vq), 2);
+	CHECK_EQ(gvfe_vq_chain_room(e.vq), 16);
+	CHECK_EQ(gvfe_vq_add(e.vq, sg, 1, 9, &tok[8]), 0);
+	CHECK_EQ(e.vq->stats.indirect, 3);
+	CHECK(!e.vq->broken);
+	env_fini(&e);
+	return 0;
+}
+
 /* A hostile device: each misbehaviour breaks the queue, sticky. */
 static int hostile(int kind)
 {
@@ -256,6 +366,8 @@ static const struct gv_test tests[] = {
 	TEST(t_add_and_complete),
 	TEST(t_full_queue_out_of_order),
 	TEST(t_kick_suppression),
+	TEST(t_event_idx),
+	TEST(t_indirect),
 	TEST(t_hostile_id_out_of_range),
 	TEST(t_hostile_id_not_in_flight),
 	TEST(t_hostile_len_too_large),
