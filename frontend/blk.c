@@ -281,7 +281,7 @@ static void blk_pump(struct gv_device *d)
 			max_segs = nfree - 2 < b->seg_limit ? nfree - 2 : b->seg_limit;
 			for (;;) {
 				rc = gvfe_dma_map(&d->dma, (uint8_t *)io->buf + io->issued, len, dir,
-				                &ch->map, b->segs + 1, max_segs, &nsegs);
+				                  &ch->map, b->segs + 1, max_segs, &nsegs);
 				/* Too many segments or larger than the pool: a smaller
 				 * piece (requests are split in 512-byte units). */
 				if ((rc == -E2BIG && max_segs == b->seg_limit) || rc == -ENOMEM) {
@@ -312,7 +312,7 @@ static void blk_pump(struct gv_device *d)
 		h->hdr.sector = io->sector + io->issued / 512;
 		h->status = 0xff;       /* no device writes this: catches a missing status */
 		b->segs[0].addr = gvfe_dma_coherent_addr(&d->dma, &b->hdrs,
-		                                       ch->index * sizeof(struct blk_hdr_slot));
+		                                         ch->index * sizeof(struct blk_hdr_slot));
 		b->segs[0].len = sizeof(struct virtio_blk_outhdr);
 		b->segs[1 + nsegs].addr = gvfe_dma_coherent_addr(&d->dma, &b->hdrs,
 			ch->index * sizeof(struct blk_hdr_slot) + offsetof(struct blk_hdr_slot, status));
@@ -320,7 +320,7 @@ static void blk_pump(struct gv_device *d)
 		if (!gvfe_vq_in_flight(vq))
 			gvfe_dev_started_io(d);
 		rc = gvfe_vq_add(vq, b->segs, dir == GVFE_DMA_TO_DEVICE ? 1 + nsegs : 1,
-		               dir == GVFE_DMA_TO_DEVICE ? 1 : nsegs + 1, ch);
+		                 dir == GVFE_DMA_TO_DEVICE ? 1 : nsegs + 1, ch);
 		if (rc < 0) {
 			if (ch->mapped)
 				gvfe_dma_unmap(&d->dma, &ch->map);

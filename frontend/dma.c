@@ -80,7 +80,7 @@ const struct gvfe_dma_ops *gvfe_dma_ops_of(enum gvfe_dma_strategy s)
 }
 
 int gvfe_dma_dev_init(struct gvfe_dma_dev *d, struct gv_platform *p, domid_t backend,
-                    enum gvfe_dma_strategy s, unsigned pool_pages)
+                      enum gvfe_dma_strategy s, unsigned pool_pages)
 {
 	const struct gvfe_dma_ops *ops = gvfe_dma_ops_of(s);
 
@@ -116,7 +116,7 @@ int gvfe_dma_dev_destroy(struct gvfe_dma_dev *d)
 }
 
 int gvfe_dma_map(struct gvfe_dma_dev *d, void *buf, size_t len, enum gvfe_dma_dir dir,
-               struct gvfe_dma_map *m, struct gvfe_dma_seg *segs, unsigned max_segs,
+                 struct gvfe_dma_map *m, struct gvfe_dma_seg *segs, unsigned max_segs,
                unsigned *nsegs)
 {
 	int rc;
@@ -162,7 +162,7 @@ void gvfe_dma_sync_for_cpu(struct gvfe_dma_dev *d, struct gvfe_dma_map *m)
 /* ---- coherent memory ---- */
 
 int gvfe_dma_alloc_coherent(struct gvfe_dma_dev *d, size_t size, bool readonly,
-                          struct gvfe_dma_coherent *c)
+                            struct gvfe_dma_coherent *c)
 {
 	unsigned npages = gv_pages_for(size);
 	void *addr;
@@ -204,7 +204,8 @@ int gvfe_dma_free_coherent(struct gvfe_dma_dev *d, struct gvfe_dma_coherent *c)
 	return rc;
 }
 
-uint64_t gvfe_dma_coherent_addr(struct gvfe_dma_dev *d, const struct gvfe_dma_coherent *c, size_t off)
+uint64_t gvfe_dma_coherent_addr(struct gvfe_dma_dev *d, const struct gvfe_dma_coherent *c,
+                                size_t off)
 {
 	if (d->ops->coherent_addr)
 		return d->ops->coherent_addr(d, c, off);

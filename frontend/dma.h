@@ -133,9 +133,10 @@ struct gvfe_dma_coherent {
  * (0: GVFE_DMA_DEFAULT_POOL_PAGES, so every strategy stays within the same
  * gntalloc limit); ignored by bypass. Grants the pool (writable) to backend. 0 or -errno; nothing
  * is left behind on failure. */
-#define GVFE_DMA_DEFAULT_POOL_PAGES 768u   /* 3 MiB: fits Linux's gntalloc limit (1024) with the vrings */
+/* 3 MiB: fits Linux's gntalloc limit (1024) with the vrings */
+#define GVFE_DMA_DEFAULT_POOL_PAGES 768u
 int gvfe_dma_dev_init(struct gvfe_dma_dev *d, struct gv_platform *p, domid_t backend,
-                    enum gvfe_dma_strategy s, unsigned pool_pages);
+                      enum gvfe_dma_strategy s, unsigned pool_pages);
 /* Ends the pool's grants. Call only when the backend has unmapped them
  * (BE=Closed, or the backend is gone). -EBUSY: leaked (counted). */
 int gvfe_dma_dev_destroy(struct gvfe_dma_dev *d);
@@ -147,7 +148,7 @@ int gvfe_dma_dev_destroy(struct gvfe_dma_dev *d);
  *   -EIO     the DMA device is broken
  * Nothing is left mapped on failure. */
 int gvfe_dma_map(struct gvfe_dma_dev *d, void *buf, size_t len, enum gvfe_dma_dir dir,
-               struct gvfe_dma_map *m, struct gvfe_dma_seg *segs, unsigned max_segs,
+                 struct gvfe_dma_map *m, struct gvfe_dma_seg *segs, unsigned max_segs,
                unsigned *nsegs);
 /* Copies FROM_DEVICE/BIDIRECTIONAL data back to the caller's buffer and
  * releases the mapping. grant: -EBUSY when the backend still maps a page
@@ -161,12 +162,13 @@ void gvfe_dma_sync_for_cpu(struct gvfe_dma_dev *d, struct gvfe_dma_map *m);
 /* Coherent memory: size bytes in fresh zeroed pages granted to the backend
  * (read-only when readonly). 0 or -errno. */
 int gvfe_dma_alloc_coherent(struct gvfe_dma_dev *d, size_t size, bool readonly,
-                          struct gvfe_dma_coherent *c);
+                            struct gvfe_dma_coherent *c);
 /* Ends the grants; -EBUSY: leaked (counted, device broken). */
 int gvfe_dma_free_coherent(struct gvfe_dma_dev *d, struct gvfe_dma_coherent *c);
 /* The DMA address of byte off of a coherent area, for a run of len bytes
  * that does not cross a page (bypass: the pretend guest-physical address). */
-uint64_t gvfe_dma_coherent_addr(struct gvfe_dma_dev *d, const struct gvfe_dma_coherent *c, size_t off);
+uint64_t gvfe_dma_coherent_addr(struct gvfe_dma_dev *d, const struct gvfe_dma_coherent *c,
+                                size_t off);
 
 /* Zero-copy buffers from the persistent pool (bounce and pool strategies).
  * NULL with errno ENOMEM/EAGAIN when it does not fit, EINVAL without a pool. */
@@ -180,13 +182,13 @@ extern const struct gvfe_dma_ops gvfe_dma_bounce_ops, gvfe_dma_grant_ops, gvfe_d
 /* Segments for bytes [off, off+len) of an area whose page i has refs[i]:
  * one per run of consecutive refs, cut at max_seg_len. -E2BIG past max. */
 int gvfe_dma_segs_from_refs(const grant_ref_t *refs, size_t off, size_t len, uint32_t max_seg_len,
-                          struct gvfe_dma_seg *segs, unsigned max_segs, unsigned *nsegs);
+                            struct gvfe_dma_seg *segs, unsigned max_segs, unsigned *nsegs);
 int gvfe_dma_slot_alloc(struct gvfe_dma_pool *pool, size_t len, uint32_t *slot, uint32_t *nslots);
 void gvfe_dma_slot_free(struct gvfe_dma_pool *pool, uint32_t slot, uint32_t nslots);
 bool gvfe_dma_in_pool(const struct gvfe_dma_pool *pool, const void *buf, size_t len);
 /* The bounce path, shared by bounce and by pool's fallback (dma_bounce.c). */
 int gvfe_dma_bounce_map_common(struct gvfe_dma_dev *d, void *buf, size_t len, enum gvfe_dma_dir dir,
-                             struct gvfe_dma_map *m, struct gvfe_dma_seg *segs, unsigned max_segs,
+                               struct gvfe_dma_map *m, struct gvfe_dma_seg *segs, unsigned max_segs,
                              unsigned *nsegs);
 int gvfe_dma_bounce_unmap_common(struct gvfe_dma_dev *d, struct gvfe_dma_map *m);
 /* Marks the device broken once, with one log line. */

@@ -11,7 +11,7 @@
 #include "dma.h"
 
 int gvfe_dma_bounce_map_common(struct gvfe_dma_dev *d, void *buf, size_t len, enum gvfe_dma_dir dir,
-                             struct gvfe_dma_map *m, struct gvfe_dma_seg *segs, unsigned max_segs,
+                               struct gvfe_dma_map *m, struct gvfe_dma_seg *segs, unsigned max_segs,
                              unsigned *nsegs)
 {
 	size_t off;

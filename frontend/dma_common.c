@@ -20,7 +20,7 @@ void gvfe_dma_mark_broken(struct gvfe_dma_dev *d, const char *why)
 }
 
 int gvfe_dma_segs_from_refs(const grant_ref_t *refs, size_t off, size_t len, uint32_t max_seg_len,
-                          struct gvfe_dma_seg *segs, unsigned max_segs, unsigned *nsegs)
+                            struct gvfe_dma_seg *segs, unsigned max_segs, unsigned *nsegs)
 {
 	unsigned n = 0;
 

@@ -81,7 +81,8 @@ static int grant_unmap(struct gvfe_dma_dev *d, struct gvfe_dma_map *m)
 	d->grant_pages_out -= m->npages;
 	if (rc == -EBUSY) {
 		d->stats.pages_leaked += m->npages;
-		gvfe_dma_mark_broken(d, "grant still in use by the backend; its pages are leaked and never reused");
+		gvfe_dma_mark_broken(d, "grant still in use by the backend; "
+		                     "its pages are leaked and never reused");
 	}
 	/* Either way the pages are gone from here: never touch them again. */
 	m->dev_cpu = NULL;

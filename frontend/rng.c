@@ -60,7 +60,7 @@ ssize_t gv_rng_read(struct gv_device *d, void *buf, size_t len)
 	if (len > d->vq->num * GV_PAGE_SIZE / 2)
 		len = d->vq->num * GV_PAGE_SIZE / 2;
 	rc = gvfe_dma_map(&d->dma, buf, len, GVFE_DMA_FROM_DEVICE, &r.map, segs,
-	                gvfe_vq_num_free(d->vq) < 64 ? gvfe_vq_num_free(d->vq) : 64, &nsegs);
+	                  gvfe_vq_num_free(d->vq) < 64 ? gvfe_vq_num_free(d->vq) : 64, &nsegs);
 	if (rc < 0)
 		return rc;
 	if (!gvfe_vq_in_flight(d->vq))

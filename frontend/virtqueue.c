@@ -186,7 +186,7 @@ unsigned gvfe_vq_in_flight(const struct gvfe_vq *vq)
 }
 
 int gvfe_vq_add(struct gvfe_vq *vq, const struct gvfe_dma_seg *sg, unsigned nout, unsigned nin,
-              void *token)
+                void *token)
 {
 	unsigned total = nout + nin;
 	uint16_t head, i, prev = 0;
@@ -327,7 +327,7 @@ int gvfe_vq_get_buf(struct gvfe_vq *vq, void **token, uint32_t *len)
 		return 0;
 	if (pending > gvfe_vq_in_flight(vq)) {
 		gvfe_vq_mark_broken(vq, "used index moved by %u with %u requests in flight",
-		                  pending, gvfe_vq_in_flight(vq));
+		                    pending, gvfe_vq_in_flight(vq));
 		return -EIO;
 	}
 	/* Copy the element once; only the private copy is checked and used. */
@@ -343,7 +343,7 @@ int gvfe_vq_get_buf(struct gvfe_vq *vq, void **token, uint32_t *len)
 	}
 	if (elem.len > vq->slot[elem.id].in_len) {
 		gvfe_vq_mark_broken(vq, "used length %u larger than the %u device-writable bytes of id %u",
-		                  elem.len, vq->slot[elem.id].in_len, elem.id);
+		                    elem.len, vq->slot[elem.id].in_len, elem.id);
 		return -EIO;
 	}
 	vq->last_used++;

@@ -75,7 +75,7 @@ int gvfe_vq_destroy(struct gvfe_vq *vq);
  * device-writable. token identifies it in gvfe_vq_get_buf (not NULL).
  * -ENOSPC: not enough free descriptors; -EIO: broken; -EINVAL. */
 int gvfe_vq_add(struct gvfe_vq *vq, const struct gvfe_dma_seg *sg, unsigned nout, unsigned nin,
-              void *token);
+                void *token);
 /* Chains of at least this many buffers go through an indirect table. */
 #define GVFE_VQ_INDIRECT_MIN 8u
 /* Most indirect tables per queue (each a granted page). */

@@ -34,7 +34,8 @@ static int dev_read(struct fake_plat *f, const struct gvfe_dma_seg *s, unsigned 
 	return 0;
 }
 
-static int dev_write(struct fake_plat *f, const struct gvfe_dma_seg *s, unsigned n, const uint8_t *in)
+static int dev_write(struct fake_plat *f, const struct gvfe_dma_seg *s, unsigned n,
+                     const uint8_t *in)
 {
 	for (unsigned k = 0; k < n; k++)
 		for (uint32_t i = 0; i < s[k].len; i++) {
@@ -179,7 +180,8 @@ static int t_grant_budget(void)
 	CHECK_EQ(d.stats.pool_full, 1);
 	CHECK_EQ(f->p.ctr.grants_active, 6);
 	/* two pages still fit, and a completion frees room for three */
-	CHECK_EQ(gvfe_dma_map(&d, buf, 2 * GV_PAGE_SIZE, GVFE_DMA_FROM_DEVICE, &m[2], segs, MAXSEG, &n), 0);
+	CHECK_EQ(gvfe_dma_map(&d, buf, 2 * GV_PAGE_SIZE, GVFE_DMA_FROM_DEVICE, &m[2], segs, MAXSEG,
+	                      &n), 0);
 	CHECK_EQ(gvfe_dma_unmap(&d, &m[0]), 0);
 	CHECK_EQ(gvfe_dma_map(&d, buf, 3 * GV_PAGE_SIZE, GVFE_DMA_TO_DEVICE, &m[3], segs, MAXSEG, &n), 0);
 	for (int i = 1; i < 4; i++)
@@ -260,11 +262,13 @@ static int t_pool_exhaustion(void)
 		CHECK_EQ(gvfe_dma_unmap(&d, &m[k]), 0);
 	CHECK_EQ(d.pool.free_slots, d.pool.nslots);
 	/* the whole pool in one mapping, cut at the scattered refs: 8 runs */
-	CHECK_EQ(gvfe_dma_map(&d, buf, 16 * GV_PAGE_SIZE, GVFE_DMA_FROM_DEVICE, &big, segs, MAXSEG, &n), 0);
+	CHECK_EQ(gvfe_dma_map(&d, buf, 16 * GV_PAGE_SIZE, GVFE_DMA_FROM_DEVICE, &big, segs, MAXSEG,
+	                      &n), 0);
 	CHECK_EQ(n, 8);
 	/* -E2BIG leaves nothing mapped */
 	CHECK_EQ(gvfe_dma_unmap(&d, &big), 0);
-	CHECK_EQ(gvfe_dma_map(&d, buf, 16 * GV_PAGE_SIZE, GVFE_DMA_FROM_DEVICE, &big, segs, 4, &n), -E2BIG);
+	CHECK_EQ(gvfe_dma_map(&d, buf, 16 * GV_PAGE_SIZE, GVFE_DMA_FROM_DEVICE, &big, segs, 4, &n),
+	         -E2BIG);
 	CHECK_EQ(d.pool.free_slots, d.pool.nslots);
 	CHECK_EQ(gvfe_dma_dev_destroy(&d), 0);
 	CHECK_EQ(f->p.ctr.grants_active, 0);

@@ -412,6 +412,12 @@ static int t_never_completes_io_timeout(void)
 	rc = case_begin(HB_NEVER_COMPLETE, "bounce");
 	io_timeout_ms = 0;
 	CHECK_EQ(rc, 0);
+	/* nothing in flight: gv_poll(-1) returns after that bound, with 0 */
+	t0 = now_ms();
+	CHECK_EQ(gv_poll(dev, -1), 0);
+	ms = now_ms() - t0;
+	CHECK_MSG(ms >= 398 && ms < 400 + 2000, "an idle gv_poll(-1) returned after %.1f ms", ms);
+	CHECK(!gv_device_broken(dev));
 	t0 = now_ms();
 	CHECK_EQ(gv_blk_read(dev, 0, buf, sizeof(buf)), -EIO);
 	ms = now_ms() - t0;
