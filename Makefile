@@ -6,21 +6,50 @@
 #   make deps       install the Debian packages the build and tests need
 #
 # Layout rule: in each of common/ sim/ frontend/ backend/ tools/, a file named
-# gv-*.c is a program; every other .c is part of that folder's library.
-# bench/gv-*.c are programs too; test/test_*.c are test programs, test/*.sh
-# test scripts.
+# gv-*.c is a program; every other .c is part of that folder's library (except
+# common/platform_xen_dom0.c, dom0's libxenctrl part, below). bench/gv-*.c are
+# programs too; test/test_*.c are test programs, test/*.sh test scripts.
+#
+# Each program links only what it uses: a guest program (frontend/, bench/,
+# the frontend tests) links libfrontend and libcommon and not dom0's
+# libxenctrl; a dom0 program (backend/) links libbackend, libcommon and
+# platform_xen_dom0.o with libxenctrl; sim/ links libsim and libcommon;
+# tools/ links libtools (the simulated toolstack) and libcommon.
 
 BUILD   ?= build
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 WARN     = -Wall -Wextra -Werror -Wno-missing-field-initializers
 CPPFLAGS = -D_GNU_SOURCE -D__XEN_TOOLS__ -Icommon -I$(BUILD)/gen -MMD -MP
-LDLIBS   = -lxenstore -lxengnttab -lxenevtchn -lxenctrl -lpthread -lm
+GUEST_LDLIBS = -lxenstore -lxengnttab -lxenevtchn -lpthread -lm
+DOM0_LDLIBS  = -lxenstore -lxengnttab -lxenevtchn -lxenctrl -lpthread -lm
+LDLIBS   = $(DOM0_LDLIBS)
 
 LIBDIRS  = frontend backend sim tools common
-lib_srcs = $(filter-out $(1)/gv-%.c,$(wildcard $(1)/*.c))
+DOM0_SRCS = common/platform_xen_dom0.c
+DOM0_OBJS = $(patsubst %.c,$(BUILD)/%.o,$(DOM0_SRCS))
+lib_srcs = $(filter-out $(1)/gv-%.c $(DOM0_SRCS),$(wildcard $(1)/*.c))
 lib_objs = $(patsubst %.c,$(BUILD)/%.o,$(call lib_srcs,$(1)))
-LIBS     = $(foreach d,$(LIBDIRS),$(BUILD)/lib$(d).a)
+lib      = $(foreach d,$(1),$(BUILD)/lib$(d).a)
+LIBS     = $(call lib,$(LIBDIRS))
+
+# What a program links, by where its source lives: the libraries, then the
+# system libraries. Anything not listed links everything (with dom0's part).
+GUEST_LINK = $(call lib,frontend common) $(GUEST_LDLIBS)
+DOM0_LINK  = $(call lib,backend common) $(DOM0_OBJS) $(DOM0_LDLIBS)
+SIM_LINK   = $(call lib,sim common) $(GUEST_LDLIBS)
+ALL_LINK   = $(LIBS) $(DOM0_OBJS) $(DOM0_LDLIBS)
+link_of    = $(or $(LINK_$(1)),$(ALL_LINK))
+LINK_frontend = $(GUEST_LINK)
+LINK_bench    = $(GUEST_LINK)
+LINK_backend  = $(DOM0_LINK)
+LINK_sim      = $(SIM_LINK)
+LINK_tools    = $(call lib,tools common) $(GUEST_LDLIBS)
+# Tests: the frontend's run as a guest program does; the rest link everything.
+FRONTEND_TESTS = test_virtqueue test_dma test_e2e_frontend test_hostile_backend test_schema
+$(foreach t,$(FRONTEND_TESTS),$(eval LINK_$(t) = $(GUEST_LINK)))
+# the link inputs of a LINK_ line (make's prerequisites): the .a and .o files
+link_deps  = $(filter %.a %.o,$(call link_of,$(1)))
 
 PROG_SRCS = $(foreach d,$(LIBDIRS) bench,$(wildcard $(d)/gv-*.c))
 PROGS    = $(addprefix $(BUILD)/,$(notdir $(basename $(PROG_SRCS))))
@@ -31,7 +60,7 @@ GEN      = $(BUILD)/gen/xs_keys.h $(BUILD)/gen/xs_rules.h
 .SECONDARY:
 .PHONY: check demo bench all test asan asan-test deps clean schema-doc xen-test xen-bench \
         systemd-test
-all: $(PROGS) $(TESTS)
+all: $(PROGS) $(TESTS) $(DOM0_OBJS)
 
 # xenstore-schema/gen.sh, the one reader of virtio.tsv: the key names, the
 # rules gv-schema checks, the Markdown table
@@ -59,13 +88,20 @@ endef
 $(foreach d,$(LIBDIRS),$(eval $(call lib_rule,$(d))))
 
 define prog_rule
-$(BUILD)/$(notdir $(1:.c=)): $(BUILD)/$(1:.c=.o) $(LIBS)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $$@ $$< $(LIBS) $(LDLIBS)
+$(BUILD)/$(notdir $(1:.c=)): $(BUILD)/$(1:.c=.o) $(call link_deps,$(patsubst %/,%,$(dir $(1))))
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $$@ $$< $(call link_of,$(patsubst %/,%,$(dir $(1))))
 endef
 $(foreach p,$(PROG_SRCS),$(eval $(call prog_rule,$(p))))
 
-$(BUILD)/test/%: $(BUILD)/test/%.o $(TEST_SUPPORT) $(LIBS)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(TEST_SUPPORT) $(LIBS) $(LDLIBS)
+define test_rule
+$(BUILD)/test/$(1): $(BUILD)/test/$(1).o $(BUILD)/test/libtestsupport.a $(call link_deps,$(1))
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $$@ $$< $(BUILD)/test/libtestsupport.a $(call link_of,$(1))
+endef
+$(foreach t,$(notdir $(TESTS)),$(eval $(call test_rule,$(t))))
+
+# The harness as an archive: a test links only the parts it calls.
+$(BUILD)/test/libtestsupport.a: $(TEST_SUPPORT)
+	rm -f $@ && ar rcs $@ $^
 
 test: all
 	BUILD=$(BUILD) sh test/run-tests.sh

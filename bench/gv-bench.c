@@ -8,6 +8,10 @@
  *   gv-bench report FILE...      read those lines, print the table with each
  *                                row's ratio to `direct`, write JSON and the
  *                                gnuplot data file
+ *   gv-bench seqread [options]   attach (simulated or real Xen), write a
+ *                                region, then time one sequential read pass
+ *                                of it: `make xen-bench`'s guest side
+ *                                (xen-test/bench.sh); prints "bench: read ..."
  *
  * `run` is an ordinary application of the frontend library (grant_virtio.h):
  * every row goes through the same gv_blk_submit / gv_poll calls, the same
@@ -130,7 +134,15 @@ struct run {
 	float *lat;             /* microseconds, one per completed request */
 	size_t nlat, cap;
 	uint64_t ops, errors;
+	uint64_t limit;         /* bytes to submit in all; 0: until the time is up */
+	uint64_t submitted;
 };
+
+/* Another request may go out: time left, and bytes left if there is a limit. */
+static bool more_to_submit(const struct run *r, double until)
+{
+	return now_s() < until && (!r->limit || r->submitted < r->limit);
+}
 
 static uint64_t xorshift(uint64_t *s)
 {
@@ -169,6 +181,7 @@ static int submit(struct run *r, struct slot *s)
 	s->io.priv = s;
 	s->busy = true;
 	s->t0 = now_s();
+	r->submitted += r->w->size;
 	return gv_blk_submit(r->d, &s->io);
 }
 
@@ -180,14 +193,14 @@ static int drive(struct run *r, struct slot *slots, double until)
 	unsigned depth = r->w->depth, inflight = 0;
 	int rc;
 
-	for (unsigned i = 0; i < depth; i++) {
+	for (unsigned i = 0; i < depth && more_to_submit(r, until); i++) {
 		rc = submit(r, &slots[i]);
 		if (rc < 0)
 			return rc;
 		inflight++;
 	}
 	while (inflight) {
-		bool more = now_s() < until;
+		bool more = more_to_submit(r, until);
 
 		rc = gv_poll(r->d, -1);
 		if (rc < 0)
@@ -297,6 +310,83 @@ free_bufs:
 	}
 	free(r.lat);
 	return rc;
+}
+
+/* ---- one sequential read pass, by size (make xen-bench) ---- */
+
+/* Writes [0, size) in io_size requests at depth, then times reading it
+ * back the same way. The data is not checked (gv-frontend verify does
+ * that): the timed pass only moves data, as a raw O_DIRECT reader does,
+ * so the pair's figure compares with gv-rawread's. */
+static int run_seqread(struct gv_device *d, uint64_t size, size_t io_size, unsigned depth,
+                       bool app_pool, const char *dma)
+{
+	struct workload w = { "seqread", true, false, io_size, depth };
+	struct slot slots[MAX_DEPTH];
+	struct run r = { .d = d, .w = &w, .region = size, .limit = size };
+	double t0, t1;
+	int rc = 0;
+
+	memset(slots, 0, sizeof(slots));
+	for (unsigned i = 0; i < depth; i++) {
+		slots[i].buf = app_pool ? gv_pool_alloc(d, io_size) : aligned_alloc(4096, io_size);
+		if (!slots[i].buf) {
+			fprintf(stderr, "gv-bench: seqread: cannot allocate buffer %u of %zu bytes%s\n",
+			        i, io_size, app_pool ? " in the pool" : "");
+			rc = -ENOMEM;
+			goto free_bufs;
+		}
+		memset(slots[i].buf, 0x5a + i, io_size);
+		slots[i].t0 = -1;
+	}
+	rc = drive(&r, slots, HUGE_VAL);            /* the region, written */
+	if (rc < 0)
+		goto free_bufs;
+	w.write = false;
+	r.next_off = r.submitted = 0;
+	t0 = now_s();
+	rc = drive(&r, slots, HUGE_VAL);
+	t1 = now_s();
+	if (rc < 0)
+		goto free_bufs;
+	if (r.errors) {
+		rc = -EIO;
+		goto free_bufs;
+	}
+	printf("bench: read %.1f MiB in %zu-byte requests at %.1f MiB/s (dma %s)\n",
+	       (double)size / 1048576, io_size, (double)size / 1048576 / (t1 - t0 + 1e-9), dma);
+free_bufs:
+	for (unsigned i = 0; i < depth; i++) {
+		if (!slots[i].buf)
+			continue;
+		if (app_pool)
+			gv_pool_free(d, slots[i].buf, io_size);
+		else
+			free(slots[i].buf);
+	}
+	free(r.lat);
+	return rc;
+}
+
+/* SIZE with an optional K, M or G suffix (powers of 1024). 0 or -EINVAL. */
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || end == s)
+		return -EINVAL;
+	switch (*end) {
+	case 'k': case 'K': v <<= 10; end++; break;
+	case 'm': case 'M': v <<= 20; end++; break;
+	case 'g': case 'G': v <<= 30; end++; break;
+	}
+	if (*end)
+		return -EINVAL;
+	*out = v;
+	return 0;
 }
 
 /* ---- the copy limit ---- */
@@ -534,7 +624,10 @@ static const char usage[] =
 "                [--region BYTES] [--backend-pid PID] [--hv-pid PID]\n"
 "       gv-bench memcpy [--secs S]\n"
 "       gv-bench report RESULTS.tsv OUT.json OUT.dat COMMAND MACHINE\n"
-"Normally started by bench/run.sh (make bench).\n";
+"       gv-bench seqread [--platform sim|xen] [--devid N] [--dma STRATEGY] [--app-pool]\n"
+"                [--size SIZE] [--io-size SIZE] [--depth N] [--timeout MS]\n"
+"Normally started by bench/run.sh (make bench); seqread by xen-test/bench.sh\n"
+"(make xen-bench). SIZE takes K, M, G suffixes.\n";
 
 int main(int argc, char **argv)
 {
@@ -547,9 +640,15 @@ int main(int argc, char **argv)
 		{ "region", required_argument, NULL, 'r' },
 		{ "backend-pid", required_argument, NULL, 'b' },
 		{ "hv-pid", required_argument, NULL, 'h' },
+		{ "platform", required_argument, NULL, 'P' },
+		{ "size", required_argument, NULL, 'S' },
+		{ "io-size", required_argument, NULL, 'I' },
+		{ "depth", required_argument, NULL, 'D' },
+		{ "timeout", required_argument, NULL, 't' },
 		{ 0 }
 	};
 	struct run_opts o = { .secs = 2, .warm = 0.2, .region = 256ull << 20 };
+	uint64_t seq_size = 64ull << 20, seq_io = 128 * 1024, seq_depth = 1;
 	struct gv_attach_opts ao;
 	struct gv_device_info info;
 	struct gv_device *d;
@@ -591,6 +690,27 @@ int main(int argc, char **argv)
 		case 'r': o.region = strtoull(optarg, NULL, 0); break;
 		case 'b': o.be_pid = atoi(optarg); break;
 		case 'h': o.hv_pid = atoi(optarg); break;
+		case 'P':
+			if (!strcmp(optarg, "sim"))
+				ao.platform = GV_PLATFORM_SIM;
+			else if (!strcmp(optarg, "xen"))
+				ao.platform = GV_PLATFORM_XEN;
+			else
+				goto bad_usage;
+			break;
+		case 'S':
+			if (parse_size(optarg, &seq_size) || !seq_size)
+				goto bad_usage;
+			break;
+		case 'I':
+			if (parse_size(optarg, &seq_io) || !seq_io || seq_io % 512 || seq_io > 1u << 30)
+				goto bad_usage;
+			break;
+		case 'D':
+			if (parse_size(optarg, &seq_depth) || !seq_depth || seq_depth > MAX_DEPTH)
+				goto bad_usage;
+			break;
+		case 't': ao.timeout_ms = atoi(optarg); break;
 		default:
 			fputs(usage, stderr);
 			return 2;
@@ -598,10 +718,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "memcpy"))
 		return run_memcpy(o.secs) < 0 ? 1 : 0;
-	if (strcmp(cmd, "run")) {
-		fputs(usage, stderr);
-		return 2;
-	}
+	if (strcmp(cmd, "run") && strcmp(cmd, "seqread"))
+		goto bad_usage;
 
 	rc = gv_attach(&ao, &d, err, sizeof(err));
 	if (rc < 0) {
@@ -609,6 +727,20 @@ int main(int argc, char **argv)
 		return 3;
 	}
 	gv_get_info(d, &info);
+	if (!strcmp(cmd, "seqread")) {
+		if (seq_size > info.capacity * 512)
+			seq_size = info.capacity * 512;
+		seq_size -= seq_size % seq_io;     /* whole requests only */
+		rc = seq_size ? run_seqread(d, seq_size, (size_t)seq_io, (unsigned)seq_depth,
+		                            o.app_pool, info.dma) : -ENOSPC;
+		if (rc < 0)
+			fprintf(stderr, "gv-bench: seqread: %s%s%s\n", strerror(-rc),
+			        gv_device_broken(d) ? ": " : "", gv_device_error(d));
+		status = rc < 0;
+		if (gv_detach(d) < 0)
+			status = 1;
+		return status;
+	}
 	if (o.region > info.capacity * 512)
 		o.region = info.capacity * 512;
 	for (unsigned k = 0; k < NWORKLOADS && !status; k++) {
@@ -624,4 +756,8 @@ int main(int argc, char **argv)
 	if (gv_detach(d) < 0)
 		status = 1;
 	return status;
+
+bad_usage:
+	fputs(usage, stderr);
+	return 2;
 }

@@ -1,7 +1,7 @@
 /*
  * bench/gv-rawread.c: sequential (or random) O_DIRECT reads of a block device
  * at queue depth 1, for `make xen-bench` (xen-test/bench.sh): the same
- * workload the pair's `gv-frontend bench --depth 1` runs, but through the
+ * workload the pair's `gv-bench seqread --depth 1` runs, but through the
  * kernel's own block path (xen-blkfront in a guest, /dev/ram0 in dom0).
  *
  *   gv-rawread DEVICE BLOCK_SIZE SIZE [random]

@@ -5,7 +5,8 @@
  *   mapping    libxengnttab (Linux /dev/xen/gntdev)
  *   events     libxenevtchn (Linux /dev/xen/evtchn)
  *   xenstore   libxenstore  (xs_open(0): the socket or /dev/xen/xenbus)
- *   domains    libxenctrl, opened on first use, only where permitted (dom0)
+ *   domains    libxenctrl, opened on first use, only where permitted (dom0),
+ *              in platform_xen_dom0.c: linked only into dom0's programs
  *
  * Every allocation, mapping and bound port is remembered on the handle so
  * that close() releases what the caller forgot, and so that grant_end and
@@ -38,13 +39,17 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include <xenctrl.h>
 #include <xenevtchn.h>
 #include <xengnttab.h>
 #include <xenstore.h>
 #include <xentoollog.h>
 
 #include "platform.h"
+#include "platform_xen_dom0.h"
+
+/* Weak: present only in programs linked with platform_xen_dom0.o (dom0's). */
+#pragma weak gv_xen_dom0_domain_exists
+#pragma weak gv_xen_dom0_close
 
 /* A region handed out by grant_alloc or map. */
 struct xen_region {
@@ -68,8 +73,7 @@ struct xen_priv {
 	xengntshr_handle *gntshr;
 	xengnttab_handle *gnttab;
 	xenevtchn_handle *evtchn;
-	xc_interface *xc;            /* opened by domain_exists on first use */
-	bool xc_denied;              /* opening or using it failed: not permitted here */
+	struct gv_xen_dom0 *dom0;    /* opened by domain_exists on first use */
 	struct region_list grants;
 	struct region_list maps;
 	evtchn_port_t *ports;        /* bound ports, unbound by close */
@@ -177,33 +181,12 @@ static int neg_errno(void)
 static int xen_domain_exists(struct gv_platform *p, domid_t domid)
 {
 	struct xen_priv *x = priv_of(p);
-	xc_domaininfo_t info;
-	int n;
 
 	if (domid == p->domid)
 		return 1;
-	if (x->xc_denied)
-		return -ENOSYS;
-	if (!x->xc) {
-		x->xc = xc_interface_open(&x->log.vtable, &x->log.vtable, 0);
-		if (!x->xc) {
-			x->xc_denied = true;
-			return -ENOSYS;
-		}
-	}
-	n = xc_domain_getinfolist(x->xc, domid, 1, &info);
-	if (n < 0) {
-		/* A guest may open privcmd but not use domctls. */
-		if (errno == EPERM || errno == EACCES) {
-			x->xc_denied = true;
-			return -ENOSYS;
-		}
-		return neg_errno();
-	}
-	/* getinfolist returns the first domain >= domid. */
-	if (n == 0 || info.domain != domid)
-		return 0;
-	return (info.flags & XEN_DOMINF_dying) ? 0 : 1;
+	if (!gv_xen_dom0_domain_exists)
+		return -ENOSYS;     /* a guest program: linked without dom0's part */
+	return gv_xen_dom0_domain_exists(&x->dom0, &x->log.vtable, domid);
 }
 
 /* ---- granting ---- */
@@ -445,8 +428,8 @@ static void release(struct xen_priv *x)
 			xengntshr_unshare(x->gntshr, x->grants.v[i].addr, x->grants.v[i].count);
 		xengntshr_close(x->gntshr);
 	}
-	if (x->xc)
-		xc_interface_close(x->xc);
+	if (x->dom0 && gv_xen_dom0_close)
+		gv_xen_dom0_close(x->dom0);
 	free(x->grants.v);
 	free(x->maps.v);
 	free(x->ports);

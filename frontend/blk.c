@@ -10,81 +10,170 @@
  * slot per chunk; the status byte is written by the backend, so it is read
  * once and only the copy is judged.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "barrier.h"
 #include "device.h"
 #include "log.h"
+#include "xs_keys.h"
+#include "xs_util.h"
 
 #define CHUNK_CAP (1u << 20)    /* at most 1 MiB per virtio request */
 
-static void blk_complete(struct gv_device *d, void *token, uint32_t len, int err);
+/* One virtio-blk request on the ring: a piece of a struct gv_blk_io. */
+struct blk_chunk {
+	struct gv_blk_io *io;
+	size_t len;                 /* data bytes */
+	struct gvfe_dma_map map;
+	bool mapped;
+	unsigned index;             /* its header slot */
+	struct blk_chunk *next_free;
+};
 
-int gv_blk_setup(struct gv_device *d)
+/* Header slot in coherent memory: device-readable outhdr, device-writable status. */
+struct blk_hdr_slot {
+	struct virtio_blk_outhdr hdr;
+	uint8_t status;
+	uint8_t pad[15];
+};
+
+/* The driver's state (d->drv_priv). */
+struct blk {
+	struct {                    /* the device's configuration keys */
+		uint64_t capacity;
+		unsigned blk_size, seg_max, size_max;
+		bool ro;
+	} cfg;
+	struct gvfe_dma_coherent hdrs;
+	struct blk_chunk *chunks, *free_chunks;
+	struct gv_blk_io *pend_head, *pend_tail;
+	struct gvfe_dma_seg *segs;
+	unsigned seg_limit;
+	size_t chunk_max;
+};
+
+static struct blk *blk_of(const struct gv_device *d)
 {
+	return d->drv_priv;
+}
+
+static int blk_probe(struct gv_device *d, char *err, size_t errlen)
+{
+	struct blk *b = calloc(1, sizeof(*b));
+	uint64_t v;
+	int rc;
+
+	if (!b) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	d->drv_priv = b;
+#define RD(key, max, dst, required) do { \
+		rc = gv_xs_read_u64(d->xs, XBT_NULL, d->be_dir, key, max, &v); \
+		if (rc == 0) \
+			dst = v; \
+		else if (required || rc != -ENOENT) { \
+			snprintf(err, errlen, "backend key %s/%s: %s", d->be_dir, key, strerror(-rc)); \
+			return rc; \
+		} \
+	} while (0)
+	RD(GV_XS_CFG_CAPACITY, UINT64_MAX >> 9, b->cfg.capacity, true);
+	RD(GV_XS_CFG_BLK_SIZE, 1u << 20, b->cfg.blk_size, false);
+	RD(GV_XS_CFG_SEG_MAX, 65536, b->cfg.seg_max, false);
+	RD(GV_XS_CFG_SIZE_MAX, UINT32_MAX, b->cfg.size_max, false);
+#undef RD
+	return 0;
+}
+
+static int blk_setup(struct gv_device *d)
+{
+	struct blk *b = blk_of(d);
 	unsigned num = d->vq->num, unit = GV_PAGE_SIZE;
 	size_t cap;
 	int rc;
 
-	d->seg_limit = num - 2;
-	if ((d->drv_features & (1ULL << VIRTIO_BLK_F_SEG_MAX)) && d->blk.seg_max &&
-	    d->blk.seg_max < d->seg_limit)
-		d->seg_limit = d->blk.seg_max;
-	if (d->seg_limit > 256)
-		d->seg_limit = 256;
+	b->cfg.ro = d->drv_features & (1ULL << VIRTIO_BLK_F_RO);
+	if ((d->drv_features & (1ULL << VIRTIO_BLK_F_SIZE_MAX)) && b->cfg.size_max >= 512)
+		d->dma.max_seg_len = b->cfg.size_max;
+	b->seg_limit = num - 2;
+	if ((d->drv_features & (1ULL << VIRTIO_BLK_F_SEG_MAX)) && b->cfg.seg_max &&
+	    b->cfg.seg_max < b->seg_limit)
+		b->seg_limit = b->cfg.seg_max;
+	if (b->seg_limit > 256)
+		b->seg_limit = 256;
 	if (d->dma.max_seg_len < unit)
 		unit = d->dma.max_seg_len & ~511u;
 	/* Worst case every page is its own segment and the buffer starts
 	 * mid-page: seg_limit - 1 full units always fit. */
-	d->chunk_max = (size_t)(d->seg_limit > 1 ? d->seg_limit - 1 : 1) * unit;
-	if (d->chunk_max > CHUNK_CAP)
-		d->chunk_max = CHUNK_CAP;
+	b->chunk_max = (size_t)(b->seg_limit > 1 ? b->seg_limit - 1 : 1) * unit;
+	if (b->chunk_max > CHUNK_CAP)
+		b->chunk_max = CHUNK_CAP;
 	cap = (size_t)d->dma.pool.npages * GV_PAGE_SIZE / 4;
-	if (d->dma.pool.npages && d->chunk_max > cap)
-		d->chunk_max = cap;     /* several chunks fit the bounce pool at once */
-	d->chunk_max &= ~(size_t)511;
-	if (d->chunk_max < 512)
-		d->chunk_max = 512;
+	if (d->dma.pool.npages && b->chunk_max > cap)
+		b->chunk_max = cap;     /* several chunks fit the bounce pool at once */
+	b->chunk_max &= ~(size_t)511;
+	if (b->chunk_max < 512)
+		b->chunk_max = 512;
 
-	d->chunks = calloc(num, sizeof(*d->chunks));
-	d->segs = calloc(d->seg_limit + 2, sizeof(*d->segs));
-	if (!d->chunks || !d->segs) {
+	b->chunks = calloc(num, sizeof(*b->chunks));
+	b->segs = calloc(b->seg_limit + 2, sizeof(*b->segs));
+	if (!b->chunks || !b->segs) {
 		rc = -ENOMEM;
 		goto free_arrays;
 	}
-	rc = gv_dma_alloc_coherent(&d->dma, (size_t)num * sizeof(struct blk_hdr_slot), false,
-	                           &d->hdrs);
+	rc = gvfe_dma_alloc_coherent(&d->dma, (size_t)num * sizeof(struct blk_hdr_slot), false,
+	                             &b->hdrs);
 	if (rc < 0)
 		goto free_arrays;
 	for (unsigned i = num; i-- > 0;) {
-		d->chunks[i].index = i;
-		d->chunks[i].next_free = d->free_chunks;
-		d->free_chunks = &d->chunks[i];
+		b->chunks[i].index = i;
+		b->chunks[i].next_free = b->free_chunks;
+		b->free_chunks = &b->chunks[i];
 	}
-	d->complete = blk_complete;
 	return 0;
 
 free_arrays:
-	free(d->segs);
-	free(d->chunks);
-	d->segs = NULL;
-	d->chunks = NULL;
+	free(b->segs);
+	free(b->chunks);
+	b->segs = NULL;
+	b->chunks = NULL;
 	return rc;
 }
 
-void gv_blk_teardown(struct gv_device *d)
+static void blk_teardown(struct gv_device *d)
 {
-	if (d->hdrs.npages)
-		gv_dma_free_coherent(&d->dma, &d->hdrs);
-	free(d->segs);
-	free(d->chunks);
-	d->segs = NULL;
-	d->chunks = NULL;
-	d->free_chunks = NULL;
+	struct blk *b = blk_of(d);
+
+	if (!b)
+		return;
+	if (b->hdrs.npages)
+		gvfe_dma_free_coherent(&d->dma, &b->hdrs);
+	free(b->segs);
+	free(b->chunks);
+	free(b);
+	d->drv_priv = NULL;
 }
 
-static struct blk_hdr_slot *hdr_of(struct gv_device *d, const struct blk_chunk *ch)
+static bool blk_pending(const struct gv_device *d)
 {
-	return (struct blk_hdr_slot *)d->hdrs.cpu + ch->index;
+	return blk_of(d)->pend_head != NULL;
+}
+
+static void blk_info(const struct gv_device *d, struct gv_device_info *i)
+{
+	const struct blk *b = blk_of(d);
+
+	i->capacity = b->cfg.capacity;
+	i->blk_size = b->cfg.blk_size;
+	i->seg_max = b->cfg.seg_max;
+	i->size_max = b->cfg.size_max;
+	i->read_only = b->cfg.ro;
+}
+
+static struct blk_hdr_slot *hdr_of(struct blk *b, const struct blk_chunk *ch)
+{
+	return (struct blk_hdr_slot *)b->hdrs.cpu + ch->index;
 }
 
 static void io_finish_if_done(struct gv_device *d, struct gv_blk_io *io)
@@ -99,13 +188,13 @@ static void io_finish_if_done(struct gv_device *d, struct gv_blk_io *io)
 		io->done(io);
 }
 
-static void pend_pop(struct gv_device *d)
+static void pend_pop(struct blk *b)
 {
-	struct gv_blk_io *io = d->pend_head;
+	struct gv_blk_io *io = b->pend_head;
 
-	d->pend_head = io->next;
-	if (!d->pend_head)
-		d->pend_tail = NULL;
+	b->pend_head = io->next;
+	if (!b->pend_head)
+		b->pend_tail = NULL;
 	io->next = NULL;
 	io->queued = false;
 }
@@ -113,33 +202,34 @@ static void pend_pop(struct gv_device *d)
 /* Gives up on the head request: what is in flight still completes. */
 static void pend_fail_head(struct gv_device *d, int err)
 {
-	struct gv_blk_io *io = d->pend_head;
+	struct gv_blk_io *io = blk_of(d)->pend_head;
 
 	if (!io->result)
 		io->result = err;
-	pend_pop(d);
+	pend_pop(blk_of(d));
 	io_finish_if_done(d, io);
 }
 
 static void blk_complete(struct gv_device *d, void *token, uint32_t len, int err)
 {
+	struct blk *b = blk_of(d);
 	struct blk_chunk *ch = token;
 	struct gv_blk_io *io = ch->io;
 	uint8_t status;
 
 	(void)len;
 	if (ch->mapped) {
-		int rc = gv_dma_unmap(&d->dma, &ch->map);
+		int rc = gvfe_dma_unmap(&d->dma, &ch->map);
 
 		ch->mapped = false;
 		if (rc < 0 && !err) {
 			err = -EIO;
-			gv_dev_fail(d, "a data grant could not be ended: %s", strerror(-rc));
+			gvfe_dev_fail(d, "a data grant could not be ended: %s", strerror(-rc));
 		}
 	}
 	if (!err) {
 		/* The status byte is backend-written: read it once. */
-		status = __atomic_load_n(&hdr_of(d, ch)->status, __ATOMIC_RELAXED);
+		status = gv_read_once(&hdr_of(b, ch)->status);
 		switch (status) {
 		case VIRTIO_BLK_S_OK:
 			break;
@@ -156,44 +246,45 @@ static void blk_complete(struct gv_device *d, void *token, uint32_t len, int err
 	io->finished += ch->len;
 	io->chunks--;
 	ch->io = NULL;
-	ch->next_free = d->free_chunks;
-	d->free_chunks = ch;
+	ch->next_free = b->free_chunks;
+	b->free_chunks = ch;
 	io_finish_if_done(d, io);
 }
 
 /* Issues as much of the pending requests as there is room for. */
-void gv_blk_pump(struct gv_device *d)
+static void blk_pump(struct gv_device *d)
 {
-	struct gv_vq *vq = d->vq;
+	struct blk *b = blk_of(d);
+	struct gvfe_vq *vq = d->vq;
 	bool added = false;
 
-	while (d->pend_head) {
-		struct gv_blk_io *io = d->pend_head;
+	while (b->pend_head) {
+		struct gv_blk_io *io = b->pend_head;
 		struct blk_chunk *ch;
 		struct blk_hdr_slot *h;
-		enum gv_dma_dir dir = io->op == GV_BLK_WRITE ? GV_DMA_TO_DEVICE : GV_DMA_FROM_DEVICE;
+		enum gvfe_dma_dir dir = io->op == GV_BLK_WRITE ? GVFE_DMA_TO_DEVICE : GVFE_DMA_FROM_DEVICE;
 		size_t len = io->len - io->issued;
 		unsigned nsegs = 0, max_segs, nfree;
 		int rc;
 
-		if (d->broken || !vq) {
+		if (d->broken || !vq || vq->broken) {
 			pend_fail_head(d, -EIO);
 			continue;
 		}
-		nfree = gv_vq_num_free(vq);
-		if (!d->free_chunks || nfree < (len ? 3u : 2u))
+		nfree = gvfe_vq_chain_room(vq);    /* an indirect table's, or the ring's */
+		if (!b->free_chunks || nfree < (len ? 3u : 2u))
 			break;
-		if (len > d->chunk_max)
-			len = d->chunk_max;
-		ch = d->free_chunks;
+		if (len > b->chunk_max)
+			len = b->chunk_max;
+		ch = b->free_chunks;
 		if (len) {
-			max_segs = nfree - 2 < d->seg_limit ? nfree - 2 : d->seg_limit;
+			max_segs = nfree - 2 < b->seg_limit ? nfree - 2 : b->seg_limit;
 			for (;;) {
-				rc = gv_dma_map(&d->dma, (uint8_t *)io->buf + io->issued, len, dir,
-				                &ch->map, d->segs + 1, max_segs, &nsegs);
+				rc = gvfe_dma_map(&d->dma, (uint8_t *)io->buf + io->issued, len, dir,
+				                  &ch->map, b->segs + 1, max_segs, &nsegs);
 				/* Too many segments or larger than the pool: a smaller
 				 * piece (requests are split in 512-byte units). */
-				if ((rc == -E2BIG && max_segs == d->seg_limit) || rc == -ENOMEM) {
+				if ((rc == -E2BIG && max_segs == b->seg_limit) || rc == -ENOMEM) {
 					if (len > 512 && io->op != GV_BLK_GET_ID) {
 						len = (len / 2 + 511) & ~(size_t)511;
 						continue;
@@ -204,7 +295,7 @@ void gv_blk_pump(struct gv_device *d)
 			if (rc == -E2BIG || rc == -EAGAIN) {
 				/* Room comes back with completions; with nothing in
 				 * flight it never will (the pool is held elsewhere). */
-				if (gv_vq_in_flight(vq))
+				if (gvfe_vq_in_flight(vq))
 					break;
 				pend_fail_head(d, -ENOMEM);
 				continue;
@@ -215,47 +306,51 @@ void gv_blk_pump(struct gv_device *d)
 			}
 			ch->mapped = true;
 		}
-		h = hdr_of(d, ch);
+		h = hdr_of(b, ch);
 		h->hdr.type = (uint32_t)io->op;
 		h->hdr.ioprio = 0;
 		h->hdr.sector = io->sector + io->issued / 512;
 		h->status = 0xff;       /* no device writes this: catches a missing status */
-		d->segs[0].addr = gv_dma_coherent_addr(&d->dma, &d->hdrs,
-		                                       ch->index * sizeof(struct blk_hdr_slot));
-		d->segs[0].len = sizeof(struct virtio_blk_outhdr);
-		d->segs[1 + nsegs].addr = gv_dma_coherent_addr(&d->dma, &d->hdrs,
+		b->segs[0].addr = gvfe_dma_coherent_addr(&d->dma, &b->hdrs,
+		                                         ch->index * sizeof(struct blk_hdr_slot));
+		b->segs[0].len = sizeof(struct virtio_blk_outhdr);
+		b->segs[1 + nsegs].addr = gvfe_dma_coherent_addr(&d->dma, &b->hdrs,
 			ch->index * sizeof(struct blk_hdr_slot) + offsetof(struct blk_hdr_slot, status));
-		d->segs[1 + nsegs].len = 1;
-		rc = gv_vq_add(vq, d->segs, dir == GV_DMA_TO_DEVICE ? 1 + nsegs : 1,
-		               dir == GV_DMA_TO_DEVICE ? 1 : nsegs + 1, ch);
+		b->segs[1 + nsegs].len = 1;
+		if (!gvfe_vq_in_flight(vq))
+			gvfe_dev_started_io(d);
+		rc = gvfe_vq_add(vq, b->segs, dir == GVFE_DMA_TO_DEVICE ? 1 + nsegs : 1,
+		                 dir == GVFE_DMA_TO_DEVICE ? 1 : nsegs + 1, ch);
 		if (rc < 0) {
 			if (ch->mapped)
-				gv_dma_unmap(&d->dma, &ch->map);
+				gvfe_dma_unmap(&d->dma, &ch->map);
 			ch->mapped = false;
 			if (rc == -ENOSPC)
 				break;
 			pend_fail_head(d, rc);
 			continue;
 		}
-		d->free_chunks = ch->next_free;
+		b->free_chunks = ch->next_free;
 		ch->io = io;
 		ch->len = len;
 		io->issued += len;
 		io->chunks++;
 		added = true;
 		if (io->issued == io->len)
-			pend_pop(d);
+			pend_pop(b);
 	}
-	if (added && gv_vq_kick(vq, d->p) < 0 && !d->broken)
-		gv_dev_fail(d, "cannot notify the backend");
+	if (added && gvfe_vq_kick(vq, d->p) < 0 && !d->broken)
+		gvfe_dev_fail(d, "cannot notify the backend");
 }
 
 int gv_blk_submit(struct gv_device *d, struct gv_blk_io *io)
 {
+	struct blk *b;
 	uint64_t sectors;
 
-	if (d->virtio_id != VIRTIO_ID_BLOCK)
+	if (d->drv != &gvfe_blk_driver)
 		return -ENOTBLK;
+	b = blk_of(d);
 	if (d->broken || d->closing)
 		return -EIO;
 	switch (io->op) {
@@ -264,9 +359,9 @@ int gv_blk_submit(struct gv_device *d, struct gv_blk_io *io)
 		if (!io->len || io->len % 512 || !io->buf)
 			return -EINVAL;
 		sectors = io->len / 512;
-		if (io->sector > d->blk.capacity || sectors > d->blk.capacity - io->sector)
+		if (io->sector > b->cfg.capacity || sectors > b->cfg.capacity - io->sector)
 			return -ENOSPC;
-		if (io->op == GV_BLK_WRITE && d->blk.ro)
+		if (io->op == GV_BLK_WRITE && b->cfg.ro)
 			return -EROFS;
 		break;
 	case GV_BLK_FLUSH:
@@ -287,12 +382,12 @@ int gv_blk_submit(struct gv_device *d, struct gv_blk_io *io)
 	io->chunks = 0;
 	io->next = NULL;
 	io->queued = true;
-	if (d->pend_tail)
-		d->pend_tail->next = io;
+	if (b->pend_tail)
+		b->pend_tail->next = io;
 	else
-		d->pend_head = io;
-	d->pend_tail = io;
-	gv_blk_pump(d);
+		b->pend_head = io;
+	b->pend_tail = io;
+	blk_pump(d);
 	return 0;
 }
 
@@ -327,8 +422,8 @@ static void *tmp_alloc(struct gv_device *d, size_t len, bool *in_pool)
 {
 	void *b = NULL;
 
-	if (d->dma.strategy == GV_DMA_POOL)
-		b = gv_dma_pool_alloc(&d->dma, len);
+	if (d->dma.ops->pool_buffers)
+		b = gvfe_dma_pool_alloc(&d->dma, len);
 	*in_pool = b != NULL;
 	return b ? b : malloc(len);
 }
@@ -336,7 +431,7 @@ static void *tmp_alloc(struct gv_device *d, size_t len, bool *in_pool)
 static void tmp_free(struct gv_device *d, void *b, size_t len, bool in_pool)
 {
 	if (in_pool)
-		gv_dma_pool_free(&d->dma, b, len);
+		gvfe_dma_pool_free(&d->dma, b, len);
 	else
 		free(b);
 }
@@ -406,10 +501,25 @@ int gv_blk_get_id(struct gv_device *d, char id[21])
 
 void *gv_pool_alloc(struct gv_device *d, size_t len)
 {
-	return gv_dma_pool_alloc(&d->dma, len);
+	return gvfe_dma_pool_alloc(&d->dma, len);
 }
 
 void gv_pool_free(struct gv_device *d, void *buf, size_t len)
 {
-	gv_dma_pool_free(&d->dma, buf, len);
+	gvfe_dma_pool_free(&d->dma, buf, len);
 }
+
+const struct gvfe_driver gvfe_blk_driver = {
+	.name = "virtio-blk",
+	.type = "virtio,device2",
+	.virtio_id = VIRTIO_ID_BLOCK,
+	.features = 1ULL << VIRTIO_BLK_F_SEG_MAX | 1ULL << VIRTIO_BLK_F_SIZE_MAX |
+		1ULL << VIRTIO_BLK_F_BLK_SIZE | 1ULL << VIRTIO_BLK_F_FLUSH | 1ULL << VIRTIO_BLK_F_RO,
+	.probe = blk_probe,
+	.setup = blk_setup,
+	.complete = blk_complete,
+	.pump = blk_pump,
+	.pending = blk_pending,
+	.info = blk_info,
+	.teardown = blk_teardown,
+};

@@ -3,30 +3,49 @@
  * setup code (transport.c), the event/completion loop (io.c) and the
  * drivers (blk.c, rng.c). Not installed; see grant_virtio.h for the API.
  */
-#ifndef GV_FRONTEND_DEVICE_H
-#define GV_FRONTEND_DEVICE_H
+#ifndef GVFE_DEVICE_H
+#define GVFE_DEVICE_H
 
 #include <xenstore.h>
+#include "clock.h"
 #include "grant_virtio.h"
 #include "dma.h"
 #include "virtqueue.h"
 
-/* One virtio-blk request on the ring: a piece of a struct gv_blk_io. */
-struct blk_chunk {
-	struct gv_blk_io *io;
-	size_t len;                 /* data bytes */
-	struct gv_dma_map map;
-	bool mapped;
-	unsigned index;             /* its header slot */
-	struct blk_chunk *next_free;
+struct gv_device;
+
+/* A device-type driver (blk.c, rng.c), in the manner of Linux's struct
+ * virtio_driver: the generic code (transport.c, io.c) calls it only through
+ * this table and never names a driver; the driver keeps its own state in
+ * d->drv_priv. Order: probe (after BE=InitWait), features negotiated, the
+ * queue created, setup; then pump/complete from the event loop; teardown
+ * once, on every path after probe was called. Only complete is required;
+ * an operation left NULL has nothing to do. */
+struct gvfe_driver {
+	const char *name;           /* "virtio-blk" */
+	const char *type;           /* the backend's `type` key: "virtio,device2" */
+	unsigned virtio_id;
+	uint64_t features;          /* device-type feature bits the driver accepts */
+	/* Allocates d->drv_priv and reads the device's configuration keys.
+	 * 0 or -errno with a line in err. */
+	int (*probe)(struct gv_device *d, char *err, size_t errlen);
+	/* After negotiation (d->drv_features) and the queue: the driver's
+	 * DMA-dependent state. 0 or -errno. */
+	int (*setup)(struct gv_device *d);
+	/* One ring token completed (len valid when err == 0), or failed. */
+	void (*complete)(struct gv_device *d, void *token, uint32_t len, int err);
+	/* Issues what waits for room; with the device broken or stopped, fails
+	 * it. NULL: requests never wait. */
+	void (*pump)(struct gv_device *d);
+	/* true while requests were accepted but are not on the ring yet. */
+	bool (*pending)(const struct gv_device *d);
+	/* Device-type fields of gv_get_info. */
+	void (*info)(const struct gv_device *d, struct gv_device_info *i);
+	/* Undoes setup and probe; frees d->drv_priv. */
+	void (*teardown)(struct gv_device *d);
 };
 
-/* Header slot in coherent memory: device-readable outhdr, device-writable status. */
-struct blk_hdr_slot {
-	struct virtio_blk_outhdr hdr;
-	uint8_t status;
-	uint8_t pad[15];
-};
+extern const struct gvfe_driver gvfe_blk_driver, gvfe_rng_driver;
 
 struct gv_device {
 	struct gv_platform *p;
@@ -38,56 +57,47 @@ struct gv_device {
 	unsigned devid;
 	domid_t backend_id;
 	unsigned virtio_id;
+	const struct gvfe_driver *drv;
+	void *drv_priv;             /* the driver's own state */
 	uint64_t dev_features, drv_features;
 	unsigned dev_num_queues, max_queue_size, max_persistent;
-	struct {
-		uint64_t capacity;
-		unsigned blk_size, seg_max, size_max;
-		bool ro;
-	} blk;
 
-	struct gv_dma_dev dma;
+	struct gvfe_dma_dev dma;
 	bool dma_ready;
-	struct gv_vq *vq;           /* one queue: blk and rng both use queue 0 */
+	struct gvfe_vq *vq;           /* one queue: blk and rng both use queue 0 */
 	evtchn_port_t dev_port, vq_port;
-	struct gv_dma_coherent live; /* byte 0: us, byte 1: the backend */
+	struct gvfe_dma_coherent live; /* byte 0: us, byte 1: the backend */
 	int timeout_ms;
 
 	enum xenbus_state be_state;
+	bool published;             /* FE=Initialised written: a Connected now answers us */
 	bool connected;
 	bool backend_seen_alive;    /* byte 1 was 1 once: its 0 now means gone */
 	bool broken;                /* sticky */
 	bool closing;               /* detach started: no new requests */
 	char error[512];
 
-	/* completion of one ring token: len valid when err == 0 */
-	void (*complete)(struct gv_device *d, void *token, uint32_t len, int err);
 	int ios_completed;          /* by the current gv_poll */
-
-	/* blk */
-	struct gv_dma_coherent hdrs;
-	struct blk_chunk *chunks, *free_chunks;
-	struct gv_blk_io *pend_head, *pend_tail;
-	struct gv_dma_seg *segs;
-	unsigned seg_limit;
-	size_t chunk_max;
+	int io_timeout_ms;          /* no completion for this long with requests in flight: broken */
+	long long last_progress_ms; /* a completion, or the first request into an idle ring */
 
 	struct gv_stats st;
 };
 
-/* io.c */
-void gv_dev_fail(struct gv_device *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void gv_dev_fail_inflight(struct gv_device *d);
-int gv_dev_check_backend(struct gv_device *d);
-void gv_dev_reap(struct gv_device *d);
-/* Waits for an event (evtchn or xenstore watch) at most timeout_ms and
- * processes it. 0, or -errno from poll. */
-int gv_dev_wait_event(struct gv_device *d, int timeout_ms);
-
-/* blk.c / rng.c */
-int gv_blk_setup(struct gv_device *d);
-void gv_blk_teardown(struct gv_device *d);
-void gv_blk_pump(struct gv_device *d);
-void gv_rng_setup(struct gv_device *d);
+/* io.c: the event loop; transport.c and the drivers call it, it calls a
+ * driver only through d->drv. */
+void gvfe_dev_fail(struct gv_device *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void gvfe_dev_fail_inflight(struct gv_device *d);
+int gvfe_dev_check_backend(struct gv_device *d);
+/* Re-reads BE state and device-status; a stopped device is marked broken.
+ * Returns the state read, or -errno (-ENOENT: the BE directory is gone). */
+int gvfe_dev_refresh_backend(struct gv_device *d);
+/* Copies the backend's `error` key (if any) into d->error. */
+void gvfe_dev_read_be_error(struct gv_device *d);
+/* Waits for an event (evtchn or xenstore watch) at most timeout_ms (>= 0)
+ * and processes it. 0, or -errno from poll. */
+int gvfe_dev_wait_event(struct gv_device *d, int timeout_ms);
+/* A driver put requests on an idle ring: the completion clock starts. */
+void gvfe_dev_started_io(struct gv_device *d);
 
 #endif

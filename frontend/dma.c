@@ -1,8 +1,10 @@
 /*
  * frontend/dma.c: the strategy-independent part of the guest's DMA API:
- * dispatch to the device's strategy, coherent allocations, the persistent
- * pool and its slot allocator, and the one function that turns a byte range
- * of granted pages into grant-contiguous segments.
+ * the strategy's ops chosen by name, dispatch to them, coherent
+ * allocations, the persistent pool's set-up and its zero-copy buffers. What
+ * the strategies themselves share (slot allocator, grant-contiguous
+ * segments, the broken mark) is in dma_common.c, so a strategy never calls
+ * back into this file that called it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -12,157 +14,37 @@
 #include "log.h"
 
 static const char *const strategy_names[] = {
-	[GV_DMA_BOUNCE] = "bounce",
-	[GV_DMA_GRANT] = "grant",
-	[GV_DMA_POOL] = "pool",
-	[GV_DMA_BYPASS] = "bypass",
+	[GVFE_DMA_BOUNCE] = "bounce",
+	[GVFE_DMA_GRANT] = "grant",
+	[GVFE_DMA_POOL] = "pool",
+	[GVFE_DMA_BYPASS] = "bypass",
 };
 
-const char *gv_dma_strategy_name(enum gv_dma_strategy s)
+const char *gvfe_dma_strategy_name(enum gvfe_dma_strategy s)
 {
 	return (unsigned)s < sizeof(strategy_names) / sizeof(strategy_names[0]) ?
 		strategy_names[s] : "unknown";
 }
 
-int gv_dma_strategy_parse(const char *name, enum gv_dma_strategy *s)
+int gvfe_dma_strategy_parse(const char *name, enum gvfe_dma_strategy *s)
 {
 	for (unsigned i = 0; i < sizeof(strategy_names) / sizeof(strategy_names[0]); i++) {
 		if (name && !strcmp(name, strategy_names[i])) {
-			*s = (enum gv_dma_strategy)i;
+			*s = (enum gvfe_dma_strategy)i;
 			return 0;
 		}
 	}
 	return -EINVAL;
 }
 
-void gv_dma_mark_broken(struct gv_dma_dev *d, const char *why)
+static int pool_init(struct gvfe_dma_dev *d, unsigned npages)
 {
-	if (d->broken)
-		return;
-	d->broken = true;
-	gv_err("dma (%s): device broken: %s", d->ops->name, why);
-}
-
-int gv_dma_segs_from_refs(const grant_ref_t *refs, size_t off, size_t len, uint32_t max_seg_len,
-                          struct gv_dma_seg *segs, unsigned max_segs, unsigned *nsegs)
-{
-	unsigned n = 0;
-
-	if (!max_seg_len)
-		max_seg_len = UINT32_MAX;
-	while (len) {
-		size_t page = off >> GV_PAGE_SHIFT;
-		grant_ref_t first = refs[page];
-		uint32_t run = 0;
-
-		if (n == max_segs)
-			return -E2BIG;
-		segs[n].addr = gv_grant_to_dma(first, (uint32_t)(off & GV_PAGE_MASK));
-		/* Extend page by page while the next page's ref is the next ref
-		 * (the backend addresses page k of a segment as ref + k). */
-		for (;;) {
-			size_t in_page = GV_PAGE_SIZE - (off & GV_PAGE_MASK);
-			size_t take = len < in_page ? len : in_page;
-
-			if (take > max_seg_len - run)
-				take = max_seg_len - run;
-			run += (uint32_t)take;
-			off += take;
-			len -= take;
-			if (!len || run == max_seg_len || (off & GV_PAGE_MASK))
-				break;
-			if (refs[off >> GV_PAGE_SHIFT] != first + (grant_ref_t)((off >> GV_PAGE_SHIFT) - page))
-				break;
-		}
-		segs[n++].len = run;
-	}
-	*nsegs = n;
-	return 0;
-}
-
-/* ---- the persistent pool and its slot bitmap ---- */
-
-static bool slot_used(const struct gv_dma_pool *pool, uint32_t i)
-{
-	return pool->bitmap[i / 64] >> (i % 64) & 1;
-}
-
-static void slots_set(struct gv_dma_pool *pool, uint32_t first, uint32_t n, bool used)
-{
-	for (uint32_t i = first; i < first + n; i++) {
-		if (used)
-			pool->bitmap[i / 64] |= 1ULL << (i % 64);
-		else
-			pool->bitmap[i / 64] &= ~(1ULL << (i % 64));
-	}
-}
-
-int gv_dma_slot_alloc(struct gv_dma_pool *pool, size_t len, uint32_t *slot, uint32_t *nslots)
-{
-	uint64_t want64 = (len + GV_DMA_SLOT_SIZE - 1) >> GV_DMA_SLOT_SHIFT;
-	uint32_t want, start, i, run = 0;
-
-	if (!want64)
-		want64 = 1;
-	if (want64 > pool->nslots)
-		return -ENOMEM;          /* can never fit: waiting would not help */
-	want = (uint32_t)want64;
-	if (want > pool->free_slots)
-		return -EAGAIN;
-	/* First fit from the hint, wrapping once; a run may not wrap. */
-	start = pool->hint < pool->nslots ? pool->hint : 0;
-	i = start;
-	for (uint32_t scanned = 0; scanned < pool->nslots + want; scanned++) {
-		if (i == pool->nslots) {
-			i = 0;
-			run = 0;
-		}
-		if (!(i % 64) && pool->bitmap[i / 64] == ~0ULL && i + 64 <= pool->nslots) {
-			/* a full word: skip it whole */
-			run = 0;
-			i += 64;
-			scanned += 63;
-			continue;
-		}
-		if (slot_used(pool, i)) {
-			run = 0;
-		} else if (++run == want) {
-			uint32_t first = i + 1 - want;
-
-			slots_set(pool, first, want, true);
-			pool->free_slots -= want;
-			pool->hint = first + want;
-			*slot = first;
-			*nslots = want;
-			return 0;
-		}
-		i++;
-	}
-	return -EAGAIN;                  /* fragmented: completions will free runs */
-}
-
-void gv_dma_slot_free(struct gv_dma_pool *pool, uint32_t slot, uint32_t nslots)
-{
-	slots_set(pool, slot, nslots, false);
-	pool->free_slots += nslots;
-}
-
-bool gv_dma_in_pool(const struct gv_dma_pool *pool, const void *buf, size_t len)
-{
-	uintptr_t b = (uintptr_t)buf, base = (uintptr_t)pool->base;
-	size_t size = (size_t)pool->npages << GV_PAGE_SHIFT;
-
-	return pool->npages && b >= base && b - base <= size && len <= size - (b - base);
-}
-
-static int pool_init(struct gv_dma_dev *d, unsigned npages)
-{
-	struct gv_dma_pool *pool = &d->pool;
+	struct gvfe_dma_pool *pool = &d->pool;
 	void *addr;
 	int rc;
 
 	pool->refs = calloc(npages, sizeof(*pool->refs));
-	pool->nslots = npages << (GV_PAGE_SHIFT - GV_DMA_SLOT_SHIFT);
+	pool->nslots = npages << (GV_PAGE_SHIFT - GVFE_DMA_SLOT_SHIFT);
 	pool->bitmap = calloc((pool->nslots + 63) / 64, sizeof(uint64_t));
 	if (!pool->refs || !pool->bitmap) {
 		rc = -ENOMEM;
@@ -185,40 +67,46 @@ free_arrays:
 	return rc;
 }
 
-int gv_dma_dev_init(struct gv_dma_dev *d, struct gv_platform *p, domid_t backend,
-                    enum gv_dma_strategy s, unsigned pool_pages)
+const struct gvfe_dma_ops *gvfe_dma_ops_of(enum gvfe_dma_strategy s)
 {
-	static const struct gv_dma_ops *const ops[] = {
-		[GV_DMA_BOUNCE] = &gv_dma_bounce_ops,
-		[GV_DMA_GRANT] = &gv_dma_grant_ops,
-		[GV_DMA_POOL] = &gv_dma_pool_ops,
-		[GV_DMA_BYPASS] = &gv_dma_bypass_ops,
+	static const struct gvfe_dma_ops *const ops[] = {
+		[GVFE_DMA_BOUNCE] = &gvfe_dma_bounce_ops,
+		[GVFE_DMA_GRANT] = &gvfe_dma_grant_ops,
+		[GVFE_DMA_POOL] = &gvfe_dma_pool_ops,
+		[GVFE_DMA_BYPASS] = &gvfe_dma_bypass_ops,
 	};
 
-	if ((unsigned)s >= sizeof(ops) / sizeof(ops[0]))
+	return (unsigned)s < sizeof(ops) / sizeof(ops[0]) ? ops[s] : NULL;
+}
+
+int gvfe_dma_dev_init(struct gvfe_dma_dev *d, struct gv_platform *p, domid_t backend,
+                      enum gvfe_dma_strategy s, unsigned pool_pages)
+{
+	const struct gvfe_dma_ops *ops = gvfe_dma_ops_of(s);
+
+	if (!ops)
 		return -EINVAL;
 	memset(d, 0, sizeof(*d));
 	d->p = p;
 	d->backend = backend;
-	d->strategy = s;
-	d->ops = ops[s];
+	d->ops = ops;
 	d->max_seg_len = UINT32_MAX;
-	d->grant_budget = pool_pages ? pool_pages : GV_DMA_DEFAULT_POOL_PAGES;
+	d->grant_budget = pool_pages ? pool_pages : GVFE_DMA_DEFAULT_POOL_PAGES;
 	if (d->ops->persistent)
-		return pool_init(d, pool_pages ? pool_pages : GV_DMA_DEFAULT_POOL_PAGES);
+		return pool_init(d, pool_pages ? pool_pages : GVFE_DMA_DEFAULT_POOL_PAGES);
 	return 0;
 }
 
-int gv_dma_dev_destroy(struct gv_dma_dev *d)
+int gvfe_dma_dev_destroy(struct gvfe_dma_dev *d)
 {
-	struct gv_dma_pool *pool = &d->pool;
+	struct gvfe_dma_pool *pool = &d->pool;
 	int rc = 0;
 
 	if (pool->npages) {
 		rc = gv_grant_end(d->p, pool->base, pool->npages);
 		if (rc == -EBUSY) {
 			d->stats.pages_leaked += pool->npages;
-			gv_dma_mark_broken(d, "the backend still maps the DMA pool; its pages are leaked");
+			gvfe_dma_mark_broken(d, "the backend still maps the DMA pool; its pages are leaked");
 		}
 	}
 	free(pool->bitmap);
@@ -227,15 +115,15 @@ int gv_dma_dev_destroy(struct gv_dma_dev *d)
 	return rc;
 }
 
-int gv_dma_map(struct gv_dma_dev *d, void *buf, size_t len, enum gv_dma_dir dir,
-               struct gv_dma_map *m, struct gv_dma_seg *segs, unsigned max_segs,
+int gvfe_dma_map(struct gvfe_dma_dev *d, void *buf, size_t len, enum gvfe_dma_dir dir,
+                 struct gvfe_dma_map *m, struct gvfe_dma_seg *segs, unsigned max_segs,
                unsigned *nsegs)
 {
 	int rc;
 
 	if (d->broken)
 		return -EIO;
-	if (!len || (dir & ~GV_DMA_BIDIRECTIONAL) || !dir)
+	if (!len || (dir & ~GVFE_DMA_BIDIRECTIONAL) || !dir)
 		return -EINVAL;
 	memset(m, 0, sizeof(*m));
 	m->cpu = buf;
@@ -249,23 +137,23 @@ int gv_dma_map(struct gv_dma_dev *d, void *buf, size_t len, enum gv_dma_dir dir,
 	return rc;
 }
 
-int gv_dma_unmap(struct gv_dma_dev *d, struct gv_dma_map *m)
+int gvfe_dma_unmap(struct gvfe_dma_dev *d, struct gvfe_dma_map *m)
 {
 	d->stats.unmaps++;
 	return d->ops->unmap(d, m);
 }
 
-void gv_dma_sync_for_device(struct gv_dma_dev *d, struct gv_dma_map *m)
+void gvfe_dma_sync_for_device(struct gvfe_dma_dev *d, struct gvfe_dma_map *m)
 {
-	if (m->bounced && (m->dir & GV_DMA_TO_DEVICE)) {
+	if (m->bounced && (m->dir & GVFE_DMA_TO_DEVICE)) {
 		memcpy(m->dev_cpu, m->cpu, m->len);
 		d->stats.bytes_copied_in += m->len;
 	}
 }
 
-void gv_dma_sync_for_cpu(struct gv_dma_dev *d, struct gv_dma_map *m)
+void gvfe_dma_sync_for_cpu(struct gvfe_dma_dev *d, struct gvfe_dma_map *m)
 {
-	if (m->bounced && (m->dir & GV_DMA_FROM_DEVICE)) {
+	if (m->bounced && (m->dir & GVFE_DMA_FROM_DEVICE)) {
 		memcpy(m->cpu, m->dev_cpu, m->len);
 		d->stats.bytes_copied_out += m->len;
 	}
@@ -273,8 +161,8 @@ void gv_dma_sync_for_cpu(struct gv_dma_dev *d, struct gv_dma_map *m)
 
 /* ---- coherent memory ---- */
 
-int gv_dma_alloc_coherent(struct gv_dma_dev *d, size_t size, bool readonly,
-                          struct gv_dma_coherent *c)
+int gvfe_dma_alloc_coherent(struct gvfe_dma_dev *d, size_t size, bool readonly,
+                            struct gvfe_dma_coherent *c)
 {
 	unsigned npages = gv_pages_for(size);
 	void *addr;
@@ -300,7 +188,7 @@ int gv_dma_alloc_coherent(struct gv_dma_dev *d, size_t size, bool readonly,
 	return 0;
 }
 
-int gv_dma_free_coherent(struct gv_dma_dev *d, struct gv_dma_coherent *c)
+int gvfe_dma_free_coherent(struct gvfe_dma_dev *d, struct gvfe_dma_coherent *c)
 {
 	int rc = 0;
 
@@ -308,7 +196,7 @@ int gv_dma_free_coherent(struct gv_dma_dev *d, struct gv_dma_coherent *c)
 		rc = gv_grant_end(d->p, c->cpu, c->npages);
 		if (rc == -EBUSY) {
 			d->stats.pages_leaked += c->npages;
-			gv_dma_mark_broken(d, "the backend still maps coherent memory; its pages are leaked");
+			gvfe_dma_mark_broken(d, "the backend still maps coherent memory; its pages are leaked");
 		}
 	}
 	free(c->refs);
@@ -316,16 +204,17 @@ int gv_dma_free_coherent(struct gv_dma_dev *d, struct gv_dma_coherent *c)
 	return rc;
 }
 
-uint64_t gv_dma_coherent_addr(struct gv_dma_dev *d, const struct gv_dma_coherent *c, size_t off)
+uint64_t gvfe_dma_coherent_addr(struct gvfe_dma_dev *d, const struct gvfe_dma_coherent *c,
+                                size_t off)
 {
-	if (d->strategy == GV_DMA_BYPASS)
-		return (uint64_t)(uintptr_t)((uint8_t *)c->cpu + off);
+	if (d->ops->coherent_addr)
+		return d->ops->coherent_addr(d, c, off);
 	return gv_grant_to_dma(c->refs[off >> GV_PAGE_SHIFT], (uint32_t)(off & GV_PAGE_MASK));
 }
 
 /* ---- the zero-copy pool API ---- */
 
-void *gv_dma_pool_alloc(struct gv_dma_dev *d, size_t len)
+void *gvfe_dma_pool_alloc(struct gvfe_dma_dev *d, size_t len)
 {
 	uint32_t slot, nslots;
 	int rc;
@@ -334,22 +223,22 @@ void *gv_dma_pool_alloc(struct gv_dma_dev *d, size_t len)
 		errno = EINVAL;
 		return NULL;
 	}
-	rc = gv_dma_slot_alloc(&d->pool, len, &slot, &nslots);
+	rc = gvfe_dma_slot_alloc(&d->pool, len, &slot, &nslots);
 	if (rc < 0) {
 		errno = -rc;
 		return NULL;
 	}
-	return d->pool.base + ((size_t)slot << GV_DMA_SLOT_SHIFT);
+	return d->pool.base + ((size_t)slot << GVFE_DMA_SLOT_SHIFT);
 }
 
-void gv_dma_pool_free(struct gv_dma_dev *d, void *buf, size_t len)
+void gvfe_dma_pool_free(struct gvfe_dma_dev *d, void *buf, size_t len)
 {
 	size_t off;
 	uint64_t n;
 
-	if (!buf || !gv_dma_in_pool(&d->pool, buf, len))
+	if (!buf || !gvfe_dma_in_pool(&d->pool, buf, len))
 		return;
 	off = (size_t)((uint8_t *)buf - d->pool.base);
-	n = (len + GV_DMA_SLOT_SIZE - 1) >> GV_DMA_SLOT_SHIFT;
-	gv_dma_slot_free(&d->pool, (uint32_t)(off >> GV_DMA_SLOT_SHIFT), n ? (uint32_t)n : 1);
+	n = (len + GVFE_DMA_SLOT_SIZE - 1) >> GVFE_DMA_SLOT_SHIFT;
+	gvfe_dma_slot_free(&d->pool, (uint32_t)(off >> GVFE_DMA_SLOT_SHIFT), n ? (uint32_t)n : 1);
 }

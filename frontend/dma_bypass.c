@@ -9,8 +9,8 @@
  */
 #include "dma.h"
 
-static int bypass_map(struct gv_dma_dev *d, void *buf, size_t len, enum gv_dma_dir dir,
-                      struct gv_dma_map *m, struct gv_dma_seg *segs, unsigned max_segs,
+static int bypass_map(struct gvfe_dma_dev *d, void *buf, size_t len, enum gvfe_dma_dir dir,
+                      struct gvfe_dma_map *m, struct gvfe_dma_seg *segs, unsigned max_segs,
                       unsigned *nsegs)
 {
 	uint64_t addr = (uint64_t)(uintptr_t)buf;
@@ -33,16 +33,27 @@ static int bypass_map(struct gv_dma_dev *d, void *buf, size_t len, enum gv_dma_d
 	return 0;
 }
 
-static int bypass_unmap(struct gv_dma_dev *d, struct gv_dma_map *m)
+static int bypass_unmap(struct gvfe_dma_dev *d, struct gvfe_dma_map *m)
 {
 	(void)d;
 	m->dev_cpu = NULL;
 	return 0;
 }
 
-const struct gv_dma_ops gv_dma_bypass_ops = {
+/* Coherent memory too gets its pretend guest-physical address. */
+static uint64_t bypass_coherent_addr(struct gvfe_dma_dev *d, const struct gvfe_dma_coherent *c,
+                                     size_t off)
+{
+	(void)d;
+	return (uint64_t)(uintptr_t)((uint8_t *)c->cpu + off);
+}
+
+const struct gvfe_dma_ops gvfe_dma_bypass_ops = {
 	.name = "bypass",
 	.persistent = false,
+	.access_platform = false,   /* the point of it: a legacy driver's physical addresses */
+	.pool_buffers = false,
 	.map = bypass_map,
 	.unmap = bypass_unmap,
+	.coherent_addr = bypass_coherent_addr,
 };

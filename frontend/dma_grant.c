@@ -21,8 +21,8 @@
 #include <string.h>
 #include "dma.h"
 
-static int grant_map(struct gv_dma_dev *d, void *buf, size_t len, enum gv_dma_dir dir,
-                     struct gv_dma_map *m, struct gv_dma_seg *segs, unsigned max_segs,
+static int grant_map(struct gvfe_dma_dev *d, void *buf, size_t len, enum gvfe_dma_dir dir,
+                     struct gvfe_dma_map *m, struct gvfe_dma_seg *segs, unsigned max_segs,
                      unsigned *nsegs)
 {
 	unsigned npages = gv_pages_for(len);
@@ -40,12 +40,12 @@ static int grant_map(struct gv_dma_dev *d, void *buf, size_t len, enum gv_dma_di
 			return -ENOMEM;
 	}
 	rc = gv_grant_alloc(d->p, d->backend, npages,
-	                    dir == GV_DMA_TO_DEVICE ? GV_GRANT_READONLY : 0, NULL, refs, &addr);
+	                    dir == GVFE_DMA_TO_DEVICE ? GV_GRANT_READONLY : 0, NULL, refs, &addr);
 	if (rc == -ENOSPC)
 		rc = -EAGAIN;              /* the platform's own limit: wait for completions */
 	if (rc < 0)
 		goto free_refs;
-	rc = gv_dma_segs_from_refs(refs, 0, len, d->max_seg_len, segs, max_segs, nsegs);
+	rc = gvfe_dma_segs_from_refs(refs, 0, len, d->max_seg_len, segs, max_segs, nsegs);
 	if (rc < 0) {
 		/* The backend never saw these refs: ending cannot be refused. */
 		gv_grant_end(d->p, addr, npages);
@@ -55,7 +55,7 @@ static int grant_map(struct gv_dma_dev *d, void *buf, size_t len, enum gv_dma_di
 	m->npages = npages;
 	d->grant_pages_out += npages;
 	m->bounced = true;
-	if (dir & GV_DMA_TO_DEVICE) {
+	if (dir & GVFE_DMA_TO_DEVICE) {
 		memcpy(m->dev_cpu, buf, len);
 		d->stats.bytes_copied_in += len;
 	}
@@ -65,13 +65,13 @@ free_refs:
 	return rc;
 }
 
-static int grant_unmap(struct gv_dma_dev *d, struct gv_dma_map *m)
+static int grant_unmap(struct gvfe_dma_dev *d, struct gvfe_dma_map *m)
 {
 	int rc;
 
 	if (!m->npages)
 		return 0;
-	if (m->dir & GV_DMA_FROM_DEVICE) {
+	if (m->dir & GVFE_DMA_FROM_DEVICE) {
 		memcpy(m->cpu, m->dev_cpu, m->len);
 		d->stats.bytes_copied_out += m->len;
 	}
@@ -81,7 +81,8 @@ static int grant_unmap(struct gv_dma_dev *d, struct gv_dma_map *m)
 	d->grant_pages_out -= m->npages;
 	if (rc == -EBUSY) {
 		d->stats.pages_leaked += m->npages;
-		gv_dma_mark_broken(d, "grant still in use by the backend; its pages are leaked and never reused");
+		gvfe_dma_mark_broken(d, "grant still in use by the backend; "
+		                     "its pages are leaked and never reused");
 	}
 	/* Either way the pages are gone from here: never touch them again. */
 	m->dev_cpu = NULL;
@@ -89,9 +90,11 @@ static int grant_unmap(struct gv_dma_dev *d, struct gv_dma_map *m)
 	return rc;
 }
 
-const struct gv_dma_ops gv_dma_grant_ops = {
+const struct gvfe_dma_ops gvfe_dma_grant_ops = {
 	.name = "grant",
 	.persistent = false,
+	.access_platform = true,
+	.pool_buffers = false,
 	.map = grant_map,
 	.unmap = grant_unmap,
 };

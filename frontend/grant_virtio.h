@@ -10,8 +10,8 @@
  * BE=Closing) or that lost its backend fails every request with -EIO from
  * then on; gv_device_error() says why; only gv_detach() remains useful.
  */
-#ifndef GV_FRONTEND_GRANT_VIRTIO_H
-#define GV_FRONTEND_GRANT_VIRTIO_H
+#ifndef GV_GRANT_VIRTIO_H
+#define GV_GRANT_VIRTIO_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -31,6 +31,8 @@ struct gv_attach_opts {
 	unsigned queue_size;        /* 0: min(256, max-queue-size); else a power of two */
 	unsigned pool_pages;        /* bounce/pool: pages of the granted pool; 0: 768 (3 MiB) */
 	int timeout_ms;             /* each handshake wait; 0: 10000 */
+	int io_timeout_ms;          /* requests in flight and none completed for this
+	                               long: the device breaks (-EIO); 0: 30000 */
 };
 
 /* Fills o with the defaults above. */
@@ -79,8 +81,16 @@ struct gv_stats {
 	uint64_t kicks, kicks_suppressed, interrupts;
 	uint64_t dma_bytes_copied_in, dma_bytes_copied_out, dma_pool_full, dma_pool_fallbacks;
 	uint64_t dma_pages_leaked;
+	uint64_t indirect_chains;   /* requests sent through an indirect table */
 };
 void gv_get_stats(const struct gv_device *d, struct gv_stats *s);
+
+/* The virtqueue now: virtio requests (descriptor chains) in flight and free
+ * descriptors; zeros when the device has no queue. */
+struct gv_queue_state {
+	unsigned in_flight, free_descriptors;
+};
+void gv_get_queue_state(const struct gv_device *d, struct gv_queue_state *q);
 
 /* Writes the names of the feature bits in f ("VERSION_1 ACCESS_PLATFORM
  * ...", unknown bits as "bit42") into buf; returns buf. */
@@ -93,8 +103,11 @@ const char *gv_device_error(const struct gv_device *d);
 
 /* The event-channel fd, to poll() with other fds; then call gv_poll(d, 0). */
 int gv_device_fd(const struct gv_device *d);
-/* Processes events and completions, waiting at most timeout_ms (-1: no
- * limit) for at least one. Returns the number of requests completed (their
+/* Processes events and completions, waiting at most timeout_ms for at
+ * least one. -1: no deadline of the caller's, but the wait is still bounded:
+ * with requests in flight, until one completes or none has for
+ * io_timeout_ms (the device then breaks: -EIO); with none in flight, at most
+ * io_timeout_ms (returns 0). Returns the number of requests completed (their
  * callbacks ran), or -EIO when the device is broken. Logs once when the
  * device breaks or the backend goes away. */
 int gv_poll(struct gv_device *d, int timeout_ms);

@@ -21,7 +21,7 @@ static const char usage[] =
 "SYNOPSIS\n"
 "    gv-frontend [--platform sim|xen] [--domid N] [--devid N]\n"
 "                [--dma bounce|grant|pool|bypass] [--queue-size N] [--pool-pages N]\n"
-"                [--timeout MS] [--verbose] COMMAND [ARGS]\n"
+"                [--timeout MS] [--io-timeout MS] [--verbose] COMMAND [ARGS]\n"
 "\n"
 "DESCRIPTION\n"
 "    Attaches to the virtio device DEVID of this guest (docs/transport.md): the\n"
@@ -44,9 +44,7 @@ static const char usage[] =
 "    flush                 VIRTIO_BLK_T_FLUSH\n"
 "    id                    the device id string (VIRTIO_BLK_T_GET_ID)\n"
 "    rng --bytes N [--raw] random bytes from a virtio-rng device\n"
-"    bench [--size SIZE] [--io-size SIZE] [--depth N] [--no-verify]\n"
-"                          sequential read throughput over SIZE bytes (written\n"
-"                          first); --no-verify: the timed reads are not checked\n"
+"    (throughput benchmarks: gv-bench, see docs/benchmarks.md)\n"
 "\n"
 "OPTIONS\n"
 "    --platform sim|xen    hypervisor interface (default: $GV_PLATFORM, else xen\n"
@@ -61,6 +59,8 @@ static const char usage[] =
 "    --queue-size N        virtqueue size, a power of two (default 256)\n"
 "    --pool-pages N        size of the granted pool (default 768 = 3 MiB)\n"
 "    --timeout MS          each handshake wait (default 10000)\n"
+"    --io-timeout MS       requests in flight and none completed for MS: the\n"
+"                          device is taken as broken, requests fail (default 30000)\n"
 "    SIZE and offsets take K, M, G suffixes (powers of 1024).\n"
 "\n"
 "EXIT STATUS\n"
@@ -123,16 +123,16 @@ static void print_counters(const char *when, const struct gv_stats *s)
 	printf("%s: grants_active=%" PRIu64 " grants_leaked=%" PRIu64 " events_sent=%" PRIu64
 	       " events_received=%" PRIu64 " requests=%" PRIu64 " errors=%" PRIu64
 	       " kicks=%" PRIu64 " kicks_suppressed=%" PRIu64 " copied_in=%" PRIu64
-	       " copied_out=%" PRIu64 " pool_full=%" PRIu64 "\n", when,
+	       " copied_out=%" PRIu64 " pool_full=%" PRIu64 " indirect=%" PRIu64 "\n", when,
 	       s->platform.grants_active, s->platform.grants_leaked, s->platform.events_sent,
 	       s->platform.events_received, s->requests, s->request_errors, s->kicks,
 	       s->kicks_suppressed, s->dma_bytes_copied_in, s->dma_bytes_copied_out,
-	       s->dma_pool_full);
+	       s->dma_pool_full, s->indirect_chains);
 }
 
 struct cmd_args {
 	uint64_t size, offset, length, bytes, seed, io_size, depth;
-	bool random, raw, have_length, have_seed, no_verify;
+	bool random, raw, have_length, have_seed;
 };
 
 static int cmd_info(struct gv_device *d)
@@ -191,12 +191,10 @@ static void slot_done(struct gv_blk_io *io)
 }
 
 /* Sequential pass over [0, size) with up to depth async requests; write
- * fills each with the pattern, read checks it on completion. */
-/* verify: reads clear their buffer first and are compared with the pattern;
- * without it (bench --no-verify) a read pass moves the data and nothing
- * else, as a raw O_DIRECT reader would, for fair throughput comparisons. */
+ * fills each with the pattern, read clears its buffer first and checks it
+ * against the pattern on completion. */
 static int seq_pass(struct gv_device *d, bool write, uint64_t size, size_t io_size,
-                    unsigned depth, uint64_t seed, bool pool, bool verify, uint64_t *mismatch)
+                    unsigned depth, uint64_t seed, bool pool, uint64_t *mismatch)
 {
 	struct slot *slots = calloc(depth, sizeof(*slots));
 	uint8_t *check = malloc(io_size);
@@ -237,7 +235,7 @@ static int seq_pass(struct gv_device *d, bool write, uint64_t size, size_t io_si
 			s->io.priv = s;
 			if (write)
 				pattern(s->buf, len, next, seed);
-			else if (verify)
+			else
 				memset(s->buf, 0, len);
 			s->busy = true;
 			rc = gv_blk_submit(d, &s->io);
@@ -262,7 +260,7 @@ static int seq_pass(struct gv_device *d, bool write, uint64_t size, size_t io_si
 
 				if (s->busy || !s->io.len)
 					continue;
-				if (!s->io.result && verify) {
+				if (!s->io.result) {
 					pattern(check, s->io.len, s->io.sector * 512, seed);
 					if (memcmp(check, s->buf, s->io.len))
 						(*mismatch)++;
@@ -309,10 +307,10 @@ static int cmd_verify(struct gv_device *d, const struct cmd_args *a, bool pool)
 	gv_get_stats(d, &before);
 	print_counters("before", &before);
 	t0 = now_s();
-	rc = seq_pass(d, true, size, io_size, depth, a->seed, pool, true, &mismatch);
+	rc = seq_pass(d, true, size, io_size, depth, a->seed, pool, &mismatch);
 	t1 = now_s();
 	if (rc == 0)
-		rc = seq_pass(d, false, size, io_size, depth, a->seed, pool, true, &mismatch);
+		rc = seq_pass(d, false, size, io_size, depth, a->seed, pool, &mismatch);
 	t2 = now_s();
 	if (rc < 0) {
 		fprintf(stderr, "verify: sequential pass failed: %s\n", strerror(-rc));
@@ -497,35 +495,6 @@ static int cmd_rng(struct gv_device *d, const struct cmd_args *a)
 	return got == a->bytes ? 0 : 1;
 }
 
-static int cmd_bench(struct gv_device *d, const struct cmd_args *a, bool pool)
-{
-	struct gv_device_info info;
-	uint64_t size = a->size ? a->size : 64ULL << 20, mismatch = 0;
-	size_t io_size = a->io_size ? a->io_size : 128 * 1024;
-	double t0;
-	int rc;
-
-	gv_get_info(d, &info);
-	if (size > info.capacity * 512)
-		size = info.capacity * 512 & ~511ULL;
-	/* A read pass of a written region: write first, then time the reads. */
-	rc = seq_pass(d, true, size, io_size, a->depth ? (unsigned)a->depth : info.queue_size,
-	              a->seed, pool, true, &mismatch);
-	t0 = now_s();
-	if (!rc)
-		rc = seq_pass(d, false, size, io_size,
-		              a->depth ? (unsigned)a->depth : info.queue_size, a->seed, pool,
-		              !a->no_verify, &mismatch);
-	if (rc < 0) {
-		fprintf(stderr, "bench: %s\n", strerror(-rc));
-		return 1;
-	}
-	printf("bench: read %.1f MiB in %zu-byte requests at %.1f MiB/s (dma %s)\n",
-	       (double)size / 1048576, io_size, (double)size / 1048576 / (now_s() - t0 + 1e-9),
-	       info.dma);
-	return mismatch ? 1 : 0;
-}
-
 static const char bypass_explanation[] =
 	"why: the bypass driver skipped the DMA API: it did not accept "
 	"VIRTIO_F_ACCESS_PLATFORM and put guest-physical addresses in its descriptors. "
@@ -544,6 +513,7 @@ int main(int argc, char **argv)
 		{ "queue-size", required_argument, NULL, 'q' },
 		{ "pool-pages", required_argument, NULL, 'p' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "io-timeout", required_argument, NULL, 'T' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "size", required_argument, NULL, 's' },
@@ -555,7 +525,6 @@ int main(int argc, char **argv)
 		{ "raw", no_argument, NULL, 'R' },
 		{ "io-size", required_argument, NULL, 'i' },
 		{ "depth", required_argument, NULL, 'n' },
-		{ "no-verify", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct gv_attach_opts ao;
@@ -598,9 +567,6 @@ int main(int argc, char **argv)
 		case 'R':
 			a.raw = true;
 			break;
-		case 'V':
-			a.no_verify = true;
-			break;
 		case '?':
 			goto bad_usage;
 		default:
@@ -612,6 +578,7 @@ int main(int argc, char **argv)
 			case 'q': ao.queue_size = (unsigned)v; break;
 			case 'p': ao.pool_pages = (unsigned)v; break;
 			case 't': ao.timeout_ms = (int)v; break;
+			case 'T': ao.io_timeout_ms = (int)v; break;
 			case 's': a.size = v; break;
 			case 'S': a.seed = v; a.have_seed = true; break;
 			case 'o': a.offset = v; break;
@@ -627,7 +594,7 @@ int main(int argc, char **argv)
 	cmd = argv[optind];
 	if (strcmp(cmd, "info") && strcmp(cmd, "verify") && strcmp(cmd, "read") &&
 	    strcmp(cmd, "write") && strcmp(cmd, "flush") && strcmp(cmd, "id") &&
-	    strcmp(cmd, "rng") && strcmp(cmd, "bench"))
+	    strcmp(cmd, "rng"))
 		goto bad_usage;
 	if (!strcmp(cmd, "verify") && !a.size)
 		goto bad_usage;
@@ -682,10 +649,8 @@ int main(int argc, char **argv)
 		else
 			printf("id: %s\n", id);
 		status = rc < 0;
-	} else if (!strcmp(cmd, "rng"))
+	} else
 		status = cmd_rng(d, &a);
-	else
-		status = cmd_bench(d, &a, ao.dma && !strcmp(ao.dma, "pool"));
 
 	if (gv_device_broken(d)) {
 		fprintf(stderr, "gv-frontend: the device stopped: %s\n", gv_device_error(d));

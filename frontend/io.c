@@ -3,6 +3,9 @@
  * the device channel that carries liveness), the xenstore watch on the
  * backend, reaping completions with notification suppression, and the one
  * place where the device turns broken and its requests fail with -EIO.
+ *
+ * It calls the device-type driver only through d->drv (device.h) and
+ * nothing in transport.c: set-up calls down into here, never the reverse.
  */
 #include <poll.h>
 #include <stdarg.h>
@@ -10,11 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "barrier.h"
 #include "device.h"
 #include "log.h"
-
-void gv_dev_backend_changed(struct gv_device *d);     /* transport.c */
-void gv_dev_backend_vanished(struct gv_device *d);    /* transport.c */
+#include "xs_keys.h"
+#include "xs_util.h"
 
 static void dev_fail(struct gv_device *d, bool log, const char *fmt, va_list ap)
 {
@@ -40,10 +43,10 @@ static void dev_fail(struct gv_device *d, bool log, const char *fmt, va_list ap)
 	 * case the grant strategy's ends may fail with -EBUSY, and those pages
 	 * leak on purpose (counted); bounce slots are not reused because a
 	 * broken device maps nothing more. */
-	gv_dev_fail_inflight(d);
+	gvfe_dev_fail_inflight(d);
 }
 
-void gv_dev_fail(struct gv_device *d, const char *fmt, ...)
+void gvfe_dev_fail(struct gv_device *d, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -63,19 +66,82 @@ static void dev_fail_quiet(struct gv_device *d, const char *fmt, ...)
 	va_end(ap);
 }
 
-void gv_dev_fail_inflight(struct gv_device *d)
+void gvfe_dev_fail_inflight(struct gv_device *d)
 {
 	void *token;
 
-	if (!d->vq || !d->complete)
+	if (!d->vq || !d->drv)
 		return;
-	while ((token = gv_vq_detach_unused(d->vq)))
-		d->complete(d, token, 0, -EIO);
-	if (d->virtio_id == VIRTIO_ID_BLOCK)
-		gv_blk_pump(d);     /* fails what was waiting to be issued */
+	while ((token = gvfe_vq_detach_unused(d->vq)))
+		d->drv->complete(d, token, 0, -EIO);
+	if (d->drv->pump)
+		d->drv->pump(d);    /* fails what was waiting to be issued */
 }
 
-int gv_dev_check_backend(struct gv_device *d)
+void gvfe_dev_read_be_error(struct gv_device *d)
+{
+	char buf[sizeof(d->error)];
+
+	if (gv_xs_read_str(d->xs, XBT_NULL, d->be_dir, GV_XS_ERROR, buf, sizeof(buf)) == 0 && *buf)
+		snprintf(d->error, sizeof(d->error), "%s", buf);
+}
+
+int gvfe_dev_refresh_backend(struct gv_device *d)
+{
+	enum xenbus_state s;
+	uint64_t status = 0;
+	int rc;
+
+	rc = gv_xs_read_state(d->xs, XBT_NULL, d->be_dir, GV_XS_STATE, &s);
+	if (rc < 0)
+		return rc;
+	d->be_state = s;
+	/* The backend sets its liveness byte before it writes Connected: once
+	 * it answered our published keys with Connected it was alive, and a 0
+	 * in its byte from then on means it is gone, whether or not we ever
+	 * read the byte as 1 (it may have died before we looked). */
+	if (s == XenbusStateConnected && d->published)
+		d->backend_seen_alive = true;
+	if (!d->connected || d->closing)
+		return (int)s;      /* Closing/Closed is what we asked for now */
+	rc = gv_xs_read_u64(d->xs, XBT_NULL, d->be_dir, GV_XS_DEVICE_STATUS, UINT32_MAX, &status);
+	if ((rc == 0 && (status & VIRTIO_CONFIG_S_NEEDS_RESET)) ||
+	    s == XenbusStateClosing || s == XenbusStateClosed) {
+		gvfe_dev_read_be_error(d);
+		gvfe_dev_fail(d, "the backend stopped the device (state %s, device-status %llu)",
+		              gv_xenbus_state_name(s), (unsigned long long)status);
+	}
+	return (int)s;
+}
+
+/* The backend's liveness byte went to 0 while connected. A backend that
+ * stops the device also unmaps the page, before it writes `error` and
+ * device-status: give xenstore a moment to say so, so the guest reports
+ * the backend's reason rather than a death. A dead backend writes nothing. */
+#define VANISH_GRACE_MS 500
+static void backend_vanished(struct gv_device *d)
+{
+	long long deadline = gv_now_ms() + VANISH_GRACE_MS;
+
+	for (;;) {
+		struct pollfd pfd = { d->xs_fd, POLLIN, 0 };
+		long long left;
+		char **w;
+
+		gvfe_dev_refresh_backend(d);
+		if (d->broken)
+			return;
+		left = deadline - gv_now_ms();
+		if (left <= 0 || d->xs_fd < 0)
+			break;
+		if (poll(&pfd, 1, (int)left) > 0)
+			while ((w = xs_check_watch(d->xs)))
+				free(w);
+	}
+	gvfe_dev_fail(d, "backend went away (its liveness byte was cleared)");
+}
+
+int gvfe_dev_check_backend(struct gv_device *d)
 {
 	uint8_t alive;
 
@@ -83,7 +149,7 @@ int gv_dev_check_backend(struct gv_device *d)
 		return 0;
 	/* Acquire: pairs with the platform's clear; what the backend wrote
 	 * before dying is not needed, but the order costs nothing here. */
-	alive = __atomic_load_n((uint8_t *)d->live.cpu + 1, __ATOMIC_ACQUIRE);
+	alive = gv_load_acquire((uint8_t *)d->live.cpu + 1);
 	if (alive) {
 		d->backend_seen_alive = true;
 		return 0;
@@ -93,27 +159,37 @@ int gv_dev_check_backend(struct gv_device *d)
 	if (d->closing)
 		return -EPIPE;      /* step 6 unmaps it too: not a death while closing */
 	if (!d->broken)
-		gv_dev_backend_vanished(d);
+		backend_vanished(d);
 	return -EPIPE;
 }
 
-void gv_dev_reap(struct gv_device *d)
+void gvfe_dev_started_io(struct gv_device *d)
+{
+	d->last_progress_ms = gv_now_ms();
+}
+
+static void reap(struct gv_device *d)
 {
 	void *token;
 	uint32_t len;
+	bool any = false;
 	int rc;
 
 	if (!d->vq)
 		return;
-	while ((rc = gv_vq_get_buf(d->vq, &token, &len)) == 1)
-		d->complete(d, token, len, 0);
+	while ((rc = gvfe_vq_get_buf(d->vq, &token, &len)) == 1) {
+		any = true;
+		d->drv->complete(d, token, len, 0);
+	}
+	if (any)
+		d->last_progress_ms = gv_now_ms();
 	if (rc < 0 && !d->broken)
 		dev_fail_quiet(d, "the backend broke virtqueue %u (see the line above)", d->vq->index);
-	if (d->virtio_id == VIRTIO_ID_BLOCK)
-		gv_blk_pump(d);
+	if (d->drv->pump)
+		d->drv->pump(d);
 }
 
-int gv_dev_wait_event(struct gv_device *d, int timeout_ms)
+int gvfe_dev_wait_event(struct gv_device *d, int timeout_ms)
 {
 	struct pollfd pfd[2];
 	evtchn_port_t port;
@@ -144,33 +220,48 @@ int gv_dev_wait_event(struct gv_device *d, int timeout_ms)
 			free(w);
 		}
 		if (changed)
-			gv_dev_backend_changed(d);
+			gvfe_dev_refresh_backend(d);
 	}
 	/* The device channel also carries the backend's death notice: a
 	 * cheap re-read of its liveness byte on every wake-up covers it. */
-	gv_dev_check_backend(d);
+	gvfe_dev_check_backend(d);
 	return 0;
 }
 
-static long long now_ms(void)
+/* Requests in flight and no completion for io_timeout_ms: the backend
+ * stopped serving this device (stuck, or dead without our noticing). Virtio
+ * has no way to cancel one request, so the device breaks and every request
+ * fails with -EIO, as after a backend death. */
+static void check_io_timeout(struct gv_device *d, long long now)
 {
-	struct timespec ts;
+	if (d->broken || !gvfe_vq_in_flight(d->vq) || now - d->last_progress_ms < d->io_timeout_ms)
+		return;
+	gvfe_dev_fail(d, "the backend completed none of %u requests in %d ms",
+	              gvfe_vq_in_flight(d->vq), d->io_timeout_ms);
+}
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+/* How long the next wait may be: up to the caller's deadline (none: -1),
+ * and never past the point where the requests in flight time out. */
+static int wait_budget(struct gv_device *d, int timeout_ms, long long deadline, long long now)
+{
+	long long left = timeout_ms < 0 ? d->io_timeout_ms : deadline - now;
+
+	if (gvfe_vq_in_flight(d->vq) && d->last_progress_ms + d->io_timeout_ms - now < left)
+		left = d->last_progress_ms + d->io_timeout_ms - now;
+	return left < 0 ? 0 : (int)left;
 }
 
 int gv_poll(struct gv_device *d, int timeout_ms)
 {
-	long long deadline = timeout_ms < 0 ? 0 : now_ms() + timeout_ms;
+	long long start = gv_now_ms(), deadline = start + (timeout_ms < 0 ? 0 : timeout_ms);
 
 	d->ios_completed = 0;
 	if (!d->vq)
 		return -EIO;
-	gv_vq_disable_cb(d->vq);
-	gv_dev_reap(d);
+	gvfe_vq_disable_cb(d->vq);
+	reap(d);
 	for (;;) {
-		int left;
+		long long now;
 
 		if (d->ios_completed)
 			return d->ios_completed;
@@ -178,18 +269,25 @@ int gv_poll(struct gv_device *d, int timeout_ms)
 			return -EIO;
 		/* Re-enable interrupts, then re-check: a completion that landed
 		 * before the device saw the flag would raise no event. */
-		if (!gv_vq_enable_cb(d->vq)) {
-			gv_vq_disable_cb(d->vq);
-			gv_dev_reap(d);
+		if (!gvfe_vq_enable_cb(d->vq)) {
+			gvfe_vq_disable_cb(d->vq);
+			reap(d);
 			continue;
 		}
-		left = timeout_ms < 0 ? -1 : (int)(deadline - now_ms());
-		if (timeout_ms >= 0 && left < 0)
-			left = 0;
-		gv_dev_wait_event(d, left);
-		gv_vq_disable_cb(d->vq);
-		gv_dev_reap(d);
-		if (!d->ios_completed && timeout_ms >= 0 && now_ms() >= deadline)
-			return d->broken ? -EIO : 0;
+		gvfe_dev_wait_event(d, wait_budget(d, timeout_ms, deadline, gv_now_ms()));
+		gvfe_vq_disable_cb(d->vq);
+		reap(d);
+		if (d->ios_completed)
+			return d->ios_completed;
+		now = gv_now_ms();
+		check_io_timeout(d, now);
+		if (d->broken)
+			return -EIO;
+		if (timeout_ms >= 0 && now >= deadline)
+			return 0;
+		/* No deadline and nothing in flight: nothing can complete, so
+		 * waiting longer than one request's bound would be for ever. */
+		if (timeout_ms < 0 && !gvfe_vq_in_flight(d->vq) && now - start >= d->io_timeout_ms)
+			return 0;
 	}
 }

@@ -9,7 +9,7 @@
 #define RNG_MAX_REQ (64u * 1024)
 
 struct rng_req {
-	struct gv_dma_map map;
+	struct gvfe_dma_map map;
 	bool done;
 	uint32_t len;
 	int err;
@@ -21,7 +21,7 @@ static void rng_complete(struct gv_device *d, void *token, uint32_t len, int err
 	int rc;
 
 	/* Copies the filled bytes out (bounce) or ends the grants (grant). */
-	rc = gv_dma_unmap(&d->dma, &r->map);
+	rc = gvfe_dma_unmap(&d->dma, &r->map);
 	if (rc < 0 && !err)
 		err = -EIO;
 	r->err = err;
@@ -33,19 +33,23 @@ static void rng_complete(struct gv_device *d, void *token, uint32_t len, int err
 		d->st.request_errors++;
 }
 
-void gv_rng_setup(struct gv_device *d)
-{
-	d->complete = rng_complete;
-}
+/* No configuration and no state of its own: only completions. */
+const struct gvfe_driver gvfe_rng_driver = {
+	.name = "virtio-rng",
+	.type = "virtio,device4",
+	.virtio_id = VIRTIO_ID_RNG,
+	.features = 0,
+	.complete = rng_complete,
+};
 
 ssize_t gv_rng_read(struct gv_device *d, void *buf, size_t len)
 {
-	struct gv_dma_seg segs[64];
+	struct gvfe_dma_seg segs[64];
 	struct rng_req r = { 0 };
 	unsigned nsegs;
 	int rc;
 
-	if (d->virtio_id != VIRTIO_ID_RNG)
+	if (d->drv != &gvfe_rng_driver)
 		return -ENODEV;
 	if (d->broken || d->closing)
 		return -EIO;
@@ -55,18 +59,20 @@ ssize_t gv_rng_read(struct gv_device *d, void *buf, size_t len)
 		len = RNG_MAX_REQ;
 	if (len > d->vq->num * GV_PAGE_SIZE / 2)
 		len = d->vq->num * GV_PAGE_SIZE / 2;
-	rc = gv_dma_map(&d->dma, buf, len, GV_DMA_FROM_DEVICE, &r.map, segs,
-	                gv_vq_num_free(d->vq) < 64 ? gv_vq_num_free(d->vq) : 64, &nsegs);
+	rc = gvfe_dma_map(&d->dma, buf, len, GVFE_DMA_FROM_DEVICE, &r.map, segs,
+	                  gvfe_vq_num_free(d->vq) < 64 ? gvfe_vq_num_free(d->vq) : 64, &nsegs);
 	if (rc < 0)
 		return rc;
-	rc = gv_vq_add(d->vq, segs, 0, nsegs, &r);
+	if (!gvfe_vq_in_flight(d->vq))
+		gvfe_dev_started_io(d);
+	rc = gvfe_vq_add(d->vq, segs, 0, nsegs, &r);
 	if (rc < 0) {
-		gv_dma_unmap(&d->dma, &r.map);
+		gvfe_dma_unmap(&d->dma, &r.map);
 		return rc;
 	}
-	rc = gv_vq_kick(d->vq, d->p);
+	rc = gvfe_vq_kick(d->vq, d->p);
 	if (rc < 0)
-		gv_dev_fail(d, "cannot notify the backend: %s", strerror(-rc));
+		gvfe_dev_fail(d, "cannot notify the backend: %s", strerror(-rc));
 	while (!r.done) {
 		rc = gv_poll(d, -1);
 		if (rc < 0 && !r.done)

@@ -13,12 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "barrier.h"
 #include "device.h"
 #include "log.h"
 #include "xs_keys.h"
 #include "xs_util.h"
 
 #define DEFAULT_TIMEOUT_MS 10000
+#define DEFAULT_IO_TIMEOUT_MS 30000     /* as Linux's block layer's default request timeout */
 #define DEFAULT_QUEUE_SIZE 256u
 /* How long a Closed backend with an `error` may take to republish after we
  * wrote FE=Initialising before we take the error as its answer. */
@@ -31,94 +33,19 @@ void gv_attach_opts_init(struct gv_attach_opts *o)
 	o->domid = -1;
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int set_fe_state(struct gv_device *d, enum xenbus_state s)
 {
 	return gv_xs_printf(d->xs, XBT_NULL, d->fe_dir, GV_XS_FE_STATE, "%d", (int)s);
-}
-
-static void read_be_error(struct gv_device *d)
-{
-	char buf[sizeof(d->error)];
-
-	if (gv_xs_read_str(d->xs, XBT_NULL, d->be_dir, GV_XS_ERROR, buf, sizeof(buf)) == 0 && *buf)
-		snprintf(d->error, sizeof(d->error), "%s", buf);
-}
-
-/* Re-reads BE state and device-status; a stopped device is marked broken.
- * Returns the state read, or -errno (-ENOENT: the BE directory is gone). */
-static int refresh_backend(struct gv_device *d)
-{
-	enum xenbus_state s;
-	uint64_t status = 0;
-	int rc;
-
-	rc = gv_xs_read_state(d->xs, XBT_NULL, d->be_dir, GV_XS_STATE, &s);
-	if (rc < 0)
-		return rc;
-	d->be_state = s;
-	if (!d->connected || d->closing)
-		return (int)s;      /* Closing/Closed is what we asked for now */
-	rc = gv_xs_read_u64(d->xs, XBT_NULL, d->be_dir, GV_XS_DEVICE_STATUS, UINT32_MAX, &status);
-	if ((rc == 0 && (status & VIRTIO_CONFIG_S_NEEDS_RESET)) ||
-	    s == XenbusStateClosing || s == XenbusStateClosed) {
-		read_be_error(d);
-		gv_dev_fail(d, "the backend stopped the device (state %s, device-status %llu)",
-		            gv_xenbus_state_name(s), (unsigned long long)status);
-	}
-	return (int)s;
-}
-
-/* io.c calls this when the watch fires. */
-void gv_dev_backend_changed(struct gv_device *d);
-void gv_dev_backend_changed(struct gv_device *d)
-{
-	refresh_backend(d);
-}
-
-/* The backend's liveness byte went to 0 while connected. A backend that
- * stops the device also unmaps the page, before it writes `error` and
- * device-status: give xenstore a moment to say so, so the guest reports
- * the backend's reason rather than a death. A dead backend writes nothing. */
-#define VANISH_GRACE_MS 500
-void gv_dev_backend_vanished(struct gv_device *d);
-void gv_dev_backend_vanished(struct gv_device *d)
-{
-	long long deadline = now_ms() + VANISH_GRACE_MS;
-
-	for (;;) {
-		struct pollfd pfd = { d->xs_fd, POLLIN, 0 };
-		long long left;
-		char **w;
-
-		refresh_backend(d);
-		if (d->broken)
-			return;
-		left = deadline - now_ms();
-		if (left <= 0 || d->xs_fd < 0)
-			break;
-		if (poll(&pfd, 1, (int)left) > 0)
-			while ((w = xs_check_watch(d->xs)))
-				free(w);
-	}
-	gv_dev_fail(d, "backend went away (its liveness byte was cleared)");
 }
 
 enum wait_for { WAIT_INITWAIT, WAIT_CONNECTED, WAIT_CLOSED };
 
 static int wait_backend(struct gv_device *d, enum wait_for what)
 {
-	long long start = now_ms(), deadline = start + d->timeout_ms;
+	long long start = gv_now_ms(), deadline = start + d->timeout_ms;
 
 	for (;;) {
-		int s = refresh_backend(d);
+		int s = gvfe_dev_refresh_backend(d);
 		long long left;
 
 		if (s == -ENOENT && what == WAIT_CLOSED)
@@ -129,8 +56,8 @@ static int wait_backend(struct gv_device *d, enum wait_for what)
 		case WAIT_INITWAIT:
 			if (s == XenbusStateInitWait)
 				return 0;
-			if (s == XenbusStateClosed && now_ms() - start >= REFUSAL_GRACE_MS) {
-				read_be_error(d);
+			if (s == XenbusStateClosed && gv_now_ms() - start >= REFUSAL_GRACE_MS) {
+				gvfe_dev_read_be_error(d);
 				if (*d->error)
 					return -ECONNREFUSED;
 			}
@@ -139,7 +66,7 @@ static int wait_backend(struct gv_device *d, enum wait_for what)
 			if (s == XenbusStateConnected)
 				return 0;
 			if (s == XenbusStateClosing || s == XenbusStateClosed) {
-				read_be_error(d);
+				gvfe_dev_read_be_error(d);
 				return -ECONNREFUSED;
 			}
 			break;
@@ -148,21 +75,23 @@ static int wait_backend(struct gv_device *d, enum wait_for what)
 				return 0;
 			break;
 		}
-		if (what != WAIT_INITWAIT && gv_dev_check_backend(d) < 0) {
+		if (what != WAIT_INITWAIT && gvfe_dev_check_backend(d) < 0) {
 			if (what != WAIT_CLOSED)
 				return -EPIPE;      /* the backend died */
 			/* Its mapping of the liveness page is gone: an orderly
 			 * close is about to write Closed, a dead backend never
 			 * will (its platform unmapped everything): wait briefly. */
-			if (deadline > now_ms() + REFUSAL_GRACE_MS)
-				deadline = now_ms() + REFUSAL_GRACE_MS;
+			if (deadline > gv_now_ms() + REFUSAL_GRACE_MS)
+				deadline = gv_now_ms() + REFUSAL_GRACE_MS;
 		}
-		left = deadline - now_ms();
+		left = deadline - gv_now_ms();
 		if (left <= 0)
 			return -ETIMEDOUT;
-		gv_dev_wait_event(d, (int)left);
+		gvfe_dev_wait_event(d, (int)left);
 	}
 }
+
+static const struct gvfe_driver *const drivers[] = { &gvfe_blk_driver, &gvfe_rng_driver };
 
 static int read_type(struct gv_device *d, char *err, size_t errlen)
 {
@@ -174,16 +103,16 @@ static int read_type(struct gv_device *d, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot read %s/%s: %s", d->be_dir, GV_XS_TYPE, strerror(-rc));
 		return rc;
 	}
-	if (!strcmp(type, "virtio,device2"))
-		d->virtio_id = VIRTIO_ID_BLOCK;
-	else if (!strcmp(type, "virtio,device4"))
-		d->virtio_id = VIRTIO_ID_RNG;
-	else {
-		snprintf(err, errlen, "device type \"%s\" is not supported by this frontend "
-		         "(virtio,device2 block and virtio,device4 entropy are)", type);
-		return -ENODEV;
+	for (unsigned i = 0; i < sizeof(drivers) / sizeof(drivers[0]); i++) {
+		if (!strcmp(type, drivers[i]->type)) {
+			d->drv = drivers[i];
+			d->virtio_id = drivers[i]->virtio_id;
+			return 0;
+		}
 	}
-	return 0;
+	snprintf(err, errlen, "device type \"%s\" is not supported by this frontend "
+	         "(virtio,device2 block and virtio,device4 entropy are)", type);
+	return -ENODEV;
 }
 
 static int read_device(struct gv_device *d, char *err, size_t errlen)
@@ -204,12 +133,6 @@ static int read_device(struct gv_device *d, char *err, size_t errlen)
 	RD(GV_XS_NUM_QUEUES, 64, d->dev_num_queues, true);
 	RD(GV_XS_MAX_QUEUE_SIZE, 32768, d->max_queue_size, true);
 	RD(GV_XS_MAX_PERSISTENT, UINT32_MAX, d->max_persistent, false);
-	if (d->virtio_id == VIRTIO_ID_BLOCK) {
-		RD(GV_XS_CFG_CAPACITY, UINT64_MAX >> 9, d->blk.capacity, true);
-		RD(GV_XS_CFG_BLK_SIZE, 1u << 20, d->blk.blk_size, false);
-		RD(GV_XS_CFG_SEG_MAX, 65536, d->blk.seg_max, false);
-		RD(GV_XS_CFG_SIZE_MAX, UINT32_MAX, d->blk.size_max, false);
-	}
 #undef RD
 	if (!d->dev_num_queues || d->max_queue_size < 2 ||
 	    (d->max_queue_size & (d->max_queue_size - 1))) {
@@ -220,7 +143,8 @@ static int read_device(struct gv_device *d, char *err, size_t errlen)
 	return 0;
 }
 
-static int negotiate(struct gv_device *d, char *err, size_t errlen)
+static int negotiate(struct gv_device *d, const struct gvfe_dma_ops *dma, char *err,
+                     size_t errlen)
 {
 	uint64_t want = 1ULL << VIRTIO_F_VERSION_1;
 
@@ -228,7 +152,7 @@ static int negotiate(struct gv_device *d, char *err, size_t errlen)
 		snprintf(err, errlen, "device does not offer VIRTIO_F_VERSION_1");
 		return -EPROTO;
 	}
-	if (d->dma.strategy != GV_DMA_BYPASS) {
+	if (dma->access_platform) {
 		if (!(d->dev_features & (1ULL << VIRTIO_F_ACCESS_PLATFORM))) {
 			snprintf(err, errlen, "device does not offer VIRTIO_F_ACCESS_PLATFORM: "
 			         "it could not reach granted memory");
@@ -236,14 +160,11 @@ static int negotiate(struct gv_device *d, char *err, size_t errlen)
 		}
 		want |= 1ULL << VIRTIO_F_ACCESS_PLATFORM;
 	}
-	/* Not accepted: VIRTIO_RING_F_INDIRECT_DESC (chains are direct) and
-	 * EVENT_IDX (flags-based suppression only). */
-	if (d->virtio_id == VIRTIO_ID_BLOCK)
-		want |= 1ULL << VIRTIO_BLK_F_SEG_MAX | 1ULL << VIRTIO_BLK_F_SIZE_MAX |
-			1ULL << VIRTIO_BLK_F_BLK_SIZE | 1ULL << VIRTIO_BLK_F_FLUSH |
-			1ULL << VIRTIO_BLK_F_RO;
+	/* Ring features only when offered: a backend without EVENT_IDX gets
+	 * flags-based suppression, one without INDIRECT_DESC direct chains. */
+	want |= 1ULL << VIRTIO_RING_F_EVENT_IDX | 1ULL << VIRTIO_RING_F_INDIRECT_DESC;
+	want |= d->drv->features;
 	d->drv_features = d->dev_features & want;
-	d->blk.ro = d->drv_features & (1ULL << VIRTIO_BLK_F_RO);
 	return 0;
 }
 
@@ -254,7 +175,7 @@ struct publish_ctx {
 static int publish_keys(struct xs_handle *xs, xs_transaction_t t, void *arg)
 {
 	struct gv_device *d = ((struct publish_ctx *)arg)->d;
-	struct gv_vq *vq = d->vq;
+	struct gvfe_vq *vq = d->vq;
 	const char *dir = d->fe_dir;
 	char key[64];
 	int rc;
@@ -320,22 +241,25 @@ static int teardown(struct gv_device *d, bool handshake)
 	}
 	/* Nothing is mapped any more (or the grants leak, counted): give the
 	 * requests still in flight back to their callers. */
-	gv_dev_fail_inflight(d);
-	if (d->virtio_id == VIRTIO_ID_BLOCK)
-		gv_blk_teardown(d);
+	if (d->vq)
+		d->vq->broken = true;   /* stopped: what waits to be issued fails too */
+	gvfe_dev_fail_inflight(d);
+	if (d->drv && d->drv->teardown)
+		d->drv->teardown(d);
 	if (d->vq) {
 		d->st.kicks = d->vq->stats.kicks;       /* kept for gv_detach_stats */
 		d->st.kicks_suppressed = d->vq->stats.kicks_suppressed;
-		r = gv_vq_destroy(d->vq);
+		d->st.indirect_chains = d->vq->stats.indirect;
+		r = gvfe_vq_destroy(d->vq);
 		rc = rc ? rc : r;
 		d->vq = NULL;
 	}
 	if (d->live.npages) {
-		r = gv_dma_free_coherent(&d->dma, &d->live);
+		r = gvfe_dma_free_coherent(&d->dma, &d->live);
 		rc = rc ? rc : r;
 	}
 	if (d->dma_ready) {
-		r = gv_dma_dev_destroy(&d->dma);
+		r = gvfe_dma_dev_destroy(&d->dma);
 		rc = rc ? rc : r;
 		d->dma_ready = false;
 	}
@@ -362,7 +286,7 @@ int gv_attach(const struct gv_attach_opts *o, struct gv_device **out, char *err,
 {
 	struct gv_platform_opts popts = { o->platform, o->sim_dir, o->domid };
 	struct gv_notify live_notify;
-	enum gv_dma_strategy strategy = GV_DMA_BOUNCE;
+	enum gvfe_dma_strategy strategy = GVFE_DMA_BOUNCE;
 	struct publish_ctx ctx;
 	struct gv_device *d;
 	enum xenbus_state fe_state;
@@ -370,7 +294,7 @@ int gv_attach(const struct gv_attach_opts *o, struct gv_device **out, char *err,
 	bool fe_moved = false, published = false;
 	int rc;
 
-	if (o->dma && gv_dma_strategy_parse(o->dma, &strategy)) {
+	if (o->dma && gvfe_dma_strategy_parse(o->dma, &strategy)) {
 		snprintf(err, errlen, "unknown DMA strategy \"%s\" (bounce, grant, pool, bypass)", o->dma);
 		return -EINVAL;
 	}
@@ -381,6 +305,7 @@ int gv_attach(const struct gv_attach_opts *o, struct gv_device **out, char *err,
 	}
 	d->devid = o->devid;
 	d->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
+	d->io_timeout_ms = o->io_timeout_ms > 0 ? o->io_timeout_ms : DEFAULT_IO_TIMEOUT_MS;
 	d->dev_port = d->vq_port = GV_NO_PORT;
 	d->xs_fd = -1;
 	rc = gv_platform_open(&popts, &d->p, err, errlen);
@@ -441,22 +366,21 @@ int gv_attach(const struct gv_attach_opts *o, struct gv_device **out, char *err,
 		goto teardown;
 	}
 	rc = read_device(d, err, errlen);
+	if (rc == 0 && d->drv->probe)
+		rc = d->drv->probe(d, err, errlen);
 	if (rc < 0)
 		goto teardown;
-	d->dma.strategy = strategy;
-	rc = negotiate(d, err, errlen);
+	rc = negotiate(d, gvfe_dma_ops_of(strategy), err, errlen);
 	if (rc < 0)
 		goto teardown;
 
-	rc = gv_dma_dev_init(&d->dma, d->p, d->backend_id, strategy, o->pool_pages);
+	rc = gvfe_dma_dev_init(&d->dma, d->p, d->backend_id, strategy, o->pool_pages);
 	if (rc < 0) {
-		snprintf(err, errlen, "cannot set up %s DMA: %s", gv_dma_strategy_name(strategy),
+		snprintf(err, errlen, "cannot set up %s DMA: %s", gvfe_dma_strategy_name(strategy),
 		         strerror(-rc));
 		goto teardown;
 	}
 	d->dma_ready = true;
-	if ((d->drv_features & (1ULL << VIRTIO_BLK_F_SIZE_MAX)) && d->blk.size_max >= 512)
-		d->dma.max_seg_len = d->blk.size_max;
 	rc = gv_evtchn_alloc_unbound(d->p, d->backend_id, &d->dev_port);
 	if (rc == 0)
 		rc = gv_evtchn_alloc_unbound(d->p, d->backend_id, &d->vq_port);
@@ -488,22 +412,25 @@ int gv_attach(const struct gv_attach_opts *o, struct gv_device **out, char *err,
 		snprintf(err, errlen, "cannot grant the liveness page: %s", strerror(-rc));
 		goto teardown;
 	}
-	__atomic_store_n((uint8_t *)d->live.cpu, 1, __ATOMIC_RELEASE);
+	gv_store_release((uint8_t *)d->live.cpu, 1);
 
-	rc = gv_vq_create(&d->dma, 0, pick_queue_size(d, o->queue_size), &d->vq);
+	rc = gvfe_vq_create(&d->dma, 0, pick_queue_size(d, o->queue_size), &d->vq);
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot allocate the virtqueue: %s", strerror(-rc));
 		goto teardown;
 	}
 	d->vq->port = d->vq_port;
-	if (d->virtio_id == VIRTIO_ID_BLOCK) {
-		rc = gv_blk_setup(d);
-		if (rc < 0) {
-			snprintf(err, errlen, "cannot set up virtio-blk: %s", strerror(-rc));
-			goto teardown;
-		}
-	} else {
-		gv_rng_setup(d);
+	if (d->drv_features & (1ULL << VIRTIO_RING_F_EVENT_IDX))
+		gvfe_vq_use_event_idx(d->vq);
+	/* Tables for long chains; without the grants for them (not yet
+	 * published), the feature is simply not accepted. */
+	if ((d->drv_features & (1ULL << VIRTIO_RING_F_INDIRECT_DESC)) &&
+	    gvfe_vq_use_indirect(d->vq, GVFE_VQ_INDIRECT_TABLES) < 0)
+		d->drv_features &= ~(1ULL << VIRTIO_RING_F_INDIRECT_DESC);
+	rc = d->drv->setup ? d->drv->setup(d) : 0;
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot set up %s: %s", d->drv->name, strerror(-rc));
+		goto teardown;
 	}
 
 	/* Step 2, the keys in one transaction; then FE=Initialised. */
@@ -520,6 +447,7 @@ int gv_attach(const struct gv_attach_opts *o, struct gv_device **out, char *err,
 		goto teardown;
 	}
 	published = true;
+	d->published = true;
 	/* Steps 3-4. */
 	rc = wait_backend(d, WAIT_CONNECTED);
 	if (rc < 0) {
@@ -537,9 +465,9 @@ int gv_attach(const struct gv_attach_opts *o, struct gv_device **out, char *err,
 		goto teardown;
 	}
 	d->connected = true;
-	gv_dev_check_backend(d);
+	gvfe_dev_check_backend(d);
 	gv_info("attached %s device %u of domain %u on %s: backend domain %u, dma %s, "
-	        "queue size %u", d->virtio_id == VIRTIO_ID_BLOCK ? "virtio-blk" : "virtio-rng",
+	        "queue size %u", d->drv->name,
 	        d->devid, (unsigned)d->p->domid, d->p->desc, (unsigned)d->backend_id,
 	        d->dma.ops->name, d->vq->num);
 	*out = d;
@@ -561,19 +489,20 @@ int gv_detach(struct gv_device *d)
 
 int gv_detach_stats(struct gv_device *d, struct gv_stats *after)
 {
-	long long deadline = now_ms() + d->timeout_ms;
+	long long deadline = gv_now_ms() + d->timeout_ms;
 	int rc;
 
 	if (!d)
 		return 0;
 	/* Step 5: no new requests; let those in flight finish. */
 	d->closing = true;
-	while (!d->broken && d->vq && (gv_vq_in_flight(d->vq) || d->pend_head)) {
-		long long left = deadline - now_ms();
+	while (!d->broken && d->vq &&
+	       (gvfe_vq_in_flight(d->vq) || (d->drv->pending && d->drv->pending(d)))) {
+		long long left = deadline - gv_now_ms();
 
 		if (left <= 0) {
 			gv_warn("detach: %u requests still in flight after %d ms; failing them",
-			        gv_vq_in_flight(d->vq), d->timeout_ms);
+			        gvfe_vq_in_flight(d->vq), d->timeout_ms);
 			break;
 		}
 		gv_poll(d, (int)left);
@@ -607,11 +536,8 @@ void gv_get_info(const struct gv_device *d, struct gv_device_info *i)
 	i->queue_size = d->vq ? d->vq->num : 0;
 	i->max_queue_size = d->max_queue_size;
 	i->max_persistent_grants = d->max_persistent;
-	i->capacity = d->blk.capacity;
-	i->blk_size = d->blk.blk_size;
-	i->seg_max = d->blk.seg_max;
-	i->size_max = d->blk.size_max;
-	i->read_only = d->blk.ro;
+	if (d->drv && d->drv->info && d->drv_priv)
+		d->drv->info(d, i);
 }
 
 void gv_get_stats(const struct gv_device *d, struct gv_stats *s)
@@ -621,12 +547,19 @@ void gv_get_stats(const struct gv_device *d, struct gv_stats *s)
 	if (d->vq) {
 		s->kicks = d->vq->stats.kicks;
 		s->kicks_suppressed = d->vq->stats.kicks_suppressed;
+		s->indirect_chains = d->vq->stats.indirect;
 	}
 	s->dma_bytes_copied_in = d->dma.stats.bytes_copied_in;
 	s->dma_bytes_copied_out = d->dma.stats.bytes_copied_out;
 	s->dma_pool_full = d->dma.stats.pool_full;
 	s->dma_pool_fallbacks = d->dma.stats.pool_fallbacks;
 	s->dma_pages_leaked = d->dma.stats.pages_leaked;
+}
+
+void gv_get_queue_state(const struct gv_device *d, struct gv_queue_state *q)
+{
+	q->in_flight = d->vq ? gvfe_vq_in_flight(d->vq) : 0;
+	q->free_descriptors = d->vq ? gvfe_vq_num_free(d->vq) : 0;
 }
 
 const char *gv_feature_names(uint64_t f, unsigned virtio_id, char *buf, size_t len)

@@ -76,8 +76,10 @@ static void say(struct hb *b, const char *fmt, ...)
 
 static int publish(struct hb *b)
 {
+	/* EVENT_IDX offered: the library's event-index path runs against every
+	 * misbehaviour here (the real backend, without it, covers the flags) */
 	uint64_t feat = 1ULL << VIRTIO_F_VERSION_1 | 1ULL << VIRTIO_F_ACCESS_PLATFORM |
-	                1ULL << VIRTIO_BLK_F_FLUSH;
+	                1ULL << VIRTIO_BLK_F_FLUSH | 1ULL << VIRTIO_RING_F_EVENT_IDX;
 
 	gv_xs_rm(b->xs, XBT_NULL, b->be, GV_XS_ERROR);
 	if (gv_xs_printf(b->xs, XBT_NULL, b->be, GV_XS_FEATURES, "0x%llx",
@@ -143,7 +145,9 @@ static int connect_fe(struct hb *b)
 	b->avail = b->rings[1].addr;
 	b->used = b->rings[2].addr;
 	b->live = b->rings[3].addr;
-	b->live[1] = 1;
+	/* HB_DIE_UNSEEN: the guest never reads this byte as 1, as when the
+	 * backend dies between writing Connected and the guest's first look */
+	b->live[1] = b->mode == HB_DIE_UNSEEN ? 0 : 1;
 	b->last_avail = 0;
 	b->used_idx = 0;
 	b->sessions++;
@@ -304,7 +308,26 @@ static long serve_one(struct hb *b, uint16_t head, struct req_seg *seg, unsigned
 	return written + 1;
 }
 
+static void serve_batch(struct hb *b);
+
+/* Serves until the avail ring is empty; with EVENT_IDX, asks for a kick at
+ * the next index (avail_event) and re-checks after, so a request added
+ * while it looked is not left waiting. Interrupts are always sent (a device
+ * may send more than the guest asked for). */
 static void serve(struct hb *b)
+{
+	for (;;) {
+		serve_batch(b);
+		if (b->phase != PH_CONNECTED || b->lied)
+			return;
+		__atomic_store_n((uint16_t *)&b->used->ring[b->qsz], b->last_avail, __ATOMIC_RELAXED);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&b->avail->idx, __ATOMIC_ACQUIRE) == b->last_avail)
+			return;
+	}
+}
+
+static void serve_batch(struct hb *b)
 {
 	uint16_t avail_idx;
 
@@ -325,6 +348,12 @@ static void serve(struct hb *b)
 		if (head >= b->qsz)
 			return;
 		len = serve_one(b, head, seg, &nseg);
+		if (b->mode == HB_DIE_UNSEEN) {
+			/* exit with the request taken: the platform unmaps
+			 * everything and signals the guest, as on a crash */
+			say(b, "dying");
+			_exit(0);
+		}
 		if (b->mode == HB_NEVER_COMPLETE || b->mode == HB_STUCK ||
 		    (b->mode == HB_CLOSE_MID_IO && b->sessions == 1)) {
 			/* keep the request and its mappings: it never completes */

@@ -38,6 +38,9 @@ enum hb_mode {
 	HB_NEVER_COMPLETE,      /* takes requests, completes none, closes politely */
 	HB_STUCK,               /* completes nothing, ignores Closing, keeps all mapped */
 	HB_CLOSE_MID_IO,        /* unmaps and flips to Closed with a request in flight */
+	HB_DIE_UNSEEN,          /* Connected with its liveness byte already 0 (it died
+	                           before the guest looked), takes the first request
+	                           and exits without completing it */
 };
 
 static inline uint8_t hb_disk_byte(uint64_t o)

@@ -1,7 +1,8 @@
 #!/bin/sh
 # test/run-tests.sh: runs every test program (BUILD/test/test_*) and script
 # (test/test_*.sh), each with a time limit, and prints the count line.
-# A program that dies without reporting counts as one failure.
+# A program that dies, times out, or ends without one PASS/FAIL line counts
+# as one failure, and its output is shown.
 set -u
 BUILD=${BUILD:-build}
 LIMIT=${GV_TEST_TIMEOUT:-300}
@@ -24,6 +25,10 @@ for t in "$BUILD"/test/test_* test/test_*.sh; do
 	grep -E '^(PASS|FAIL) ' "$log" | sed "s|^|$name: |"
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
 		echo "$name: FAIL (exit status $rc$( [ $rc -eq 124 ] && echo ", timed out after ${LIMIT}s"))"
+		f=1
+	elif [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+		# exit 0 but no PASS/FAIL line: it tested nothing we can count
+		echo "$name: FAIL (no result line)"
 		f=1
 	fi
 	if [ "$f" -gt 0 ] || [ "$rc" -ne 0 ]; then

@@ -98,6 +98,7 @@ static unsigned log_count(const char *what)
 }
 
 static struct hb_child hb = { .pid = -1, .rfd = -1 };
+static int io_timeout_ms;      /* 0: the library's default (30 s) */
 static struct gv_device *dev;
 static int dom;
 
@@ -114,6 +115,7 @@ static int attach(const char *dma, struct gv_device **out)
 	o.dma = dma;
 	o.pool_pages = 64;
 	o.timeout_ms = TIMEOUT_MS;
+	o.io_timeout_ms = io_timeout_ms;
 	rc = gv_attach(&o, out, err, sizeof(err));
 	if (rc < 0)
 		printf("attach (%s): %s\n", dma, err);
@@ -281,6 +283,7 @@ static int t_used_id_not_in_flight(void)
 
 static int t_grant_kept_mapped(void)
 {
+	struct gv_device_info info;
 	static uint8_t buf[64 << 10], wbuf[8192];
 	unsigned leak_ref, leak_pages;
 	struct gv_stats after;
@@ -309,6 +312,9 @@ static int t_grant_kept_mapped(void)
 	CHECK(hb_expect(&hb, "ready", NULL, 0, 2000));
 	CHECK_EQ(attach("grant", &dev), 0);
 	CHECK(hb_expect(&hb, "connected 2", NULL, 0, 2000));
+	/* this backend offers EVENT_IDX: the library takes it */
+	gv_get_info(dev, &info);
+	CHECK(info.driver_features & (1ULL << VIRTIO_RING_F_EVENT_IDX));
 	for (unsigned i = 0; i < 64; i++) {
 		uint64_t off = (uint64_t)(i * 7919 % 200) * 4096 + (i % 3) * 512;
 		size_t len = 512 + (i * 4096 % sizeof(buf));
@@ -392,6 +398,73 @@ static int t_stuck_backend(void)
 	return case_end();
 }
 
+/* ... and, with a request timeout, a synchronous read on it fails with
+ * -EIO at that bound instead of waiting for ever (issue 13, defect 1: every
+ * wait in the library is bounded). */
+static int t_never_completes_io_timeout(void)
+{
+	static uint8_t buf[4096];
+	struct gv_stats after;
+	double t0, ms;
+	int rc;
+
+	io_timeout_ms = 400;
+	rc = case_begin(HB_NEVER_COMPLETE, "bounce");
+	io_timeout_ms = 0;
+	CHECK_EQ(rc, 0);
+	/* nothing in flight: gv_poll(-1) returns after that bound, with 0 */
+	t0 = gv_now_ms();
+	CHECK_EQ(gv_poll(dev, -1), 0);
+	ms = gv_now_ms() - t0;
+	CHECK_MSG(ms >= 398 && ms < 400 + 2000, "an idle gv_poll(-1) returned after %.1f ms", ms);
+	CHECK(!gv_device_broken(dev));
+	t0 = gv_now_ms();
+	CHECK_EQ(gv_blk_read(dev, 0, buf, sizeof(buf)), -EIO);
+	ms = gv_now_ms() - t0;
+	printf("never completes, io timeout 400 ms: the read failed after %.0f ms\n", ms);
+	/* the library counts whole milliseconds: a truncation early at most */
+	CHECK_MSG(ms >= 398 && ms < 400 + 2000, "the read failed after %.1f ms", ms);
+	CHECK_MSG(strstr(gv_device_error(dev), "completed none of 1 requests in 400 ms"),
+	          "error: %s", gv_device_error(dev));
+	CHECK_EQ(refuses_io(), 0);
+	CHECK_EQ(case_detach(&after, &ms, &rc), 0);
+	CHECK_EQ(rc, 0);
+	CHECK_EQ(after.platform.grants_leaked, 0);
+	CHECK(hb_expect(&hb, "closed", NULL, 0, 2000));
+	return case_end();
+}
+
+/* ---- a backend that dies before the guest ever saw it alive ------------------- */
+
+/* Issue 13, defect 1: the backend wrote Connected (so it was alive: it sets
+ * its liveness byte first), then died before the guest read the byte as 1.
+ * The guest must take the cleared byte as the death it is and fail the
+ * request with -EIO at once, not wait for ever (nor for the 30 s request
+ * timeout, left at its default here). */
+static int t_backend_dies_unseen(void)
+{
+	static uint8_t buf[4096];
+	struct gv_stats after;
+	double t0, ms;
+	int rc;
+
+	CHECK_EQ(case_begin(HB_DIE_UNSEEN, "grant"), 0);
+	t0 = gv_now_ms();
+	CHECK_EQ(gv_blk_read(dev, 0, buf, sizeof(buf)), -EIO);
+	ms = gv_now_ms() - t0;
+	printf("backend died unseen: the read failed after %.0f ms\n", ms);
+	CHECK_MSG(ms < 5000, "the read failed only after %.0f ms", ms);
+	CHECK_MSG(strstr(gv_device_error(dev), "backend went away"), "error: %s",
+	          gv_device_error(dev));
+	CHECK_EQ(refuses_io(), 0);
+	/* nobody answers Closing: detach waits its bounded time, then every
+	 * grant ends (the platform unmapped the dead backend's mappings) */
+	CHECK_EQ(case_detach(&after, &ms, &rc), 0);
+	CHECK_MSG(ms < 2 * TIMEOUT_MS + 1000, "detach took %.0f ms", ms);
+	CHECK_EQ(after.platform.grants_leaked, 0);
+	return case_end();
+}
+
 /* ---- a backend that flips to Closed mid-I/O ----------------------------------- */
 
 static int closed_mid_io(const char *dma)
@@ -434,6 +507,8 @@ static const struct gv_test tests[] = {
 	TEST(t_grant_kept_mapped),
 	TEST(t_never_completes),
 	TEST(t_stuck_backend),
+	TEST(t_never_completes_io_timeout),
+	TEST(t_backend_dies_unseen),
 	TEST(t_closed_mid_io),
 	TEST(t_closed_mid_io_bounce),
 	{ 0 }

@@ -86,10 +86,10 @@ step "teardown: gv-xl destroy guest1, stop the backend and the hypervisor"
 GV_DOMID=0 "$B/gv-schema" check --backend-domid 0 || fail "xenstore does not match the schema after destroy"
 listing=$("$B/gv-xl" list 2>&1); echo "$listing"
 echo "$listing" | grep -qi dying && fail "a domain is left dying: pages still mapped"
-kill "$bepid"; wait "$bepid"; rc=$?; bepid=
+kill "$bepid"; wait_bounded "$bepid" 20; rc=$?; bepid=
 [ "$rc" -eq 0 ] || fail "gv-backend exited $rc on SIGTERM"
 tail -n 3 "$work/backend.log"
-kill "$simpid"; wait "$simpid"; rc=$?; simpid=
+kill "$simpid"; wait_bounded "$simpid" 20; rc=$?; simpid=
 [ "$rc" -eq 0 ] || fail "gv-simxen exited $rc on SIGTERM"
 [ -e "$GV_SIM_DIR" ] && fail "gv-simxen left $GV_SIM_DIR behind"
 

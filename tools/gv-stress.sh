@@ -55,8 +55,8 @@ simpid= bepid= fepid= failed=0
 
 cleanup() {
 	[ -n "$fepid" ] && kill -9 "$fepid" 2>/dev/null && wait "$fepid" 2>/dev/null
-	[ -n "$bepid" ] && kill "$bepid" 2>/dev/null && wait "$bepid" 2>/dev/null
-	[ -n "$simpid" ] && kill "$simpid" 2>/dev/null && wait "$simpid" 2>/dev/null
+	[ -n "$bepid" ] && kill "$bepid" 2>/dev/null && wait_bounded "$bepid" 20 2>/dev/null
+	[ -n "$simpid" ] && kill "$simpid" 2>/dev/null && wait_bounded "$simpid" 20 2>/dev/null
 	rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
@@ -142,7 +142,8 @@ while [ $i -lt "$cycles" ] && [ $failed = 0 ]; do
 	rnd 8
 	case $r in 0|1) fault=kill-guest ;; 2) fault=kill-backend ;; 3) fault=rm-node ;; *) fault=none ;; esac
 	settle || { violation "the device did not come to rest (state ${st:-none})"; break; }
-	"$B/gv-frontend" --domid "$dom" --dma "$dma" --timeout 5000 verify --size 256K --random \
+	"$B/gv-frontend" --domid "$dom" --dma "$dma" --timeout 5000 --io-timeout 10000 \
+		verify --size 256K --random \
 		--seed "$i" >"$work/fe.log" 2>&1 &
 	fepid=$!
 	# the fault lands at a random point of the I/O (0-40 ms in): random
@@ -152,21 +153,21 @@ while [ $i -lt "$cycles" ] && [ $failed = 0 ]; do
 	case $fault in
 	none)
 		none=$((none + 1))
-		wait $fepid; rc=$?; fepid=
+		wait_bounded $fepid 60; rc=$?; fepid=
 		[ $rc = 0 ] || { violation "verify failed (exit $rc): $(tail -3 "$work/fe.log")"; break; } ;;
 	kill-guest)
 		kg=$((kg + 1)); faults=$((faults + 1))
-		kill -9 $fepid 2>/dev/null; wait $fepid; fepid= ;;
+		kill -9 $fepid 2>/dev/null; wait_bounded $fepid 10; fepid= ;;
 	kill-backend)
 		kb=$((kb + 1)); faults=$((faults + 1))
-		kill -9 $bepid; wait $bepid 2>/dev/null
-		wait $fepid; fepid=
+		kill -9 $bepid; wait_bounded $bepid 10 2>/dev/null
+		wait_bounded $fepid 60; fepid=
 		start_daemon gv-backend "$work/backend.log" --disk "stress:0=$img"; bepid=$pid
 		base_fds= ;;
 	rm-node)
 		rn=$((rn + 1)); faults=$((faults + 1))
 		xenstore-rm "/local/domain/0/backend/virtio/$dom/0"
-		wait $fepid; fepid=
+		wait_bounded $fepid 60; fepid=
 		"$B/gv-xl" destroy "$dom" >/dev/null 2>&1
 		dom=$("$B/gv-xl" create "$cfg") || { violation "gv-xl create failed"; break; } ;;
 	esac

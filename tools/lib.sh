@@ -26,3 +26,15 @@ start_daemon() {
 		exit 1
 	fi
 }
+
+# wait_bounded PID SECONDS: waits for PID (a child of this shell) at most
+# SECONDS; a process still running then is killed (SIGKILL) with a line
+# saying so, so a stuck child fails its caller instead of hanging it.
+# Returns PID's exit status (137 when it had to be killed).
+wait_bounded() {
+	if ! timeout "$2" tail --pid="$1" -s 0.02 -f /dev/null 2>/dev/null; then
+		echo "$(basename "$0"): process $1 still running after $2 s: killed" >&2
+		kill -9 "$1" 2>/dev/null
+	fi
+	wait "$1"
+}

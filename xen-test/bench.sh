@@ -6,7 +6,7 @@
 #   blkfront       Linux's xen-blkfront in the guest, xen-blkback in dom0
 #                  (a phy disk xvdb on /dev/ram0), O_DIRECT preads
 #                  (build-xen/gv-rawread) of /dev/xvdb
-#   pair-<dma>     gv-frontend bench --depth 1 in the guest (dma pool, grant,
+#   pair-<dma>     gv-bench seqread --depth 1 in the guest (dma pool, grant,
 #                  bounce), gv-backend in dom0 serving /dev/ram0
 #   dom0-local     dom0's own O_DIRECT preads of /dev/ram0 (the ceiling)
 # Emulation (TCG) makes absolute figures meaningless; the ratios between rows
@@ -22,8 +22,9 @@ GV_BENCH_ROUNDS=${GV_BENCH_ROUNDS:-3}
 
 # The guest's side, one shell command (it goes through xenstore's data/gv-cmd):
 # load xen-blkfront, wait for /dev/xvdb, then per round and workload: blkfront
-# first, then the pair with each DMA strategy. The pair's bench writes the
-# region first (through gv-backend) and times only the reads; blkfront reads
+# first, then the pair with each DMA strategy. gv-bench seqread writes the
+# region first (through gv-backend) and times only the reads, unchecked (pool:
+# the buffers come from the granted pool, zero copy); blkfront reads
 # the same ramdisk region. Lines "GVB <row> <workload> <tool output>".
 gv_bench_guest_cmd() {
 	echo 'insmod /lib/modules/xen/xen-blkfront.ko; i=0;' \
@@ -32,8 +33,8 @@ gv_bench_guest_cmd() {
 	  "k=0; while [ \$k -lt $GV_BENCH_ROUNDS ]; do k=\$((k + 1));" \
 	  "for w in $GV_BENCH_WORKLOADS; do" 'n=${w%%:*}; r=${w#*:}; bs=${r%%:*}; sz=${r#*:};' \
 	  'echo "GVB blkfront $n $(timeout 60 ./build-xen/gv-rawread /dev/xvdb $bs $sz 2>&1 | tail -n 1)";' \
-	  'for d in pool grant bounce; do' \
-	  'timeout 60 ./build-xen/gv-frontend --platform xen --devid 0 --dma $d bench --size $sz --io-size $bs --depth 1 --no-verify >/tmp/fe.out 2>&1;' \
+	  'for d in pool grant bounce; do ap=; [ $d = pool ] && ap=--app-pool;' \
+	  'timeout 60 ./build-xen/gv-bench seqread --platform xen --devid 0 --dma $d $ap --size $sz --io-size $bs --depth 1 >/tmp/fe.out 2>&1;' \
 	  'echo "GVB pair-$d $n $(grep "^bench: read" /tmp/fe.out || tail -n 1 /tmp/fe.out)";' \
 	  'done; done; done'
 }
@@ -86,8 +87,8 @@ EOF
 
 sc_xen_bench() {
 	[ -x ./build-xen/gv-rawread ] || { echo "gv-rawread was not built (see xen-test/out/build-xen.log)"; return 1; }
-	[ -x ./build-xen/gv-backend ] && [ -x ./build-xen/gv-frontend ] ||
-	  { echo "gv-backend/gv-frontend were not built"; return 1; }
+	[ -x ./build-xen/gv-backend ] && [ -x ./build-xen/gv-bench ] ||
+	  { echo "gv-backend/gv-bench were not built"; return 1; }
 	insmod /lib/modules/xen/brd.ko rd_nr=1 rd_size=262144 || { echo "insmod brd failed"; return 1; }
 	insmod /lib/modules/xen/xen-blkback.ko || { echo "insmod xen-blkback failed"; return 1; }
 	# brd gives pages on first write; a never-written page reads as a cheap
