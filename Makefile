@@ -17,7 +17,10 @@ CPPFLAGS = -D_GNU_SOURCE -D__XEN_TOOLS__ -Icommon -I$(BUILD)/gen -MMD -MP
 LDLIBS   = -lxenstore -lxengnttab -lxenevtchn -lxenctrl -lpthread -lm
 
 LIBDIRS  = frontend backend sim common
-lib_srcs = $(filter-out $(1)/gv-%.c,$(wildcard $(1)/*.c))
+# Benchmark-only sources: built into gv-backend-bench (with -DGVBE_BENCH), never
+# into a library or the installed daemon.
+BENCH_ONLY = backend/direct.c
+lib_srcs = $(filter-out $(1)/gv-%.c $(BENCH_ONLY),$(wildcard $(1)/*.c))
 lib_objs = $(patsubst %.c,$(BUILD)/%.o,$(call lib_srcs,$(1)))
 LIBS     = $(foreach d,$(LIBDIRS),$(BUILD)/lib$(d).a)
 
@@ -26,6 +29,10 @@ PROGS    = $(addprefix $(BUILD)/,$(notdir $(basename $(PROG_SRCS))))
 TEST_SUPPORT = $(patsubst %.c,$(BUILD)/%.o,$(filter-out test/test_%.c,$(wildcard test/*.c)))
 TESTS    = $(patsubst test/%.c,$(BUILD)/test/%,$(wildcard test/test_*.c))
 GEN      = $(BUILD)/gen/xs_keys.h
+# gv-backend-bench: the daemon with make bench's modes (--bench-direct,
+# --map-batch 1), from the same sources compiled with -DGVBE_BENCH.
+BE_BENCH_OBJS = $(patsubst %.c,$(BUILD)/bench-be/%.o,$(call lib_srcs,backend) $(BENCH_ONLY) backend/gv-backend.c)
+PROGS   += $(BUILD)/gv-backend-bench
 
 .SECONDARY:
 .PHONY: check demo bench all test asan asan-test deps clean schema-doc xen-test xen-bench
@@ -42,6 +49,12 @@ $(BUILD)/%.o: %.c $(GEN)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -c $< -o $@
 
+$(BUILD)/bench-be/%.o: %.c $(GEN)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -DGVBE_BENCH $(WARN) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/gv-backend-bench: $(BE_BENCH_OBJS) $(LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(BE_BENCH_OBJS) $(LIBS) $(LDLIBS)
 
 define lib_rule
 $(BUILD)/lib$(1).a: $(call lib_objs,$(1))

@@ -1,8 +1,15 @@
 /*
  * backend/blk.c: virtio-blk requests (virtio 1.x 5.2.6) served from a raw
- * image file or block device with pread/pwrite.
+ * image file or block device.
  *
- * A request is [header (readable, 16 bytes)] [data...] [status (writable)].
+ * With VIRTIO_F_VERSION_1 a device must not assume how a request is framed
+ * into descriptors (virtio 1.x 2.7.4): the request is the 16-byte header at
+ * the start of the device-readable part, then data (readable for OUT,
+ * writable for IN and GET_ID), and the status is the LAST BYTE of the
+ * device-writable part, wherever the descriptors split it (it may share a
+ * descriptor with data; the header may share one with OUT data). So this
+ * file addresses the request as two byte streams, never by descriptor.
+ *
  * Request-level problems (bad shape, sector out of range, too many or too
  * large segments, a grant that cannot be mapped) are answered IOERR in the
  * status byte and do not break the device. Data goes straight between the
@@ -17,12 +24,12 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "backend.h"
+#include "blk.h"
 
 #define SECTOR 512u
 
-int gv_blk_open(struct gv_blk *b, const char *path, bool ro, unsigned devid,
-                char *err, size_t errlen)
+int gvbe_blk_open(struct gvbe_blk *b, const char *path, bool ro, unsigned devid,
+                  char *err, size_t errlen)
 {
 	struct stat st;
 	uint64_t bytes;
@@ -67,7 +74,7 @@ fail_close:
 	return -saved;
 }
 
-void gv_blk_close(struct gv_blk *b)
+void gvbe_blk_close(struct gvbe_blk *b)
 {
 	if (b->fd >= 0)
 		close(b->fd);
@@ -102,51 +109,73 @@ static int64_t io_full(int fd, struct iovec *iov, int n, uint64_t off, bool writ
 	return done;
 }
 
-/* Answers status in the last segment, mapping it alone if needed.
- * Returns the used length. */
-static uint32_t finish(struct gv_req *r, bool mapped, uint8_t status, uint32_t data_written)
+/* Copies len bytes between buf and bytes [off, off+len) of one part of the
+ * (mapped) request. */
+static int stream_copy(struct gvbe_req *r, bool writable, uint64_t off, void *buf,
+                       uint32_t len, bool to_guest)
 {
-	unsigned last = r->ch->nseg - 1;
+	struct iovec iov[8];
+	int n = gvbe_req_stream_iov(r, writable, off, len, iov, 8);
 
-	if (!r->ch->nseg || !r->ch->seg[last].write || r->ch->seg[last].len < 1)
-		return data_written;    /* nowhere to put a status */
-	if (!mapped && gv_req_map(r, last, 1) < 0)
-		return data_written;
-	if (gv_req_copy_to(r, last, 0, &status, 1) < 0)
-		return data_written;
+	if (n < 0)
+		return n;
+	for (int k = 0; k < n; k++) {
+		if (to_guest)
+			memcpy(iov[k].iov_base, buf, iov[k].iov_len);
+		else
+			memcpy(buf, iov[k].iov_base, iov[k].iov_len);
+		buf = (char *)buf + iov[k].iov_len;
+	}
+	return 0;
+}
+
+uint32_t gvbe_blk_finish(struct gvbe_req *r, uint8_t status, uint32_t data_written)
+{
+	uint64_t wbytes = r->ch->write_bytes;
+
+	/* nowhere to put a status, or its page cannot be mapped: the driver
+	 * sees a used length without it and knows the request failed */
+	if (!wbytes)
+		return 0;
+	if (!r->mapped) {
+		/* map only the descriptor holding the status: the others may be
+		 * what could not be mapped */
+		unsigned s = r->ch->nseg - 1;
+
+		while (s > 0 && !r->ch->seg[s].len)
+			s--;
+		if (gvbe_req_map(r, s, 1) < 0)
+			return 0;
+		r->mapped = true;
+	}
+	if (stream_copy(r, true, wbytes - 1, &status, 1, true) < 0)
+		return 0;
 	return data_written + 1;
 }
 
-uint32_t gv_blk_handle(void *ctx, struct gv_req *r)
+int gvbe_blk_prepare(struct gvbe_blk *b, struct gvbe_req *r, struct gvbe_blk_io *io)
 {
-	static struct iovec iov[GV_BE_REQ_MAX_PAGES];
-	struct gv_blk *b = ctx;
-	struct gv_chain *ch = r->ch;
+	struct gvbe_chain *ch = r->ch;
 	struct virtio_blk_outhdr hdr;
-	unsigned ndata, first = 1, last;
-	uint64_t bytes = 0, sector;
-	int niov = 0;
-	int64_t moved;
+	uint64_t rbytes = ch->read_bytes, wbytes = ch->write_bytes, data;
+	int n;
 
-	/* shape: header, data..., status (writable, its own descriptor) */
-	if (ch->nseg < 2 || ch->nread < 1 || ch->seg[0].len != sizeof(hdr) ||
-	    !ch->seg[ch->nseg - 1].write)
-		return finish(r, false, VIRTIO_BLK_S_IOERR, 0);
-	last = ch->nseg - 1;
-	ndata = ch->nseg - 2;
-	if (ndata > GV_BE_BLK_SEG_MAX)
-		return finish(r, false, VIRTIO_BLK_S_IOERR, 0);
-	for (unsigned s = first; s < last; s++) {
-		if (ch->seg[s].len > GV_BE_BLK_SIZE_MAX)
-			return finish(r, false, VIRTIO_BLK_S_IOERR, 0);
-		bytes += ch->seg[s].len;
-	}
+	memset(io, 0, sizeof(*io));
+	io->status = VIRTIO_BLK_S_IOERR;
+	/* the status byte is the last writable byte; the header the first 16 readable */
+	if (!wbytes || rbytes < sizeof(hdr))
+		return GVBE_BLK_DONE;
+	if (ch->nseg > GVBE_BLK_SEG_MAX + 2)
+		return GVBE_BLK_DONE;
+	for (unsigned s = 0; s < ch->nseg; s++)
+		if (ch->seg[s].len > GVBE_BLK_SIZE_MAX)
+			return GVBE_BLK_DONE;
 	/* every page of the request, in one batch per direction */
-	if (gv_req_map(r, 0, ch->nseg) < 0)
-		return finish(r, false, VIRTIO_BLK_S_IOERR, 0);
-	if (gv_req_copy_from(r, 0, 0, &hdr, sizeof(hdr)) < 0)   /* our private copy */
-		return finish(r, true, VIRTIO_BLK_S_IOERR, 0);
-	sector = hdr.sector;
+	if (gvbe_req_map(r, 0, ch->nseg) < 0)
+		return GVBE_BLK_DONE;
+	r->mapped = true;
+	if (stream_copy(r, false, 0, &hdr, sizeof(hdr), false) < 0)   /* our private copy */
+		return GVBE_BLK_DONE;
 
 	switch (hdr.type) {
 	case VIRTIO_BLK_T_IN:
@@ -154,41 +183,68 @@ uint32_t gv_blk_handle(void *ctx, struct gv_req *r)
 		bool out = hdr.type == VIRTIO_BLK_T_OUT;
 
 		if (out && b->ro)
-			return finish(r, true, VIRTIO_BLK_S_IOERR, 0);
-		/* data must all be device-writable for IN, all device-readable for OUT */
-		if (out ? ch->nread != last : ch->nread != 1)
-			return finish(r, true, VIRTIO_BLK_S_IOERR, 0);
-		if (bytes % SECTOR || sector > b->capacity || bytes / SECTOR > b->capacity - sector)
-			return finish(r, true, VIRTIO_BLK_S_IOERR, 0);
-		for (unsigned s = first; s < last; s++) {
-			int n = gv_req_iov(r, s, 0, ch->seg[s].len, iov + niov,
-			                   (int)GV_BE_REQ_MAX_PAGES - niov);
-
-			if (n < 0)
-				return finish(r, true, VIRTIO_BLK_S_IOERR, 0);
-			niov += n;
-		}
-		moved = io_full(b->fd, iov, niov, sector * SECTOR, out);
-		if (moved < 0)
-			/* pread may have filled part of the buffers: count it */
-			return finish(r, true, VIRTIO_BLK_S_IOERR, 0);
-		return finish(r, true, VIRTIO_BLK_S_OK, out ? 0 : (uint32_t)moved);
+			return GVBE_BLK_DONE;
+		/* IN: data is the writable part but its last byte; OUT: the readable
+		 * part after the header, and the writable part is the status alone */
+		if (out ? wbytes != 1 : rbytes != sizeof(hdr))
+			return GVBE_BLK_DONE;
+		data = out ? rbytes - sizeof(hdr) : wbytes - 1;
+		if (data % SECTOR || hdr.sector > b->capacity || data / SECTOR > b->capacity - hdr.sector)
+			return GVBE_BLK_DONE;
+		n = gvbe_req_stream_iov(r, !out, out ? sizeof(hdr) : 0, data, r->iov,
+		                        GVBE_REQ_MAX_PAGES);
+		if (n < 0)
+			return GVBE_BLK_DONE;
+		io->niov = n;
+		io->off = hdr.sector * SECTOR;
+		io->len = data;
+		return out ? GVBE_BLK_WRITE : GVBE_BLK_READ;
 	}
 	case VIRTIO_BLK_T_FLUSH:
-		if (ndata)
-			return finish(r, true, VIRTIO_BLK_S_IOERR, 0);
-		return finish(r, true, fdatasync(b->fd) < 0 ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK, 0);
+		if (rbytes != sizeof(hdr) || wbytes != 1)
+			return GVBE_BLK_DONE;
+		return GVBE_BLK_FLUSH;
 	case VIRTIO_BLK_T_GET_ID: {
-		uint32_t n;
+		uint32_t len;
 
-		if (ndata != 1 || !ch->seg[1].write)
-			return finish(r, true, VIRTIO_BLK_S_IOERR, 0);
-		n = ch->seg[1].len < VIRTIO_BLK_ID_BYTES ? ch->seg[1].len : VIRTIO_BLK_ID_BYTES;
-		if (gv_req_copy_to(r, 1, 0, b->id, n) < 0)
-			return finish(r, true, VIRTIO_BLK_S_IOERR, 0);
-		return finish(r, true, VIRTIO_BLK_S_OK, n);
+		if (rbytes != sizeof(hdr) || wbytes < 2)
+			return GVBE_BLK_DONE;
+		len = wbytes - 1 < VIRTIO_BLK_ID_BYTES ? (uint32_t)wbytes - 1 : VIRTIO_BLK_ID_BYTES;
+		if (stream_copy(r, true, 0, b->id, len, true) < 0)
+			return GVBE_BLK_DONE;
+		io->status = VIRTIO_BLK_S_OK;
+		io->written = len;
+		return GVBE_BLK_DONE;
 	}
 	default:
-		return finish(r, true, VIRTIO_BLK_S_UNSUPP, 0);
+		io->status = VIRTIO_BLK_S_UNSUPP;
+		return GVBE_BLK_DONE;
+	}
+}
+
+uint32_t gvbe_blk_handle(void *ctx, struct gvbe_req *r)
+{
+	struct gvbe_blk *b = ctx;
+	struct gvbe_blk_io io;
+	int64_t moved;
+	int kind = gvbe_blk_prepare(b, r, &io);
+
+	switch (kind) {
+	case GVBE_BLK_READ:
+	case GVBE_BLK_WRITE: {
+		bool out = kind == GVBE_BLK_WRITE;
+
+		moved = io_full(b->fd, r->iov, io.niov, io.off, out);
+		if (moved < 0)
+			/* pread may have filled part of the buffers, but on IOERR their
+			 * content means nothing: report only the status byte (a used
+			 * length below what was written is allowed, above it is not) */
+			return gvbe_blk_finish(r, VIRTIO_BLK_S_IOERR, 0);
+		return gvbe_blk_finish(r, VIRTIO_BLK_S_OK, out ? 0 : (uint32_t)moved);
+	}
+	case GVBE_BLK_FLUSH:
+		return gvbe_blk_finish(r, fdatasync(b->fd) < 0 ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK, 0);
+	default:
+		return gvbe_blk_finish(r, io.status, io.written);
 	}
 }

@@ -2,7 +2,7 @@
 # bench/run.sh: `make bench`: the benchmark of issue 6 on the simulated Xen.
 #
 # One simulated hypervisor (gv-simxen), one RAM image (/dev/shm), and for each
-# row a fresh gv-backend (started the way that row needs) and a fresh guest
+# row a fresh gv-backend-bench (started the way that row needs) and a fresh guest
 # (gv-xl create) in which gv-bench runs every workload through the frontend
 # library. Rows, all through the same virtqueue and virtio-blk code:
 #   direct           backend --bench-direct, guest --dma pool, app buffers in the pool
@@ -32,7 +32,7 @@ while [ $# -gt 0 ]; do
 	shift
 done
 
-for p in gv-simxen gv-backend gv-xl gv-bench; do
+for p in gv-simxen gv-backend-bench gv-xl gv-bench; do
 	[ -x "$B/$p" ] || { echo "bench: $B/$p is missing: run make first"; exit 1; }
 done
 sh "$top/bench/install-deps.sh" || echo "bench: gnuplot could not be installed: no chart"
@@ -79,8 +79,8 @@ for row in $ROWS; do
 	grant-unbatched) be_args="--map-batch 1" fe_args="--dma grant" ;;
 	*) echo "bench: unknown row $row"; exit 2 ;;
 	esac
-	echo "[$i/$nrows] $row: gv-backend $be_args / gv-bench $fe_args"
-	start_daemon gv-backend "$work/backend-$row.log" --disk "bench-$row:0=$img" $be_args
+	echo "[$i/$nrows] $row: gv-backend-bench $be_args / gv-bench $fe_args"
+	start_daemon gv-backend-bench "$work/backend-$row.log" --disk "bench-$row:0=$img" $be_args
 	bepid=$pid
 	cat > "$work/$row.cfg" <<-EOF
 	name = "bench-$row"

@@ -129,6 +129,7 @@ static int parse_virtio(const char *spec, struct xl_virtio *v, char *err, size_t
 {
 	char buf[512], *save, *last_key = NULL;
 	unsigned long n;
+	unsigned n32;
 
 	memset(v, 0, sizeof(*v));
 	strcpy(v->transport, "mmio");
@@ -182,7 +183,7 @@ static int parse_virtio(const char *spec, struct xl_virtio *v, char *err, size_t
 			return -EINVAL;
 		}
 	}
-	if (strncmp(v->type, "virtio,device", 13) || !v->type[13]) {
+	if (gv_virtio_type_parse(v->type, &n32) < 0) {
 		snprintf(err, errlen, "virtio spec: type=%s: expected virtio,deviceN", v->type);
 		return -EINVAL;
 	}
