@@ -14,7 +14,7 @@ CC      ?= cc
 CFLAGS  ?= -O2 -g
 WARN     = -Wall -Wextra -Werror -Wno-missing-field-initializers
 CPPFLAGS = -D_GNU_SOURCE -D__XEN_TOOLS__ -Icommon -I$(BUILD)/gen -MMD -MP
-LDLIBS   = -lxenstore -lxengnttab -lxenevtchn -lxenctrl -lpthread -lm
+LDLIBS   = -lxenstore -lxengnttab -lxenevtchn -lxenctrl -luring -lpthread -lm
 
 LIBDIRS  = frontend backend sim common
 # Benchmark-only sources: built into gv-backend-bench (with -DGVBE_BENCH), never

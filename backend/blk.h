@@ -13,15 +13,40 @@
 #define GVBE_BLK_SEG_MAX      32u    /* config/seg-max */
 #define GVBE_BLK_SIZE_MAX     65536u /* config/size-max */
 
+struct gvbe_aio;
+
 struct gvbe_blk {
-	int fd;
+	int fd;                         /* buffered */
+	int fd_direct;                  /* O_DIRECT, or -1 (option buffered, or refused) */
+	unsigned dio_align;             /* O_DIRECT needs offset, address and length aligned */
 	bool ro;
 	uint64_t capacity;              /* sectors */
 	char id[21];                    /* GET_ID answer, NUL padded */
+	struct gvbe_aio *aio;           /* io_uring while connected; NULL: synchronous */
+	uint64_t direct_ios, buffered_ios;
 };
-int  gvbe_blk_open(struct gvbe_blk *b, const char *path, bool ro, unsigned devid,
-                   char *err, size_t errlen);
+struct gvbe_blk_opts {
+	bool ro;
+	bool buffered;                  /* never O_DIRECT (default: O_DIRECT when aligned) */
+};
+int  gvbe_blk_open(struct gvbe_blk *b, const char *path, const struct gvbe_blk_opts *o,
+                   unsigned devid, char *err, size_t errlen);
 void gvbe_blk_close(struct gvbe_blk *b);
+/* Asynchronous I/O for up to entries requests in flight, completions
+ * signalled on eventfd. 0, or negative errno with err set: then requests
+ * are served synchronously (the caller logs it). */
+int  gvbe_blk_start_aio(struct gvbe_blk *b, unsigned entries, int eventfd,
+                        char *err, size_t errlen);
+/* Submits the requests queued since the last call (one io_uring_enter). */
+void gvbe_blk_submit(struct gvbe_blk *b);
+/* Completes the requests whose I/O finished (gvbe_req_complete); the caller
+ * publishes the queues. Returns how many. */
+unsigned gvbe_blk_reap(struct gvbe_blk *b);
+/* Before the device's queues and mappings go: cancels and waits for the
+ * I/O in flight (at most timeout_ms), completing its requests, and stops
+ * asynchronous I/O. Returns the number still in flight when time ran out
+ * (their pages must then stay mapped: the caller leaks them knowingly). */
+unsigned gvbe_blk_quiesce(struct gvbe_blk *b, int timeout_ms);
 
 /* What a request asks of the backing store, once parsed and mapped. */
 enum { GVBE_BLK_DONE, GVBE_BLK_READ, GVBE_BLK_WRITE, GVBE_BLK_FLUSH };

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "config.h"
+#include "xs_util.h"
 
 /* "GUEST:DEVID" */
 static int parse_target(const char *s, size_t len, struct gvbe_disk_cfg *d, char *err, size_t errlen)
@@ -56,9 +57,22 @@ static int parse_flag(const char *f, size_t len, struct gvbe_disk_cfg *d, char *
 		d->ro = false;
 	else if (len == 12 && !memcmp(f, "allow-bypass", 12))
 		d->allow_bypass = true;
-	else {
-		snprintf(err, errlen, "unknown disk option '%.*s' (expected ro, rw or allow-bypass)",
-		         (int)len, f);
+	else if (len == 8 && !memcmp(f, "buffered", 8))
+		d->buffered = true;
+	else if (len == 6 && !memcmp(f, "direct", 6))
+		d->buffered = false;
+	else if (len > 7 && !memcmp(f, "queues=", 7)) {
+		uint64_t q;
+
+		if (gv_parse_decimal(f + 7, len - 7, GVBE_DISK_MAX_QUEUES, &q) < 0 || !q) {
+			snprintf(err, errlen, "disk option '%.*s': queues must be 1..%u", (int)len, f,
+			         GVBE_DISK_MAX_QUEUES);
+			return -EINVAL;
+		}
+		d->queues = (unsigned)q;
+	} else {
+		snprintf(err, errlen, "unknown disk option '%.*s' (expected ro, rw, allow-bypass, "
+		         "direct, buffered or queues=N)", (int)len, f);
 		return -EINVAL;
 	}
 	return 0;
@@ -81,6 +95,7 @@ int gvbe_disk_parse_opt(const char *arg, struct gvbe_disk_cfg *d, char *err, siz
 	int rc;
 
 	memset(d, 0, sizeof(*d));
+	d->queues = GVBE_DISK_DEFAULT_QUEUES;
 	snprintf(d->origin, sizeof(d->origin), "--disk %s", arg);
 	if (!eq) {
 		snprintf(err, errlen, "--disk %s: expected GUEST:DEVID=PATH[,ro][,allow-bypass]", arg);
@@ -127,6 +142,7 @@ static int parse_line(char *line, struct gvbe_disk_cfg *d, char *err, size_t err
 		return -EINVAL;
 	}
 	memset(d, 0, sizeof(*d));
+	d->queues = GVBE_DISK_DEFAULT_QUEUES;
 	rc = parse_target(w[1], strlen(w[1]), d, err, errlen);
 	if (!rc)
 		rc = set_path(d, w[2], strlen(w[2]), err, errlen);

@@ -8,7 +8,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdint.h>
 #include "abi.h"
+
+#define GVBE_DISK_MAX_QUEUES     8u   /* queues=N: at most */
+#define GVBE_DISK_DEFAULT_QUEUES 2u   /* one per core of a small dom0 */
 
 struct gvbe_disk_cfg {
 	char guest[64];                 /* a domain name, or a domain id in decimal */
@@ -16,6 +20,8 @@ struct gvbe_disk_cfg {
 	char path[512];
 	bool ro;
 	bool allow_bypass;
+	bool buffered;                  /* never O_DIRECT (default: O_DIRECT when aligned) */
+	unsigned queues;                /* most virtqueues offered (VIRTIO_BLK_F_MQ if > 1) */
 	char origin[160];               /* "--disk" or "FILE:LINE", for messages */
 	struct gvbe_disk_cfg *next;
 };

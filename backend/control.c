@@ -173,11 +173,17 @@ void gvbe_status_write(struct gvbe_backend *be, const struct gvbe_service *s, FI
 			snprintf(queues, sizeof(queues), "%ux%u", d->fe_nq, d->vq[0].num);
 			for (unsigned q = 0; q < d->fe_nq && q < GVBE_MAX_QUEUES; q++)
 				reqs += d->vq[q].requests;
-			if (d->cache) {
-				struct gvbe_mapcache_stats st;
+			if (d->cache[0]) {
+				unsigned pages = 0, cap = 0;
 
-				gvbe_mapcache_get_stats(d->cache, &st);
-				snprintf(cache, sizeof(cache), "%u/%u pages", st.pages, st.capacity);
+				for (unsigned q = 0; q < d->fe_nq && q < GVBE_MAX_QUEUES; q++) {
+					struct gvbe_mapcache_stats st;
+
+					gvbe_mapcache_get_stats(d->cache[q], &st);
+					pages += st.pages;
+					cap += st.capacity;
+				}
+				snprintf(cache, sizeof(cache), "%u/%u pages", pages, cap);
 			} else {
 				snprintf(cache, sizeof(cache), "per-request");
 			}
@@ -197,6 +203,26 @@ void gvbe_status_write(struct gvbe_backend *be, const struct gvbe_service *s, FI
 		fprintf(f, "%-16s %5u %4u %4s %-10s %-18s %-7s %9llu %-14s %s\n", d->name,
 		        (unsigned)d->fe, d->devid, type_name(d->virtio_id), phase_name(d->phase),
 		        feat, queues, reqs, cache, backing);
+		if (live) {
+			/* per queue: notifications per request (what event idx and
+			 * NO_NOTIFY save), in flight, private memory (bounded: it
+			 * grows with the queue depth used, to the queue size) */
+			for (unsigned q = 0; q < d->fe_nq && q < GVBE_MAX_QUEUES; q++) {
+				const struct gvbe_vq *vq = &d->vq[q];
+				double n = vq->requests ? (double)vq->requests : 1;
+
+				fprintf(f, "    queue %u: %llu requests, %.3f kicks and %.3f interrupts "
+				        "per request%s, %u in flight, %zu kB\n", q,
+				        (unsigned long long)vq->requests, vq->kicks / n,
+				        vq->interrupts / n, vq->event_idx ? " (event idx)" : "",
+				        vq->inflight, gvbe_vq_memory(vq) / 1024);
+			}
+			if (d->virtio_id == VIRTIO_ID_BLOCK)
+				fprintf(f, "    io: %s, %llu O_DIRECT and %llu buffered transfers\n",
+				        d->blk.aio ? "io_uring" : "synchronous",
+				        (unsigned long long)d->blk.direct_ios,
+				        (unsigned long long)d->blk.buffered_ios);
+		}
 		if (d->phase == GVBE_DEV_BROKEN) {
 			for (unsigned q = 0; q < GVBE_MAX_QUEUES; q++)
 				if (d->vq[q].broken)

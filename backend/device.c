@@ -78,7 +78,22 @@ static enum xenbus_state fe_state(struct gvbe_dev *d)
 static void dev_unmap_all(struct gvbe_dev *d)
 {
 	struct gv_platform *p = d->be->p;
+	unsigned left = gvbe_blk_quiesce(&d->blk, 5000);
 
+	if (left) {
+		/* the backing store holds I/O into guest pages and will not let
+		 * go: those pages must stay mapped, so this device's mappings are
+		 * abandoned (leaked, never reused) rather than unmapped under it */
+		gv_err("%s: %u I/O operations still in flight after 5 s: abandoning the "
+		       "device's mappings", d->label, left);
+		for (unsigned q = 0; q < GVBE_MAX_QUEUES; q++) {
+			d->vq_live[q] = false;
+			d->cache[q] = NULL;
+			for (unsigned a = 0; a < 3; a++)
+				d->area[q][a].addr = NULL;
+		}
+		d->blk.aio = NULL;
+	}
 	for (unsigned q = 0; q < GVBE_MAX_QUEUES; q++) {
 		if (d->vq_live[q]) {
 			if (d->vq[q].port != GV_NO_PORT)
@@ -91,9 +106,9 @@ static void dev_unmap_all(struct gvbe_dev *d)
 				gv_unmap(p, d->area[q][a].addr, d->area[q][a].count);
 			d->area[q][a].addr = NULL;
 		}
+		gvbe_mapcache_destroy(d->cache[q]);
+		d->cache[q] = NULL;
 	}
-	gvbe_mapcache_destroy(d->cache);
-	d->cache = NULL;
 #ifdef GVBE_BENCH
 	gvbe_direct_destroy(d->direct);
 	d->direct = NULL;
@@ -183,7 +198,7 @@ static void dev_publish(struct gvbe_dev *d)
 
 	d->allow_bypass = be->allow_bypass;
 	d->features = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_F_ACCESS_PLATFORM) |
-	              (1ULL << VIRTIO_RING_F_INDIRECT_DESC);
+	              (1ULL << VIRTIO_RING_F_INDIRECT_DESC) | (1ULL << VIRTIO_RING_F_EVENT_IDX);
 	d->nq = 1;
 	if (d->virtio_id == VIRTIO_ID_BLK) {
 		const struct gvbe_disk_cfg *cfg = gvbe_disk_find(be->disks, d->name, d->fe, d->devid);
@@ -194,9 +209,15 @@ static void dev_publish(struct gvbe_dev *d)
 			         d->name, d->devid, d->name, d->devid);
 			return dev_refuse(d, err);
 		}
+		struct gvbe_blk_opts bo = { cfg->ro, cfg->buffered };
+
 		if (d->blk.fd < 0 &&
-		    gvbe_blk_open(&d->blk, cfg->path, cfg->ro, d->devid, err, sizeof(err)) < 0)
+		    gvbe_blk_open(&d->blk, cfg->path, &bo, d->devid, err, sizeof(err)) < 0)
 			return dev_refuse(d, err);
+		if (cfg->queues > 1) {
+			d->nq = cfg->queues;
+			d->features |= 1ULL << VIRTIO_BLK_F_MQ;
+		}
 		d->allow_bypass |= cfg->allow_bypass;
 		d->features |= (1ULL << VIRTIO_BLK_F_SEG_MAX) | (1ULL << VIRTIO_BLK_F_SIZE_MAX) |
 		               (1ULL << VIRTIO_BLK_F_BLK_SIZE) | (1ULL << VIRTIO_BLK_F_FLUSH);
@@ -206,8 +227,10 @@ static void dev_publish(struct gvbe_dev *d)
 		be_write(d, GV_XS_CFG_BLK_SIZE, "%u", 512u);
 		be_write(d, GV_XS_CFG_SEG_MAX, "%u", GVBE_BLK_SEG_MAX);
 		be_write(d, GV_XS_CFG_SIZE_MAX, "%u", GVBE_BLK_SIZE_MAX);
-		gv_info("%s: disk %s (%s%s), %llu sectors", d->label, cfg->path,
+		gv_info("%s: disk %s (%s, %s, %u queue%s%s), %llu sectors", d->label, cfg->path,
 		        d->blk.ro ? "read-only" : "read-write",
+		        d->blk.fd_direct >= 0 ? "O_DIRECT when aligned" : "buffered",
+		        d->nq, d->nq > 1 ? "s" : "",
 		        d->allow_bypass ? ", allow-bypass" : "",
 		        (unsigned long long)d->blk.capacity);
 	}
@@ -269,6 +292,8 @@ static int dev_connect(struct gvbe_dev *d, char *err, size_t errlen)
 	struct gv_notify live;
 	uint64_t v, port;
 	grant_ref_t lref;
+	unsigned aio_entries = 0;
+	char aerr[200];
 	void *addr;
 	int rc;
 
@@ -342,10 +367,15 @@ static int dev_connect(struct gvbe_dev *d, char *err, size_t errlen)
 	} else
 #endif
 	if (d->persistent) {
-		rc = gvbe_mapcache_create(p, d->fe, GVBE_MAX_PERSISTENT, &d->cache);
-		if (rc < 0) {
-			snprintf(err, errlen, "out of memory");
-			return -EPROTO;
+		/* one cache per queue (each queue is served on its own), the
+		 * device's max-persistent-grants shared between them */
+		for (unsigned q = 0; q < d->fe_nq; q++) {
+			rc = gvbe_mapcache_create(p, d->fe, GVBE_MAX_PERSISTENT / d->fe_nq,
+			                          &d->cache[q]);
+			if (rc < 0) {
+				snprintf(err, errlen, "out of memory");
+				return -EPROTO;
+			}
 		}
 	}
 	for (unsigned q = 0; q < d->fe_nq; q++) {
@@ -373,7 +403,8 @@ static int dev_connect(struct gvbe_dev *d, char *err, size_t errlen)
 			return -EPROTO;
 		rc = gvbe_vq_init(vq, p, d->fe, q, num, d->area[q][0].addr, d->area[q][1].addr,
 		                d->area[q][2].addr,
-		                d->driver_features & (1ULL << VIRTIO_RING_F_INDIRECT_DESC), d->cache);
+		                  d->driver_features & (1ULL << VIRTIO_RING_F_INDIRECT_DESC),
+		                  d->cache[q]);
 		if (rc < 0) {
 			snprintf(err, errlen, "queue %u: %s", q, strerror(-rc));
 			return -EPROTO;
@@ -382,7 +413,9 @@ static int dev_connect(struct gvbe_dev *d, char *err, size_t errlen)
 		vq->direct = d->direct;
 		vq->map_batch = d->be->map_batch;
 #endif
+		vq->event_idx = d->driver_features & (1ULL << VIRTIO_RING_F_EVENT_IDX);
 		d->vq_live[q] = true;
+		aio_entries += num;
 		rc = gv_evtchn_bind(p, d->fe, (evtchn_port_t)port, &vq->port);
 		if (rc < 0) {
 			vq->port = GV_NO_PORT;
@@ -398,6 +431,12 @@ static int dev_connect(struct gvbe_dev *d, char *err, size_t errlen)
 			vq->handler_ctx = NULL;
 		}
 	}
+	if (d->virtio_id == VIRTIO_ID_BLK && d->be->aio_efd >= 0) {
+		/* every request of every queue can be in flight at once */
+		rc = gvbe_blk_start_aio(&d->blk, aio_entries, d->be->aio_efd, aerr, sizeof(aerr));
+		if (rc < 0)
+			gv_warn("%s: %s; serving with synchronous I/O", d->label, aerr);
+	}
 	return 0;
 }
 
@@ -406,7 +445,10 @@ static void serve_queue(struct gvbe_dev *d, unsigned q)
 	if (d->phase != GVBE_DEV_CONNECTED || !d->vq_live[q])
 		return;
 	if (gvbe_vq_serve(&d->vq[q], d->vq[q].num) == -EPROTO)
-		dev_break(d, d->vq[q].why);
+		return dev_break(d, d->vq[q].why);
+	/* the batch just taken from the ring, in one io_uring_enter */
+	if (d->virtio_id == VIRTIO_ID_BLK)
+		gvbe_blk_submit(&d->blk);
 }
 
 static void dev_try_connect(struct gvbe_dev *d)
@@ -646,9 +688,21 @@ void gvbe_dev_event(struct gvbe_backend *be, evtchn_port_t port)
 		}
 		for (unsigned q = 0; q < GVBE_MAX_QUEUES; q++)
 			if (d->vq_live[q] && d->vq[q].port == port) {
+				d->vq[q].kicks++;
 				serve_queue(d, q);
 				return;
 			}
+	}
+}
+
+void gvbe_dev_reap(struct gvbe_backend *be)
+{
+	for (struct gvbe_dev *d = be->devs; d; d = d->next) {
+		if (d->phase != GVBE_DEV_CONNECTED || !d->blk.aio || !gvbe_blk_reap(&d->blk))
+			continue;
+		for (unsigned q = 0; q < GVBE_MAX_QUEUES; q++)
+			if (d->vq_live[q])
+				gvbe_vq_publish(&d->vq[q]);
 	}
 }
 

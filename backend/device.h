@@ -29,7 +29,7 @@
 #include "config.h"
 #include "vring.h"
 
-#define GVBE_MAX_QUEUES 2u
+#define GVBE_MAX_QUEUES GVBE_DISK_MAX_QUEUES
 
 enum gvbe_dev_phase {
 	GVBE_DEV_NEW,             /* seen, not yet published */
@@ -69,7 +69,7 @@ struct gvbe_dev {
 	struct gvbe_dev_area area[GVBE_MAX_QUEUES][3];
 	struct gvbe_vq vq[GVBE_MAX_QUEUES];
 	bool vq_live[GVBE_MAX_QUEUES];
-	struct gvbe_mapcache *cache;
+	struct gvbe_mapcache *cache[GVBE_MAX_QUEUES];   /* persistent pool, per queue */
 #ifdef GVBE_BENCH
 	struct gvbe_direct *direct;     /* --bench-direct with a persistent pool */
 #endif
@@ -87,6 +87,7 @@ struct gvbe_backend {
 	unsigned map_batch;             /* --map-batch 1 (make bench); 0: batched */
 #endif
 	struct gvbe_dev *devs;
+	int aio_efd;                    /* eventfd of every device's io_uring; -1: synchronous I/O */
 	/* xenstore watch work, coalesced: a flag per device and two for the
 	 * whole tree, so a flood of events costs no memory per event */
 	bool scan_pending;              /* the root changed: scan everything */
@@ -109,6 +110,9 @@ void gvbe_dev_note_watch(struct gvbe_backend *be, domid_t fe, unsigned devid);
 bool gvbe_dev_watch_work(struct gvbe_backend *be, unsigned budget);
 /* An event on a local port: liveness/status or a queue kick. */
 void gvbe_dev_event(struct gvbe_backend *be, evtchn_port_t port);
+/* Completes the requests whose asynchronous I/O finished, on every device,
+ * and shows the drivers their used elements. Never blocks. */
+void gvbe_dev_reap(struct gvbe_backend *be);
 /* Serves queues that stopped at their batch budget; true if any still has more. */
 bool gvbe_dev_serve_pending(struct gvbe_backend *be);
 /* Closes every device (unmap all, BE=Closed) and frees them. */

@@ -19,9 +19,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 #include <xenstore.h>
+#include "aio.h"
 #include "device.h"
 #include "log.h"
 #include "service.h"
@@ -36,7 +38,7 @@ static void usage(FILE *f)
 	"SYNOPSIS\n"
 	"    gv-backend [--disk GUEST:DEVID=PATH[,ro][,allow-bypass]]... [--config FILE]\n"
 	"               [--allow-bypass] [--platform xen|sim] [--sim-dir DIR]\n"
-	"               [--ready-fd N] [--verbose] [--help]\n"
+	"               [--ready-fd N] [--verbose] [--help] [--io io_uring|sync]\n"
 	"               [--foreground] [--pidfile FILE] [--control PATH|none]\n"
 	"    gv-backend --check-config [--config FILE] [--disk ...]\n"
 	"    gv-backend --status [--control PATH] [--platform xen|sim] [--sim-dir DIR]\n"
@@ -56,14 +58,22 @@ static void usage(FILE *f)
 	"    breaks the ring gets error, device-status=64 and state Closing.\n"
 	"\n"
 	"OPTIONS\n"
-	"    --disk GUEST:DEVID=PATH[,ro][,allow-bypass]\n"
+	"    --disk GUEST:DEVID=PATH[,OPTION]...\n"
 	"        Serve the virtio-blk device DEVID of guest GUEST (a domain name or id)\n"
 	"        from the raw image or block device PATH. ro: read-only (VIRTIO_BLK_F_RO;\n"
 	"        writes fail with IOERR). allow-bypass: see --allow-bypass, for this\n"
-	"        device only. Repeatable.\n"
+	"        device only. direct (default): O_DIRECT for every aligned read and write\n"
+	"        (the guest caches; dom0 does not cache again); buffered: never O_DIRECT.\n"
+	"        queues=N: offer up to N virtqueues (VIRTIO_BLK_F_MQ when N > 1; 1..8,\n"
+	"        default 2). Repeatable.\n"
+	"    --io io_uring|sync\n"
+	"        How block I/O reaches the images: io_uring (default; every request of\n"
+	"        every queue in flight at once, one io_uring_enter per batch) or sync\n"
+	"        (pread/pwrite in the loop, one request at a time). Without io_uring in\n"
+	"        the kernel, sync is used and the log says so.\n"
 	"    --config FILE\n"
 	"        Read disks from FILE, one per line:\n"
-	"            disk GUEST:DEVID PATH [ro] [allow-bypass]\n"
+	"            disk GUEST:DEVID PATH [ro] [allow-bypass] [direct|buffered] [queues=N]\n"
 	"        Blank lines and text after # are ignored. Errors name FILE:LINE.\n"
 	"        Re-read on SIGHUP (--disk entries are kept). The packaged service\n"
 	"        uses /etc/grant-virtio/backend.conf.\n"
@@ -210,15 +220,16 @@ int main(int argc, char **argv)
 		{ "control", required_argument, NULL, 'K' },
 		{ "pidfile", required_argument, NULL, 'P' },
 		{ "foreground", no_argument, NULL, 'F' },
+		{ "io", required_argument, NULL, 'I' },
 		{ 0 }
 	};
 	struct gv_platform_opts popts = { GV_PLATFORM_AUTO, NULL, -1 };
-	struct gvbe_backend be = { 0 };
+	struct gvbe_backend be = { .aio_efd = -1 };
 	struct gvbe_service svc = { .control_fd = -1 };
 	struct gvbe_disk_cfg d;
 	char err[512], ctlbuf[300];
 	const char *kind = NULL;
-	bool check_config = false, want_status = false;
+	bool check_config = false, want_status = false, want_aio = true;
 	sigset_t sigs;
 	int ready_fd = -1, sfd, efd, xfd, rc, c, status = 0;
 	bool stop = false;
@@ -250,6 +261,16 @@ int main(int argc, char **argv)
 			svc.pidfile = optarg;
 			break;
 		case 'F':
+			break;
+		case 'I':
+			if (!strcmp(optarg, "sync"))
+				want_aio = false;
+			else if (!strcmp(optarg, "io_uring"))
+				want_aio = true;
+			else {
+				fprintf(stderr, "gv-backend: --io %s: expected io_uring or sync\n", optarg);
+				return 1;
+			}
 			break;
 		case 'b':
 			be.allow_bypass = true;
@@ -393,6 +414,22 @@ int main(int argc, char **argv)
 		status = 2;
 		goto out_xs;
 	}
+	if (want_aio) {
+		struct gvbe_aio *probe;
+
+		/* one eventfd for every device's ring; probe io_uring once */
+		be.aio_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (be.aio_efd < 0 || gvbe_aio_create(4, be.aio_efd, &probe, err, sizeof(err)) < 0) {
+			gv_warn("io_uring unavailable (%s): block I/O is synchronous",
+			        be.aio_efd < 0 ? strerror(errno) : err);
+			if (be.aio_efd >= 0)
+				close(be.aio_efd);
+			be.aio_efd = -1;
+		} else {
+			gvbe_aio_destroy(probe, 0);
+		}
+	}
+	gv_info("block I/O: %s", be.aio_efd >= 0 ? "io_uring" : "synchronous");
 	xfd = xs_fileno(be.xs);
 	efd = gv_evtchn_fd(be.p);
 	if (xfd < 0 || efd < 0) {
@@ -421,15 +458,15 @@ int main(int argc, char **argv)
 	}
 
 	while (!stop) {
-		struct pollfd pfd[4] = {
+		struct pollfd pfd[5] = {
 			{ xfd, POLLIN, 0 }, { efd, POLLIN, 0 }, { sfd, POLLIN, 0 },
-			{ svc.control_fd, POLLIN, 0 },
+			{ be.aio_efd, POLLIN, 0 }, { svc.control_fd, POLLIN, 0 },
 		};
 		bool more = gvbe_dev_serve_pending(&be);
 
 		more |= gvbe_dev_watch_work(&be, WATCH_RECONCILES_PER_PASS);
 
-		rc = poll(pfd, svc.control_fd >= 0 ? 4 : 3, more ? 0 : -1);
+		rc = poll(pfd, svc.control_fd >= 0 ? 5 : 4, more ? 0 : -1);
 		if (rc < 0 && errno != EINTR) {
 			gv_err("poll: %s", strerror(errno));
 			status = 2;
@@ -449,8 +486,16 @@ int main(int argc, char **argv)
 				}
 			}
 		}
-		if (svc.control_fd >= 0 && (pfd[3].revents & POLLIN))
+		if (svc.control_fd >= 0 && (pfd[4].revents & POLLIN))
 			gvbe_control_serve(&be, &svc, svc.control_fd);
+		if (pfd[3].revents & POLLIN) {
+			uint64_t n;
+
+			/* completions first: they free slots and are what guests wait for */
+			if (read(be.aio_efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+				gv_warn("eventfd: %s", strerror(errno));
+			gvbe_dev_reap(&be);
+		}
 		if (pfd[1].revents & POLLIN)
 			drain_events(&be);
 		if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) {
@@ -472,6 +517,8 @@ out_xs:
 out_platform:
 	if (sfd >= 0)
 		close(sfd);
+	if (be.aio_efd >= 0)
+		close(be.aio_efd);
 	gv_platform_close(be.p);
 	gvbe_disk_free(be.disks);
 	gvbe_disk_free(svc.cli);

@@ -36,6 +36,7 @@ struct gvbe_mapcache {
 	domid_t from;
 	unsigned capacity, pages;
 	uint64_t gen;
+	uint64_t floor;                 /* batches used by gen >= floor are pinned */
 	struct mc_batch *lru_head, *lru_tail;
 	unsigned nbuckets;              /* power of two */
 	struct mc_page **bucket;
@@ -126,9 +127,15 @@ void gvbe_mapcache_destroy(struct gvbe_mapcache *mc)
 	free(mc);
 }
 
-void gvbe_mapcache_begin(struct gvbe_mapcache *mc)
+uint64_t gvbe_mapcache_begin(struct gvbe_mapcache *mc)
 {
-	mc->gen++;
+	mc->floor = ++mc->gen;
+	return mc->gen;
+}
+
+void gvbe_mapcache_set_floor(struct gvbe_mapcache *mc, uint64_t floor)
+{
+	mc->floor = floor;
 }
 
 void *gvbe_mapcache_lookup(struct gvbe_mapcache *mc, grant_ref_t ref, bool write)
@@ -158,7 +165,7 @@ int gvbe_mapcache_insert(struct gvbe_mapcache *mc, void *addr, const grant_ref_t
 	unsigned pinned = 0;
 
 	for (b = mc->lru_head; b; b = b->next)
-		if (b->gen == mc->gen)
+		if (b->gen >= mc->floor)
 			pinned += b->n;
 	if (n > mc->capacity || pinned > mc->capacity - n)
 		return 0;
@@ -167,7 +174,7 @@ int gvbe_mapcache_insert(struct gvbe_mapcache *mc, void *addr, const grant_ref_t
 	while (mc->pages + n > mc->capacity && victim) {
 		struct mc_batch *prev = victim->prev;
 
-		if (victim->gen != mc->gen) {
+		if (victim->gen < mc->floor) {
 			batch_drop(mc, victim);
 			mc->evictions++;
 		}

@@ -24,7 +24,11 @@ int  gvbe_mapcache_create(struct gv_platform *p, domid_t from, unsigned capacity
 void gvbe_mapcache_destroy(struct gvbe_mapcache *mc);
 /* Starts a request: mappings used (looked up or inserted) from now on are
  * pinned (never evicted) until the next begin. */
-void gvbe_mapcache_begin(struct gvbe_mapcache *mc);
+uint64_t gvbe_mapcache_begin(struct gvbe_mapcache *mc);
+/* Several requests in flight: mappings used by requests begun at or after
+ * generation floor (the oldest in flight) stay pinned. begin sets it to the
+ * new request's own generation. */
+void gvbe_mapcache_set_floor(struct gvbe_mapcache *mc, uint64_t floor);
 /* The page of ref mapped (writable if write), or NULL. A hit counts and
  * moves its mapping to the front of the LRU. */
 void *gvbe_mapcache_lookup(struct gvbe_mapcache *mc, grant_ref_t ref, bool write);

@@ -139,7 +139,8 @@ static bool disk_same(const struct gvbe_disk_cfg *a, const struct gvbe_disk_cfg 
 {
 	if (!a || !b)
 		return a == b;
-	return !strcmp(a->path, b->path) && a->ro == b->ro && a->allow_bypass == b->allow_bypass;
+	return !strcmp(a->path, b->path) && a->ro == b->ro && a->allow_bypass == b->allow_bypass &&
+	       a->buffered == b->buffered && a->queues == b->queues;
 }
 
 static void log_disk_changes(const struct gvbe_disk_cfg *old, const struct gvbe_disk_cfg *new)

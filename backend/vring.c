@@ -432,23 +432,22 @@ int gvbe_req_copy_to(struct gvbe_req *r, unsigned s, uint32_t off, const void *s
 
 /* ---- the queue -------------------------------------------------------------- */
 
-int gvbe_vq_init(struct gvbe_vq *vq, struct gv_platform *p, domid_t from, unsigned index,
-               unsigned num, const void *desc, const void *avail, void *used,
-               bool indirect_ok, struct gvbe_mapcache *cache)
-{
-	int rc;
+/* The event-index words after the two rings (virtio 1.x 2.7.10). */
+#define USED_EVENT(vq) \
+	(*(const volatile uint16_t *)((const volatile char *)(vq)->avail + 4 + 2 * (vq)->num))
+#define AVAIL_EVENT(vq) \
+	(*(volatile uint16_t *)((volatile char *)(vq)->used + 4 + 8 * (vq)->num))
 
+int gvbe_vq_init(struct gvbe_vq *vq, struct gv_platform *p, domid_t from, unsigned index,
+                 unsigned num, const void *desc, const void *avail, void *used,
+                 bool indirect_ok, struct gvbe_mapcache *cache)
+{
 	memset(vq, 0, sizeof(*vq));
 	if (!num || num > GVBE_MAX_QUEUE_SIZE || (num & (num - 1)))
 		return -EINVAL;
-	rc = gvbe_chain_init(&vq->ch, num);
-	if (rc < 0)
-		return rc;
-	vq->req = calloc(1, sizeof(*vq->req));
-	if (!vq->req) {
-		gvbe_chain_fini(&vq->ch);
+	vq->reqs = calloc(num, sizeof(*vq->reqs));
+	if (!vq->reqs)
 		return -ENOMEM;
-	}
 	vq->index = index;
 	vq->num = num;
 	vq->p = p;
@@ -466,9 +465,71 @@ int gvbe_vq_init(struct gvbe_vq *vq, struct gv_platform *p, domid_t from, unsign
 
 void gvbe_vq_fini(struct gvbe_vq *vq)
 {
-	gvbe_chain_fini(&vq->ch);
-	free(vq->req);
-	vq->req = NULL;
+	for (unsigned k = 0; k < vq->nreqs; k++) {
+		struct gvbe_req *r = vq->reqs[k];
+
+		/* the device type completed or abandoned its requests before
+		 * this (gvbe_blk_quiesce); whatever is still mapped goes now */
+		if (r->inflight)
+			req_unmap_all(r);
+		gvbe_chain_fini(&r->own_ch);
+		free(r);
+	}
+	free(vq->reqs);
+	vq->reqs = NULL;
+	vq->nreqs = 0;
+	vq->free_reqs = NULL;
+	vq->inflight = 0;
+}
+
+size_t gvbe_vq_memory(const struct gvbe_vq *vq)
+{
+	return vq->num * sizeof(*vq->reqs) +
+	       vq->nreqs * (sizeof(struct gvbe_req) +
+	                    vq->num * (sizeof(struct gvbe_seg) + sizeof(struct vring_desc)));
+}
+
+static struct gvbe_req *req_get(struct gvbe_vq *vq)
+{
+	struct gvbe_req *r = vq->free_reqs;
+
+	if (r) {
+		vq->free_reqs = r->next_free;
+		return r;
+	}
+	if (vq->nreqs == vq->num)
+		return NULL;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	if (gvbe_chain_init(&r->own_ch, vq->num) < 0) {
+		free(r);
+		return NULL;
+	}
+	r->vq = vq;
+	r->ch = &r->own_ch;
+	vq->reqs[vq->nreqs++] = r;
+	return r;
+}
+
+static void req_put(struct gvbe_vq *vq, struct gvbe_req *r)
+{
+	r->inflight = false;
+	r->next_free = vq->free_reqs;
+	vq->free_reqs = r;
+}
+
+/* The map cache pins what requests in flight use: from the oldest one. */
+static void update_pin_floor(struct gvbe_vq *vq)
+{
+	uint64_t floor = UINT64_MAX;
+
+	if (!vq->cache)
+		return;
+	for (unsigned k = 0; k < vq->nreqs; k++)
+		if (vq->reqs[k]->inflight && vq->reqs[k]->gen < floor)
+			floor = vq->reqs[k]->gen;
+	gvbe_mapcache_set_floor(vq->cache, floor);
 }
 
 static int vq_break(struct gvbe_vq *vq, const char *why)
@@ -489,6 +550,63 @@ static void set_used_flags(struct gvbe_vq *vq, uint16_t flags)
 	}
 }
 
+void gvbe_req_complete(struct gvbe_req *r, uint32_t len)
+{
+	struct gvbe_vq *vq = r->vq;
+	uint16_t head = r->ch->head;
+
+	if (len > r->ch->write_bytes)
+		len = (uint32_t)r->ch->write_bytes;
+	/* grant mode: nothing stays mapped once the driver can see the
+	 * completion, so it may end its grants right away */
+	req_unmap_all(r);
+	vq->used->ring[vq->used_idx % vq->num].id = head;
+	vq->used->ring[vq->used_idx % vq->num].len = len;
+	vq->used_idx++;
+	vq->requests++;
+	vq->inflight--;
+	req_put(vq, r);
+	update_pin_floor(vq);
+}
+
+void gvbe_vq_publish(struct gvbe_vq *vq)
+{
+	uint16_t old = vq->published_idx, new = vq->used_idx;
+	bool notify;
+
+	if (old == new)
+		return;
+	/* the elements are visible before the index that publishes them */
+	wmb_release();
+	vq->used->idx = new;
+	vq->published_idx = new;
+	/* the used index is visible before we read the driver's wishes */
+	mb_full();
+	if (vq->event_idx) {
+		uint16_t event = USED_EVENT(vq);     /* read once */
+
+		/* notify if used_event lies in [old, new) (vring_need_event) */
+		notify = (uint16_t)(new - event - 1) < (uint16_t)(new - old);
+	} else {
+		notify = !(vq->avail->flags & VRING_AVAIL_F_NO_INTERRUPT);
+	}
+	if (notify && vq->port != GV_NO_PORT) {
+		gv_evtchn_notify(vq->p, vq->port);
+		vq->interrupts++;
+	}
+}
+
+/* Kicks on (the ring is drained): no flag with VIRTIO_RING_F_EVENT_IDX, the
+ * driver kicks when its avail index passes avail_event. */
+static void kicks_on(struct gvbe_vq *vq)
+{
+	vq->kicks_off = false;
+	if (vq->event_idx)
+		AVAIL_EVENT(vq) = vq->last_avail;
+	else
+		set_used_flags(vq, 0);
+}
+
 int gvbe_vq_serve(struct gvbe_vq *vq, unsigned budget)
 {
 	struct gvbe_vq_mem mem = { indirect_copy_in, vq };
@@ -500,7 +618,7 @@ int gvbe_vq_serve(struct gvbe_vq *vq, unsigned budget)
 	for (;;) {
 		uint16_t avail_idx = vq->avail->idx;    /* read once */
 		uint16_t pending, head;
-		struct gvbe_req *r = vq->req;
+		struct gvbe_req *r;
 		uint32_t len;
 
 		/* ring entries are read after the index that published them */
@@ -515,11 +633,11 @@ int gvbe_vq_serve(struct gvbe_vq *vq, unsigned budget)
 			break;
 		}
 		if (!pending) {
-			if (!(vq->used_flags & VRING_USED_F_NO_NOTIFY))
+			if (!vq->kicks_off)
 				break;
 			/* re-enable kicks, then look again: a request made before the
-			 * driver saw the flag cleared would get no kick */
-			set_used_flags(vq, 0);
+			 * driver saw them enabled would get no kick */
+			kicks_on(vq);
 			mb_full();
 			if (vq->avail->idx == vq->last_avail)
 				break;
@@ -529,48 +647,48 @@ int gvbe_vq_serve(struct gvbe_vq *vq, unsigned budget)
 			vq->more = true;        /* kicks stay off: we come back anyway */
 			break;
 		}
-		/* serving: the driver need not kick us for every request */
-		set_used_flags(vq, VRING_USED_F_NO_NOTIFY);
+		/* serving: the driver need not kick us for every request (with
+		 * event idx: avail_event stays behind until the ring is drained) */
+		vq->kicks_off = true;
+		if (!vq->event_idx)
+			set_used_flags(vq, VRING_USED_F_NO_NOTIFY);
 
+		r = req_get(vq);
+		if (!r) {
+			char why[160];
+
+			snprintf(why, sizeof(why), "more than %u requests in flight (a head made "
+			         "available twice?)", vq->num);
+			vq_break(vq, why);
+			break;
+		}
 		head = vq->avail->ring[vq->last_avail % vq->num];   /* read once */
-		if (gvbe_vq_parse_chain(vq->desc, vq->num, head, vq->indirect_ok, &mem, &vq->ch,
-		                      vq->why, sizeof(vq->why)) < 0) {
+		if (gvbe_vq_parse_chain(vq->desc, vq->num, head, vq->indirect_ok, &mem, r->ch,
+		                        vq->why, sizeof(vq->why)) < 0) {
+			req_put(vq, r);
 			vq_break(vq, vq->why);
 			break;
 		}
 		vq->last_avail++;
 
 		memset(r->unmap, 0, sizeof(r->unmap));
-		r->vq = vq;
-		r->ch = &vq->ch;
 		r->npages = 0;
 		r->nunmap = 0;
 		r->mapped = false;
+		r->inflight = true;
 #ifdef GVBE_BENCH
 		r->nsingle = 0;
 #endif
-		if (vq->cache)
-			gvbe_mapcache_begin(vq->cache);
+		vq->inflight++;
+		if (vq->cache) {
+			r->gen = gvbe_mapcache_begin(vq->cache);
+			update_pin_floor(vq);
+		}
 		len = vq->handler(vq->handler_ctx, r);
-		if (len > vq->ch.write_bytes)
-			len = (uint32_t)vq->ch.write_bytes;
-		/* grant mode: nothing stays mapped once the driver can see the
-		 * completion, so it may end its grants right away */
-		req_unmap_all(r);
-
-		vq->used->ring[vq->used_idx % vq->num].id = head;
-		vq->used->ring[vq->used_idx % vq->num].len = len;
-		/* the element is visible before the index that publishes it */
-		wmb_release();
-		vq->used->idx = ++vq->used_idx;
-		vq->requests++;
+		if (len != GVBE_REQ_ASYNC)
+			gvbe_req_complete(r, len);
 		served++;
 	}
-	if (served) {
-		/* the used index is visible before we read the driver's flag */
-		mb_full();
-		if (!(vq->avail->flags & VRING_AVAIL_F_NO_INTERRUPT) && vq->port != GV_NO_PORT)
-			gv_evtchn_notify(vq->p, vq->port);
-	}
+	gvbe_vq_publish(vq);
 	return vq->broken ? -EPROTO : (int)served;
 }

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 #include "abi.h"
+#include "aio.h"
 #include "platform.h"
 
 #define GVBE_MAX_QUEUE_SIZE   256u   /* max-queue-size */
@@ -59,11 +60,23 @@ int gvbe_vq_parse_chain(const volatile struct vring_desc *desc, unsigned num, ui
 int  gvbe_chain_init(struct gvbe_chain *ch, unsigned num);
 void gvbe_chain_fini(struct gvbe_chain *ch);
 
-/* One request being served: its chain and the pages mapped for it. */
+/* One request being served: its chain and the pages mapped for it. A
+ * queue keeps up to its size of them, so the driver's whole queue can be in
+ * flight; they are allocated as the queue depth first needs them. */
 struct gvbe_vq;
 struct gvbe_req {
 	struct gvbe_vq *vq;
-	struct gvbe_chain *ch;
+	struct gvbe_chain *ch;          /* &own_ch */
+	struct gvbe_chain own_ch;
+	struct gvbe_req *next_free;
+	uint64_t gen;                   /* map cache generation (pins its batches) */
+	bool inflight;
+	/* the device type's state for an asynchronous request */
+	struct gvbe_aio_op op;
+	int kind;
+	uint64_t off, len, moved;
+	int niov, iov_at;               /* iov[iov_at..niov): what is left to move */
+	bool direct;                    /* on the O_DIRECT descriptor */
 	void *pages[GVBE_REQ_MAX_PAGES];
 	unsigned npages;                /* pages[] entries assigned (page0 indexes) */
 	struct { void *addr; unsigned count; } unmap[8]; /* batches to unmap after */
@@ -97,8 +110,15 @@ int  gvbe_req_copy_from(struct gvbe_req *r, unsigned s, uint32_t off, void *dst,
 int  gvbe_req_copy_to(struct gvbe_req *r, unsigned s, uint32_t off, const void *src, uint32_t len);
 
 /* A device type's request handler: serves r, returns the used length (bytes
- * written to device-writable buffers). It maps what it needs with gvbe_req_map. */
+ * written to device-writable buffers), or GVBE_REQ_ASYNC when it took r
+ * over and will call gvbe_req_complete later. It maps what it needs with
+ * gvbe_req_map. */
+#define GVBE_REQ_ASYNC UINT32_MAX
 typedef uint32_t (*gvbe_req_handler)(void *ctx, struct gvbe_req *r);
+/* Ends an asynchronous request: unmaps its pages, puts its used element
+ * (len clamped to the writable bytes) in the ring, frees r. The element is
+ * visible to the driver at the next gvbe_vq_publish. */
+void gvbe_req_complete(struct gvbe_req *r, uint32_t len);
 
 struct gvbe_vq {
 	unsigned index;
@@ -111,11 +131,16 @@ struct gvbe_vq {
 	uint16_t last_avail;            /* next avail entry to take */
 	uint16_t used_idx;              /* private copy of used->idx */
 	uint16_t used_flags;            /* private copy of used->flags */
+	uint16_t published_idx;         /* used idx the driver was last shown */
 	bool indirect_ok;
+	bool event_idx;                 /* VIRTIO_RING_F_EVENT_IDX negotiated */
+	bool kicks_off;                 /* serving: no kicks asked for (flag or avail_event) */
 	bool more;                      /* stopped at the batch limit: come back */
-	struct gvbe_chain ch;
-	struct gvbe_req *req;             /* private; one request at a time */
-	struct gvbe_mapcache *cache;      /* NULL: map and unmap per request */
+	struct gvbe_req **reqs;         /* num slots, allocated on first use */
+	unsigned nreqs;                 /* allocated */
+	struct gvbe_req *free_reqs;
+	unsigned inflight;              /* taken from the ring, not yet completed */
+	struct gvbe_mapcache *cache;    /* NULL: map and unmap per request */
 #ifdef GVBE_BENCH
 	struct gvbe_direct *direct;     /* bench only: set after gvbe_vq_init, replaces cache */
 	unsigned map_batch;             /* bench only: 1 = one page per map call; 0 = batched */
@@ -124,6 +149,7 @@ struct gvbe_vq {
 	gvbe_req_handler handler;
 	void *handler_ctx;
 	uint64_t requests;
+	uint64_t kicks, interrupts;     /* notifications received and sent */
 	/* set once when the driver breaks the ring */
 	bool broken;
 	char why[320];
@@ -139,5 +165,11 @@ void gvbe_vq_fini(struct gvbe_vq *vq);
  * when the ring is broken (vq->why says why; sticky: later calls return
  * -EPROTO at once). Sets vq->more if it stopped at the budget. */
 int  gvbe_vq_serve(struct gvbe_vq *vq, unsigned budget);
+/* Shows the driver every used element completed so far (used->idx) and
+ * notifies it unless it suppressed that (flag, or its used_event with
+ * VIRTIO_RING_F_EVENT_IDX). */
+void gvbe_vq_publish(struct gvbe_vq *vq);
+/* Bytes of private memory the queue holds now (requests and chains). */
+size_t gvbe_vq_memory(const struct gvbe_vq *vq);
 
 #endif

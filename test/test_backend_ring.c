@@ -15,6 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 #include "check.h"
+#include "sim_harness.h"
+#include "../backend/aio.h"
 #include "../backend/blk.h"
 #include "../backend/mapcache.h"
 #include "../backend/vring.h"
@@ -333,7 +335,9 @@ static int start_blk_queue(bool ro)
 		CHECK_EQ(pwrite(fd, sec, 512, s * 512), 512);
 	}
 	close(fd);
-	CHECK_EQ(gvbe_blk_open(&blk, img, ro, 0, err, sizeof(err)), 0);
+	struct gvbe_blk_opts bo = { .ro = ro };
+
+	CHECK_EQ(gvbe_blk_open(&blk, img, &bo, 0, err, sizeof(err)), 0);
 	CHECK_EQ(blk.capacity, 64);
 	/* the backend works on its own mappings of the ring pages, as for real */
 	CHECK_EQ(gvbe_vq_init(&vq, &fake, 1, 0, QN, DESC, AVAIL, USED, true, NULL), 0);
@@ -502,6 +506,100 @@ static int t_blk_framing(void)
 	return 0;
 }
 
+/* Waits (at most 5 s) until the device's I/O in flight completed. */
+static int reap_all(void)
+{
+	double end = now_ms() + 5000;
+
+	while (gvbe_aio_inflight(blk.aio) && now_ms() < end) {
+		gvbe_aio_wait(blk.aio, 100);
+		gvbe_blk_reap(&blk);
+	}
+	CHECK_EQ(gvbe_aio_inflight(blk.aio), 0);
+	gvbe_vq_publish(&vq);
+	return 0;
+}
+
+/* The io_uring path: the batch is taken, in flight together, completed
+ * and published only when the CQEs arrive; a FLUSH after the write. */
+static int t_serve_blk_async(void)
+{
+	char err[200];
+
+	CHECK_EQ(start_blk_queue(false), 0);
+	CHECK_EQ(gvbe_blk_start_aio(&blk, QN, -1, err, sizeof(err)), 0);
+	memset(guest[24], 0x3c, GV_PAGE_SIZE);
+	memset(guest[20], 0, 2 * GV_PAGE_SIZE);
+	blk_req(0, VIRTIO_BLK_T_IN, 3, 20, 8 * 512, 30);        /* sectors 3..10 */
+	blk_req(3, VIRTIO_BLK_T_OUT, 40, 24, 4096, 31);         /* sectors 40..47 */
+	CHECK_EQ(gvbe_vq_serve(&vq, 64), 2);
+	CHECK_EQ(vq.inflight, 2);
+	CHECK_EQ(USED->idx, 0);                 /* nothing shown before the I/O completed */
+	CHECK_EQ(reap_all(), 0);
+	CHECK_EQ(vq.inflight, 0);
+	CHECK_EQ(USED->idx, 2);
+	CHECK_EQ(fake.ctr.maps_active, 0);      /* unmapped before publishing */
+	CHECK_EQ(guest[30][7], VIRTIO_BLK_S_OK);
+	CHECK_EQ(guest[31][7], VIRTIO_BLK_S_OK);
+	CHECK_EQ(guest[20][0], 3);
+	CHECK_EQ(guest[20][4095], 10);
+	for (unsigned k = 0; k < 2; k++)        /* in completion order: either head */
+		CHECK_EQ(USED->ring[k].len, USED->ring[k].id == 0 ? 8 * 512 + 1 : 1);
+	/* a write, then a flush (drained after it), then read it back */
+	memset(guest[25], 0xa5, GV_PAGE_SIZE);
+	blk_req(0, VIRTIO_BLK_T_OUT, 8, 25, 4096, 30);
+	blk_req(3, VIRTIO_BLK_T_FLUSH, 0, 22, 0, 31);
+	DESC[4] = DESC[5];
+	guest[31][7] = 0xee;
+	CHECK_EQ(gvbe_vq_serve(&vq, 64), 2);
+	CHECK_EQ(reap_all(), 0);
+	CHECK_EQ(guest[30][7], VIRTIO_BLK_S_OK);
+	CHECK_EQ(guest[31][7], VIRTIO_BLK_S_OK);
+	blk_req(0, VIRTIO_BLK_T_IN, 8, 26, 4096, 30);
+	CHECK_EQ(gvbe_vq_serve(&vq, 64), 1);
+	CHECK_EQ(reap_all(), 0);
+	CHECK_EQ(guest[26][0], 0xa5);
+	CHECK_EQ(guest[26][4095], 0xa5);
+	/* an error from the image (past its end after it shrank): IOERR */
+	CHECK_EQ(truncate(img, 8 * 512), 0);
+	blk_req(0, VIRTIO_BLK_T_IN, 20, 26, 4096, 30);
+	CHECK_EQ(gvbe_vq_serve(&vq, 64), 1);
+	CHECK_EQ(reap_all(), 0);
+	CHECK_EQ(guest[30][7], VIRTIO_BLK_S_IOERR);
+	CHECK_EQ(USED->ring[5].len, 1);
+	CHECK_EQ(gvbe_blk_quiesce(&blk, 1000), 0);
+	CHECK_EQ(fake.ctr.maps_active, 0);
+	stop_blk_queue();
+	return 0;
+}
+
+/* VIRTIO_RING_F_EVENT_IDX: the driver's used_event decides interrupts, and
+ * the device asks for kicks through avail_event, not the flag. */
+static int t_event_idx(void)
+{
+	volatile uint16_t *used_event = (uint16_t *)((char *)AVAIL + 4 + 2 * QN);
+	volatile uint16_t *avail_event = (uint16_t *)((char *)USED + 4 + 8 * QN);
+
+	CHECK_EQ(start_blk_queue(false), 0);
+	vq.event_idx = true;
+	*used_event = 5;                        /* interrupt when used idx passes 5 */
+	blk_req(0, VIRTIO_BLK_T_IN, 0, 20, 512, 30);
+	blk_req(3, VIRTIO_BLK_T_IN, 1, 21, 512, 31);
+	CHECK_EQ(gvbe_vq_serve(&vq, 64), 2);
+	CHECK_EQ(USED->idx, 2);
+	CHECK_EQ(notifies, 0);                  /* 5 not in [0, 2) */
+	CHECK_EQ(*avail_event, 2);              /* kick me when you pass 2 */
+	CHECK_EQ(USED->flags, 0);               /* the flag is not used */
+	*used_event = 2;
+	blk_req(0, VIRTIO_BLK_T_IN, 2, 20, 512, 30);
+	CHECK_EQ(gvbe_vq_serve(&vq, 64), 1);
+	CHECK_EQ(notifies, 1);                  /* 2 in [2, 3) */
+	CHECK_EQ(vq.interrupts, 1);
+	CHECK_EQ(*avail_event, 3);
+	stop_blk_queue();
+	return 0;
+}
+
 static int t_serve_ro_and_limits(void)
 {
 	CHECK_EQ(start_blk_queue(true), 0);
@@ -623,6 +721,8 @@ static const struct gv_test tests[] = {
 	TEST(t_indirect_bad),
 	TEST(t_serve_blk),
 	TEST(t_blk_framing),
+	TEST(t_serve_blk_async),
+	TEST(t_event_idx),
 	TEST(t_serve_ro_and_limits),
 	TEST(t_serve_broken_sticky),
 	TEST(t_serve_budget),

@@ -2,7 +2,7 @@
 # tools/install-deps.sh: the one step that installs what grant-virtio needs on
 # Debian 12 (bookworm). Run as root. The test command and .ci/run call it.
 set -eu
-PKGS="build-essential clang libxen-dev linux-libc-dev xenstore-utils valgrind"
+PKGS="build-essential clang libxen-dev linux-libc-dev xenstore-utils valgrind liburing-dev fio"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
