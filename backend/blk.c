@@ -20,6 +20,10 @@
  * unavailable, or the unit tests) the same requests are served with
  * pread/pwrite/fdatasync.
  *
+ * A buffered transfer first tries RWF_NOWAIT (done at once if the page
+ * cache has it); an image on tmpfs is served in the loop (it cannot wait
+ * for a device, and io_uring would hand it to worker threads).
+ *
  * O_DIRECT: a second descriptor opened O_DIRECT serves every read and
  * write whose offset, buffers and length are aligned to dio_align; others
  * use the buffered descriptor (Linux keeps the two coherent). Default on,
@@ -42,7 +46,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include "aio.h"
 #include "blk.h"
@@ -54,6 +61,7 @@ int gvbe_blk_open(struct gvbe_blk *b, const char *path, const struct gvbe_blk_op
                   unsigned devid, char *err, size_t errlen)
 {
 	struct stat st;
+	struct statfs sfs;
 	uint64_t bytes;
 	const char *base;
 	bool ro = o->ro;
@@ -93,8 +101,10 @@ int gvbe_blk_open(struct gvbe_blk *b, const char *path, const struct gvbe_blk_op
 	base = base ? base + 1 : path;
 	memset(b->id, 0, sizeof(b->id));
 	snprintf(b->id, sizeof(b->id), "gv%u-%s", devid, base);
-	/* a file system without O_DIRECT refuses the open: buffered it is */
-	if (!o->buffered)
+	/* a file system without O_DIRECT refuses the open: buffered it is; on
+	 * tmpfs the page cache is the storage, O_DIRECT would only add work */
+	b->in_memory = fstatfs(b->fd, &sfs) == 0 && sfs.f_type == TMPFS_MAGIC;
+	if (!o->buffered && !b->in_memory)
 		b->fd_direct = open(path, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_DIRECT);
 	return 0;
 
@@ -323,6 +333,18 @@ static bool queue_rw(struct gvbe_blk *b, struct gvbe_req *r)
 	return true;
 }
 
+/* n more bytes of r moved: skip them in r->iov. */
+static void advance(struct gvbe_req *r, uint64_t n)
+{
+	r->moved += n;
+	while (r->iov_at < r->niov && n >= r->iov[r->iov_at].iov_len)
+		n -= r->iov[r->iov_at++].iov_len;
+	if (n) {
+		r->iov[r->iov_at].iov_base = (char *)r->iov[r->iov_at].iov_base + n;
+		r->iov[r->iov_at].iov_len -= n;
+	}
+}
+
 static void blk_done(struct gvbe_aio_op *op, int res)
 {
 	struct gvbe_req *r = container_of(op, struct gvbe_req, op);
@@ -345,17 +367,9 @@ static void blk_done(struct gvbe_aio_op *op, int res)
 		/* an error (or the image shrank under us): IOERR; data partly
 		 * transferred means nothing, only the status byte is reported */
 		goto ioerr;
-	r->moved += (uint64_t)res;
+	advance(r, (uint64_t)res);
 	if (r->moved < r->len) {
 		/* a short transfer: queue the rest */
-		uint64_t skip = (uint64_t)res;
-
-		while (r->iov_at < r->niov && skip >= r->iov[r->iov_at].iov_len)
-			skip -= r->iov[r->iov_at++].iov_len;
-		if (skip) {
-			r->iov[r->iov_at].iov_base = (char *)r->iov[r->iov_at].iov_base + skip;
-			r->iov[r->iov_at].iov_len -= skip;
-		}
 		if (r->iov_at < r->niov && queue_rw(b, r))
 			return;
 		goto ioerr;
@@ -374,7 +388,7 @@ static bool queue_async(struct gvbe_blk *b, struct gvbe_req *r, int kind,
 {
 	r->op.done = blk_done;
 	r->kind = kind;
-	r->moved = 0;
+	(void)io;
 	if (kind == GVBE_BLK_FLUSH) {
 		struct io_uring_sqe *sqe = gvbe_aio_sqe(b->aio, &r->op);
 
@@ -385,16 +399,29 @@ static bool queue_async(struct gvbe_blk *b, struct gvbe_req *r, int kind,
 		io_uring_sqe_set_flags(sqe, IOSQE_IO_DRAIN);
 		return true;
 	}
-	r->off = io->off;
-	r->len = io->len;
-	r->niov = io->niov;
-	r->iov_at = 0;
-	r->direct = direct_ok(b, r->iov, r->niov, r->off);
-	if (r->direct)
-		b->direct_ios++;
-	else
-		b->buffered_ios++;
 	return queue_rw(b, r);
+}
+
+/* A buffered transfer first tries to complete at once without blocking
+ * (RWF_NOWAIT: the data is in the page cache, or the write fits in it), as
+ * QEMU does: a system call instead of a trip through io_uring's workers.
+ * Never for O_DIRECT, whose transfer always waits for the device. Returns
+ * true if all of it moved. */
+static bool try_nowait(struct gvbe_blk *b, struct gvbe_req *r)
+{
+	ssize_t got;
+
+	if (r->direct || b->nowait_off)
+		return false;
+	got = r->kind == GVBE_BLK_WRITE
+	      ? pwritev2(b->fd, r->iov, r->niov, (off_t)r->off, RWF_NOWAIT)
+	      : preadv2(b->fd, r->iov, r->niov, (off_t)r->off, RWF_NOWAIT);
+	if (got <= 0)
+		return false;           /* EAGAIN and the rest: io_uring it is */
+	advance(r, (uint64_t)got);
+	if (r->moved == r->len)
+		b->nowait_ios++;
+	return r->moved == r->len;
 }
 
 uint32_t gvbe_blk_handle(void *ctx, struct gvbe_req *r)
@@ -404,7 +431,26 @@ uint32_t gvbe_blk_handle(void *ctx, struct gvbe_req *r)
 	int64_t moved;
 	int kind = gvbe_blk_prepare(b, r, &io);
 
-	if (b->aio && kind != GVBE_BLK_DONE && queue_async(b, r, kind, &io))
+	/* an image in memory (tmpfs) never waits for a device: a copy in the
+	 * loop is cheaper than any trip through io_uring (whose workers tmpfs
+	 * would need: it has no RWF_NOWAIT) */
+	if (b->aio && !b->in_memory && (kind == GVBE_BLK_READ || kind == GVBE_BLK_WRITE)) {
+		r->off = io.off;
+		r->len = io.len;
+		r->niov = io.niov;
+		r->iov_at = 0;
+		r->moved = 0;
+		r->kind = kind;
+		r->direct = direct_ok(b, r->iov, r->niov, r->off);
+		if (r->direct)
+			b->direct_ios++;
+		else
+			b->buffered_ios++;
+		if (try_nowait(b, r))
+			return gvbe_blk_finish(r, VIRTIO_BLK_S_OK,
+			                       kind == GVBE_BLK_READ ? (uint32_t)r->moved : 0);
+	}
+	if (b->aio && !b->in_memory && kind != GVBE_BLK_DONE && queue_async(b, r, kind, &io))
 		return GVBE_REQ_ASYNC;
 	switch (kind) {
 	case GVBE_BLK_READ:

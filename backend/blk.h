@@ -20,10 +20,13 @@ struct gvbe_blk {
 	int fd_direct;                  /* O_DIRECT, or -1 (option buffered, or refused) */
 	unsigned dio_align;             /* O_DIRECT needs offset, address and length aligned */
 	bool ro;
+	bool in_memory;                 /* on tmpfs: served in the loop, never waits */
 	uint64_t capacity;              /* sectors */
 	char id[21];                    /* GET_ID answer, NUL padded */
 	struct gvbe_aio *aio;           /* io_uring while connected; NULL: synchronous */
-	uint64_t direct_ios, buffered_ios;
+	uint64_t direct_ios, buffered_ios;     /* transfers on each descriptor */
+	uint64_t nowait_ios;                  /* buffered ones done at once (page cache) */
+	bool nowait_off;                      /* every transfer through io_uring (tests) */
 };
 struct gvbe_blk_opts {
 	bool ro;

@@ -23,7 +23,7 @@ set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 B=${GV_BUILD:-$top/build}
 out=$top/bench/out
-SECS=5 WARM=0.5 SIZE=$((1024 * 1024 * 1024))
+SECS=5 WARM=0.5 SIZE=$((4096 * 1024 * 1024))
 ROWS="pool bounce sync"
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -104,7 +104,7 @@ for row in $ROWS; do
 	echo "[$row] gv-backend $be_args / gv-bench $fe_args"
 	drop_caches
 	start_daemon gv-backend "$work/backend-$row.log" --disk "disk-$row:0=$img" $be_args \
-		--control "$work/be.sock"
+		--control none
 	bepid=$pid
 	cat > "$work/$row.cfg" <<-EOF
 	name = "disk-$row"
@@ -116,13 +116,13 @@ for row in $ROWS; do
 		echo "disk bench: row $row failed; backend log:"; tail -n 20 "$work/backend-$row.log"
 		failed=1
 	}
-	awk -F'\t' '{ printf "%s\t%s\t%.1f\n", $1, $2, $4 > 0 ? $3 / $4 : 0 }' "$work/$row.tsv" >> "$results"
-	"$B/gv-backend" --status --control "$work/be.sock" > "$work/status-$row.txt" 2>&1
-	sed -n 's/^ *queue [0-9]*: \([0-9]* requests, .* per request\).*/\1/p' "$work/status-$row.txt" |
-		head -n 1 | sed "s/^/    $row: backend queue 0: /"
-	grep '^ *io:' "$work/status-$row.txt" | sed "s/^ */    $row: /"
+	awk -F"\t" '{ printf "%s\t%s\t%.1f\n", $1, $2, ($4 > 0 ? $3 / $4 : 0) }' "$work/$row.tsv" >> "$results"
+	cp "$work/$row.tsv" "$out/disk-$row.tsv"
 	"$B/gv-xl" destroy "disk-$row" >/dev/null || failed=1
 	kill "$bepid"; wait "$bepid"; bepid=
+	# the backend's notifications per request, logged as each queue closed
+	sed -n 's/.*device 0: \(queue [0-9]*: [0-9]* requests, .*\)/\1/p' "$work/backend-$row.log" |
+		grep -v ': 0 requests' | sed "s/^/    $row backend: /"
 done
 
 echo
@@ -139,7 +139,7 @@ awk -F'\t' -v rows="$ROWS" '
 			printf "%-18s %10.0f", w, f
 			for (i = 1; i <= nr; i++) {
 				x = v[r[i] "/" w]
-				printf " %10.0f %6.2f", x, f > 0 ? x / f : 0
+				printf " %10.0f %6.2f", x, (f > 0 ? x / f : 0)
 			}
 			printf "\n"
 		}
