@@ -22,13 +22,16 @@ CFLAGS  ?= -O2 -g
 WARN     = -Wall -Wextra -Werror -Wno-missing-field-initializers
 CPPFLAGS = -D_GNU_SOURCE -D__XEN_TOOLS__ -Icommon -I$(BUILD)/gen -MMD -MP
 GUEST_LDLIBS = -lxenstore -lxengnttab -lxenevtchn -lpthread -lm
-DOM0_LDLIBS  = -lxenstore -lxengnttab -lxenevtchn -lxenctrl -lpthread -lm
+DOM0_LDLIBS  = -lxenstore -lxengnttab -lxenevtchn -lxenctrl -luring -lpthread -lm
 LDLIBS   = $(DOM0_LDLIBS)
 
 LIBDIRS  = frontend backend sim tools common
 DOM0_SRCS = common/platform_xen_dom0.c
 DOM0_OBJS = $(patsubst %.c,$(BUILD)/%.o,$(DOM0_SRCS))
-lib_srcs = $(filter-out $(1)/gv-%.c $(DOM0_SRCS),$(wildcard $(1)/*.c))
+# Benchmark-only sources: built into gv-backend-bench (with -DGVBE_BENCH), never
+# into a library or the installed daemon.
+BENCH_ONLY = backend/direct.c
+lib_srcs = $(filter-out $(1)/gv-%.c $(DOM0_SRCS) $(BENCH_ONLY),$(wildcard $(1)/*.c))
 lib_objs = $(patsubst %.c,$(BUILD)/%.o,$(call lib_srcs,$(1)))
 lib      = $(foreach d,$(1),$(BUILD)/lib$(d).a)
 LIBS     = $(call lib,$(LIBDIRS))
@@ -56,6 +59,10 @@ PROGS    = $(addprefix $(BUILD)/,$(notdir $(basename $(PROG_SRCS))))
 TEST_SUPPORT = $(patsubst %.c,$(BUILD)/%.o,$(filter-out test/test_%.c,$(wildcard test/*.c)))
 TESTS    = $(patsubst test/%.c,$(BUILD)/test/%,$(wildcard test/test_*.c))
 GEN      = $(BUILD)/gen/xs_keys.h $(BUILD)/gen/xs_rules.h
+# gv-backend-bench: the daemon with make bench's modes (--bench-direct,
+# --map-batch 1), from the same sources compiled with -DGVBE_BENCH.
+BE_BENCH_OBJS = $(patsubst %.c,$(BUILD)/bench-be/%.o,$(call lib_srcs,backend) $(BENCH_ONLY) backend/gv-backend.c)
+PROGS   += $(BUILD)/gv-backend-bench
 
 .SECONDARY:
 .PHONY: check demo bench all test asan asan-test deps clean schema-doc xen-test xen-bench \
@@ -79,6 +86,12 @@ $(BUILD)/%.o: %.c $(GEN)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -c $< -o $@
 
+$(BUILD)/bench-be/%.o: %.c $(GEN)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -DGVBE_BENCH $(WARN) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/gv-backend-bench: $(BE_BENCH_OBJS) $(LIBS) $(DOM0_OBJS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(BE_BENCH_OBJS) $(LIBS) $(DOM0_OBJS) $(LDLIBS)
 
 define lib_rule
 $(BUILD)/lib$(1).a: $(call lib_objs,$(1))

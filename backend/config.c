@@ -9,11 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "backend.h"
-#include "service.h"
+#include "config.h"
+#include "xs_util.h"
 
 /* "GUEST:DEVID" */
-static int parse_target(const char *s, size_t len, struct gv_disk_cfg *d, char *err, size_t errlen)
+static int parse_target(const char *s, size_t len, struct gvbe_disk_cfg *d, char *err, size_t errlen)
 {
 	const char *colon = memchr(s, ':', len);
 	char num[16], *end;
@@ -49,7 +49,7 @@ static int parse_target(const char *s, size_t len, struct gv_disk_cfg *d, char *
 	return 0;
 }
 
-static int parse_flag(const char *f, size_t len, struct gv_disk_cfg *d, char *err, size_t errlen)
+static int parse_flag(const char *f, size_t len, struct gvbe_disk_cfg *d, char *err, size_t errlen)
 {
 	if (len == 2 && !memcmp(f, "ro", 2))
 		d->ro = true;
@@ -57,15 +57,28 @@ static int parse_flag(const char *f, size_t len, struct gv_disk_cfg *d, char *er
 		d->ro = false;
 	else if (len == 12 && !memcmp(f, "allow-bypass", 12))
 		d->allow_bypass = true;
-	else {
-		snprintf(err, errlen, "unknown disk option '%.*s' (expected ro, rw or allow-bypass)",
-		         (int)len, f);
+	else if (len == 8 && !memcmp(f, "buffered", 8))
+		d->buffered = true;
+	else if (len == 6 && !memcmp(f, "direct", 6))
+		d->buffered = false;
+	else if (len > 7 && !memcmp(f, "queues=", 7)) {
+		uint64_t q;
+
+		if (gv_parse_decimal(f + 7, len - 7, GVBE_DISK_MAX_QUEUES, &q) < 0 || !q) {
+			snprintf(err, errlen, "disk option '%.*s': queues must be 1..%u", (int)len, f,
+			         GVBE_DISK_MAX_QUEUES);
+			return -EINVAL;
+		}
+		d->queues = (unsigned)q;
+	} else {
+		snprintf(err, errlen, "unknown disk option '%.*s' (expected ro, rw, allow-bypass, "
+		         "direct, buffered or queues=N)", (int)len, f);
 		return -EINVAL;
 	}
 	return 0;
 }
 
-static int set_path(struct gv_disk_cfg *d, const char *p, size_t len, char *err, size_t errlen)
+static int set_path(struct gvbe_disk_cfg *d, const char *p, size_t len, char *err, size_t errlen)
 {
 	if (!len || len >= sizeof(d->path)) {
 		snprintf(err, errlen, "disk path empty or too long");
@@ -76,12 +89,13 @@ static int set_path(struct gv_disk_cfg *d, const char *p, size_t len, char *err,
 	return 0;
 }
 
-int gv_disk_parse_opt(const char *arg, struct gv_disk_cfg *d, char *err, size_t errlen)
+int gvbe_disk_parse_opt(const char *arg, struct gvbe_disk_cfg *d, char *err, size_t errlen)
 {
 	const char *eq = strchr(arg, '='), *p, *comma;
 	int rc;
 
 	memset(d, 0, sizeof(*d));
+	d->queues = GVBE_DISK_DEFAULT_QUEUES;
 	snprintf(d->origin, sizeof(d->origin), "--disk %s", arg);
 	if (!eq) {
 		snprintf(err, errlen, "--disk %s: expected GUEST:DEVID=PATH[,ro][,allow-bypass]", arg);
@@ -101,7 +115,7 @@ int gv_disk_parse_opt(const char *arg, struct gv_disk_cfg *d, char *err, size_t 
 	return rc;
 }
 
-static int parse_line(char *line, struct gv_disk_cfg *d, char *err, size_t errlen)
+static int parse_line(char *line, struct gvbe_disk_cfg *d, char *err, size_t errlen)
 {
 	char *save, *w[8];
 	int n = 0, rc;
@@ -128,6 +142,7 @@ static int parse_line(char *line, struct gv_disk_cfg *d, char *err, size_t errle
 		return -EINVAL;
 	}
 	memset(d, 0, sizeof(*d));
+	d->queues = GVBE_DISK_DEFAULT_QUEUES;
 	rc = parse_target(w[1], strlen(w[1]), d, err, errlen);
 	if (!rc)
 		rc = set_path(d, w[2], strlen(w[2]), err, errlen);
@@ -136,7 +151,7 @@ static int parse_line(char *line, struct gv_disk_cfg *d, char *err, size_t errle
 	return rc < 0 ? rc : 1;
 }
 
-int gv_disk_parse_file(const char *file, struct gv_disk_cfg **list, char *err, size_t errlen)
+int gvbe_disk_parse_file(const char *file, struct gvbe_disk_cfg **list, char *err, size_t errlen)
 {
 	FILE *f = fopen(file, "re");
 	char line[1024], what[256];
@@ -149,7 +164,7 @@ int gv_disk_parse_file(const char *file, struct gv_disk_cfg **list, char *err, s
 		return -saved;
 	}
 	while (fgets(line, sizeof(line), f)) {
-		struct gv_disk_cfg d, *copy, **tail;
+		struct gvbe_disk_cfg d, *copy, **tail;
 
 		lineno++;
 		if (!strchr(line, '\n') && !feof(f)) {
@@ -181,7 +196,7 @@ int gv_disk_parse_file(const char *file, struct gv_disk_cfg **list, char *err, s
 	return rc;
 }
 
-const struct gv_disk_cfg *gv_disk_find(const struct gv_disk_cfg *list, const char *name,
+const struct gvbe_disk_cfg *gvbe_disk_find(const struct gvbe_disk_cfg *list, const char *name,
                                        domid_t id, unsigned devid)
 {
 	char idbuf[8];
@@ -194,27 +209,27 @@ const struct gv_disk_cfg *gv_disk_find(const struct gv_disk_cfg *list, const cha
 	return NULL;
 }
 
-void gv_disk_free(struct gv_disk_cfg *list)
+void gvbe_disk_free(struct gvbe_disk_cfg *list)
 {
 	while (list) {
-		struct gv_disk_cfg *next = list->next;
+		struct gvbe_disk_cfg *next = list->next;
 
 		free(list);
 		list = next;
 	}
 }
 
-int gv_disk_check(const struct gv_disk_cfg *list, bool check_paths, FILE *f,
+int gvbe_disk_check(const struct gvbe_disk_cfg *list, bool check_paths, FILE *f,
                   char *err, size_t errlen)
 {
 	char msg[1200];
 	int errors = 0;
 
-	for (const struct gv_disk_cfg *d = list; d; d = d->next) {
-		const struct gv_disk_cfg *first = NULL;
+	for (const struct gvbe_disk_cfg *d = list; d; d = d->next) {
+		const struct gvbe_disk_cfg *first = NULL;
 
 		msg[0] = 0;
-		for (const struct gv_disk_cfg *k = list; k != d; k = k->next)
+		for (const struct gvbe_disk_cfg *k = list; k != d; k = k->next)
 			if (k->devid == d->devid && !strcmp(k->guest, d->guest)) {
 				first = k;
 				break;

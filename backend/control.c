@@ -17,12 +17,13 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
-#include "backend.h"
+#include "device.h"
+#include "mapcache.h"
 #include "log.h"
 #include "platform.h"
 #include "service.h"
 
-const char *gv_control_default_path(const char *kind, const char *sim_dir,
+const char *gvbe_control_default_path(const char *kind, const char *sim_dir,
                                     char *buf, size_t len)
 {
 	char dirbuf[256];
@@ -53,7 +54,7 @@ static int control_addr(const char *path, struct sockaddr_un *sa)
 	return 0;
 }
 
-int gv_control_listen(const char *path, char *err, size_t errlen)
+int gvbe_control_listen(const char *path, char *err, size_t errlen)
 {
 	struct sockaddr_un sa;
 	char dir[sizeof(sa.sun_path)], *slash;
@@ -110,7 +111,7 @@ fail:
 	return rc;
 }
 
-void gv_control_close(struct gv_service *s)
+void gvbe_control_close(struct gvbe_service *s)
 {
 	if (s->control_fd < 0)
 		return;
@@ -120,16 +121,16 @@ void gv_control_close(struct gv_service *s)
 		unlink(s->control);
 }
 
-static const char *phase_name(enum gv_dev_phase ph)
+static const char *phase_name(enum gvbe_dev_phase ph)
 {
 	switch (ph) {
-	case GV_DEV_NEW:        return "new";
-	case GV_DEV_INITWAIT:   return "InitWait";
-	case GV_DEV_CONNECTED:  return "Connected";
-	case GV_DEV_BROKEN:     return "broken";
-	case GV_DEV_CLOSED:     return "Closed";
-	case GV_DEV_REFUSED:    return "refused";
-	case GV_DEV_GONE:       return "gone";
+	case GVBE_DEV_NEW:        return "new";
+	case GVBE_DEV_INITWAIT:   return "InitWait";
+	case GVBE_DEV_CONNECTED:  return "Connected";
+	case GVBE_DEV_BROKEN:     return "broken";
+	case GVBE_DEV_CLOSED:     return "Closed";
+	case GVBE_DEV_REFUSED:    return "refused";
+	case GVBE_DEV_GONE:       return "gone";
 	}
 	return "?";
 }
@@ -139,14 +140,14 @@ static const char *type_name(unsigned virtio_id)
 	return virtio_id == VIRTIO_ID_BLOCK ? "blk" : virtio_id == VIRTIO_ID_RNG ? "rng" : "?";
 }
 
-void gv_status_write(struct gv_backend *be, const struct gv_service *s, FILE *f)
+void gvbe_status_write(struct gvbe_backend *be, const struct gvbe_service *s, FILE *f)
 {
 	const struct gv_counters *c = &be->p->ctr;
 	unsigned ndisks = 0, ndevs = 0;
 
-	for (const struct gv_disk_cfg *d = be->disks; d; d = d->next)
+	for (const struct gvbe_disk_cfg *d = be->disks; d; d = d->next)
 		ndisks++;
-	for (const struct gv_dev *d = be->devs; d; d = d->next)
+	for (const struct gvbe_dev *d = be->devs; d; d = d->next)
 		ndevs++;
 	fprintf(f, "gv-backend pid %ld, platform %s\n", (long)getpid(), be->p->desc);
 	fprintf(f, "serving %s: %u device%s; %u disk%s configured (%s%s), %u reload%s\n",
@@ -162,27 +163,33 @@ void gv_status_write(struct gv_backend *be, const struct gv_service *s, FILE *f)
 		return;
 	fprintf(f, "\n%-16s %5s %4s %4s %-10s %-18s %-7s %9s %-14s %s\n", "GUEST", "DOMID", "DEV",
 	        "TYPE", "STATE", "FEATURES", "QUEUES", "REQUESTS", "MAP-CACHE", "BACKING");
-	for (struct gv_dev *d = be->devs; d; d = d->next) {
+	for (struct gvbe_dev *d = be->devs; d; d = d->next) {
 		char feat[24] = "-", queues[16] = "-", cache[32] = "-", backing[600] = "-";
 		unsigned long long reqs = 0;
-		bool live = d->phase == GV_DEV_CONNECTED;
+		bool live = d->phase == GVBE_DEV_CONNECTED;
 
 		if (live) {
 			snprintf(feat, sizeof(feat), "0x%llx", (unsigned long long)d->driver_features);
 			snprintf(queues, sizeof(queues), "%ux%u", d->fe_nq, d->vq[0].num);
-			for (unsigned q = 0; q < d->fe_nq && q < GV_BE_MAX_QUEUES; q++)
+			for (unsigned q = 0; q < d->fe_nq && q < GVBE_MAX_QUEUES; q++)
 				reqs += d->vq[q].requests;
-			if (d->cache) {
-				struct gv_mapcache_stats st;
+			if (d->cache[0]) {
+				unsigned pages = 0, cap = 0;
 
-				gv_mapcache_get_stats(d->cache, &st);
-				snprintf(cache, sizeof(cache), "%u/%u pages", st.pages, st.capacity);
+				for (unsigned q = 0; q < d->fe_nq && q < GVBE_MAX_QUEUES; q++) {
+					struct gvbe_mapcache_stats st;
+
+					gvbe_mapcache_get_stats(d->cache[q], &st);
+					pages += st.pages;
+					cap += st.capacity;
+				}
+				snprintf(cache, sizeof(cache), "%u/%u pages", pages, cap);
 			} else {
 				snprintf(cache, sizeof(cache), "per-request");
 			}
 		}
 		if (d->virtio_id == VIRTIO_ID_BLOCK) {
-			const struct gv_disk_cfg *cfg = gv_disk_find(be->disks, d->name, d->fe,
+			const struct gvbe_disk_cfg *cfg = gvbe_disk_find(be->disks, d->name, d->fe,
 			                                             d->devid);
 
 			if (cfg)
@@ -196,15 +203,35 @@ void gv_status_write(struct gv_backend *be, const struct gv_service *s, FILE *f)
 		fprintf(f, "%-16s %5u %4u %4s %-10s %-18s %-7s %9llu %-14s %s\n", d->name,
 		        (unsigned)d->fe, d->devid, type_name(d->virtio_id), phase_name(d->phase),
 		        feat, queues, reqs, cache, backing);
-		if (d->phase == GV_DEV_BROKEN) {
-			for (unsigned q = 0; q < GV_BE_MAX_QUEUES; q++)
+		if (live) {
+			/* per queue: notifications per request (what event idx and
+			 * NO_NOTIFY save), in flight, private memory (bounded: it
+			 * grows with the queue depth used, to the queue size) */
+			for (unsigned q = 0; q < d->fe_nq && q < GVBE_MAX_QUEUES; q++) {
+				const struct gvbe_vq *vq = &d->vq[q];
+				double n = vq->requests ? (double)vq->requests : 1;
+
+				fprintf(f, "    queue %u: %llu requests, %.3f kicks and %.3f interrupts "
+				        "per request%s, %u in flight, %zu kB\n", q,
+				        (unsigned long long)vq->requests, vq->kicks / n,
+				        vq->interrupts / n, vq->event_idx ? " (event idx)" : "",
+				        vq->inflight, gvbe_vq_memory(vq) / 1024);
+			}
+			if (d->virtio_id == VIRTIO_ID_BLOCK)
+				fprintf(f, "    io: %s, %llu O_DIRECT and %llu buffered transfers\n",
+				        d->blk.aio ? "io_uring" : "synchronous",
+				        (unsigned long long)d->blk.direct_ios,
+				        (unsigned long long)d->blk.buffered_ios);
+		}
+		if (d->phase == GVBE_DEV_BROKEN) {
+			for (unsigned q = 0; q < GVBE_MAX_QUEUES; q++)
 				if (d->vq[q].broken)
 					fprintf(f, "    queue %u broken: %s\n", q, d->vq[q].why);
 		}
 	}
 }
 
-void gv_control_serve(struct gv_backend *be, struct gv_service *s, int lfd)
+void gvbe_control_serve(struct gvbe_backend *be, struct gvbe_service *s, int lfd)
 {
 	int cfd;
 
@@ -217,7 +244,7 @@ void gv_control_serve(struct gv_backend *be, struct gv_service *s, int lfd)
 		/* a client that does not read gets cut off, it cannot stall us */
 		setsockopt(cfd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 		if (mem) {
-			gv_status_write(be, s, mem);
+			gvbe_status_write(be, s, mem);
 			fclose(mem);
 			for (size_t off = 0; off < len;) {
 				ssize_t n = send(cfd, buf + off, len - off, MSG_NOSIGNAL);
@@ -234,7 +261,7 @@ void gv_control_serve(struct gv_backend *be, struct gv_service *s, int lfd)
 		gv_warn("control socket: accept: %s", strerror(errno));
 }
 
-int gv_status_client(const char *path)
+int gvbe_status_client(const char *path)
 {
 	struct sockaddr_un sa;
 	char buf[4096];

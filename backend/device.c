@@ -1,5 +1,5 @@
 /*
- * backend/device.c: the set-up half of gv-backend, one struct gv_dev per
+ * backend/device.c: the set-up half of gv-backend, one struct gvbe_dev per
  * device of a guest: the xenbus handshake of docs/transport.md (publish,
  * validate the frontend's keys, map the liveness page and the vring areas,
  * bind the event channels), and teardown on close, peer death, online=0,
@@ -16,7 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <xenstore.h>
-#include "backend.h"
+#include "device.h"
+#include "mapcache.h"
+#ifdef GVBE_BENCH
+#include "bench.h"
+#endif
 #include "log.h"
 #include "xs_keys.h"
 #include "xs_util.h"
@@ -29,17 +33,17 @@ static const char bypass_refusal[] =
 	"guest memory that the guest granted to it; use a DMA strategy that grants (bounce, "
 	"grant, pool)";
 
-static struct gv_dev *dev_find(struct gv_backend *be, domid_t fe, unsigned devid)
+static struct gvbe_dev *dev_find(struct gvbe_backend *be, domid_t fe, unsigned devid)
 {
-	for (struct gv_dev *d = be->devs; d; d = d->next)
+	for (struct gvbe_dev *d = be->devs; d; d = d->next)
 		if (d->fe == fe && d->devid == devid)
 			return d;
 	return NULL;
 }
 
-static void be_write(struct gv_dev *d, const char *key, const char *fmt, ...)
+static void be_write(struct gvbe_dev *d, const char *key, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-static void be_write(struct gv_dev *d, const char *key, const char *fmt, ...)
+static void be_write(struct gvbe_dev *d, const char *key, const char *fmt, ...)
 {
 	char val[512];
 	va_list ap;
@@ -53,13 +57,13 @@ static void be_write(struct gv_dev *d, const char *key, const char *fmt, ...)
 		gv_warn("%s: cannot write %s/%s: %s", d->label, d->be_dir, key, strerror(-rc));
 }
 
-static void set_state(struct gv_dev *d, enum xenbus_state s)
+static void set_state(struct gvbe_dev *d, enum xenbus_state s)
 {
 	gv_debug("%s: backend state %s", d->label, gv_xenbus_state_name(s));
 	be_write(d, GV_XS_STATE, "%d", (int)s);
 }
 
-static enum xenbus_state fe_state(struct gv_dev *d)
+static enum xenbus_state fe_state(struct gvbe_dev *d)
 {
 	enum xenbus_state s;
 
@@ -71,15 +75,39 @@ static enum xenbus_state fe_state(struct gv_dev *d)
 /* ---- teardown ----------------------------------------------------------------- */
 
 /* Unmaps every grant of the device and unbinds its ports. Idempotent. */
-static void dev_unmap_all(struct gv_dev *d)
+static void dev_unmap_all(struct gvbe_dev *d)
 {
 	struct gv_platform *p = d->be->p;
+	unsigned left = gvbe_blk_quiesce(&d->blk, 5000);
 
-	for (unsigned q = 0; q < GV_BE_MAX_QUEUES; q++) {
+	if (left) {
+		/* the backing store holds I/O into guest pages and will not let
+		 * go: those pages must stay mapped, so this device's mappings are
+		 * abandoned (leaked, never reused) rather than unmapped under it */
+		gv_err("%s: %u I/O operations still in flight after 5 s: abandoning the "
+		       "device's mappings", d->label, left);
+		for (unsigned q = 0; q < GVBE_MAX_QUEUES; q++) {
+			d->vq_live[q] = false;
+			d->cache[q] = NULL;
+			for (unsigned a = 0; a < 3; a++)
+				d->area[q][a].addr = NULL;
+		}
+		d->blk.aio = NULL;
+	}
+	for (unsigned q = 0; q < GVBE_MAX_QUEUES; q++) {
 		if (d->vq_live[q]) {
+			const struct gvbe_vq *vq = &d->vq[q];
+			double n = vq->requests ? (double)vq->requests : 1;
+
+			/* what the queue cost: notifications per request (the figures
+			 * of make bench) and its private memory at the deepest */
+			gv_info("%s: queue %u: %llu requests, %.3f kicks and %.3f interrupts per "
+			        "request%s, %zu kB", d->label, q, (unsigned long long)vq->requests,
+			        vq->kicks / n, vq->interrupts / n, vq->event_idx ? " (event idx)" : "",
+			        gvbe_vq_memory(vq) / 1024);
 			if (d->vq[q].port != GV_NO_PORT)
 				gv_evtchn_unbind(p, d->vq[q].port);
-			gv_vq_fini(&d->vq[q]);
+			gvbe_vq_fini(&d->vq[q]);
 			d->vq_live[q] = false;
 		}
 		for (unsigned a = 0; a < 3; a++) {
@@ -87,11 +115,13 @@ static void dev_unmap_all(struct gv_dev *d)
 				gv_unmap(p, d->area[q][a].addr, d->area[q][a].count);
 			d->area[q][a].addr = NULL;
 		}
+		gvbe_mapcache_destroy(d->cache[q]);
+		d->cache[q] = NULL;
 	}
-	gv_mapcache_destroy(d->cache);
-	d->cache = NULL;
-	gv_direct_destroy(d->direct);
+#ifdef GVBE_BENCH
+	gvbe_direct_destroy(d->direct);
 	d->direct = NULL;
+#endif
 	if (d->liveness) {
 		/* the platform clears byte 1 and notifies the frontend as we unmap */
 		gv_unmap(p, (void *)d->liveness, 1);
@@ -103,44 +133,46 @@ static void dev_unmap_all(struct gv_dev *d)
 	}
 }
 
-static void dev_close(struct gv_dev *d, const char *why)
+static void dev_close(struct gvbe_dev *d, const char *why)
 {
-	if (d->phase == GV_DEV_CONNECTED)
+	if (d->phase == GVBE_DEV_CONNECTED)
 		gv_info("%s: disconnecting (%s)", d->label, why);
 	dev_unmap_all(d);
 	set_state(d, XenbusStateClosed);
-	d->phase = GV_DEV_CLOSED;
+	d->phase = GVBE_DEV_CLOSED;
 }
 
 /* The sticky broken state: one log line, unmap first, then tell the frontend. */
-static void dev_break(struct gv_dev *d, const char *why)
+static void dev_break(struct gvbe_dev *d, const char *why)
 {
 	gv_err("%s: device broken: %s", d->label, why);
 	dev_unmap_all(d);
 	be_write(d, GV_XS_ERROR, "%s", why);
 	be_write(d, GV_XS_DEVICE_STATUS, "%u", (unsigned)VIRTIO_CONFIG_S_NEEDS_RESET);
 	set_state(d, XenbusStateClosing);
-	d->phase = GV_DEV_BROKEN;
+	d->phase = GVBE_DEV_BROKEN;
 }
 
 /* Refusal before publishing: the device cannot be served at all here. */
-static void dev_refuse(struct gv_dev *d, const char *why)
+static void dev_refuse(struct gvbe_dev *d, const char *why)
 {
 	gv_err("%s: %s", d->label, why);
 	be_write(d, GV_XS_ERROR, "%s", why);
 	set_state(d, XenbusStateClosed);
-	d->phase = GV_DEV_REFUSED;
+	d->phase = GVBE_DEV_REFUSED;
 }
 
-static void dev_free(struct gv_backend *be, struct gv_dev *d)
+static void dev_free(struct gvbe_backend *be, struct gvbe_dev *d)
 {
 	char path[128];
 
 	dev_unmap_all(d);
-	gv_blk_close(&d->blk);
+	gvbe_blk_close(&d->blk);
 	if (d->fe_watched && gv_xs_join(path, sizeof(path), d->fe_dir, GV_XS_FE_STATE) == 0)
 		xs_unwatch(be->xs, path, d->be_dir);
-	for (struct gv_dev **pp = &be->devs; *pp; pp = &(*pp)->next)
+	if (d->watch_pending)
+		be->watch_pending--;
+	for (struct gvbe_dev **pp = &be->devs; *pp; pp = &(*pp)->next)
 		if (*pp == d) {
 			*pp = d->next;
 			break;
@@ -150,9 +182,9 @@ static void dev_free(struct gv_backend *be, struct gv_dev *d)
 
 /* ---- step 1: publish ------------------------------------------------------------ */
 
-static void dev_publish(struct gv_dev *d)
+static void dev_publish(struct gvbe_dev *d)
 {
-	struct gv_backend *be = d->be;
+	struct gvbe_backend *be = d->be;
 	char type[64], err[300];
 	uint64_t usage;
 	int rc;
@@ -162,11 +194,8 @@ static void dev_publish(struct gv_dev *d)
 		snprintf(err, sizeof(err), "cannot read type: %s", strerror(-rc));
 		return dev_refuse(d, err);
 	}
-	if (!strcmp(type, "virtio,device2")) {
-		d->virtio_id = VIRTIO_ID_BLK;
-	} else if (!strcmp(type, "virtio,device4")) {
-		d->virtio_id = VIRTIO_ID_RNG;
-	} else {
+	if (gv_virtio_type_parse(type, &d->virtio_id) < 0 ||
+	    (d->virtio_id != VIRTIO_ID_BLK && d->virtio_id != VIRTIO_ID_RNG)) {
 		snprintf(err, sizeof(err), "device type %s is not supported by gv-backend "
 		         "(virtio,device2 block and virtio,device4 entropy are)", type);
 		return dev_refuse(d, err);
@@ -178,10 +207,10 @@ static void dev_publish(struct gv_dev *d)
 
 	d->allow_bypass = be->allow_bypass;
 	d->features = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_F_ACCESS_PLATFORM) |
-	              (1ULL << VIRTIO_RING_F_INDIRECT_DESC);
+	              (1ULL << VIRTIO_RING_F_INDIRECT_DESC) | (1ULL << VIRTIO_RING_F_EVENT_IDX);
 	d->nq = 1;
 	if (d->virtio_id == VIRTIO_ID_BLK) {
-		const struct gv_disk_cfg *cfg = gv_disk_find(be->disks, d->name, d->fe, d->devid);
+		const struct gvbe_disk_cfg *cfg = gvbe_disk_find(be->disks, d->name, d->fe, d->devid);
 
 		if (!cfg) {
 			snprintf(err, sizeof(err), "no disk configured for guest %s device %u "
@@ -189,9 +218,15 @@ static void dev_publish(struct gv_dev *d)
 			         d->name, d->devid, d->name, d->devid);
 			return dev_refuse(d, err);
 		}
+		struct gvbe_blk_opts bo = { cfg->ro, cfg->buffered };
+
 		if (d->blk.fd < 0 &&
-		    gv_blk_open(&d->blk, cfg->path, cfg->ro, d->devid, err, sizeof(err)) < 0)
+		    gvbe_blk_open(&d->blk, cfg->path, &bo, d->devid, err, sizeof(err)) < 0)
 			return dev_refuse(d, err);
+		if (cfg->queues > 1) {
+			d->nq = cfg->queues;
+			d->features |= 1ULL << VIRTIO_BLK_F_MQ;
+		}
 		d->allow_bypass |= cfg->allow_bypass;
 		d->features |= (1ULL << VIRTIO_BLK_F_SEG_MAX) | (1ULL << VIRTIO_BLK_F_SIZE_MAX) |
 		               (1ULL << VIRTIO_BLK_F_BLK_SIZE) | (1ULL << VIRTIO_BLK_F_FLUSH);
@@ -199,26 +234,28 @@ static void dev_publish(struct gv_dev *d)
 			d->features |= 1ULL << VIRTIO_BLK_F_RO;
 		be_write(d, GV_XS_CFG_CAPACITY, "%llu", (unsigned long long)d->blk.capacity);
 		be_write(d, GV_XS_CFG_BLK_SIZE, "%u", 512u);
-		be_write(d, GV_XS_CFG_SEG_MAX, "%u", GV_BE_BLK_SEG_MAX);
-		be_write(d, GV_XS_CFG_SIZE_MAX, "%u", GV_BE_BLK_SIZE_MAX);
-		gv_info("%s: disk %s (%s%s), %llu sectors", d->label, cfg->path,
+		be_write(d, GV_XS_CFG_SEG_MAX, "%u", GVBE_BLK_SEG_MAX);
+		be_write(d, GV_XS_CFG_SIZE_MAX, "%u", GVBE_BLK_SIZE_MAX);
+		gv_info("%s: disk %s (%s, %s, %u queue%s%s), %llu sectors", d->label, cfg->path,
 		        d->blk.ro ? "read-only" : "read-write",
+		        d->blk.fd_direct >= 0 ? "O_DIRECT when aligned" : "buffered",
+		        d->nq, d->nq > 1 ? "s" : "",
 		        d->allow_bypass ? ", allow-bypass" : "",
 		        (unsigned long long)d->blk.capacity);
 	}
 	be_write(d, GV_XS_FEATURES, "0x%llx", (unsigned long long)d->features);
 	be_write(d, GV_XS_NUM_QUEUES, "%u", d->nq);
-	be_write(d, GV_XS_MAX_QUEUE_SIZE, "%u", GV_BE_MAX_QUEUE_SIZE);
-	be_write(d, GV_XS_MAX_PERSISTENT, "%u", GV_BE_MAX_PERSISTENT);
+	be_write(d, GV_XS_MAX_QUEUE_SIZE, "%u", GVBE_MAX_QUEUE_SIZE);
+	be_write(d, GV_XS_MAX_PERSISTENT, "%u", GVBE_MAX_PERSISTENT);
 	be_write(d, GV_XS_DEVICE_STATUS, "0");
 	set_state(d, XenbusStateInitWait);
-	d->phase = GV_DEV_INITWAIT;
+	d->phase = GVBE_DEV_INITWAIT;
 }
 
 /* ---- step 3: connect -------------------------------------------------------------- */
 
 /* Reads a frontend key, with a human explanation of a failure in err. */
-static int fe_u64(struct gv_dev *d, const char *key, uint64_t max, uint64_t *out,
+static int fe_u64(struct gvbe_dev *d, const char *key, uint64_t max, uint64_t *out,
                   char *err, size_t errlen)
 {
 	int rc = gv_xs_read_u64(d->be->xs, XBT_NULL, d->fe_dir, key, max, out);
@@ -229,7 +266,7 @@ static int fe_u64(struct gv_dev *d, const char *key, uint64_t max, uint64_t *out
 	return rc;
 }
 
-static int map_area(struct gv_dev *d, unsigned q, unsigned a, const char *fmt, size_t bytes,
+static int map_area(struct gvbe_dev *d, unsigned q, unsigned a, const char *fmt, size_t bytes,
                     bool write, char *err, size_t errlen)
 {
 	grant_ref_t refs[16];
@@ -258,12 +295,14 @@ static int map_area(struct gv_dev *d, unsigned q, unsigned a, const char *fmt, s
 
 /* 0: connected. -EPROTO: err says why the device must break. -ESRCH: the
  * frontend is already gone. */
-static int dev_connect(struct gv_dev *d, char *err, size_t errlen)
+static int dev_connect(struct gvbe_dev *d, char *err, size_t errlen)
 {
 	struct gv_platform *p = d->be->p;
 	struct gv_notify live;
 	uint64_t v, port;
 	grant_ref_t lref;
+	unsigned aio_entries = 0;
+	char aerr[200];
 	void *addr;
 	int rc;
 
@@ -326,27 +365,35 @@ static int dev_connect(struct gv_dev *d, char *err, size_t errlen)
 		return -ESRCH;      /* the frontend died between writing its keys and now */
 	d->liveness[1] = 1;
 
+#ifdef GVBE_BENCH
 	if (d->persistent && d->be->bench_direct) {
 		/* make bench's upper bound: the pool mapped once (direct.c) */
-		rc = gv_direct_create(p, d->fe, &d->direct);
+		rc = gvbe_direct_create(p, d->fe, &d->direct);
 		if (rc < 0) {
 			snprintf(err, errlen, "out of memory");
 			return -EPROTO;
 		}
-	} else if (d->persistent) {
-		rc = gv_mapcache_create(p, d->fe, GV_BE_MAX_PERSISTENT, &d->cache);
-		if (rc < 0) {
-			snprintf(err, errlen, "out of memory");
-			return -EPROTO;
+	} else
+#endif
+	if (d->persistent) {
+		/* one cache per queue (each queue is served on its own), the
+		 * device's max-persistent-grants shared between them */
+		for (unsigned q = 0; q < d->fe_nq; q++) {
+			rc = gvbe_mapcache_create(p, d->fe, GVBE_MAX_PERSISTENT / d->fe_nq,
+			                          &d->cache[q]);
+			if (rc < 0) {
+				snprintf(err, errlen, "out of memory");
+				return -EPROTO;
+			}
 		}
 	}
 	for (unsigned q = 0; q < d->fe_nq; q++) {
 		char key[48];
 		unsigned num;
-		struct gv_vq *vq = &d->vq[q];
+		struct gvbe_vq *vq = &d->vq[q];
 
 		snprintf(key, sizeof(key), GV_XS_QUEUE_SIZE_FMT, q);
-		if (fe_u64(d, key, GV_BE_MAX_QUEUE_SIZE, &v, err, errlen) < 0)
+		if (fe_u64(d, key, GVBE_MAX_QUEUE_SIZE, &v, err, errlen) < 0)
 			return -EPROTO;
 		num = (unsigned)v;
 		if (!num || (num & (num - 1))) {
@@ -363,16 +410,21 @@ static int dev_connect(struct gv_dev *d, char *err, size_t errlen)
 		snprintf(key, sizeof(key), GV_XS_QUEUE_EVTCHN_FMT, q);
 		if (fe_u64(d, key, UINT32_MAX - 1, &port, err, errlen) < 0)
 			return -EPROTO;
-		rc = gv_vq_init(vq, p, d->fe, q, num, d->area[q][0].addr, d->area[q][1].addr,
+		rc = gvbe_vq_init(vq, p, d->fe, q, num, d->area[q][0].addr, d->area[q][1].addr,
 		                d->area[q][2].addr,
-		                d->driver_features & (1ULL << VIRTIO_RING_F_INDIRECT_DESC), d->cache);
+		                  d->driver_features & (1ULL << VIRTIO_RING_F_INDIRECT_DESC),
+		                  d->cache[q]);
 		if (rc < 0) {
 			snprintf(err, errlen, "queue %u: %s", q, strerror(-rc));
 			return -EPROTO;
 		}
+#ifdef GVBE_BENCH
 		vq->direct = d->direct;
 		vq->map_batch = d->be->map_batch;
+#endif
+		vq->event_idx = d->driver_features & (1ULL << VIRTIO_RING_F_EVENT_IDX);
 		d->vq_live[q] = true;
+		aio_entries += num;
 		rc = gv_evtchn_bind(p, d->fe, (evtchn_port_t)port, &vq->port);
 		if (rc < 0) {
 			vq->port = GV_NO_PORT;
@@ -381,25 +433,47 @@ static int dev_connect(struct gv_dev *d, char *err, size_t errlen)
 			return -EPROTO;
 		}
 		if (d->virtio_id == VIRTIO_ID_BLK) {
-			vq->handler = gv_blk_handle;
+			vq->handler = gvbe_blk_handle;
 			vq->handler_ctx = &d->blk;
 		} else {
-			vq->handler = gv_rng_handle;
+			vq->handler = gvbe_rng_handle;
 			vq->handler_ctx = NULL;
 		}
+	}
+	if (d->virtio_id == VIRTIO_ID_BLK && d->be->aio_efd >= 0) {
+		/* every request of every queue can be in flight at once */
+		rc = gvbe_blk_start_aio(&d->blk, aio_entries, d->be->aio_efd, aerr, sizeof(aerr));
+		if (rc < 0)
+			gv_warn("%s: %s; serving with synchronous I/O", d->label, aerr);
 	}
 	return 0;
 }
 
-static void serve_queue(struct gv_dev *d, unsigned q)
+/* Completes what the device's I/O finished and shows it to the driver. */
+static void dev_reap(struct gvbe_dev *d)
 {
-	if (d->phase != GV_DEV_CONNECTED || !d->vq_live[q])
+	if (!d->blk.aio || !gvbe_blk_reap(&d->blk))
 		return;
-	if (gv_vq_serve(&d->vq[q], d->vq[q].num) == -EPROTO)
-		dev_break(d, d->vq[q].why);
+	for (unsigned q = 0; q < GVBE_MAX_QUEUES; q++)
+		if (d->vq_live[q])
+			gvbe_vq_publish(&d->vq[q]);
 }
 
-static void dev_try_connect(struct gv_dev *d)
+static void serve_queue(struct gvbe_dev *d, unsigned q)
+{
+	if (d->phase != GVBE_DEV_CONNECTED || !d->vq_live[q])
+		return;
+	if (gvbe_vq_serve(&d->vq[q], d->vq[q].num) == -EPROTO)
+		return dev_break(d, d->vq[q].why);
+	/* the batch just taken from the ring, in one io_uring_enter; what
+	 * completed inline (page cache, RAM) is published in the same pass */
+	if (d->virtio_id == VIRTIO_ID_BLK && d->blk.aio) {
+		gvbe_blk_submit(&d->blk);
+		dev_reap(d);
+	}
+}
+
+static void dev_try_connect(struct gvbe_dev *d)
 {
 	char err[400];
 	int rc;
@@ -409,7 +483,7 @@ static void dev_try_connect(struct gv_dev *d)
 	if (rc == -ESRCH) {
 		dev_unmap_all(d);
 		set_state(d, XenbusStateClosed);
-		d->phase = GV_DEV_CLOSED;
+		d->phase = GVBE_DEV_CLOSED;
 		gv_info("%s: the frontend died before it connected", d->label);
 		return;
 	}
@@ -417,7 +491,7 @@ static void dev_try_connect(struct gv_dev *d)
 		return dev_break(d, err);
 	gv_xs_rm(d->be->xs, XBT_NULL, d->be_dir, GV_XS_ERROR);
 	set_state(d, XenbusStateConnected);
-	d->phase = GV_DEV_CONNECTED;
+	d->phase = GVBE_DEV_CONNECTED;
 	gv_info("%s: connected (%u queue%s of %u, features 0x%llx, %s)", d->label, d->fe_nq,
 	        d->fe_nq > 1 ? "s" : "", d->vq[0].num, (unsigned long long)d->driver_features,
 	        d->persistent ? "persistent pool, map cache" : "map per request");
@@ -428,9 +502,9 @@ static void dev_try_connect(struct gv_dev *d)
 
 /* ---- the state machine -------------------------------------------------------------- */
 
-static struct gv_dev *dev_new(struct gv_backend *be, domid_t fe, unsigned devid)
+static struct gvbe_dev *dev_new(struct gvbe_backend *be, domid_t fe, unsigned devid)
 {
-	struct gv_dev *d = calloc(1, sizeof(*d));
+	struct gvbe_dev *d = calloc(1, sizeof(*d));
 	char dom[64], path[128];
 
 	if (!d)
@@ -440,7 +514,7 @@ static struct gv_dev *dev_new(struct gv_backend *be, domid_t fe, unsigned devid)
 	d->devid = devid;
 	d->blk.fd = -1;
 	d->dev_port = GV_NO_PORT;
-	for (unsigned q = 0; q < GV_BE_MAX_QUEUES; q++)
+	for (unsigned q = 0; q < GVBE_MAX_QUEUES; q++)
 		d->vq[q].port = GV_NO_PORT;
 	snprintf(d->be_dir, sizeof(d->be_dir), GV_XS_BACKEND_DIR_FMT, (unsigned)be->p->domid,
 	         (unsigned)fe, devid);
@@ -459,10 +533,16 @@ static struct gv_dev *dev_new(struct gv_backend *be, domid_t fe, unsigned devid)
 	return d;
 }
 
-void gv_dev_reconcile(struct gv_backend *be, domid_t fe, unsigned devid)
+void gvbe_dev_reconcile(struct gvbe_backend *be, domid_t fe, unsigned devid)
 {
-	struct gv_dev *d = dev_find(be, fe, devid);
+	struct gvbe_dev *d = dev_find(be, fe, devid);
 	char be_dir[96];
+
+	if (d && d->watch_pending) {
+		/* this look is as good as the one a watch asked for */
+		d->watch_pending = false;
+		be->watch_pending--;
+	}
 	uint64_t online = 0;
 	enum xenbus_state fs;
 	int rc, alive;
@@ -476,7 +556,7 @@ void gv_dev_reconcile(struct gv_backend *be, domid_t fe, unsigned devid)
 		/* no online key: is the whole directory gone? */
 		if (gv_xs_read_str(be->xs, XBT_NULL, be_dir, GV_XS_STATE, st, sizeof(st)) == -ENOENT) {
 			if (d) {
-				if (d->phase == GV_DEV_CONNECTED)
+				if (d->phase == GVBE_DEV_CONNECTED)
 					gv_info("%s: backend node removed", d->label);
 				dev_free(be, d);
 			}
@@ -494,71 +574,58 @@ void gv_dev_reconcile(struct gv_backend *be, domid_t fe, unsigned devid)
 	}
 	alive = gv_domain_exists(be->p, fe);
 	if (alive == 0 || rc < 0 || online == 0) {
-		if (d->phase != GV_DEV_GONE) {
+		if (d->phase != GVBE_DEV_GONE) {
 			const char *why = alive == 0 ? "the guest domain is gone" : "online=0";
 
-			if (d->phase == GV_DEV_CONNECTED || d->phase == GV_DEV_BROKEN)
+			if (d->phase == GVBE_DEV_CONNECTED || d->phase == GVBE_DEV_BROKEN)
 				gv_info("%s: disconnecting (%s)", d->label, why);
 			dev_unmap_all(d);
 			set_state(d, XenbusStateClosed);
-			d->phase = GV_DEV_GONE;
+			d->phase = GVBE_DEV_GONE;
 		}
 		return;
 	}
-	if (d->phase == GV_DEV_GONE)
-		d->phase = GV_DEV_NEW;
+	if (d->phase == GVBE_DEV_GONE)
+		d->phase = GVBE_DEV_NEW;
 
 	fs = fe_state(d);
 	switch (d->phase) {
-	case GV_DEV_NEW:
+	case GVBE_DEV_NEW:
 		dev_publish(d);
-		if (d->phase == GV_DEV_INITWAIT && fs == XenbusStateInitialised)
+		if (d->phase == GVBE_DEV_INITWAIT && fs == XenbusStateInitialised)
 			dev_try_connect(d);
 		break;
-	case GV_DEV_INITWAIT:
+	case GVBE_DEV_INITWAIT:
 		if (fs == XenbusStateInitialised)
 			dev_try_connect(d);
 		break;
-	case GV_DEV_CONNECTED:
+	case GVBE_DEV_CONNECTED:
 		if (fs == XenbusStateConnected || fs == XenbusStateInitialised)
 			break;
 		dev_close(d, fs == XenbusStateInitialising ? "a new frontend is initialising"
 		          : "the frontend is closing");
 		/* maybe publish again at once */
 		__attribute__((fallthrough));
-	case GV_DEV_CLOSED:
+	case GVBE_DEV_CLOSED:
 		if (fs == XenbusStateInitialising || fs == XenbusStateClosed)
 			dev_publish(d);
 		break;
-	case GV_DEV_BROKEN:
+	case GVBE_DEV_BROKEN:
 		if (fs == XenbusStateClosing || fs == XenbusStateClosed ||
 		    fs == XenbusStateInitialising) {
 			set_state(d, XenbusStateClosed);
-			d->phase = GV_DEV_CLOSED;
+			d->phase = GVBE_DEV_CLOSED;
 			if (fs != XenbusStateClosing)
 				dev_publish(d);
 		}
 		break;
-	case GV_DEV_REFUSED:
-	case GV_DEV_GONE:
+	case GVBE_DEV_REFUSED:
+	case GVBE_DEV_GONE:
 		break;
 	}
 }
 
-static int parse_uint(const char *s, unsigned long max, unsigned long *out)
-{
-	char *end;
-
-	if (!*s || *s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	*out = strtoul(s, &end, 10);
-	if (*end || errno || *out > max)
-		return -EINVAL;
-	return 0;
-}
-
-void gv_dev_scan(struct gv_backend *be)
+void gvbe_dev_scan(struct gvbe_backend *be)
 {
 	unsigned nfe = 0;
 	char **fes = xs_directory(be->xs, XBT_NULL, be->root, &nfe);
@@ -566,61 +633,103 @@ void gv_dev_scan(struct gv_backend *be)
 	for (unsigned i = 0; fes && i < nfe; i++) {
 		char dir[128];
 		unsigned ndev = 0;
-		unsigned long fe, devid;
+		uint64_t fe, devid;
 		char **devs;
 
-		if (parse_uint(fes[i], DOMID_FIRST_RESERVED - 1, &fe) < 0)
+		if (gv_parse_decimal(fes[i], strlen(fes[i]), DOMID_FIRST_RESERVED - 1, &fe) < 0)
 			continue;
 		snprintf(dir, sizeof(dir), "%s/%s", be->root, fes[i]);
 		devs = xs_directory(be->xs, XBT_NULL, dir, &ndev);
 		for (unsigned j = 0; devs && j < ndev; j++)
-			if (parse_uint(devs[j], 65535, &devid) == 0)
-				gv_dev_reconcile(be, (domid_t)fe, (unsigned)devid);
+			if (gv_parse_decimal(devs[j], strlen(devs[j]), 65535, &devid) == 0)
+				gvbe_dev_reconcile(be, (domid_t)fe, (unsigned)devid);
 		free(devs);
 	}
 	free(fes);
 	/* the ones we know whose directories went away */
-	for (struct gv_dev *d = be->devs, *next; d; d = next) {
+	for (struct gvbe_dev *d = be->devs, *next; d; d = next) {
 		next = d->next;
-		gv_dev_reconcile(be, d->fe, d->devid);
+		gvbe_dev_reconcile(be, d->fe, d->devid);
 	}
 }
 
-void gv_dev_release_domains(struct gv_backend *be)
+void gvbe_dev_release_domains(struct gvbe_backend *be)
 {
-	for (struct gv_dev *d = be->devs, *next; d; d = next) {
+	for (struct gvbe_dev *d = be->devs, *next; d; d = next) {
 		next = d->next;
 		if (gv_domain_exists(be->p, d->fe) == 0)
-			gv_dev_reconcile(be, d->fe, d->devid);
+			gvbe_dev_reconcile(be, d->fe, d->devid);
 	}
 }
 
-void gv_dev_event(struct gv_backend *be, evtchn_port_t port)
+void gvbe_dev_note_watch(struct gvbe_backend *be, domid_t fe, unsigned devid)
 {
-	for (struct gv_dev *d = be->devs; d; d = d->next) {
-		if (d->dev_port == port && d->phase == GV_DEV_CONNECTED) {
+	struct gvbe_dev *d = dev_find(be, fe, devid);
+
+	if (!d) {
+		be->scan_pending = true;
+	} else if (!d->watch_pending) {
+		d->watch_pending = true;
+		be->watch_pending++;
+	}
+}
+
+bool gvbe_dev_watch_work(struct gvbe_backend *be, unsigned budget)
+{
+	if (be->release_pending) {
+		be->release_pending = false;
+		gvbe_dev_release_domains(be);
+	}
+	if (be->scan_pending) {
+		be->scan_pending = false;
+		gvbe_dev_scan(be);      /* reconciles every device: clears their flags */
+	}
+	/* oldest devices are at the end of the list, but any order is fair
+	 * enough: each due device is looked at within a few passes */
+	for (struct gvbe_dev *d = be->devs, *next; d && be->watch_pending && budget; d = next) {
+		next = d->next;
+		if (d->watch_pending) {
+			budget--;
+			gvbe_dev_reconcile(be, d->fe, d->devid);    /* may free d */
+		}
+	}
+	return be->watch_pending || be->scan_pending || be->release_pending;
+}
+
+void gvbe_dev_event(struct gvbe_backend *be, evtchn_port_t port)
+{
+	for (struct gvbe_dev *d = be->devs; d; d = d->next) {
+		if (d->dev_port == port && d->phase == GVBE_DEV_CONNECTED) {
 			/* the device channel: did the frontend go away? */
 			if (d->liveness && d->liveness[0] == 0) {
 				dev_close(d, "the frontend went away");
 				return;
 			}
-			gv_dev_reconcile(be, d->fe, d->devid);
+			gvbe_dev_reconcile(be, d->fe, d->devid);
 			return;
 		}
-		for (unsigned q = 0; q < GV_BE_MAX_QUEUES; q++)
+		for (unsigned q = 0; q < GVBE_MAX_QUEUES; q++)
 			if (d->vq_live[q] && d->vq[q].port == port) {
+				d->vq[q].kicks++;
 				serve_queue(d, q);
 				return;
 			}
 	}
 }
 
-bool gv_dev_serve_pending(struct gv_backend *be)
+void gvbe_dev_reap(struct gvbe_backend *be)
+{
+	for (struct gvbe_dev *d = be->devs; d; d = d->next)
+		if (d->phase == GVBE_DEV_CONNECTED)
+			dev_reap(d);
+}
+
+bool gvbe_dev_serve_pending(struct gvbe_backend *be)
 {
 	bool more = false;
 
-	for (struct gv_dev *d = be->devs; d; d = d->next)
-		for (unsigned q = 0; q < GV_BE_MAX_QUEUES; q++)
+	for (struct gvbe_dev *d = be->devs; d; d = d->next)
+		for (unsigned q = 0; q < GVBE_MAX_QUEUES; q++)
 			if (d->vq_live[q] && d->vq[q].more) {
 				serve_queue(d, q);
 				more |= d->vq_live[q] && d->vq[q].more;
@@ -628,12 +737,12 @@ bool gv_dev_serve_pending(struct gv_backend *be)
 	return more;
 }
 
-void gv_dev_shutdown_all(struct gv_backend *be)
+void gvbe_dev_shutdown_all(struct gvbe_backend *be)
 {
 	while (be->devs) {
-		struct gv_dev *d = be->devs;
+		struct gvbe_dev *d = be->devs;
 
-		if (d->phase != GV_DEV_GONE && d->phase != GV_DEV_REFUSED) {
+		if (d->phase != GVBE_DEV_GONE && d->phase != GVBE_DEV_REFUSED) {
 			dev_unmap_all(d);
 			set_state(d, XenbusStateClosed);
 		}

@@ -19,7 +19,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include "backend.h"
+#include "bench.h"
 
 /* The table grows to the highest ref touched; the simulated grant table is
  * far smaller than this, so the bound is never what stops a real run. */
@@ -39,7 +39,7 @@ struct direct_block {
 	struct direct_block *next;
 };
 
-struct gv_direct {
+struct gvbe_direct {
 	struct gv_platform *p;
 	domid_t from;
 	unsigned nrefs;                 /* entries of ro[] and rw[] */
@@ -47,9 +47,9 @@ struct gv_direct {
 	struct direct_block *blocks;    /* every mapping, to unmap at the end */
 };
 
-int gv_direct_create(struct gv_platform *p, domid_t from, struct gv_direct **out)
+int gvbe_direct_create(struct gv_platform *p, domid_t from, struct gvbe_direct **out)
 {
-	struct gv_direct *dt = calloc(1, sizeof(*dt));
+	struct gvbe_direct *dt = calloc(1, sizeof(*dt));
 
 	if (!dt)
 		return -ENOMEM;
@@ -59,7 +59,7 @@ int gv_direct_create(struct gv_platform *p, domid_t from, struct gv_direct **out
 	return 0;
 }
 
-void gv_direct_destroy(struct gv_direct *dt)
+void gvbe_direct_destroy(struct gvbe_direct *dt)
 {
 	if (!dt)
 		return;
@@ -75,7 +75,7 @@ void gv_direct_destroy(struct gv_direct *dt)
 	free(dt);
 }
 
-static int grow(struct gv_direct *dt, grant_ref_t last)
+static int grow(struct gvbe_direct *dt, grant_ref_t last)
 {
 	unsigned n = dt->nrefs ? dt->nrefs : 1024;
 	void **ro, **rw;
@@ -98,7 +98,7 @@ static int grow(struct gv_direct *dt, grant_ref_t last)
 
 /* Maps the largest aligned block around ref whose pages are all unmapped
  * here in that mode; fills the table. */
-static void map_block(struct gv_direct *dt, grant_ref_t ref, bool write)
+static void map_block(struct gvbe_direct *dt, grant_ref_t ref, bool write)
 {
 	void **tab = write ? dt->rw : dt->ro;
 	grant_ref_t refs[1024];
@@ -135,7 +135,7 @@ static void map_block(struct gv_direct *dt, grant_ref_t ref, bool write)
 
 /* Slow path: the first touch of a page maps it, writable if the grant
  * allows (then it serves reads too), else read-only. */
-static void *first_touch(struct gv_direct *dt, grant_ref_t ref, bool write)
+static void *first_touch(struct gvbe_direct *dt, grant_ref_t ref, bool write)
 {
 	if (ref >= DIRECT_MAX_REFS)
 		return NULL;
@@ -150,7 +150,7 @@ static void *first_touch(struct gv_direct *dt, grant_ref_t ref, bool write)
 	return ref < dt->nrefs ? dt->ro[ref] : NULL;
 }
 
-void *gv_direct_page(struct gv_direct *dt, grant_ref_t ref, bool write)
+void *gvbe_direct_page(struct gvbe_direct *dt, grant_ref_t ref, bool write)
 {
 	if (ref < dt->nrefs) {
 		if (dt->rw[ref])

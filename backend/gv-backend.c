@@ -19,10 +19,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 #include <xenstore.h>
-#include "backend.h"
+#include "aio.h"
+#include "device.h"
 #include "log.h"
 #include "service.h"
 #include "xs_util.h"
@@ -36,11 +38,10 @@ static void usage(FILE *f)
 	"SYNOPSIS\n"
 	"    gv-backend [--disk GUEST:DEVID=PATH[,ro][,allow-bypass]]... [--config FILE]\n"
 	"               [--allow-bypass] [--platform xen|sim] [--sim-dir DIR]\n"
-	"               [--ready-fd N] [--verbose] [--help]\n"
+	"               [--ready-fd N] [--verbose] [--help] [--io io_uring|sync]\n"
 	"               [--foreground] [--pidfile FILE] [--control PATH|none]\n"
 	"    gv-backend --check-config [--config FILE] [--disk ...]\n"
 	"    gv-backend --status [--control PATH] [--platform xen|sim] [--sim-dir DIR]\n"
-	"               [--bench-direct] [--map-batch 1]   (benchmarks only)\n"
 	"\n"
 	"DESCRIPTION\n"
 	"    Watches /local/domain/<self>/backend/virtio in xenstore and serves every\n"
@@ -57,14 +58,22 @@ static void usage(FILE *f)
 	"    breaks the ring gets error, device-status=64 and state Closing.\n"
 	"\n"
 	"OPTIONS\n"
-	"    --disk GUEST:DEVID=PATH[,ro][,allow-bypass]\n"
+	"    --disk GUEST:DEVID=PATH[,OPTION]...\n"
 	"        Serve the virtio-blk device DEVID of guest GUEST (a domain name or id)\n"
 	"        from the raw image or block device PATH. ro: read-only (VIRTIO_BLK_F_RO;\n"
 	"        writes fail with IOERR). allow-bypass: see --allow-bypass, for this\n"
-	"        device only. Repeatable.\n"
+	"        device only. direct (default): O_DIRECT for every aligned read and write\n"
+	"        (the guest caches; dom0 does not cache again); buffered: never O_DIRECT.\n"
+	"        queues=N: offer up to N virtqueues (VIRTIO_BLK_F_MQ when N > 1; 1..8,\n"
+	"        default 2). Repeatable.\n"
+	"    --io io_uring|sync\n"
+	"        How block I/O reaches the images: io_uring (default; every request of\n"
+	"        every queue in flight at once, one io_uring_enter per batch) or sync\n"
+	"        (pread/pwrite in the loop, one request at a time). Without io_uring in\n"
+	"        the kernel, sync is used and the log says so.\n"
 	"    --config FILE\n"
 	"        Read disks from FILE, one per line:\n"
-	"            disk GUEST:DEVID PATH [ro] [allow-bypass]\n"
+	"            disk GUEST:DEVID PATH [ro] [allow-bypass] [direct|buffered] [queues=N]\n"
 	"        Blank lines and text after # are ignored. Errors name FILE:LINE.\n"
 	"        Re-read on SIGHUP (--disk entries are kept). The packaged service\n"
 	"        uses /etc/grant-virtio/backend.conf.\n"
@@ -96,14 +105,18 @@ static void usage(FILE *f)
 	"        Write one byte to file descriptor N and close it once serving.\n"
 	"    --verbose\n"
 	"        Log every state change.\n"
-	"    --bench-direct\n"
-	"        Benchmarks only (make bench), refused on real Xen: for drivers with a\n"
-	"        persistent pool, map each pool page once and keep it, so requests cost\n"
-	"        no grant operation at all (the upper bound; gives up isolation).\n"
-	"    --map-batch 1\n"
-	"        Benchmarks only: map a request's pages one per map call instead of\n"
-	"        in one batch, to measure what batching buys.\n"
 	"\n"
+#ifdef GVBE_BENCH
+	"BENCHMARK OPTIONS (gv-backend-bench only; the installed gv-backend has none)\n"
+	"    --bench-direct\n"
+	"        Refused on real Xen: for drivers with a persistent pool, map each pool\n"
+	"        page once and keep it, so requests cost no grant operation at all (the\n"
+	"        upper bound of make bench; gives up isolation).\n"
+	"    --map-batch 1\n"
+	"        Map a request's pages one per map call instead of in one batch, to\n"
+	"        measure what batching buys.\n"
+	"\n"
+#endif
 	"SIGNALS\n"
 	"    SIGTERM, SIGINT: close every device properly (unmap all grants, backend\n"
 	"    state Closed) and exit 0.\n"
@@ -116,9 +129,9 @@ static void usage(FILE *f)
 	"    3 --status found no daemon.\n");
 }
 
-static struct gv_disk_cfg *disk_append(struct gv_disk_cfg **list, const struct gv_disk_cfg *d)
+static struct gvbe_disk_cfg *disk_append(struct gvbe_disk_cfg **list, const struct gvbe_disk_cfg *d)
 {
-	struct gv_disk_cfg *copy = malloc(sizeof(*copy)), **tail;
+	struct gvbe_disk_cfg *copy = malloc(sizeof(*copy)), **tail;
 
 	if (!copy)
 		return NULL;
@@ -131,46 +144,56 @@ static struct gv_disk_cfg *disk_append(struct gv_disk_cfg **list, const struct g
 }
 
 /* A watch fired: path under root names a device, or something bigger. */
-static void on_watch(struct gv_backend *be, const char *path, const char *token)
+static void on_watch(struct gvbe_backend *be, const char *path, const char *token)
 {
-	size_t rl = strlen(be->root);
-	unsigned fe, devid;
-	int used = 0;
+	unsigned devid;
+	domid_t fe;
+	int rc;
 
 	if (!strcmp(path, "@releaseDomain")) {
-		gv_dev_release_domains(be);
+		be->release_pending = true;
 		return;
 	}
 	/* a frontend state watch: the token is the device's backend dir */
-	if (strncmp(path, be->root, rl) || (path[rl] != '/' && path[rl] != 0)) {
-		path = token;
-		if (strncmp(path, be->root, rl))
-			return;
-	}
-	if (path[rl] == '/' && sscanf(path + rl, "/%u/%u%n", &fe, &devid, &used) == 2 &&
-	    (path[rl + used] == '/' || path[rl + used] == 0) && fe < DOMID_FIRST_RESERVED)
-		gv_dev_reconcile(be, (domid_t)fe, devid);
-	else
-		gv_dev_scan(be);
+	rc = gv_xs_parse_device_path(path, be->root, &fe, &devid);
+	if (rc < 0)
+		rc = gv_xs_parse_device_path(token, be->root, &fe, &devid);
+	if (rc == 1)
+		gvbe_dev_note_watch(be, fe, devid);
+	else if (rc == 0)
+		be->scan_pending = true;
 }
 
-static int drain_watches(struct gv_backend *be)
+/* Watch events read per loop pass, and device reconciles (each a few
+ * xenstore round trips) done per pass, before the rings are served again.
+ * Reading an event costs microseconds and only sets a flag; the events a
+ * guest can cause (its frontend's state key) coalesce into one reconcile
+ * of its device. So whatever a guest does in xenstore, a ring waits at
+ * most one bounded pass (issue 13, defect 2). */
+#define WATCH_EVENTS_PER_PASS   256
+#define WATCH_RECONCILES_PER_PASS 8
+
+/* 0, or negative errno when the xenstore connection is lost. */
+static int drain_watches(struct gvbe_backend *be)
 {
 	char **w;
 
-	while ((w = xs_check_watch(be->xs))) {
+	for (unsigned n = 0; n < WATCH_EVENTS_PER_PASS; n++) {
+		w = xs_check_watch(be->xs);
+		if (!w)
+			return errno == EAGAIN ? 0 : -errno;
 		on_watch(be, w[XS_WATCH_PATH], w[XS_WATCH_TOKEN]);
 		free(w);
 	}
-	return errno == EAGAIN ? 0 : -errno;
+	return 0;       /* more may wait: the fd stays readable */
 }
 
-static void drain_events(struct gv_backend *be)
+static void drain_events(struct gvbe_backend *be)
 {
 	evtchn_port_t port;
 
 	while (gv_evtchn_pending(be->p, &port) == 1) {
-		gv_dev_event(be, port);
+		gvbe_dev_event(be, port);
 		/* delivered ports stay masked until unmasked: after serving, so a
 		 * kick during the pass re-arms us */
 		gv_evtchn_unmask(be->p, port);
@@ -187,23 +210,26 @@ int main(int argc, char **argv)
 		{ "sim-dir", required_argument, NULL, 's' },
 		{ "ready-fd", required_argument, NULL, 'r' },
 		{ "verbose", no_argument, NULL, 'v' },
+#ifdef GVBE_BENCH
 		{ "bench-direct", no_argument, NULL, 'D' },
 		{ "map-batch", required_argument, NULL, 'M' },
+#endif
 		{ "help", no_argument, NULL, 'h' },
 		{ "check-config", no_argument, NULL, 'C' },
 		{ "status", no_argument, NULL, 'S' },
 		{ "control", required_argument, NULL, 'K' },
 		{ "pidfile", required_argument, NULL, 'P' },
 		{ "foreground", no_argument, NULL, 'F' },
+		{ "io", required_argument, NULL, 'I' },
 		{ 0 }
 	};
 	struct gv_platform_opts popts = { GV_PLATFORM_AUTO, NULL, -1 };
-	struct gv_backend be = { 0 };
-	struct gv_service svc = { .control_fd = -1 };
-	struct gv_disk_cfg d;
+	struct gvbe_backend be = { .aio_efd = -1 };
+	struct gvbe_service svc = { .control_fd = -1 };
+	struct gvbe_disk_cfg d;
 	char err[512], ctlbuf[300];
 	const char *kind = NULL;
-	bool check_config = false, want_status = false;
+	bool check_config = false, want_status = false, want_aio = true;
 	sigset_t sigs;
 	int ready_fd = -1, sfd, efd, xfd, rc, c, status = 0;
 	bool stop = false;
@@ -212,7 +238,7 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "d:c:bvh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
-			if (gv_disk_parse_opt(optarg, &d, err, sizeof(err)) < 0) {
+			if (gvbe_disk_parse_opt(optarg, &d, err, sizeof(err)) < 0) {
 				fprintf(stderr, "gv-backend: %s\n", err);
 				return 1;
 			}
@@ -235,6 +261,16 @@ int main(int argc, char **argv)
 			svc.pidfile = optarg;
 			break;
 		case 'F':
+			break;
+		case 'I':
+			if (!strcmp(optarg, "sync"))
+				want_aio = false;
+			else if (!strcmp(optarg, "io_uring"))
+				want_aio = true;
+			else {
+				fprintf(stderr, "gv-backend: --io %s: expected io_uring or sync\n", optarg);
+				return 1;
+			}
 			break;
 		case 'b':
 			be.allow_bypass = true;
@@ -268,6 +304,7 @@ int main(int argc, char **argv)
 		case 'v':
 			gv_log_threshold = GV_LOG_DEBUG;
 			break;
+#ifdef GVBE_BENCH
 		case 'D':
 			be.bench_direct = true;
 			break;
@@ -279,6 +316,7 @@ int main(int argc, char **argv)
 			}
 			be.map_batch = (unsigned)atoi(optarg);
 			break;
+#endif
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -292,7 +330,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (!svc.control)
-		svc.control = gv_control_default_path(kind, popts.sim_dir, ctlbuf, sizeof(ctlbuf));
+		svc.control = gvbe_control_default_path(kind, popts.sim_dir, ctlbuf, sizeof(ctlbuf));
 	else if (!strcmp(svc.control, "none"))
 		svc.control = NULL;
 	if (want_status) {
@@ -300,27 +338,27 @@ int main(int argc, char **argv)
 			fprintf(stderr, "gv-backend: --status needs a control socket\n");
 			return 1;
 		}
-		return gv_status_client(svc.control);
+		return gvbe_status_client(svc.control);
 	}
-	if (!check_config && gv_service_load(&svc, &be.disks, err, sizeof(err)) < 0) {
+	if (!check_config && gvbe_service_load(&svc, &be.disks, err, sizeof(err)) < 0) {
 		fprintf(stderr, "gv-backend: %s\n", err);
 		return 1;
 	}
 	if (check_config) {
 		/* every problem, not just the first: the admin fixes them in one go */
-		struct gv_disk_cfg *all = NULL;
+		struct gvbe_disk_cfg *all = NULL;
 		unsigned n = 0;
 		int errors;
 
-		for (struct gv_disk_cfg *k = svc.cli; k; k = k->next)
+		for (struct gvbe_disk_cfg *k = svc.cli; k; k = k->next)
 			disk_append(&all, k);
-		if (svc.config && gv_disk_parse_file(svc.config, &all, err, sizeof(err)) < 0) {
+		if (svc.config && gvbe_disk_parse_file(svc.config, &all, err, sizeof(err)) < 0) {
 			fprintf(stderr, "%s\n", err);
-			gv_disk_free(all);
+			gvbe_disk_free(all);
 			return 1;
 		}
-		errors = gv_disk_check(all, true, stderr, NULL, 0);
-		for (struct gv_disk_cfg *k = all; k; k = k->next, n++)
+		errors = gvbe_disk_check(all, true, stderr, NULL, 0);
+		for (struct gvbe_disk_cfg *k = all; k; k = k->next, n++)
 			printf("disk %s:%u = %s%s%s (%s)\n", k->guest, k->devid, k->path,
 			       k->ro ? ",ro" : "", k->allow_bypass ? ",allow-bypass" : "", k->origin);
 		if (errors)
@@ -328,9 +366,9 @@ int main(int argc, char **argv)
 			        svc.config ? svc.config : "--disk", errors, errors > 1 ? "s" : "");
 		else
 			printf("configuration OK: %u disk%s\n", n, n == 1 ? "" : "s");
-		gv_disk_free(all);
-		gv_disk_free(be.disks);
-		gv_disk_free(svc.cli);
+		gvbe_disk_free(all);
+		gvbe_disk_free(be.disks);
+		gvbe_disk_free(svc.cli);
 		return errors ? 1 : 0;
 	}
 
@@ -340,6 +378,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	gv_info("platform: %s", be.p->desc);
+#ifdef GVBE_BENCH
 	if (be.bench_direct && strcmp(be.p->ops->name, "sim")) {
 		/* it keeps guest pages mapped without bound: never on a real host */
 		gv_err("--bench-direct is for benchmarks on the simulated Xen only");
@@ -350,7 +389,8 @@ int main(int argc, char **argv)
 		gv_warn("--bench-direct: benchmark mode, pool pages stay mapped (no isolation)");
 	if (be.map_batch == 1)
 		gv_warn("--map-batch 1: benchmark mode, one map call per page");
-	for (struct gv_disk_cfg *k = be.disks; k; k = k->next)
+#endif
+	for (struct gvbe_disk_cfg *k = be.disks; k; k = k->next)
 		gv_debug("disk %s:%u = %s%s%s (%s)", k->guest, k->devid, k->path,
 		         k->ro ? ",ro" : "", k->allow_bypass ? ",allow-bypass" : "", k->origin);
 
@@ -374,6 +414,22 @@ int main(int argc, char **argv)
 		status = 2;
 		goto out_xs;
 	}
+	if (want_aio) {
+		struct gvbe_aio *probe;
+
+		/* one eventfd for every device's ring; probe io_uring once */
+		be.aio_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (be.aio_efd < 0 || gvbe_aio_create(4, be.aio_efd, &probe, err, sizeof(err)) < 0) {
+			gv_warn("io_uring unavailable (%s): block I/O is synchronous",
+			        be.aio_efd < 0 ? strerror(errno) : err);
+			if (be.aio_efd >= 0)
+				close(be.aio_efd);
+			be.aio_efd = -1;
+		} else {
+			gvbe_aio_destroy(probe, 0);
+		}
+	}
+	gv_info("block I/O: %s", be.aio_efd >= 0 ? "io_uring" : "synchronous");
 	xfd = xs_fileno(be.xs);
 	efd = gv_evtchn_fd(be.p);
 	if (xfd < 0 || efd < 0) {
@@ -381,20 +437,20 @@ int main(int argc, char **argv)
 		status = 2;
 		goto out_xs;
 	}
-	if (gv_pidfile_write(&svc, err, sizeof(err)) < 0) {
+	if (gvbe_pidfile_write(&svc, err, sizeof(err)) < 0) {
 		gv_err("%s", err);
 		status = 1;
 		goto out_xs;
 	}
 	if (svc.control) {
-		svc.control_fd = gv_control_listen(svc.control, err, sizeof(err));
+		svc.control_fd = gvbe_control_listen(svc.control, err, sizeof(err));
 		if (svc.control_fd < 0)
 			gv_warn("%s; --status will not reach this daemon", err);
 	}
-	gv_dev_scan(&be);
+	gvbe_dev_scan(&be);
 	gv_info("serving %s%s%s", be.root, svc.control_fd >= 0 ? ", control socket " : "",
 	        svc.control_fd >= 0 ? svc.control : "");
-	gv_sd_notify("READY=1\nSTATUS=serving");
+	gvbe_sd_notify("READY=1\nSTATUS=serving");
 	if (ready_fd >= 0) {
 		if (write(ready_fd, "r", 1) != 1)
 			gv_warn("--ready-fd %d: %s", ready_fd, strerror(errno));
@@ -402,13 +458,15 @@ int main(int argc, char **argv)
 	}
 
 	while (!stop) {
-		struct pollfd pfd[4] = {
+		struct pollfd pfd[5] = {
 			{ xfd, POLLIN, 0 }, { efd, POLLIN, 0 }, { sfd, POLLIN, 0 },
-			{ svc.control_fd, POLLIN, 0 },
+			{ be.aio_efd, POLLIN, 0 }, { svc.control_fd, POLLIN, 0 },
 		};
-		bool more = gv_dev_serve_pending(&be);
+		bool more = gvbe_dev_serve_pending(&be);
 
-		rc = poll(pfd, svc.control_fd >= 0 ? 4 : 3, more ? 0 : -1);
+		more |= gvbe_dev_watch_work(&be, WATCH_RECONCILES_PER_PASS);
+
+		rc = poll(pfd, svc.control_fd >= 0 ? 5 : 4, more ? 0 : -1);
 		if (rc < 0 && errno != EINTR) {
 			gv_err("poll: %s", strerror(errno));
 			status = 2;
@@ -420,16 +478,24 @@ int main(int argc, char **argv)
 			if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 				if (si.ssi_signo == SIGHUP) {
 					gv_info("SIGHUP: reloading the configuration");
-					gv_service_reload(&be, &svc);
+					gvbe_service_reload(&be, &svc);
 				} else {
 					gv_info("signal %u: closing every device", si.ssi_signo);
-					gv_sd_notify("STOPPING=1");
+					gvbe_sd_notify("STOPPING=1");
 					stop = true;
 				}
 			}
 		}
-		if (svc.control_fd >= 0 && (pfd[3].revents & POLLIN))
-			gv_control_serve(&be, &svc, svc.control_fd);
+		if (svc.control_fd >= 0 && (pfd[4].revents & POLLIN))
+			gvbe_control_serve(&be, &svc, svc.control_fd);
+		if (pfd[3].revents & POLLIN) {
+			uint64_t n;
+
+			/* completions first: they free slots and are what guests wait for */
+			if (read(be.aio_efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+				gv_warn("eventfd: %s", strerror(errno));
+			gvbe_dev_reap(&be);
+		}
 		if (pfd[1].revents & POLLIN)
 			drain_events(&be);
 		if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) {
@@ -441,9 +507,9 @@ int main(int argc, char **argv)
 			}
 		}
 	}
-	gv_dev_shutdown_all(&be);
-	gv_control_close(&svc);
-	gv_pidfile_remove(&svc);
+	gvbe_dev_shutdown_all(&be);
+	gvbe_control_close(&svc);
+	gvbe_pidfile_remove(&svc);
 	if (!status)
 		gv_info("every device closed; exiting");
 out_xs:
@@ -451,8 +517,10 @@ out_xs:
 out_platform:
 	if (sfd >= 0)
 		close(sfd);
+	if (be.aio_efd >= 0)
+		close(be.aio_efd);
 	gv_platform_close(be.p);
-	gv_disk_free(be.disks);
-	gv_disk_free(svc.cli);
+	gvbe_disk_free(be.disks);
+	gvbe_disk_free(svc.cli);
 	return status;
 }

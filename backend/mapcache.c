@@ -14,7 +14,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include "backend.h"
+#include "mapcache.h"
 
 struct mc_page {
 	grant_ref_t gref;
@@ -31,26 +31,27 @@ struct mc_batch {
 	struct mc_page page[];
 };
 
-struct gv_mapcache {
+struct gvbe_mapcache {
 	struct gv_platform *p;
 	domid_t from;
 	unsigned capacity, pages;
 	uint64_t gen;
+	uint64_t floor;                 /* batches used by gen >= floor are pinned */
 	struct mc_batch *lru_head, *lru_tail;
 	unsigned nbuckets;              /* power of two */
 	struct mc_page **bucket;
 	uint64_t hits, misses, evictions;
 };
 
-static unsigned hash_ref(const struct gv_mapcache *mc, grant_ref_t ref)
+static unsigned hash_ref(const struct gvbe_mapcache *mc, grant_ref_t ref)
 {
 	return (unsigned)((ref * 2654435761u) & (mc->nbuckets - 1));
 }
 
-int gv_mapcache_create(struct gv_platform *p, domid_t from, unsigned capacity,
-                       struct gv_mapcache **out)
+int gvbe_mapcache_create(struct gv_platform *p, domid_t from, unsigned capacity,
+                       struct gvbe_mapcache **out)
 {
-	struct gv_mapcache *mc = calloc(1, sizeof(*mc));
+	struct gvbe_mapcache *mc = calloc(1, sizeof(*mc));
 
 	if (!mc)
 		return -ENOMEM;
@@ -69,7 +70,7 @@ int gv_mapcache_create(struct gv_platform *p, domid_t from, unsigned capacity,
 	return 0;
 }
 
-static void lru_unlink(struct gv_mapcache *mc, struct mc_batch *b)
+static void lru_unlink(struct gvbe_mapcache *mc, struct mc_batch *b)
 {
 	if (b->prev)
 		b->prev->next = b->next;
@@ -82,7 +83,7 @@ static void lru_unlink(struct gv_mapcache *mc, struct mc_batch *b)
 	b->prev = b->next = NULL;
 }
 
-static void lru_push_front(struct gv_mapcache *mc, struct mc_batch *b)
+static void lru_push_front(struct gvbe_mapcache *mc, struct mc_batch *b)
 {
 	b->prev = NULL;
 	b->next = mc->lru_head;
@@ -93,7 +94,7 @@ static void lru_push_front(struct gv_mapcache *mc, struct mc_batch *b)
 		mc->lru_tail = b;
 }
 
-static void batch_drop(struct gv_mapcache *mc, struct mc_batch *b)
+static void batch_drop(struct gvbe_mapcache *mc, struct mc_batch *b)
 {
 	for (unsigned k = 0; k < b->n; k++) {
 		struct mc_page **pp = &mc->bucket[hash_ref(mc, b->page[k].gref)];
@@ -109,7 +110,7 @@ static void batch_drop(struct gv_mapcache *mc, struct mc_batch *b)
 	free(b);
 }
 
-void gv_mapcache_flush(struct gv_mapcache *mc)
+void gvbe_mapcache_flush(struct gvbe_mapcache *mc)
 {
 	if (!mc)
 		return;
@@ -117,21 +118,27 @@ void gv_mapcache_flush(struct gv_mapcache *mc)
 		batch_drop(mc, mc->lru_tail);
 }
 
-void gv_mapcache_destroy(struct gv_mapcache *mc)
+void gvbe_mapcache_destroy(struct gvbe_mapcache *mc)
 {
 	if (!mc)
 		return;
-	gv_mapcache_flush(mc);
+	gvbe_mapcache_flush(mc);
 	free(mc->bucket);
 	free(mc);
 }
 
-void gv_mapcache_begin(struct gv_mapcache *mc)
+uint64_t gvbe_mapcache_begin(struct gvbe_mapcache *mc)
 {
-	mc->gen++;
+	mc->floor = ++mc->gen;
+	return mc->gen;
 }
 
-void *gv_mapcache_lookup(struct gv_mapcache *mc, grant_ref_t ref, bool write)
+void gvbe_mapcache_set_floor(struct gvbe_mapcache *mc, uint64_t floor)
+{
+	mc->floor = floor;
+}
+
+void *gvbe_mapcache_lookup(struct gvbe_mapcache *mc, grant_ref_t ref, bool write)
 {
 	for (struct mc_page *pg = mc->bucket[hash_ref(mc, ref)]; pg; pg = pg->hnext) {
 		struct mc_batch *b = pg->batch;
@@ -151,14 +158,14 @@ void *gv_mapcache_lookup(struct gv_mapcache *mc, grant_ref_t ref, bool write)
 	return NULL;
 }
 
-int gv_mapcache_insert(struct gv_mapcache *mc, void *addr, const grant_ref_t *refs,
+int gvbe_mapcache_insert(struct gvbe_mapcache *mc, void *addr, const grant_ref_t *refs,
                        unsigned n, bool write)
 {
 	struct mc_batch *b, *victim;
 	unsigned pinned = 0;
 
 	for (b = mc->lru_head; b; b = b->next)
-		if (b->gen == mc->gen)
+		if (b->gen >= mc->floor)
 			pinned += b->n;
 	if (n > mc->capacity || pinned > mc->capacity - n)
 		return 0;
@@ -167,7 +174,7 @@ int gv_mapcache_insert(struct gv_mapcache *mc, void *addr, const grant_ref_t *re
 	while (mc->pages + n > mc->capacity && victim) {
 		struct mc_batch *prev = victim->prev;
 
-		if (victim->gen != mc->gen) {
+		if (victim->gen < mc->floor) {
 			batch_drop(mc, victim);
 			mc->evictions++;
 		}
@@ -194,7 +201,7 @@ int gv_mapcache_insert(struct gv_mapcache *mc, void *addr, const grant_ref_t *re
 	return 1;
 }
 
-void gv_mapcache_get_stats(const struct gv_mapcache *mc, struct gv_mapcache_stats *st)
+void gvbe_mapcache_get_stats(const struct gvbe_mapcache *mc, struct gvbe_mapcache_stats *st)
 {
 	memset(st, 0, sizeof(*st));
 	if (!mc)

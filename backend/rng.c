@@ -6,24 +6,24 @@
  */
 #include <errno.h>
 #include <sys/random.h>
-#include "backend.h"
+#include "blk.h"
 
-uint32_t gv_rng_handle(void *ctx, struct gv_req *r)
+uint32_t gvbe_rng_handle(void *ctx, struct gvbe_req *r)
 {
-	struct gv_chain *ch = r->ch;
+	struct gvbe_chain *ch = r->ch;
 	uint64_t pages = 0;
 	uint32_t filled = 0;
 	unsigned first = ch->nread, n = 0;
 
 	(void)ctx;
 	/* readable buffers mean nothing to an entropy device: skip them */
-	while (first + n < ch->nseg && pages + ch->seg[first + n].npages <= GV_BE_REQ_MAX_PAGES)
+	while (first + n < ch->nseg && pages + ch->seg[first + n].npages <= GVBE_REQ_MAX_PAGES)
 		pages += ch->seg[first + n++].npages;
-	if (!n || gv_req_map(r, first, n) < 0)
+	if (!n || gvbe_req_map(r, first, n) < 0)
 		return 0;
 	for (unsigned s = first; s < first + n; s++) {
-		struct iovec iov[GV_BE_REQ_MAX_PAGES];
-		int niov = gv_req_iov(r, s, 0, ch->seg[s].len, iov, GV_BE_REQ_MAX_PAGES);
+		struct iovec iov[GVBE_REQ_MAX_PAGES];
+		int niov = gvbe_req_iov(r, s, 0, ch->seg[s].len, iov, GVBE_REQ_MAX_PAGES);
 
 		for (int k = 0; k < niov; k++) {
 			char *p = iov[k].iov_base;

@@ -17,13 +17,13 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
-#include "backend.h"
+#include "device.h"
 #include "log.h"
 #include "service.h"
 
-static int disk_copy_append(struct gv_disk_cfg **list, const struct gv_disk_cfg *d)
+static int disk_copy_append(struct gvbe_disk_cfg **list, const struct gvbe_disk_cfg *d)
 {
-	struct gv_disk_cfg *copy = malloc(sizeof(*copy)), **tail;
+	struct gvbe_disk_cfg *copy = malloc(sizeof(*copy)), **tail;
 
 	if (!copy)
 		return -ENOMEM;
@@ -35,24 +35,24 @@ static int disk_copy_append(struct gv_disk_cfg **list, const struct gv_disk_cfg 
 	return 0;
 }
 
-int gv_service_load(const struct gv_service *s, struct gv_disk_cfg **out,
+int gvbe_service_load(const struct gvbe_service *s, struct gvbe_disk_cfg **out,
                     char *err, size_t errlen)
 {
-	struct gv_disk_cfg *list = NULL;
+	struct gvbe_disk_cfg *list = NULL;
 	int rc = 0;
 
-	for (const struct gv_disk_cfg *d = s->cli; d && !rc; d = d->next) {
+	for (const struct gvbe_disk_cfg *d = s->cli; d && !rc; d = d->next) {
 		rc = disk_copy_append(&list, d);
 		if (rc)
 			snprintf(err, errlen, "out of memory");
 	}
 	if (!rc && s->config)
-		rc = gv_disk_parse_file(s->config, &list, err, errlen);
+		rc = gvbe_disk_parse_file(s->config, &list, err, errlen);
 	/* two lines for one device: the second would silently never apply */
-	if (!rc && gv_disk_check(list, false, NULL, err, errlen) > 0)
+	if (!rc && gvbe_disk_check(list, false, NULL, err, errlen) > 0)
 		rc = -EINVAL;
 	if (rc) {
-		gv_disk_free(list);
+		gvbe_disk_free(list);
 		list = NULL;
 	}
 	*out = list;
@@ -61,7 +61,7 @@ int gv_service_load(const struct gv_service *s, struct gv_disk_cfg **out,
 
 /* ---- pidfile ------------------------------------------------------------------- */
 
-int gv_pidfile_write(struct gv_service *s, char *err, size_t errlen)
+int gvbe_pidfile_write(struct gvbe_service *s, char *err, size_t errlen)
 {
 	char buf[32];
 	int fd, n, saved;
@@ -99,7 +99,7 @@ fail:
 	return -saved;
 }
 
-void gv_pidfile_remove(struct gv_service *s)
+void gvbe_pidfile_remove(struct gvbe_service *s)
 {
 	if (s->pidfile && s->pidfile_written)
 		unlink(s->pidfile);
@@ -108,7 +108,7 @@ void gv_pidfile_remove(struct gv_service *s)
 
 /* ---- systemd notification -------------------------------------------------------- */
 
-void gv_sd_notify(const char *state)
+void gvbe_sd_notify(const char *state)
 {
 	const char *path = getenv("NOTIFY_SOCKET");
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -135,19 +135,20 @@ void gv_sd_notify(const char *state)
 
 /* ---- SIGHUP reload -------------------------------------------------------------- */
 
-static bool disk_same(const struct gv_disk_cfg *a, const struct gv_disk_cfg *b)
+static bool disk_same(const struct gvbe_disk_cfg *a, const struct gvbe_disk_cfg *b)
 {
 	if (!a || !b)
 		return a == b;
-	return !strcmp(a->path, b->path) && a->ro == b->ro && a->allow_bypass == b->allow_bypass;
+	return !strcmp(a->path, b->path) && a->ro == b->ro && a->allow_bypass == b->allow_bypass &&
+	       a->buffered == b->buffered && a->queues == b->queues;
 }
 
-static void log_disk_changes(const struct gv_disk_cfg *old, const struct gv_disk_cfg *new)
+static void log_disk_changes(const struct gvbe_disk_cfg *old, const struct gvbe_disk_cfg *new)
 {
-	for (const struct gv_disk_cfg *n = new; n; n = n->next) {
-		const struct gv_disk_cfg *o = NULL;
+	for (const struct gvbe_disk_cfg *n = new; n; n = n->next) {
+		const struct gvbe_disk_cfg *o = NULL;
 
-		for (const struct gv_disk_cfg *k = old; k; k = k->next)
+		for (const struct gvbe_disk_cfg *k = old; k; k = k->next)
 			if (k->devid == n->devid && !strcmp(k->guest, n->guest))
 				o = k;
 		if (!o)
@@ -159,67 +160,67 @@ static void log_disk_changes(const struct gv_disk_cfg *old, const struct gv_disk
 			        n->allow_bypass ? ",allow-bypass" : "", o->path, o->ro ? ",ro" : "",
 			        o->allow_bypass ? ",allow-bypass" : "");
 	}
-	for (const struct gv_disk_cfg *o = old; o; o = o->next) {
+	for (const struct gvbe_disk_cfg *o = old; o; o = o->next) {
 		bool kept = false;
 
-		for (const struct gv_disk_cfg *n = new; n; n = n->next)
+		for (const struct gvbe_disk_cfg *n = new; n; n = n->next)
 			kept |= n->devid == o->devid && !strcmp(n->guest, o->guest);
 		if (!kept)
 			gv_info("reload: removed disk %s:%u (was %s)", o->guest, o->devid, o->path);
 	}
 }
 
-int gv_service_reload(struct gv_backend *be, struct gv_service *s)
+int gvbe_service_reload(struct gvbe_backend *be, struct gvbe_service *s)
 {
-	struct gv_disk_cfg *list, *old = be->disks;
+	struct gvbe_disk_cfg *list, *old = be->disks;
 	char err[512];
 
-	gv_sd_notify("RELOADING=1");
-	if (gv_service_load(s, &list, err, sizeof(err)) < 0) {
+	gvbe_sd_notify("RELOADING=1");
+	if (gvbe_service_load(s, &list, err, sizeof(err)) < 0) {
 		gv_err("reload rejected, keeping the previous configuration: %s", err);
-		gv_sd_notify("READY=1\nSTATUS=reload rejected: see the log");
+		gvbe_sd_notify("READY=1\nSTATUS=reload rejected: see the log");
 		return -EINVAL;
 	}
 	log_disk_changes(old, list);
 	be->disks = list;
 	s->reloads++;
 
-	for (struct gv_dev *d = be->devs, *next; d; d = next) {
-		const struct gv_disk_cfg *o, *n;
+	for (struct gvbe_dev *d = be->devs, *next; d; d = next) {
+		const struct gvbe_disk_cfg *o, *n;
 
 		next = d->next;
 		if (d->virtio_id != VIRTIO_ID_BLOCK)
 			continue;
-		o = gv_disk_find(old, d->name, d->fe, d->devid);
-		n = gv_disk_find(list, d->name, d->fe, d->devid);
+		o = gvbe_disk_find(old, d->name, d->fe, d->devid);
+		n = gvbe_disk_find(list, d->name, d->fe, d->devid);
 		/* a refused disk is retried: the admin may have fixed its image */
-		if (disk_same(o, n) && d->phase != GV_DEV_REFUSED)
+		if (disk_same(o, n) && d->phase != GVBE_DEV_REFUSED)
 			continue;
 		switch (d->phase) {
-		case GV_DEV_CONNECTED:
-		case GV_DEV_BROKEN:
+		case GVBE_DEV_CONNECTED:
+		case GVBE_DEV_BROKEN:
 			/* never pull an image from under a guest that uses it */
 			gv_info("reload: %s is connected: keeps its current image until the guest "
 			        "detaches", d->label);
 			break;
-		case GV_DEV_INITWAIT:
-		case GV_DEV_CLOSED:
-		case GV_DEV_REFUSED:
+		case GVBE_DEV_INITWAIT:
+		case GVBE_DEV_CLOSED:
+		case GVBE_DEV_REFUSED:
 			/* not in use: publish again with the new settings (or refuse) */
 			gv_info("reload: %s: applying the new configuration", d->label);
-			gv_blk_close(&d->blk);
+			gvbe_blk_close(&d->blk);
 			d->blk.fd = -1;
-			d->phase = GV_DEV_NEW;
-			gv_dev_reconcile(be, d->fe, d->devid);
+			d->phase = GVBE_DEV_NEW;
+			gvbe_dev_reconcile(be, d->fe, d->devid);
 			break;
-		case GV_DEV_NEW:
-		case GV_DEV_GONE:
+		case GVBE_DEV_NEW:
+		case GVBE_DEV_GONE:
 			break;          /* picked up when it is next published */
 		}
 	}
-	gv_disk_free(old);
+	gvbe_disk_free(old);
 	gv_info("reload: configuration applied (%u reload%s so far)", s->reloads,
 	        s->reloads > 1 ? "s" : "");
-	gv_sd_notify("READY=1\nSTATUS=serving");
+	gvbe_sd_notify("READY=1\nSTATUS=serving");
 	return 0;
 }

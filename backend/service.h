@@ -2,31 +2,25 @@
  * backend/service.h: gv-backend as a system service: the pidfile, readiness
  * and state for systemd (NOTIFY_SOCKET), SIGHUP reload of the disk
  * configuration, --check-config, and the control socket that answers
- * `gv-backend --status`. Kept apart from backend.h so the data path does
+ * `gv-backend --status`. Kept apart from the device headers so the data path does
  * not see any of it.
  *
  * All of it runs on the daemon's one thread, like the rest of the backend.
  */
-#ifndef GV_BACKEND_SERVICE_H
-#define GV_BACKEND_SERVICE_H
+#ifndef GVBE_SERVICE_H
+#define GVBE_SERVICE_H
 
 #include <stdbool.h>
 #include <stddef.h>
-#include "backend.h"
-
-/* ---- config.c: whole-configuration checks ------------------------------- */
-/* Checks a parsed disk list: one entry per GUEST:DEVID, and (if check_paths)
- * every image reachable (read-only ones readable, others read-write). Prints
- * one "ORIGIN: problem" line per error to f (NULL: silent) and returns the
- * number of errors; the first one also goes to err. */
-int gv_disk_check(const struct gv_disk_cfg *list, bool check_paths, FILE *f,
-                  char *err, size_t errlen);
+#include <stdio.h>
+#include "config.h"
+#include "device.h"
 
 /* ---- service.c ------------------------------------------------------------ */
 /* Where the disk configuration comes from, kept for SIGHUP. */
-struct gv_service {
+struct gvbe_service {
 	const char *config;             /* --config FILE, or NULL */
-	struct gv_disk_cfg *cli;        /* --disk entries, in order */
+	struct gvbe_disk_cfg *cli;        /* --disk entries, in order */
 	const char *pidfile;            /* --pidfile, or NULL */
 	bool pidfile_written;
 	const char *control;            /* control socket path, or NULL (none) */
@@ -37,21 +31,21 @@ struct gv_service {
 /* Builds the effective disk list: the --disk entries, then the file's lines.
  * 0, or negative errno with "FILE:LINE: what" (or "--disk ...: what") in err.
  * *out is NULL on failure. */
-int  gv_service_load(const struct gv_service *s, struct gv_disk_cfg **out,
+int  gvbe_service_load(const struct gvbe_service *s, struct gvbe_disk_cfg **out,
                      char *err, size_t errlen);
 /* Writes our pid to s->pidfile (created 0644, replaced if stale; refused if
  * a live gv-backend holds it). 0 or negative errno with err set. */
-int  gv_pidfile_write(struct gv_service *s, char *err, size_t errlen);
-void gv_pidfile_remove(struct gv_service *s);
+int  gvbe_pidfile_write(struct gvbe_service *s, char *err, size_t errlen);
+void gvbe_pidfile_remove(struct gvbe_service *s);
 /* Sends state (e.g. "READY=1") to $NOTIFY_SOCKET if systemd set it; a
  * no-op otherwise. Never fails the caller. */
-void gv_sd_notify(const char *state);
+void gvbe_sd_notify(const char *state);
 /* SIGHUP: re-reads the configuration. A bad one is rejected (logged with
  * FILE:LINE) and the old one kept. Otherwise the new list replaces
  * be->disks; devices not connected are republished with their new settings
  * (or refused if their disk went away); connected ones keep serving what
  * they opened until they disconnect. Every change is logged. 0 or -EINVAL. */
-int  gv_service_reload(struct gv_backend *be, struct gv_service *s);
+int  gvbe_service_reload(struct gvbe_backend *be, struct gvbe_service *s);
 
 /* ---- control.c ---------------------------------------------------------- */
 /* The control socket a daemon with this platform choice listens on by
@@ -59,22 +53,22 @@ int  gv_service_reload(struct gv_backend *be, struct gv_service *s);
  * simulated Xen (DIR: sim_dir, else $GV_SIM_DIR, else the simulator's
  * default), so that simulations side by side do not collide. kind is
  * "xen", "sim" or NULL (decide as gv_platform_open does). */
-const char *gv_control_default_path(const char *kind, const char *sim_dir,
+const char *gvbe_control_default_path(const char *kind, const char *sim_dir,
                                     char *buf, size_t len);
 /* Binds and listens on path (its directory created 0755, the socket 0600:
  * the answer names guests and images). A stale socket is replaced; one a
  * live daemon answers on is left alone (-EADDRINUSE). Returns the fd. */
-int  gv_control_listen(const char *path, char *err, size_t errlen);
+int  gvbe_control_listen(const char *path, char *err, size_t errlen);
 /* The listening fd is readable: accept each waiting client and write it the
  * status table, then close it. Never blocks for long on a slow client. */
-void gv_control_serve(struct gv_backend *be, struct gv_service *s, int lfd);
+void gvbe_control_serve(struct gvbe_backend *be, struct gvbe_service *s, int lfd);
 /* Closes and unlinks (only if it is still ours). */
-void gv_control_close(struct gv_service *s);
+void gvbe_control_close(struct gvbe_service *s);
 /* Writes the status table of be to f (what the control socket answers). */
-void gv_status_write(struct gv_backend *be, const struct gv_service *s, FILE *f);
+void gvbe_status_write(struct gvbe_backend *be, const struct gvbe_service *s, FILE *f);
 /* `gv-backend --status`: connects to path, copies the answer to stdout.
  * Returns the exit status: 0, or 3 when no daemon answers (with why on
  * stderr). */
-int  gv_status_client(const char *path);
+int  gvbe_status_client(const char *path);
 
 #endif

@@ -19,7 +19,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "backend.h"
+#include "mapcache.h"
+#include "vring.h"
+#ifdef GVBE_BENCH
+#include "bench.h"
+#endif
 #include "dma_addr.h"
 
 /* Barriers. The peer is another domain on another CPU: plain compiler
@@ -67,20 +71,20 @@ static int decode_buffer(uint64_t addr, uint32_t len, grant_ref_t *gref, uint32_
 	return 0;
 }
 
-int gv_chain_init(struct gv_chain *ch, unsigned num)
+int gvbe_chain_init(struct gvbe_chain *ch, unsigned num)
 {
 	memset(ch, 0, sizeof(*ch));
 	ch->seg = calloc(num, sizeof(*ch->seg));
 	ch->itable = calloc(num, sizeof(*ch->itable));
 	if (!ch->seg || !ch->itable) {
-		gv_chain_fini(ch);
+		gvbe_chain_fini(ch);
 		return -ENOMEM;
 	}
 	ch->max_seg = num;
 	return 0;
 }
 
-void gv_chain_fini(struct gv_chain *ch)
+void gvbe_chain_fini(struct gvbe_chain *ch)
 {
 	free(ch->seg);
 	free(ch->itable);
@@ -89,8 +93,8 @@ void gv_chain_fini(struct gv_chain *ch)
 	ch->max_seg = 0;
 }
 
-int gv_vq_parse_chain(const volatile struct vring_desc *desc, unsigned num, uint16_t head,
-                      bool indirect_ok, const struct gv_vq_mem *mem, struct gv_chain *ch,
+int gvbe_vq_parse_chain(const volatile struct vring_desc *desc, unsigned num, uint16_t head,
+                      bool indirect_ok, const struct gvbe_vq_mem *mem, struct gvbe_chain *ch,
                       char *why, size_t whylen)
 {
 	unsigned table_num = num;   /* entries of the table i indexes */
@@ -109,7 +113,7 @@ int gv_vq_parse_chain(const volatile struct vring_desc *desc, unsigned num, uint
 		                  head, num);
 	for (;;) {
 		struct vring_desc d;
-		struct gv_seg *s;
+		struct gvbe_seg *s;
 
 		if (++visited > num)
 			return ring_error(why, whylen,
@@ -202,9 +206,9 @@ int gv_vq_parse_chain(const volatile struct vring_desc *desc, unsigned num, uint
 
 static int indirect_copy_in(void *ctx, grant_ref_t gref, uint32_t off, void *dst, size_t len)
 {
-	struct gv_vq *vq = ctx;
+	struct gvbe_vq *vq = ctx;
 	unsigned n = gv_pages_for(off + len);
-	grant_ref_t refs[GV_BE_MAX_QUEUE_SIZE * sizeof(struct vring_desc) / GV_PAGE_SIZE + 1];
+	grant_ref_t refs[GVBE_MAX_QUEUE_SIZE * sizeof(struct vring_desc) / GV_PAGE_SIZE + 1];
 	void *addr;
 	int rc;
 
@@ -221,10 +225,10 @@ static int indirect_copy_in(void *ctx, grant_ref_t gref, uint32_t off, void *dst
 }
 
 /* Maps the pages of the segments of one direction in [first, first+n). */
-static int map_direction(struct gv_req *r, unsigned first, unsigned n, bool write)
+static int map_direction(struct gvbe_req *r, unsigned first, unsigned n, bool write)
 {
-	struct gv_chain *ch = r->ch;
-	struct gv_mapcache *mc = r->vq->cache;
+	struct gvbe_chain *ch = r->ch;
+	struct gvbe_mapcache *mc = r->vq->cache;
 	unsigned nuniq = 0, np = 0, base = r->npages;
 	void *addr;
 	int rc;
@@ -232,7 +236,7 @@ static int map_direction(struct gv_req *r, unsigned first, unsigned n, bool writ
 	/* collect the distinct refs not in the cache; slot[] remembers for each
 	 * page which of them it is (or UINT16_MAX: a cache hit, already set) */
 	for (unsigned s = first; s < first + n; s++) {
-		struct gv_seg *sg = &ch->seg[s];
+		struct gvbe_seg *sg = &ch->seg[s];
 
 		if (sg->write != write)
 			continue;
@@ -242,15 +246,17 @@ static int map_direction(struct gv_req *r, unsigned first, unsigned n, bool writ
 			void *hit;
 			unsigned u;
 
+#ifdef GVBE_BENCH
 			if (r->vq->direct) {
 				/* bench-only direct mode: mapped once, one table lookup */
-				r->pages[base + np] = gv_direct_page(r->vq->direct, ref, write);
+				r->pages[base + np] = gvbe_direct_page(r->vq->direct, ref, write);
 				if (!r->pages[base + np])
 					return -EFAULT;
 				r->slot[np] = UINT16_MAX;
 				continue;
 			}
-			hit = mc ? gv_mapcache_lookup(mc, ref, write) : NULL;
+#endif
+			hit = mc ? gvbe_mapcache_lookup(mc, ref, write) : NULL;
 
 			if (hit) {
 				r->pages[base + np] = hit;
@@ -264,6 +270,7 @@ static int map_direction(struct gv_req *r, unsigned first, unsigned n, bool writ
 			r->slot[np] = (uint16_t)u;
 		}
 	}
+#ifdef GVBE_BENCH
 	if (nuniq && r->vq->map_batch == 1) {
 		/* bench-only: what a backend without batching pays, one map call
 		 * per page; kept out of the map cache so every request pays it */
@@ -277,7 +284,11 @@ static int map_direction(struct gv_req *r, unsigned first, unsigned n, bool writ
 		for (unsigned k = 0; k < np; k++)
 			if (r->slot[k] != UINT16_MAX)
 				r->pages[base + k] = r->single[r->nsingle - nuniq + r->slot[k]];
-	} else if (nuniq) {
+		r->npages += np;
+		return 0;
+	}
+#endif
+	if (nuniq) {
 		if (r->nunmap >= sizeof(r->unmap) / sizeof(r->unmap[0]))
 			return -E2BIG;
 		rc = gv_map(r->vq->p, r->vq->from, nuniq, r->uref, write ? GV_MAP_WRITE : 0,
@@ -287,7 +298,7 @@ static int map_direction(struct gv_req *r, unsigned first, unsigned n, bool writ
 		for (unsigned k = 0; k < np; k++)
 			if (r->slot[k] != UINT16_MAX)
 				r->pages[base + k] = (char *)addr + (size_t)r->slot[k] * GV_PAGE_SIZE;
-		if (!mc || gv_mapcache_insert(mc, addr, r->uref, nuniq, write) == 0) {
+		if (!mc || gvbe_mapcache_insert(mc, addr, r->uref, nuniq, write) == 0) {
 			r->unmap[r->nunmap].addr = addr;
 			r->unmap[r->nunmap].count = nuniq;
 			r->nunmap++;
@@ -297,9 +308,9 @@ static int map_direction(struct gv_req *r, unsigned first, unsigned n, bool writ
 	return 0;
 }
 
-int gv_req_map(struct gv_req *r, unsigned first, unsigned n)
+int gvbe_req_map(struct gvbe_req *r, unsigned first, unsigned n)
 {
-	struct gv_chain *ch = r->ch;
+	struct gvbe_chain *ch = r->ch;
 	uint64_t need = 0;
 	int rc;
 
@@ -307,7 +318,7 @@ int gv_req_map(struct gv_req *r, unsigned first, unsigned n)
 		return -EINVAL;
 	for (unsigned s = first; s < first + n; s++)
 		need += ch->seg[s].npages;
-	if (need > GV_BE_REQ_MAX_PAGES - r->npages)
+	if (need > GVBE_REQ_MAX_PAGES - r->npages)
 		return -E2BIG;
 	rc = map_direction(r, first, n, false);
 	if (rc < 0)
@@ -316,21 +327,23 @@ int gv_req_map(struct gv_req *r, unsigned first, unsigned n)
 	return map_direction(r, first, n, true);
 }
 
-static void req_unmap_all(struct gv_req *r)
+static void req_unmap_all(struct gvbe_req *r)
 {
 	for (unsigned k = 0; k < r->nunmap; k++)
 		gv_unmap(r->vq->p, r->unmap[k].addr, r->unmap[k].count);
 	r->nunmap = 0;
+#ifdef GVBE_BENCH
 	for (unsigned k = 0; k < r->nsingle; k++)
 		gv_unmap(r->vq->p, r->single[k], 1);
 	r->nsingle = 0;
+#endif
 	r->npages = 0;
 }
 
-int gv_req_iov(struct gv_req *r, unsigned s, uint32_t off, uint32_t len,
+int gvbe_req_iov(struct gvbe_req *r, unsigned s, uint32_t off, uint32_t len,
                struct iovec *iov, int max)
 {
-	const struct gv_seg *sg = &r->ch->seg[s];
+	const struct gvbe_seg *sg = &r->ch->seg[s];
 	uint64_t pos = (uint64_t)sg->off + off;   /* from the start of the first page */
 	int n = 0;
 
@@ -357,10 +370,42 @@ int gv_req_iov(struct gv_req *r, unsigned s, uint32_t off, uint32_t len,
 	return n;
 }
 
-int gv_req_copy_from(struct gv_req *r, unsigned s, uint32_t off, void *dst, uint32_t len)
+int gvbe_req_stream_iov(struct gvbe_req *r, bool writable, uint64_t off, uint64_t len,
+                        struct iovec *iov, int max)
+{
+	const struct gvbe_chain *ch = r->ch;
+	unsigned s = writable ? ch->nread : 0, end = writable ? ch->nseg : ch->nread;
+	int n = 0;
+
+	for (; s < end && len; s++) {
+		uint32_t sl = ch->seg[s].len, chunk;
+		int k;
+
+		if (off >= sl) {
+			off -= sl;
+			continue;
+		}
+		chunk = len < sl - off ? (uint32_t)len : sl - (uint32_t)off;
+		k = gvbe_req_iov(r, s, (uint32_t)off, chunk, iov + n, max - n);
+		if (k < 0)
+			return k;
+		/* pages of one batch are contiguous: merge across segments too */
+		if (n && k && (char *)iov[n - 1].iov_base + iov[n - 1].iov_len == iov[n].iov_base) {
+			iov[n - 1].iov_len += iov[n].iov_len;
+			memmove(&iov[n], &iov[n + 1], (size_t)(k - 1) * sizeof(*iov));
+			k--;
+		}
+		n += k;
+		off = 0;
+		len -= chunk;
+	}
+	return len ? -EINVAL : n;
+}
+
+int gvbe_req_copy_from(struct gvbe_req *r, unsigned s, uint32_t off, void *dst, uint32_t len)
 {
 	struct iovec iov[4];
-	int n = gv_req_iov(r, s, off, len, iov, 4);
+	int n = gvbe_req_iov(r, s, off, len, iov, 4);
 
 	if (n < 0)
 		return n;
@@ -371,10 +416,10 @@ int gv_req_copy_from(struct gv_req *r, unsigned s, uint32_t off, void *dst, uint
 	return 0;
 }
 
-int gv_req_copy_to(struct gv_req *r, unsigned s, uint32_t off, const void *src, uint32_t len)
+int gvbe_req_copy_to(struct gvbe_req *r, unsigned s, uint32_t off, const void *src, uint32_t len)
 {
 	struct iovec iov[4];
-	int n = gv_req_iov(r, s, off, len, iov, 4);
+	int n = gvbe_req_iov(r, s, off, len, iov, 4);
 
 	if (n < 0)
 		return n;
@@ -387,23 +432,22 @@ int gv_req_copy_to(struct gv_req *r, unsigned s, uint32_t off, const void *src, 
 
 /* ---- the queue -------------------------------------------------------------- */
 
-int gv_vq_init(struct gv_vq *vq, struct gv_platform *p, domid_t from, unsigned index,
-               unsigned num, const void *desc, const void *avail, void *used,
-               bool indirect_ok, struct gv_mapcache *cache)
-{
-	int rc;
+/* The event-index words after the two rings (virtio 1.x 2.7.10). */
+#define USED_EVENT(vq) \
+	(*(const volatile uint16_t *)((const volatile char *)(vq)->avail + 4 + 2 * (vq)->num))
+#define AVAIL_EVENT(vq) \
+	(*(volatile uint16_t *)((volatile char *)(vq)->used + 4 + 8 * (vq)->num))
 
+int gvbe_vq_init(struct gvbe_vq *vq, struct gv_platform *p, domid_t from, unsigned index,
+                 unsigned num, const void *desc, const void *avail, void *used,
+                 bool indirect_ok, struct gvbe_mapcache *cache)
+{
 	memset(vq, 0, sizeof(*vq));
-	if (!num || num > GV_BE_MAX_QUEUE_SIZE || (num & (num - 1)))
+	if (!num || num > GVBE_MAX_QUEUE_SIZE || (num & (num - 1)))
 		return -EINVAL;
-	rc = gv_chain_init(&vq->ch, num);
-	if (rc < 0)
-		return rc;
-	vq->req = calloc(1, sizeof(*vq->req));
-	if (!vq->req) {
-		gv_chain_fini(&vq->ch);
+	vq->reqs = calloc(num, sizeof(*vq->reqs));
+	if (!vq->reqs)
 		return -ENOMEM;
-	}
 	vq->index = index;
 	vq->num = num;
 	vq->p = p;
@@ -419,14 +463,76 @@ int gv_vq_init(struct gv_vq *vq, struct gv_platform *p, domid_t from, unsigned i
 	return 0;
 }
 
-void gv_vq_fini(struct gv_vq *vq)
+void gvbe_vq_fini(struct gvbe_vq *vq)
 {
-	gv_chain_fini(&vq->ch);
-	free(vq->req);
-	vq->req = NULL;
+	for (unsigned k = 0; k < vq->nreqs; k++) {
+		struct gvbe_req *r = vq->reqs[k];
+
+		/* the device type completed or abandoned its requests before
+		 * this (gvbe_blk_quiesce); whatever is still mapped goes now */
+		if (r->inflight)
+			req_unmap_all(r);
+		gvbe_chain_fini(&r->own_ch);
+		free(r);
+	}
+	free(vq->reqs);
+	vq->reqs = NULL;
+	vq->nreqs = 0;
+	vq->free_reqs = NULL;
+	vq->inflight = 0;
 }
 
-static int vq_break(struct gv_vq *vq, const char *why)
+size_t gvbe_vq_memory(const struct gvbe_vq *vq)
+{
+	return vq->num * sizeof(*vq->reqs) +
+	       vq->nreqs * (sizeof(struct gvbe_req) +
+	                    vq->num * (sizeof(struct gvbe_seg) + sizeof(struct vring_desc)));
+}
+
+static struct gvbe_req *req_get(struct gvbe_vq *vq)
+{
+	struct gvbe_req *r = vq->free_reqs;
+
+	if (r) {
+		vq->free_reqs = r->next_free;
+		return r;
+	}
+	if (vq->nreqs == vq->num)
+		return NULL;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	if (gvbe_chain_init(&r->own_ch, vq->num) < 0) {
+		free(r);
+		return NULL;
+	}
+	r->vq = vq;
+	r->ch = &r->own_ch;
+	vq->reqs[vq->nreqs++] = r;
+	return r;
+}
+
+static void req_put(struct gvbe_vq *vq, struct gvbe_req *r)
+{
+	r->inflight = false;
+	r->next_free = vq->free_reqs;
+	vq->free_reqs = r;
+}
+
+/* The map cache pins what requests in flight use: from the oldest one. */
+static void update_pin_floor(struct gvbe_vq *vq)
+{
+	uint64_t floor = UINT64_MAX;
+
+	if (!vq->cache)
+		return;
+	for (unsigned k = 0; k < vq->nreqs; k++)
+		if (vq->reqs[k]->inflight && vq->reqs[k]->gen < floor)
+			floor = vq->reqs[k]->gen;
+	gvbe_mapcache_set_floor(vq->cache, floor);
+}
+
+static int vq_break(struct gvbe_vq *vq, const char *why)
 {
 	if (!vq->broken) {
 		vq->broken = true;
@@ -436,7 +542,7 @@ static int vq_break(struct gv_vq *vq, const char *why)
 	return -EPROTO;
 }
 
-static void set_used_flags(struct gv_vq *vq, uint16_t flags)
+static void set_used_flags(struct gvbe_vq *vq, uint16_t flags)
 {
 	if (vq->used_flags != flags) {
 		vq->used_flags = flags;
@@ -444,9 +550,66 @@ static void set_used_flags(struct gv_vq *vq, uint16_t flags)
 	}
 }
 
-int gv_vq_serve(struct gv_vq *vq, unsigned budget)
+void gvbe_req_complete(struct gvbe_req *r, uint32_t len)
 {
-	struct gv_vq_mem mem = { indirect_copy_in, vq };
+	struct gvbe_vq *vq = r->vq;
+	uint16_t head = r->ch->head;
+
+	if (len > r->ch->write_bytes)
+		len = (uint32_t)r->ch->write_bytes;
+	/* grant mode: nothing stays mapped once the driver can see the
+	 * completion, so it may end its grants right away */
+	req_unmap_all(r);
+	vq->used->ring[vq->used_idx % vq->num].id = head;
+	vq->used->ring[vq->used_idx % vq->num].len = len;
+	vq->used_idx++;
+	vq->requests++;
+	vq->inflight--;
+	req_put(vq, r);
+	update_pin_floor(vq);
+}
+
+void gvbe_vq_publish(struct gvbe_vq *vq)
+{
+	uint16_t old = vq->published_idx, new = vq->used_idx;
+	bool notify;
+
+	if (old == new)
+		return;
+	/* the elements are visible before the index that publishes them */
+	wmb_release();
+	vq->used->idx = new;
+	vq->published_idx = new;
+	/* the used index is visible before we read the driver's wishes */
+	mb_full();
+	if (vq->event_idx) {
+		uint16_t event = USED_EVENT(vq);     /* read once */
+
+		/* notify if used_event lies in [old, new) (vring_need_event) */
+		notify = (uint16_t)(new - event - 1) < (uint16_t)(new - old);
+	} else {
+		notify = !(vq->avail->flags & VRING_AVAIL_F_NO_INTERRUPT);
+	}
+	if (notify && vq->port != GV_NO_PORT) {
+		gv_evtchn_notify(vq->p, vq->port);
+		vq->interrupts++;
+	}
+}
+
+/* Kicks on (the ring is drained): no flag with VIRTIO_RING_F_EVENT_IDX, the
+ * driver kicks when its avail index passes avail_event. */
+static void kicks_on(struct gvbe_vq *vq)
+{
+	vq->kicks_off = false;
+	if (vq->event_idx)
+		AVAIL_EVENT(vq) = vq->last_avail;
+	else
+		set_used_flags(vq, 0);
+}
+
+int gvbe_vq_serve(struct gvbe_vq *vq, unsigned budget)
+{
+	struct gvbe_vq_mem mem = { indirect_copy_in, vq };
 	unsigned served = 0;
 
 	vq->more = false;
@@ -455,7 +618,7 @@ int gv_vq_serve(struct gv_vq *vq, unsigned budget)
 	for (;;) {
 		uint16_t avail_idx = vq->avail->idx;    /* read once */
 		uint16_t pending, head;
-		struct gv_req *r = vq->req;
+		struct gvbe_req *r;
 		uint32_t len;
 
 		/* ring entries are read after the index that published them */
@@ -470,11 +633,11 @@ int gv_vq_serve(struct gv_vq *vq, unsigned budget)
 			break;
 		}
 		if (!pending) {
-			if (!(vq->used_flags & VRING_USED_F_NO_NOTIFY))
+			if (!vq->kicks_off)
 				break;
 			/* re-enable kicks, then look again: a request made before the
-			 * driver saw the flag cleared would get no kick */
-			set_used_flags(vq, 0);
+			 * driver saw them enabled would get no kick */
+			kicks_on(vq);
 			mb_full();
 			if (vq->avail->idx == vq->last_avail)
 				break;
@@ -484,45 +647,48 @@ int gv_vq_serve(struct gv_vq *vq, unsigned budget)
 			vq->more = true;        /* kicks stay off: we come back anyway */
 			break;
 		}
-		/* serving: the driver need not kick us for every request */
-		set_used_flags(vq, VRING_USED_F_NO_NOTIFY);
+		/* serving: the driver need not kick us for every request (with
+		 * event idx: avail_event stays behind until the ring is drained) */
+		vq->kicks_off = true;
+		if (!vq->event_idx)
+			set_used_flags(vq, VRING_USED_F_NO_NOTIFY);
 
+		r = req_get(vq);
+		if (!r) {
+			char why[160];
+
+			snprintf(why, sizeof(why), "more than %u requests in flight (a head made "
+			         "available twice?)", vq->num);
+			vq_break(vq, why);
+			break;
+		}
 		head = vq->avail->ring[vq->last_avail % vq->num];   /* read once */
-		if (gv_vq_parse_chain(vq->desc, vq->num, head, vq->indirect_ok, &mem, &vq->ch,
-		                      vq->why, sizeof(vq->why)) < 0) {
+		if (gvbe_vq_parse_chain(vq->desc, vq->num, head, vq->indirect_ok, &mem, r->ch,
+		                        vq->why, sizeof(vq->why)) < 0) {
+			req_put(vq, r);
 			vq_break(vq, vq->why);
 			break;
 		}
 		vq->last_avail++;
 
 		memset(r->unmap, 0, sizeof(r->unmap));
-		r->vq = vq;
-		r->ch = &vq->ch;
 		r->npages = 0;
 		r->nunmap = 0;
+		r->mapped = false;
+		r->inflight = true;
+#ifdef GVBE_BENCH
 		r->nsingle = 0;
-		if (vq->cache)
-			gv_mapcache_begin(vq->cache);
+#endif
+		vq->inflight++;
+		if (vq->cache) {
+			r->gen = gvbe_mapcache_begin(vq->cache);
+			update_pin_floor(vq);
+		}
 		len = vq->handler(vq->handler_ctx, r);
-		if (len > vq->ch.write_bytes)
-			len = (uint32_t)vq->ch.write_bytes;
-		/* grant mode: nothing stays mapped once the driver can see the
-		 * completion, so it may end its grants right away */
-		req_unmap_all(r);
-
-		vq->used->ring[vq->used_idx % vq->num].id = head;
-		vq->used->ring[vq->used_idx % vq->num].len = len;
-		/* the element is visible before the index that publishes it */
-		wmb_release();
-		vq->used->idx = ++vq->used_idx;
-		vq->requests++;
+		if (len != GVBE_REQ_ASYNC)
+			gvbe_req_complete(r, len);
 		served++;
 	}
-	if (served) {
-		/* the used index is visible before we read the driver's flag */
-		mb_full();
-		if (!(vq->avail->flags & VRING_AVAIL_F_NO_INTERRUPT) && vq->port != GV_NO_PORT)
-			gv_evtchn_notify(vq->p, vq->port);
-	}
+	gvbe_vq_publish(vq);
 	return vq->broken ? -EPROTO : (int)served;
 }

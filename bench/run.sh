@@ -2,7 +2,7 @@
 # bench/run.sh: `make bench`: the benchmark of issue 6 on the simulated Xen.
 #
 # One simulated hypervisor (gv-simxen), one RAM image (/dev/shm), and for each
-# row a fresh gv-backend (started the way that row needs) and a fresh guest
+# row a fresh gv-backend-bench (started the way that row needs) and a fresh guest
 # (gv-xl create) in which gv-bench runs every workload through the frontend
 # library. Rows, all through the same virtqueue and virtio-blk code:
 #   direct           backend --bench-direct, guest --dma pool, app buffers in the pool
@@ -14,12 +14,15 @@
 # Then gv-bench report prints the table (ratios to direct), writes
 # bench/out/results.json, and gnuplot draws bench/out/chart.png.
 #
-#   sh bench/run.sh [--quick] [--secs S] [--rows "direct pool ..."]
+# Then the real-disk section (bench/disk.sh): the pair on an image on this
+# machine's disk against fio on the same file, same run.
+#
+#   sh bench/run.sh [--quick] [--secs S] [--rows "direct pool ..."] [--no-disk | --disk-only]
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 B=${GV_BUILD:-$top/build}
 out=$top/bench/out
-SECS=3 WARM=0.3 quick=0
+SECS=3 WARM=0.3 quick=0 disk=1 ram=1
 ROWS="direct pool bounce grant grant-unbatched"
 cmdline="make bench${*:+ BENCH_ARGS=\"$*\"}"
 while [ $# -gt 0 ]; do
@@ -27,12 +30,18 @@ while [ $# -gt 0 ]; do
 	--quick) SECS=0.6 WARM=0.1 quick=1 ;;
 	--secs) SECS=${2:?--secs needs a value}; shift ;;
 	--rows) ROWS=${2:?--rows needs a value}; shift ;;
-	*) echo "usage: sh bench/run.sh [--quick] [--secs S] [--rows \"ROW...\"]"; exit 2 ;;
+	--no-disk) disk=0 ;;
+	--disk-only) ram=0 ;;
+	*) echo "usage: sh bench/run.sh [--quick] [--secs S] [--rows \"ROW...\"] [--no-disk|--disk-only]"
+	   exit 2 ;;
 	esac
 	shift
 done
 
-for p in gv-simxen gv-backend gv-xl gv-bench; do
+if [ "$ram" = 0 ]; then
+	exec sh "$top/bench/disk.sh" $([ "$quick" = 1 ] && echo --quick)
+fi
+for p in gv-simxen gv-backend-bench gv-xl gv-bench; do
 	[ -x "$B/$p" ] || { echo "bench: $B/$p is missing: run make first"; exit 1; }
 done
 sh "$top/tools/install-deps.sh" --bench || echo "bench: gnuplot could not be installed: no chart"
@@ -79,8 +88,9 @@ for row in $ROWS; do
 	grant-unbatched) be_args="--map-batch 1" fe_args="--dma grant" ;;
 	*) echo "bench: unknown row $row"; exit 2 ;;
 	esac
-	echo "[$i/$nrows] $row: gv-backend $be_args / gv-bench $fe_args"
-	start_daemon gv-backend "$work/backend-$row.log" --disk "bench-$row:0=$img" $be_args
+	be_args="$be_args ${GV_BENCH_BE_ARGS:-}"
+	echo "[$i/$nrows] $row: gv-backend-bench $be_args / gv-bench $fe_args"
+	start_daemon gv-backend-bench "$work/backend-$row.log" --disk "bench-$row:0=$img${GV_BENCH_DISK_OPTS:-}" $be_args
 	bepid=$pid
 	cat > "$work/$row.cfg" <<-EOF
 	name = "bench-$row"
@@ -111,5 +121,10 @@ if command -v gnuplot >/dev/null 2>&1; then
 	nratio=$((nratio / 2))   # the row names appear twice: ratios, then MiB/s
 	gnuplot -e "datafile='$out/chart.dat'; outfile='$out/chart.png'; charttitle='$title'; machine='$(echo "$machine" | tr -d "'")'; nratio=$nratio" \
 		"$top/bench/chart.gp" && echo "chart: $out/chart.png"
+fi
+if [ "$disk" = 1 ]; then
+	echo
+	echo "bench: the real-disk section (bench/disk.sh)"
+	sh "$top/bench/disk.sh" $([ "$quick" = 1 ] && echo --quick) || failed=1
 fi
 [ "$failed" -eq 0 ] || { echo "bench: FAILED (see above)"; exit 1; }

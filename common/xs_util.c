@@ -107,6 +107,50 @@ int gv_parse_u64(const char *s, uint64_t max, uint64_t *out)
 	return parse_u64(s, max, out);
 }
 
+int gv_parse_decimal(const char *s, size_t len, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (!len || (s[0] == '0' && len > 1))
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++) {
+		unsigned d;
+
+		if (s[i] < '0' || s[i] > '9')
+			return -EINVAL;
+		d = (unsigned)(s[i] - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return -ERANGE;
+		v = v * 10 + d;
+	}
+	if (v > max)
+		return -ERANGE;
+	*out = v;
+	return 0;
+}
+
+int gv_xs_parse_device_path(const char *path, const char *root, domid_t *fe, unsigned *devid)
+{
+	size_t rl = strlen(root), n;
+	uint64_t a, b;
+
+	if (strncmp(path, root, rl) || (path[rl] != '/' && path[rl] != 0))
+		return -EINVAL;
+	path += rl;
+	if (!*path++)
+		return 0;               /* root itself */
+	n = strcspn(path, "/");
+	if (gv_parse_decimal(path, n, DOMID_FIRST_RESERVED - 1, &a) < 0 || path[n] != '/')
+		return 0;
+	path += n + 1;
+	n = strcspn(path, "/");
+	if (gv_parse_decimal(path, n, 65535, &b) < 0)
+		return 0;
+	*fe = (domid_t)a;
+	*devid = (unsigned)b;
+	return 1;
+}
+
 int gv_virtio_type_parse(const char *type, uint32_t *virtio_id)
 {
 	static const char prefix[] = "virtio,device";

@@ -34,6 +34,16 @@ int gv_xs_read_refs(struct xs_handle *xs, xs_transaction_t t, const char *dir, c
 int gv_parse_u64(const char *s, uint64_t max, uint64_t *out);
 int gv_parse_refs(char *buf, grant_ref_t *refs, unsigned max, unsigned *n);
 
+/* A decimal number as xenstore paths and node names spell it: digits only,
+ * no sign, no leading zero (but "0"), at most max. len bytes of s are the
+ * whole number (no NUL needed). 0, -EINVAL or -ERANGE. */
+int gv_parse_decimal(const char *s, size_t len, uint64_t max, uint64_t *out);
+/* A device path of the backend tree: path is ROOT/FE/DEVID, or below it
+ * (ROOT/FE/DEVID/KEY...), with FE a domain id (< DOMID_FIRST_RESERVED) and
+ * DEVID 0..65535, both strict decimals. Returns 1 with *fe and *devid set;
+ * 0 if path is ROOT itself or a path under ROOT that names no device
+ * (ROOT/FE, a malformed component); -EINVAL if path is not under ROOT. */
+int gv_xs_parse_device_path(const char *path, const char *root, domid_t *fe, unsigned *devid);
 /* A virtio device's xenstore `type` as libxl writes it, "virtio,device<ID>"
  * (the devicetree compatible string: ID is the virtio device id in lower-case
  * hexadecimal without leading zeros, so i2c (34) is "virtio,device22"), into

@@ -1,6 +1,6 @@
 /*
  * fuzz/fuzz_vring_chain.c: the backend's descriptor-chain parser
- * (gv_vq_parse_chain, backend/vring.c) on a descriptor table and indirect
+ * (gvbe_vq_parse_chain, backend/vring.c) on a descriptor table and indirect
  * tables that the input controls entirely: everything a hostile driver can
  * put in its granted pages.
  *
@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include "../backend/backend.h"
+#include "../backend/vring.h"
 #include "fuzz.h"
 
 struct mem {
@@ -40,7 +40,7 @@ static int copy_in(void *ctx, grant_ref_t gref, uint32_t off, void *dst, size_t 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct vring_desc table[256];
-	struct gv_chain ch;
+	struct gvbe_chain ch;
 	struct mem m = { 0 };
 	unsigned num;
 	uint16_t head;
@@ -60,17 +60,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	m.p = data + 4 + tbytes;
 	m.len = size - 4 - tbytes;
 	m.cap = num * sizeof(struct vring_desc);
-	if (gv_chain_init(&ch, num) < 0)
+	if (gvbe_chain_init(&ch, num) < 0)
 		return 0;
 	why[0] = 0;
-	rc = gv_vq_parse_chain(table, num, head, data[1] & 1,
-	                       &(struct gv_vq_mem){ copy_in, &m }, &ch, why, sizeof(why));
+	rc = gvbe_vq_parse_chain(table, num, head, data[1] & 1,
+	                       &(struct gvbe_vq_mem){ copy_in, &m }, &ch, why, sizeof(why));
 	if (rc == 0) {
 		uint64_t rd = 0, wr = 0;
 
 		FUZZ_ASSERT(ch.nseg >= 1 && ch.nseg <= num && ch.nread <= ch.nseg);
 		for (unsigned s = 0; s < ch.nseg; s++) {
-			const struct gv_seg *sg = &ch.seg[s];
+			const struct gvbe_seg *sg = &ch.seg[s];
 
 			FUZZ_ASSERT(sg->write == (s >= ch.nread));
 			FUZZ_ASSERT(sg->off < GV_PAGE_SIZE);
@@ -88,6 +88,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_ASSERT(rc == -EPROTO);
 		FUZZ_ASSERT(why[0] && !strchr(why, '\n') && strlen(why) < sizeof(why));
 	}
-	gv_chain_fini(&ch);
+	gvbe_chain_fini(&ch);
 	return 0;
 }

@@ -15,7 +15,11 @@
 #include <string.h>
 #include <unistd.h>
 #include "check.h"
-#include "../backend/backend.h"
+#include "sim_harness.h"
+#include "../backend/aio.h"
+#include "../backend/blk.h"
+#include "../backend/mapcache.h"
+#include "../backend/vring.h"
 #include "dma_addr.h"
 
 #define NGUEST 64
@@ -27,7 +31,7 @@ struct fake_map {
 	void *addr;
 	unsigned count;
 	bool write;
-	grant_ref_t refs[GV_BE_REQ_MAX_PAGES];
+	grant_ref_t refs[GVBE_REQ_MAX_PAGES];
 	struct fake_map *next;
 };
 static struct fake_map *maps;
@@ -38,7 +42,7 @@ static int fake_map(struct gv_platform *p, domid_t from, unsigned count, const g
 	struct fake_map *m;
 
 	(void)from; (void)n;
-	if (!count || count > GV_BE_REQ_MAX_PAGES)
+	if (!count || count > GVBE_REQ_MAX_PAGES)
 		return -EINVAL;
 	for (unsigned k = 0; k < count; k++) {
 		if (refs[k] >= NGUEST)
@@ -102,7 +106,7 @@ static uint64_t ga(grant_ref_t ref, uint32_t off) { return gv_grant_to_dma(ref, 
 
 #define QN 8
 static struct vring_desc table[QN];
-static struct gv_chain ch;
+static struct gvbe_chain ch;
 static char why[512];
 
 static int copy_in_guest(void *ctx, grant_ref_t gref, uint32_t off, void *dst, size_t len)
@@ -113,7 +117,7 @@ static int copy_in_guest(void *ctx, grant_ref_t gref, uint32_t off, void *dst, s
 	memcpy(dst, &guest[gref][off], len);
 	return 0;
 }
-static const struct gv_vq_mem mem = { copy_in_guest, NULL };
+static const struct gvbe_vq_mem mem = { copy_in_guest, NULL };
 
 static void setd(unsigned i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
 {
@@ -126,7 +130,7 @@ static void setd(unsigned i, uint64_t addr, uint32_t len, uint16_t flags, uint16
 static int parse(uint16_t head, bool indirect_ok)
 {
 	why[0] = 0;
-	return gv_vq_parse_chain(table, QN, head, indirect_ok, &mem, &ch, why, sizeof(why));
+	return gvbe_vq_parse_chain(table, QN, head, indirect_ok, &mem, &ch, why, sizeof(why));
 }
 
 static int setup(void)
@@ -134,8 +138,8 @@ static int setup(void)
 	memset(table, 0, sizeof(table));
 	memset(guest, 0, sizeof(guest));
 	memset(guest_ro, 0, sizeof(guest_ro));
-	gv_chain_fini(&ch);
-	return gv_chain_init(&ch, QN);
+	gvbe_chain_fini(&ch);
+	return gvbe_chain_init(&ch, QN);
 }
 
 static int t_good_chain(void)
@@ -310,9 +314,9 @@ static int t_indirect_bad(void)
 #define AVAIL ((struct vring_avail *)guest[41])
 #define USED  ((struct vring_used *)guest[42])
 
-static struct gv_vq vq;
-static struct gv_blk blk;
-static char img[] = "/tmp/gvt-ring-XXXXXX";
+static struct gvbe_vq vq;
+static struct gvbe_blk blk;
+static char img[] = "/var/tmp/gvt-ring-XXXXXX";
 
 static int start_blk_queue(bool ro)
 {
@@ -321,6 +325,7 @@ static int start_blk_queue(bool ro)
 
 	CHECK_EQ(setup(), 0);
 	notifies = map_calls = 0;
+	strcpy(img, "/var/tmp/gvt-ring-XXXXXX");    /* a failed test may not have reset it */
 	fd = mkstemp(img);
 	CHECK(fd >= 0);
 	CHECK_EQ(ftruncate(fd, 64 * 512), 0);
@@ -331,11 +336,13 @@ static int start_blk_queue(bool ro)
 		CHECK_EQ(pwrite(fd, sec, 512, s * 512), 512);
 	}
 	close(fd);
-	CHECK_EQ(gv_blk_open(&blk, img, ro, 0, err, sizeof(err)), 0);
+	struct gvbe_blk_opts bo = { .ro = ro };
+
+	CHECK_EQ(gvbe_blk_open(&blk, img, &bo, 0, err, sizeof(err)), 0);
 	CHECK_EQ(blk.capacity, 64);
 	/* the backend works on its own mappings of the ring pages, as for real */
-	CHECK_EQ(gv_vq_init(&vq, &fake, 1, 0, QN, DESC, AVAIL, USED, true, NULL), 0);
-	vq.handler = gv_blk_handle;
+	CHECK_EQ(gvbe_vq_init(&vq, &fake, 1, 0, QN, DESC, AVAIL, USED, true, NULL), 0);
+	vq.handler = gvbe_blk_handle;
 	vq.handler_ctx = &blk;
 	vq.port = 7;
 	return 0;
@@ -343,10 +350,10 @@ static int start_blk_queue(bool ro)
 
 static void stop_blk_queue(void)
 {
-	gv_vq_fini(&vq);
-	gv_blk_close(&blk);
+	gvbe_vq_fini(&vq);
+	gvbe_blk_close(&blk);
 	unlink(img);
-	strcpy(img, "/tmp/gvt-ring-XXXXXX");
+	strcpy(img, "/var/tmp/gvt-ring-XXXXXX");
 }
 
 /* puts a blk request at descriptors base.. and makes it available */
@@ -379,7 +386,7 @@ static int t_serve_blk(void)
 	/* write page 24 (filled with 0x5a) to sectors 40..47 */
 	memset(guest[24], 0x5a, GV_PAGE_SIZE);
 	blk_req(3, VIRTIO_BLK_T_OUT, 40, 24, 4096, 31);
-	CHECK_EQ(gv_vq_serve(&vq, 64), 2);
+	CHECK_EQ(gvbe_vq_serve(&vq, 64), 2);
 	CHECK_EQ(fake.ctr.maps_active, 0);          /* all unmapped before publishing */
 	CHECK_EQ(USED->idx, 2);
 	CHECK_EQ(USED->ring[0].id, 0);
@@ -393,24 +400,24 @@ static int t_serve_blk(void)
 	CHECK_EQ(notifies, 1);
 	/* read back what was written */
 	blk_req(0, VIRTIO_BLK_T_IN, 40, 22, 512, 30);
-	CHECK_EQ(gv_vq_serve(&vq, 64), 1);
+	CHECK_EQ(gvbe_vq_serve(&vq, 64), 1);
 	CHECK_EQ(guest[22][511], 0x5a);
 	/* out of range: IOERR, the device lives on */
 	blk_req(0, VIRTIO_BLK_T_IN, 63, 22, 1024, 30);
-	CHECK_EQ(gv_vq_serve(&vq, 64), 1);
+	CHECK_EQ(gvbe_vq_serve(&vq, 64), 1);
 	CHECK_EQ(guest[30][7], VIRTIO_BLK_S_IOERR);
 	CHECK_EQ(USED->ring[3].len, 1);
 	/* a data grant that cannot be mapped: IOERR */
 	blk_req(0, VIRTIO_BLK_T_IN, 0, NGUEST + 5, 512, 30);
 	guest[30][7] = 0xee;
-	CHECK_EQ(gv_vq_serve(&vq, 64), 1);
+	CHECK_EQ(gvbe_vq_serve(&vq, 64), 1);
 	CHECK_EQ(guest[30][7], VIRTIO_BLK_S_IOERR);
 	/* unknown type: UNSUPP; GET_ID */
 	blk_req(0, 77, 0, 22, 512, 30);
-	CHECK_EQ(gv_vq_serve(&vq, 64), 1);
+	CHECK_EQ(gvbe_vq_serve(&vq, 64), 1);
 	CHECK_EQ(guest[30][7], VIRTIO_BLK_S_UNSUPP);
 	blk_req(0, VIRTIO_BLK_T_GET_ID, 0, 22, 20, 30);
-	CHECK_EQ(gv_vq_serve(&vq, 64), 1);
+	CHECK_EQ(gvbe_vq_serve(&vq, 64), 1);
 	CHECK_EQ(guest[30][7], VIRTIO_BLK_S_OK);
 	CHECK(!memcmp(guest[22], "gv0-", 4));
 	CHECK_EQ(fake.ctr.maps_active, 0);
@@ -420,11 +427,188 @@ static int t_serve_blk(void)
 	AVAIL->flags = VRING_AVAIL_F_NO_INTERRUPT;
 	blk_req(0, VIRTIO_BLK_T_FLUSH, 0, 22, 0, 30);
 	DESC[1] = DESC[2];                          /* flush: header + status only */
-	CHECK_EQ(gv_vq_serve(&vq, 64), 1);
+	CHECK_EQ(gvbe_vq_serve(&vq, 64), 1);
 	CHECK_EQ(notifies, 0);
 	CHECK_EQ(guest[30][7], VIRTIO_BLK_S_OK);
 	/* kicks re-enabled once the queue is drained */
 	CHECK_EQ(USED->flags & VRING_USED_F_NO_NOTIFY, 0);
+	stop_blk_queue();
+	return 0;
+}
+
+/* Issue 13 defect 3: with VIRTIO_F_VERSION_1 the status is the last byte of
+ * the device-writable part, wherever the descriptors split the request. */
+static int t_blk_framing(void)
+{
+	struct virtio_blk_outhdr *h = (struct virtio_blk_outhdr *)guest[10];
+
+	CHECK_EQ(start_blk_queue(false), 0);
+	/* IN: header, then ONE writable descriptor of 512 data bytes + status */
+	h->type = VIRTIO_BLK_T_IN;
+	h->sector = 5;
+	memset(guest[20], 0xee, GV_PAGE_SIZE);
+	DESC[0] = (struct vring_desc){ ga(10, 0), 16, VRING_DESC_F_NEXT, 1 };
+	DESC[1] = (struct vring_desc){ ga(20, 100), 513, VRING_DESC_F_WRITE, 0 };
+	AVAIL->ring[AVAIL->idx % QN] = 0;
+	AVAIL->idx++;
+	CHECK_EQ(gvbe_vq_serve(&vq, 8), 1);
+	CHECK_EQ(USED->ring[0].len, 513);
+	CHECK_EQ(guest[20][100], 5);                 /* data: sector 5 */
+	CHECK_EQ(guest[20][100 + 511], 5);
+	CHECK_EQ(guest[20][100 + 512], VIRTIO_BLK_S_OK); /* the status right after it */
+	CHECK_EQ(guest[20][99], 0xee);               /* nothing outside */
+	CHECK_EQ(guest[20][100 + 513], 0xee);
+
+	/* OUT: header and data in one readable descriptor, the header itself
+	 * split over two (8 + 8 + 512 bytes), status alone */
+	h = (struct virtio_blk_outhdr *)&guest[11][0];
+	h->type = VIRTIO_BLK_T_OUT;
+	h->sector = 9;
+	memset(&guest[11][16], 0x77, 512);
+	DESC[0] = (struct vring_desc){ ga(11, 0), 8, VRING_DESC_F_NEXT, 1 };
+	DESC[1] = (struct vring_desc){ ga(11, 8), 8 + 512, VRING_DESC_F_NEXT, 2 };
+	DESC[2] = (struct vring_desc){ ga(31, 3), 1, VRING_DESC_F_WRITE, 0 };
+	guest[31][3] = 0xee;
+	AVAIL->ring[AVAIL->idx % QN] = 0;
+	AVAIL->idx++;
+	CHECK_EQ(gvbe_vq_serve(&vq, 8), 1);
+	CHECK_EQ(guest[31][3], VIRTIO_BLK_S_OK);
+	CHECK_EQ(USED->ring[1].len, 1);
+
+	/* read it back, data and status split over two writable descriptors
+	 * in the middle of a data byte run (300 + 213 bytes) */
+	h = (struct virtio_blk_outhdr *)guest[10];
+	h->type = VIRTIO_BLK_T_IN;
+	h->sector = 9;
+	memset(guest[21], 0, GV_PAGE_SIZE);
+	DESC[0] = (struct vring_desc){ ga(10, 0), 16, VRING_DESC_F_NEXT, 1 };
+	DESC[1] = (struct vring_desc){ ga(21, 0), 300, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 2 };
+	DESC[2] = (struct vring_desc){ ga(22, 0), 213, VRING_DESC_F_WRITE, 0 };
+	guest[22][212] = 0xee;
+	AVAIL->ring[AVAIL->idx % QN] = 0;
+	AVAIL->idx++;
+	CHECK_EQ(gvbe_vq_serve(&vq, 8), 1);
+	CHECK_EQ(USED->ring[2].len, 513);
+	CHECK_EQ(guest[21][0], 0x77);
+	CHECK_EQ(guest[21][299], 0x77);
+	CHECK_EQ(guest[22][211], 0x77);
+	CHECK_EQ(guest[22][212], VIRTIO_BLK_S_OK);
+
+	/* a writable part that is not 512 * n + 1 bytes: IOERR in its last byte */
+	DESC[2] = (struct vring_desc){ ga(22, 0), 100, VRING_DESC_F_WRITE, 0 };
+	AVAIL->ring[AVAIL->idx % QN] = 0;
+	AVAIL->idx++;
+	CHECK_EQ(gvbe_vq_serve(&vq, 8), 1);
+	CHECK_EQ(guest[22][99], VIRTIO_BLK_S_IOERR);
+	CHECK_EQ(USED->ring[3].len, 1);
+	CHECK_EQ(fake.ctr.maps_active, 0);
+	CHECK(!vq.broken);
+	stop_blk_queue();
+	return 0;
+}
+
+/* Waits (at most 5 s) until the device's I/O in flight completed. */
+static int reap_all(void)
+{
+	double end = gv_now_ms() + 5000;
+
+	while (gvbe_aio_inflight(blk.aio) && gv_now_ms() < end) {
+		gvbe_aio_wait(blk.aio, 100);
+		gvbe_blk_reap(&blk);
+	}
+	CHECK_EQ(gvbe_aio_inflight(blk.aio), 0);
+	gvbe_vq_publish(&vq);
+	return 0;
+}
+
+/* The io_uring path: the batch is taken, in flight together, completed
+ * and published only when the CQEs arrive; a FLUSH after the write. */
+static int t_serve_blk_async(void)
+{
+	char err[200];
+
+	CHECK_EQ(start_blk_queue(false), 0);
+	CHECK_EQ(gvbe_blk_start_aio(&blk, QN, -1, err, sizeof(err)), 0);
+	/* the image is in /var/tmp: on a disk, so the io_uring path is taken */
+	CHECK_MSG(!blk.in_memory, "%s is on tmpfs: served in the loop", img);
+	/* a buffered read found in the page cache completes at once */
+	blk_req(0, VIRTIO_BLK_T_IN, 3, 20, 512, 30);
+	CHECK_EQ(gvbe_vq_serve(&vq, 64), 1);
+	CHECK_EQ(vq.inflight, 0);
+	CHECK_EQ(USED->idx, 1);
+	CHECK_EQ(blk.nowait_ios, 1);
+	CHECK_EQ(guest[20][0], 3);
+	CHECK_EQ(fake.ctr.maps_active, 0);
+	/* the rest goes through io_uring whatever the page cache holds */
+	blk.nowait_off = true;
+	memset(guest[24], 0x3c, GV_PAGE_SIZE);
+	memset(guest[20], 0, 2 * GV_PAGE_SIZE);
+	blk_req(0, VIRTIO_BLK_T_IN, 3, 20, 8 * 512, 30);        /* sectors 3..10 */
+	blk_req(3, VIRTIO_BLK_T_OUT, 40, 24, 4096, 31);         /* sectors 40..47 */
+	CHECK_EQ(gvbe_vq_serve(&vq, 64), 2);
+	CHECK_EQ(vq.inflight, 2);
+	CHECK_EQ(USED->idx, 1);                 /* nothing shown before the I/O completed */
+	CHECK_EQ(reap_all(), 0);
+	CHECK_EQ(vq.inflight, 0);
+	CHECK_EQ(USED->idx, 3);
+	CHECK_EQ(fake.ctr.maps_active, 0);      /* unmapped before publishing */
+	CHECK_EQ(guest[30][7], VIRTIO_BLK_S_OK);
+	CHECK_EQ(guest[31][7], VIRTIO_BLK_S_OK);
+	CHECK_EQ(guest[20][0], 3);
+	CHECK_EQ(guest[20][4095], 10);
+	for (unsigned k = 1; k < 3; k++)        /* in completion order: either head */
+		CHECK_EQ(USED->ring[k].len, USED->ring[k].id == 0 ? 8 * 512 + 1 : 1);
+	/* a write, then a flush (drained after it), then read it back */
+	memset(guest[25], 0xa5, GV_PAGE_SIZE);
+	blk_req(0, VIRTIO_BLK_T_OUT, 8, 25, 4096, 30);
+	blk_req(3, VIRTIO_BLK_T_FLUSH, 0, 22, 0, 31);
+	DESC[4] = DESC[5];
+	guest[31][7] = 0xee;
+	CHECK_EQ(gvbe_vq_serve(&vq, 64), 2);
+	CHECK_EQ(reap_all(), 0);
+	CHECK_EQ(guest[30][7], VIRTIO_BLK_S_OK);
+	CHECK_EQ(guest[31][7], VIRTIO_BLK_S_OK);
+	blk_req(0, VIRTIO_BLK_T_IN, 8, 26, 4096, 30);
+	CHECK_EQ(gvbe_vq_serve(&vq, 64), 1);
+	CHECK_EQ(reap_all(), 0);
+	CHECK_EQ(guest[26][0], 0xa5);
+	CHECK_EQ(guest[26][4095], 0xa5);
+	/* an error from the image (past its end after it shrank): IOERR */
+	CHECK_EQ(truncate(img, 8 * 512), 0);
+	blk_req(0, VIRTIO_BLK_T_IN, 20, 26, 4096, 30);
+	CHECK_EQ(gvbe_vq_serve(&vq, 64), 1);
+	CHECK_EQ(reap_all(), 0);
+	CHECK_EQ(guest[30][7], VIRTIO_BLK_S_IOERR);
+	CHECK_EQ(USED->ring[6].len, 1);
+	CHECK_EQ(gvbe_blk_quiesce(&blk, 1000), 0);
+	CHECK_EQ(fake.ctr.maps_active, 0);
+	stop_blk_queue();
+	return 0;
+}
+
+/* VIRTIO_RING_F_EVENT_IDX: the driver's used_event decides interrupts, and
+ * the device asks for kicks through avail_event, not the flag. */
+static int t_event_idx(void)
+{
+	volatile uint16_t *used_event = (uint16_t *)((char *)AVAIL + 4 + 2 * QN);
+	volatile uint16_t *avail_event = (uint16_t *)((char *)USED + 4 + 8 * QN);
+
+	CHECK_EQ(start_blk_queue(false), 0);
+	vq.event_idx = true;
+	*used_event = 5;                        /* interrupt when used idx passes 5 */
+	blk_req(0, VIRTIO_BLK_T_IN, 0, 20, 512, 30);
+	blk_req(3, VIRTIO_BLK_T_IN, 1, 21, 512, 31);
+	CHECK_EQ(gvbe_vq_serve(&vq, 64), 2);
+	CHECK_EQ(USED->idx, 2);
+	CHECK_EQ(notifies, 0);                  /* 5 not in [0, 2) */
+	CHECK_EQ(*avail_event, 2);              /* kick me when you pass 2 */
+	CHECK_EQ(USED->flags, 0);               /* the flag is not used */
+	*used_event = 2;
+	blk_req(0, VIRTIO_BLK_T_IN, 2, 20, 512, 30);
+	CHECK_EQ(gvbe_vq_serve(&vq, 64), 1);
+	CHECK_EQ(notifies, 1);                  /* 2 in [2, 3) */
+	CHECK_EQ(vq.interrupts, 1);
+	CHECK_EQ(*avail_event, 3);
 	stop_blk_queue();
 	return 0;
 }
@@ -434,12 +618,12 @@ static int t_serve_ro_and_limits(void)
 	CHECK_EQ(start_blk_queue(true), 0);
 	memset(guest[24], 0x5a, GV_PAGE_SIZE);
 	blk_req(0, VIRTIO_BLK_T_OUT, 0, 24, 512, 31);
-	CHECK_EQ(gv_vq_serve(&vq, 64), 1);
+	CHECK_EQ(gvbe_vq_serve(&vq, 64), 1);
 	CHECK_EQ(guest[31][7], VIRTIO_BLK_S_IOERR);
 	/* data segment larger than size-max */
-	blk_req(0, VIRTIO_BLK_T_IN, 0, 20, GV_BE_BLK_SIZE_MAX + 512, 31);
+	blk_req(0, VIRTIO_BLK_T_IN, 0, 20, GVBE_BLK_SIZE_MAX + 512, 31);
 	guest[31][7] = 0;
-	CHECK_EQ(gv_vq_serve(&vq, 64), 1);
+	CHECK_EQ(gvbe_vq_serve(&vq, 64), 1);
 	CHECK_EQ(guest[31][7], VIRTIO_BLK_S_IOERR);
 	CHECK_EQ(fake.ctr.maps_active, 0);
 	stop_blk_queue();
@@ -452,7 +636,7 @@ static int t_serve_broken_sticky(void)
 	/* the bypass driver: a guest-physical address */
 	blk_req(0, VIRTIO_BLK_T_IN, 0, 20, 512, 30);
 	DESC[1].addr = 0x7f000;
-	CHECK_EQ(gv_vq_serve(&vq, 64), -EPROTO);
+	CHECK_EQ(gvbe_vq_serve(&vq, 64), -EPROTO);
 	CHECK(vq.broken);
 	CHECK_MSG(strstr(vq.why, "descriptor address 0x7f000 is not a grant reference: the driver "
 	                 "bypassed the DMA API"), "why: %s", vq.why);
@@ -460,14 +644,14 @@ static int t_serve_broken_sticky(void)
 	CHECK_EQ(fake.ctr.maps_active, 0);
 	/* sticky: a good request later is not served */
 	DESC[1].addr = ga(20, 0);
-	CHECK_EQ(gv_vq_serve(&vq, 64), -EPROTO);
+	CHECK_EQ(gvbe_vq_serve(&vq, 64), -EPROTO);
 	CHECK_EQ(USED->idx, 0);
 	stop_blk_queue();
 
 	/* avail index jumping more than the queue size */
 	CHECK_EQ(start_blk_queue(false), 0);
 	AVAIL->idx = QN + 1;
-	CHECK_EQ(gv_vq_serve(&vq, 64), -EPROTO);
+	CHECK_EQ(gvbe_vq_serve(&vq, 64), -EPROTO);
 	CHECK_MSG(strstr(vq.why, "more than the queue size"), "why: %s", vq.why);
 	stop_blk_queue();
 	return 0;
@@ -478,13 +662,13 @@ static int t_serve_budget(void)
 	CHECK_EQ(start_blk_queue(false), 0);
 	blk_req(0, VIRTIO_BLK_T_IN, 0, 20, 512, 30);
 	blk_req(3, VIRTIO_BLK_T_IN, 1, 21, 512, 31);
-	CHECK_EQ(gv_vq_serve(&vq, 1), 1);
+	CHECK_EQ(gvbe_vq_serve(&vq, 1), 1);
 	CHECK(vq.more);
 	/* kicks stay suppressed while we owe the driver a pass */
 	CHECK(USED->flags & VRING_USED_F_NO_NOTIFY);
-	CHECK_EQ(gv_vq_serve(&vq, 1), 1);
+	CHECK_EQ(gvbe_vq_serve(&vq, 1), 1);
 	CHECK_EQ(USED->idx, 2);
-	CHECK_EQ(gv_vq_serve(&vq, 1), 0);
+	CHECK_EQ(gvbe_vq_serve(&vq, 1), 0);
 	CHECK(!vq.more);
 	stop_blk_queue();
 	return 0;
@@ -493,13 +677,13 @@ static int t_serve_budget(void)
 static int t_rng_used_len(void)
 {
 	CHECK_EQ(setup(), 0);
-	CHECK_EQ(gv_vq_init(&vq, &fake, 1, 0, QN, DESC, AVAIL, USED, false, NULL), 0);
-	vq.handler = gv_rng_handle;
+	CHECK_EQ(gvbe_vq_init(&vq, &fake, 1, 0, QN, DESC, AVAIL, USED, false, NULL), 0);
+	vq.handler = gvbe_rng_handle;
 	memset(guest[20], 0, GV_PAGE_SIZE);
 	DESC[0] = (struct vring_desc){ ga(20, 4000), 200, VRING_DESC_F_WRITE, 0 };
 	AVAIL->ring[0] = 0;
 	AVAIL->idx = 1;
-	CHECK_EQ(gv_vq_serve(&vq, 8), 1);
+	CHECK_EQ(gvbe_vq_serve(&vq, 8), 1);
 	CHECK_EQ(USED->ring[0].len, 200);
 	CHECK_EQ(fake.ctr.maps_active, 0);
 	/* a read-only grant offered as device-writable cannot be mapped: nothing filled */
@@ -507,31 +691,31 @@ static int t_rng_used_len(void)
 	DESC[1] = (struct vring_desc){ ga(25, 0), 64, VRING_DESC_F_WRITE, 0 };
 	AVAIL->ring[1] = 1;
 	AVAIL->idx = 2;
-	CHECK_EQ(gv_vq_serve(&vq, 8), 1);
+	CHECK_EQ(gvbe_vq_serve(&vq, 8), 1);
 	CHECK_EQ(USED->ring[1].len, 0);
-	gv_vq_fini(&vq);
+	gvbe_vq_fini(&vq);
 	return 0;
 }
 
 static int t_serve_with_cache(void)
 {
-	struct gv_mapcache *mc;
-	struct gv_mapcache_stats st;
+	struct gvbe_mapcache *mc;
+	struct gvbe_mapcache_stats st;
 	unsigned calls;
 
 	CHECK_EQ(start_blk_queue(false), 0);
-	CHECK_EQ(gv_mapcache_create(&fake, 1, 8, &mc), 0);
+	CHECK_EQ(gvbe_mapcache_create(&fake, 1, 8, &mc), 0);
 	vq.cache = mc;
 	blk_req(0, VIRTIO_BLK_T_IN, 3, 20, 512, 30);
-	CHECK_EQ(gv_vq_serve(&vq, 8), 1);
+	CHECK_EQ(gvbe_vq_serve(&vq, 8), 1);
 	calls = map_calls;
 	CHECK_EQ(fake.ctr.maps_active, 3);          /* header, data, status kept */
 	blk_req(0, VIRTIO_BLK_T_IN, 4, 20, 512, 30);
-	CHECK_EQ(gv_vq_serve(&vq, 8), 1);
+	CHECK_EQ(gvbe_vq_serve(&vq, 8), 1);
 	CHECK_EQ(map_calls, calls);                 /* all hits */
-	gv_mapcache_get_stats(mc, &st);
+	gvbe_mapcache_get_stats(mc, &st);
 	CHECK_EQ(st.hits, 3);
-	gv_mapcache_destroy(mc);
+	gvbe_mapcache_destroy(mc);
 	CHECK_EQ(fake.ctr.maps_active, 0);
 	vq.cache = NULL;
 	stop_blk_queue();
@@ -549,6 +733,9 @@ static const struct gv_test tests[] = {
 	TEST(t_indirect_good),
 	TEST(t_indirect_bad),
 	TEST(t_serve_blk),
+	TEST(t_blk_framing),
+	TEST(t_serve_blk_async),
+	TEST(t_event_idx),
 	TEST(t_serve_ro_and_limits),
 	TEST(t_serve_broken_sticky),
 	TEST(t_serve_budget),
@@ -561,6 +748,6 @@ int main(int argc, char **argv)
 {
 	int rc = gv_test_main(argc, argv, tests);
 
-	gv_chain_fini(&ch);
+	gvbe_chain_fini(&ch);
 	return rc;
 }

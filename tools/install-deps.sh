@@ -5,10 +5,10 @@
 #
 #   sh tools/install-deps.sh [GROUP...]
 #     --build      (the default) building, `make test`, `make asan-test`:
-#                  compilers, libxen-dev, linux-libc-dev, xenstore-utils, valgrind
+#                  compilers, libxen-dev, linux-libc-dev, liburing-dev, xenstore-utils, valgrind
 #     --xen-test   `make xen-test` on the host: QEMU, debootstrap, busybox,
 #                  cpio, compressors (xen-test/run.sh asks for it itself)
-#     --bench      `make bench`'s chart: gnuplot-nox (bench/run.sh asks)
+#     --bench      `make bench`: gnuplot-nox for the chart, fio for the real-disk reference (bench/run.sh asks)
 #     --packaging  `dpkg-buildpackage -us -uc -b`: debhelper, fakeroot, ...
 #     --systemd-test  `make systemd-test`: systemd-nspawn, debootstrap
 #     --all        every group
@@ -17,9 +17,9 @@
 # part installs its own group through xen-test/run.sh.
 set -eu
 
-BUILD="build-essential clang libxen-dev linux-libc-dev xenstore-utils valgrind"
+BUILD="build-essential clang libxen-dev linux-libc-dev xenstore-utils valgrind liburing-dev"
 XEN_TEST="qemu-system-x86 busybox-static cpio debootstrap gzip xz-utils zstd ca-certificates"
-BENCH="gnuplot-nox"
+BENCH="gnuplot-nox fio"
 PACKAGING="build-essential debhelper dpkg-dev fakeroot libxen-dev linux-libc-dev man-db"
 SYSTEMD_TEST="systemd-container debootstrap ca-certificates"
 

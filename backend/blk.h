@@ -1,0 +1,72 @@
+/*
+ * backend/blk.h: the device types' request handlers: virtio-blk from an image file
+ * or block device (blk.c), virtio-rng from getrandom (rng.c).
+ */
+#ifndef GVBE_BLK_H
+#define GVBE_BLK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "vring.h"
+
+#define GVBE_BLK_SEG_MAX      32u    /* config/seg-max */
+#define GVBE_BLK_SIZE_MAX     65536u /* config/size-max */
+
+struct gvbe_aio;
+
+struct gvbe_blk {
+	int fd;                         /* buffered */
+	int fd_direct;                  /* O_DIRECT, or -1 (option buffered, or refused) */
+	unsigned dio_align;             /* O_DIRECT needs offset, address and length aligned */
+	bool ro;
+	bool in_memory;                 /* on tmpfs: served in the loop, never waits */
+	uint64_t capacity;              /* sectors */
+	char id[21];                    /* GET_ID answer, NUL padded */
+	struct gvbe_aio *aio;           /* io_uring while connected; NULL: synchronous */
+	uint64_t direct_ios, buffered_ios;     /* transfers on each descriptor */
+	uint64_t nowait_ios;                  /* buffered ones done at once (page cache) */
+	bool nowait_off;                      /* every transfer through io_uring (tests) */
+};
+struct gvbe_blk_opts {
+	bool ro;
+	bool buffered;                  /* never O_DIRECT (default: O_DIRECT when aligned) */
+};
+int  gvbe_blk_open(struct gvbe_blk *b, const char *path, const struct gvbe_blk_opts *o,
+                   unsigned devid, char *err, size_t errlen);
+void gvbe_blk_close(struct gvbe_blk *b);
+/* Asynchronous I/O for up to entries requests in flight, completions
+ * signalled on eventfd. 0, or negative errno with err set: then requests
+ * are served synchronously (the caller logs it). */
+int  gvbe_blk_start_aio(struct gvbe_blk *b, unsigned entries, int eventfd,
+                        char *err, size_t errlen);
+/* Submits the requests queued since the last call (one io_uring_enter). */
+void gvbe_blk_submit(struct gvbe_blk *b);
+/* Completes the requests whose I/O finished (gvbe_req_complete); the caller
+ * publishes the queues. Returns how many. */
+unsigned gvbe_blk_reap(struct gvbe_blk *b);
+/* Before the device's queues and mappings go: cancels and waits for the
+ * I/O in flight (at most timeout_ms), completing its requests, and stops
+ * asynchronous I/O. Returns the number still in flight when time ran out
+ * (their pages must then stay mapped: the caller leaks them knowingly). */
+unsigned gvbe_blk_quiesce(struct gvbe_blk *b, int timeout_ms);
+
+/* What a request asks of the backing store, once parsed and mapped. */
+enum { GVBE_BLK_DONE, GVBE_BLK_READ, GVBE_BLK_WRITE, GVBE_BLK_FLUSH };
+struct gvbe_blk_io {
+	uint64_t off, len;              /* READ/WRITE: bytes of the image */
+	int niov;                       /* READ/WRITE: r->iov[0..niov) */
+	uint8_t status;                 /* DONE: the answer */
+	uint32_t written;               /* DONE: data bytes written (GET_ID) */
+};
+/* Parses and maps request r (the framing rules are in blk.c); returns what
+ * to do. DONE: answer io->status at once (gvbe_blk_finish). */
+int  gvbe_blk_prepare(struct gvbe_blk *b, struct gvbe_req *r, struct gvbe_blk_io *io);
+/* Writes status into the last writable byte; returns the used length
+ * (data_written + 1, or less if there is nowhere to put it). */
+uint32_t gvbe_blk_finish(struct gvbe_req *r, uint8_t status, uint32_t data_written);
+/* The synchronous handler: serves r with pread/pwrite/fdatasync. */
+uint32_t gvbe_blk_handle(void *ctx, struct gvbe_req *r);
+uint32_t gvbe_rng_handle(void *ctx, struct gvbe_req *r);
+
+#endif

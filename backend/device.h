@@ -1,0 +1,121 @@
+/*
+ * backend/device.h: how the parts of the gv-backend daemon meet, and the
+ * device state machine (device.c).
+ *
+ *   gv-backend.c  command line, the poll loop, xenstore watches, signals
+ *   config.c      which image serves which guest's disk (--disk, --config)
+ *   service.c     pidfile, systemd notification, SIGHUP reload
+ *   control.c     the control socket and --status
+ *   device.c      set-up: the xenbus handshake, mapping the rings and the
+ *                 liveness page, binding event channels, teardown
+ *   vring.c       the hot path: device side of the split virtqueue (copy the
+ *                 chain out of shared memory once, validate the copy, map the
+ *                 request's grants, publish the used element, notify)
+ *   mapcache.c    bounded LRU of persistent-pool mappings
+ *   blk.c rng.c   the device types
+ *   direct.c      gv-backend-bench only (GVBE_BENCH): the pool mapped once
+ *
+ * Headers: vring.h, mapcache.h and blk.h are all the per-request code sees;
+ * config.h, device.h and service.h are the daemon's.
+ */
+#ifndef GVBE_DEVICE_H
+#define GVBE_DEVICE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "abi.h"
+#include "platform.h"
+#include "blk.h"
+#include "config.h"
+#include "vring.h"
+
+#define GVBE_MAX_QUEUES GVBE_DISK_MAX_QUEUES
+
+enum gvbe_dev_phase {
+	GVBE_DEV_NEW,             /* seen, not yet published */
+	GVBE_DEV_INITWAIT,        /* published, waiting for the frontend */
+	GVBE_DEV_CONNECTED,
+	GVBE_DEV_BROKEN,          /* fatal error: everything unmapped, BE=Closing */
+	GVBE_DEV_CLOSED,          /* disconnected, BE=Closed; republished when the FE allows */
+	GVBE_DEV_REFUSED,         /* unsupported type / no disk: BE=Closed until recreated */
+	GVBE_DEV_GONE,            /* online=0 or the domain died: forgotten until online again */
+};
+
+struct gvbe_backend;
+
+struct gvbe_dev_area { void *addr; unsigned count; };
+
+struct gvbe_dev {
+	struct gvbe_backend *be;
+	domid_t fe;
+	unsigned devid;
+	char be_dir[96], fe_dir[96];
+	char name[64];                  /* the guest's name, for messages and --disk */
+	char label[96];                 /* "guest NAME device N", for logs */
+	unsigned virtio_id;
+	enum gvbe_dev_phase phase;
+	uint64_t features;              /* offered */
+	unsigned nq;                    /* offered */
+	bool allow_bypass;
+	bool fe_watched;
+	bool watch_pending;             /* a watch fired for it: reconcile (coalesced) */
+	struct gvbe_blk blk;
+	/* while connected */
+	uint64_t driver_features;
+	bool persistent;
+	unsigned fe_nq;
+	evtchn_port_t dev_port;         /* local end of the device event channel */
+	volatile uint8_t *liveness;     /* byte 0: frontend alive, byte 1: us */
+	struct gvbe_dev_area area[GVBE_MAX_QUEUES][3];
+	struct gvbe_vq vq[GVBE_MAX_QUEUES];
+	bool vq_live[GVBE_MAX_QUEUES];
+	struct gvbe_mapcache *cache[GVBE_MAX_QUEUES];   /* persistent pool, per queue */
+#ifdef GVBE_BENCH
+	struct gvbe_direct *direct;     /* --bench-direct with a persistent pool */
+#endif
+	struct gvbe_dev *next;
+};
+
+struct gvbe_backend {
+	struct gv_platform *p;
+	struct xs_handle *xs;
+	char root[64];                  /* /local/domain/<self>/backend/virtio */
+	struct gvbe_disk_cfg *disks;
+	bool allow_bypass;              /* --allow-bypass: every device */
+#ifdef GVBE_BENCH
+	bool bench_direct;              /* --bench-direct (simulation only; make bench) */
+	unsigned map_batch;             /* --map-batch 1 (make bench); 0: batched */
+#endif
+	struct gvbe_dev *devs;
+	int aio_efd;                    /* eventfd of every device's io_uring; -1: synchronous I/O */
+	/* xenstore watch work, coalesced: a flag per device and two for the
+	 * whole tree, so a flood of events costs no memory per event */
+	bool scan_pending;              /* the root changed: scan everything */
+	bool release_pending;           /* @releaseDomain fired */
+	unsigned watch_pending;         /* devices with watch_pending set */
+};
+
+/* Looks at device (fe, devid) afresh (creating it if its BE dir exists) and
+ * moves it along the handshake. Never fails: problems are the device's. */
+void gvbe_dev_reconcile(struct gvbe_backend *be, domid_t fe, unsigned devid);
+/* Every device under root, and every known one (some may have vanished). */
+void gvbe_dev_scan(struct gvbe_backend *be);
+/* @releaseDomain: forgets the devices of domains that are gone. */
+void gvbe_dev_release_domains(struct gvbe_backend *be);
+/* Notes that a watch fired for device (fe, devid): its reconcile is due
+ * (once, however many events came). Unknown devices make a scan due. */
+void gvbe_dev_note_watch(struct gvbe_backend *be, domid_t fe, unsigned devid);
+/* Does due watch work: @releaseDomain, a scan, then at most budget device
+ * reconciles. True if work is left (call again after serving the rings). */
+bool gvbe_dev_watch_work(struct gvbe_backend *be, unsigned budget);
+/* An event on a local port: liveness/status or a queue kick. */
+void gvbe_dev_event(struct gvbe_backend *be, evtchn_port_t port);
+/* Completes the requests whose asynchronous I/O finished, on every device,
+ * and shows the drivers their used elements. Never blocks. */
+void gvbe_dev_reap(struct gvbe_backend *be);
+/* Serves queues that stopped at their batch budget; true if any still has more. */
+bool gvbe_dev_serve_pending(struct gvbe_backend *be);
+/* Closes every device (unmap all, BE=Closed) and frees them. */
+void gvbe_dev_shutdown_all(struct gvbe_backend *be);
+
+#endif
