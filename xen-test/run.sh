@@ -55,7 +55,8 @@ step install_deps 300 sh "$here/install-deps.sh"
 step fetch 300 sh "$here/fetch.sh"
 step build_root 300 sh "$here/build-root.sh"
 step build_project 300 sh "$here/build-project.sh"
-grep -aE '^(build-project:|  )' "$out/prepare.log"
+step build_kmod 300 sh "$here/build-kmod.sh"
+grep -aE '^(build-project:|build-kmod:|  )' "$out/prepare.log"
 step images 120 sh "$here/build-images.sh"
 
 # Boot. QEMU runs in out/ so that the multiboot module names carry no paths
