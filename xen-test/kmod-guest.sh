@@ -121,8 +121,8 @@ do_fs() { # DEV
 	mke2fs -q "$1" >/tmp/mke2fs.out 2>&1 || { cat /tmp/mke2fs.out; fail "mke2fs $1"; }
 	mkdir -p /mnt
 	mount -t ext2 "$1" /mnt || fail "mount $1"
-	for i in 1 2 3 4 5 6; do
-		dd if=/dev/urandom of=/mnt/file$i bs=1k count=$((i * 300 + 7)) 2>/dev/null || fail "write /mnt/file$i"
+	for i in 1 2 3 4; do
+		dd if=/dev/urandom of=/mnt/file$i bs=1k count=$((i * 100 + 7)) 2>/dev/null || fail "write /mnt/file$i"
 	done
 	(cd /mnt && md5sum file*) >/tmp/sums
 	sync
@@ -138,6 +138,18 @@ do_fs() { # DEV
 do_dio() { # DEV
 	/gv/build-xen/gv-dio verify "$1" >/tmp/dio 2>&1 || { tail -n 3 /tmp/dio; fail "O_DIRECT verify on $1"; }
 	tail -n 1 /tmp/dio
+}
+
+# fs on whichever vd* has BYTES (probe order may vary)
+do_fs_size() {
+	for d in /dev/vd?; do
+		[ "$(blockdev --getsize64 "$d")" = "$1" ] && { do_fs "$d"; return; }
+	done
+	fail "no /dev/vd? of $1 bytes"
+}
+
+do_dio_all() {
+	for d in /dev/vd?; do do_dio "$d"; done
 }
 
 do_rng() {

@@ -172,10 +172,21 @@ static void log_backend_error(struct gvk_dev *gd, const char *what)
 	kfree(err);
 }
 
+/* Whether the backend's state key says Closed (or the key is gone). */
+static bool backend_closed(struct gvk_dev *gd)
+{
+	enum xenbus_state s = xenbus_read_driver_state(gd->xb->otherend);
+
+	return s == XenbusStateClosed || s == XenbusStateUnknown;
+}
+
 /* FE=Closing and wait for BE=Closed (the backend unmaps every grant first),
- * unless the backend is gone. Called with gd->lock held; drops it to wait. */
+ * unless the backend is gone. Called with gd->lock held; drops it to wait.
+ * The state key is read as well as waited for: while a device is being
+ * unbound the xenbus core has already dropped its watch on the backend. */
 static void close_locked(struct gvk_dev *gd)
 {
+	unsigned long end = jiffies + connect_timeout * HZ;
 	bool wait = !gd->dead && gd->be_state != XenbusStateClosed;
 
 	gd->phase = GVK_CLOSING;
@@ -183,9 +194,14 @@ static void close_locked(struct gvk_dev *gd)
 	xenbus_switch_state(gd->xb, XenbusStateClosing);
 	if (wait) {
 		mutex_unlock(&gd->lock);
-		if (!wait_for_completion_timeout(&gd->closed, connect_timeout * HZ))
-			dev_warn(&gd->xb->dev, "backend did not close within %u s; grants it still maps are kept\n",
-			         connect_timeout);
+		while (!backend_closed(gd)) {
+			if (time_after(jiffies, end)) {
+				dev_warn(&gd->xb->dev, "backend did not close within %u s; grants it still "
+				         "maps are kept until it does\n", connect_timeout);
+				break;
+			}
+			wait_for_completion_timeout(&gd->closed, HZ / 20);
+		}
 		mutex_lock(&gd->lock);
 	}
 	xenbus_switch_state(gd->xb, XenbusStateClosed);
