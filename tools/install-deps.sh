@@ -2,7 +2,8 @@
 # tools/install-deps.sh: the one step that installs what grant-virtio needs on
 # Debian 12 (bookworm). Run as root. The test command and .ci/run call it.
 set -eu
-PKGS="build-essential clang libxen-dev linux-libc-dev xenstore-utils valgrind"
+# debhelper dh-dkms: only to build the Debian packages (debian/, grant-virtio-dkms)
+PKGS="build-essential clang libxen-dev linux-libc-dev xenstore-utils valgrind debhelper dh-dkms"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
