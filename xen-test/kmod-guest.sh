@@ -13,6 +13,7 @@
 #   kmod-guest.sh dio DEV              gv-dio verify (O_DIRECT sizes/offsets)
 #   kmod-guest.sh rng                  /dev/hwrng is virtio and gives bytes
 #   kmod-guest.sh counters             the module's sysfs counters, per device
+#   kmod-guest.sh bench ROW DEV [N]    make xen-bench's O_DIRECT reads (gv-dio read)
 #   kmod-guest.sh unload               rmmod the drivers and grant_virtio; the
 #                                      module's own count of active grants was 0
 # Several steps in one command: kmod-guest.sh load dma=bounce -- wait_blk /dev/vda 16777216 -- fs /dev/vda
@@ -25,10 +26,10 @@ since() { awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%
 
 do_load() {
 	for m in virtio_ring virtio; do
-		insmod "$M/$m.ko" || fail "insmod $m"
+		grep -q "^$m " /proc/modules || insmod "$M/$m.ko" || fail "insmod $m"
 	done
-	insmod "$M/virtio_blk.ko" || fail "insmod virtio_blk"
-	insmod "$M/virtio-rng.ko" || fail "insmod virtio-rng"
+	grep -q "^virtio_blk " /proc/modules || insmod "$M/virtio_blk.ko" || fail "insmod virtio_blk"
+	grep -q "^virtio_rng " /proc/modules || insmod "$M/virtio-rng.ko" || fail "insmod virtio-rng"
 	t0=$(cut -d' ' -f1 /proc/uptime)
 	insmod "$M/grant_virtio.ko" "$@" || fail "insmod grant_virtio $*"
 	say "modules loaded ($*); insmod grant_virtio took $(since) s"
@@ -42,7 +43,7 @@ do_wait_blk() { # DEV BYTES
 	done
 	sz=$(blockdev --getsize64 "$1") || fail "blockdev $1"
 	[ "$sz" = "$2" ] || fail "$1 has $sz bytes, expected $2"
-	say "$1 appeared with $sz bytes, +$(since) s after the modules were loaded"
+	say "$1 appeared with $sz bytes, +$(since) s after the modules were loaded (guest uptime $(cut -d' ' -f1 /proc/uptime) s)"
 }
 
 do_wait_two() { # DEV1 DEV2 BYTES1 BYTES2: both appear, sizes as a set (probe order may vary)
@@ -178,6 +179,21 @@ do_unload() {
 	[ -s /tmp/removed ] || fail "grant_virtio logged no removal"
 	! grep -v 'grants active 0, leaked 0' /tmp/removed | grep -q . || fail "grants left after unload"
 	say "unloaded: every device ended all its grants"
+}
+
+# make xen-bench: O_DIRECT reads of DEV (gv-dio read) at 4 KiB and 64 KiB,
+# queue depth 1 and 32, ROUNDS times; one line per run for bench.sh, on the
+# console as it comes (a run cut short still leaves its lines in dom0's log):
+#   GVB <row> <workload> <gv-dio output>
+do_bench() { # ROW DEV [ROUNDS]
+	k=0
+	while [ $k -lt "${3:-3}" ]; do
+		k=$((k + 1))
+		for w in 4k-qd1:4K:2M:1 64k-qd1:64K:32M:1 4k-qd32:4K:4M:32 64k-qd32:64K:64M:32; do
+			n=${w%%:*}; r=${w#*:}; bs=${r%%:*}; r=${r#*:}; sz=${r%%:*}; qd=${r#*:}
+			echo "GVB $1 $n $(timeout 120 /gv/build-xen/gv-dio read "$2" "$bs" "$sz" "$qd" 2>&1 | tail -n 1)" >/dev/console
+		done
+	done
 }
 
 # steps separated by --

@@ -238,18 +238,27 @@ sc_kmod_grant() {
 
 # Two disks and an rng in one guest: devid 0 (16 MiB) and the rng bounce
 # (a pool granted once, kept mapped by the backend), devid 1 (32 MiB) grants
-# per request. ext2 and O_DIRECT on the bounced disk, O_DIRECT on the other.
+# per request. ext2 and O_DIRECT on the bounced disk, O_DIRECT on both. Then
+# a clean shutdown with the devices connected (xl shutdown): the guest's
+# xenbus closes them, gv-backend disconnects all three, and nothing is left.
 sc_kmod_bounce_two_disks() {
 	gv_kmod_present || return 1
 	dd if=/dev/zero of=/tmp/disk1.img bs=1M count=0 seek=32 2>/dev/null
 	gv_start_backend --disk "$GV_GUEST_NAME:1=/tmp/disk1.img" || return 1
 	gv_guest_start "$VIRTIO_2BLK_RNG" || return 1
-	gv_guest_cmd "sh /gv/kmod-guest.sh load dma=bounce,1:grant -- wait_two /dev/vda /dev/vdb 16777216 33554432 -- fs_size 16777216 -- dio_all -- rng -- counters -- unload" || return 1
+	gv_guest_cmd "sh /gv/kmod-guest.sh load dma=bounce,1:grant -- wait_two /dev/vda /dev/vdb 16777216 33554432 -- fs_size 16777216 -- dio_all -- rng -- counters" || return 1
 	gv_guest_wait 240 || { gv_bg_log backend | tail -n 20; gv_guest_reason; return 1; }
 	gv_bg_log backend | grep -E 'connected' | head -n 3
 	gv_bg_log backend | grep -q 'persistent pool' || { echo "the backend saw no persistent pool"; return 1; }
-	gv_wait_no_grants "$GV_DOMID" 5 || return 1
-	gv_fe_teardown_checks
+	[ "$(gv_grants_active "$GV_DOMID" user_only)" -gt 0 ] || { echo "no grant of the connected guest is mapped"; return 1; }
+	timeout 60 xl shutdown -w "$GV_DOMID" || { echo "xl shutdown -w did not finish in 60 s"; return 1; }
+	gv_no_null_domains || return 1
+	gv_wait_no_grants 0 5 || return 1
+	_c=$(grep -c 'disconnecting' /tmp/gv-backend.log)
+	gv_bg_log backend | grep -E 'disconnect|closed' | tail -n 4
+	[ "$_c" -ge 3 ] || { echo "gv-backend disconnected $_c of 3 devices after the guest shut down"; return 1; }
+	kill -0 "$(cat /tmp/gv-backend.pid)" 2>/dev/null || { echo "gv-backend died"; return 1; }
+	gv_bg_stop backend || { echo "gv-backend did not exit 0 on SIGTERM"; return 1; }
 }
 
 # xl destroy while virtio_blk writes through the module: gv-backend unmaps
