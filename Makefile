@@ -142,7 +142,7 @@ systemd-test: all
 
 # The pair against Linux's xen-blkfront/xen-blkback on one dom0 ramdisk, same boot (xen-test/bench.sh)
 xen-bench:
-	XEN_SCENARIO_LIST=bench.list sh xen-test/run.sh; s=$$?; sh xen-test/bench-report.sh && exit $$s
+	XEN_SCENARIO_LIST=bench.list GV_XEN_TEST_LIMIT=$${GV_XEN_TEST_LIMIT:-1500} sh xen-test/run.sh; s=$$?; sh xen-test/bench-report.sh && exit $$s
 
 clean:
 	rm -rf build build-asan

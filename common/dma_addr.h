@@ -2,14 +2,8 @@
  * common/dma_addr.h: the one place where a grant reference is put into, and
  * taken out of, a DMA address.
  *
- * The encoding is Linux's grant-dma-ops (drivers/xen/grant-dma-ops.c), so an
- * address means the same thing as one a Linux guest puts in a descriptor:
- *
- *    63  62 ............ 44 43 ..................... 12 11 ........ 0
- *   [ 1 |    must be zero   |   grant reference       |  page offset ]
- *
- * A buffer that spans pages is addressed with consecutive grant references
- * (address + k * 4096 names ref + k), as grant-dma-ops allocates them.
+ * The bits themselves are in common/dma_addr_bits.h (macros, no includes),
+ * which the guest kernel module (frontend/linux/) includes too: one encoding.
  */
 #ifndef GV_COMMON_DMA_ADDR_H
 #define GV_COMMON_DMA_ADDR_H
@@ -18,19 +12,20 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "abi.h"
+#include "dma_addr_bits.h"
 
-#define GV_DMA_GRANT_BIT (1ULL << 63)
+_Static_assert(GV_PAGE_SHIFT == GV_DMA_REF_SHIFT, "one page size for grants and DMA addresses");
 
 static inline uint64_t gv_grant_to_dma(grant_ref_t gref, uint32_t offset)
 {
-	return GV_DMA_GRANT_BIT | ((uint64_t)gref << GV_PAGE_SHIFT) | (offset & GV_PAGE_MASK);
+	return GV_DMA_ADDR(gref, offset);
 }
 
 /* Whether the address carries a grant at all. Without it, it is a
  * guest-physical address: the driver bypassed the DMA API. */
 static inline bool gv_dma_is_grant(uint64_t dma)
 {
-	return (dma & GV_DMA_GRANT_BIT) != 0;
+	return GV_DMA_HAS_GRANT(dma);
 }
 
 /* Returns 0, or -EINVAL when the address does not carry a grant (bit 63 clear:
@@ -42,11 +37,11 @@ static inline int gv_dma_to_grant(uint64_t dma, grant_ref_t *gref, uint32_t *off
 
 	if (!gv_dma_is_grant(dma))
 		return -EINVAL;
-	ref = (dma & ~GV_DMA_GRANT_BIT) >> GV_PAGE_SHIFT;
+	ref = GV_DMA_REF(dma);
 	if (ref > UINT32_MAX)
 		return -EINVAL;
 	*gref = (grant_ref_t)ref;
-	*offset = (uint32_t)(dma & GV_PAGE_MASK);
+	*offset = (uint32_t)GV_DMA_OFF(dma);
 	return 0;
 }
 

@@ -7,9 +7,9 @@
 #     --build      (the default) building, `make test`, `make asan-test`:
 #                  compilers, libxen-dev, linux-libc-dev, liburing-dev, xenstore-utils, valgrind
 #     --xen-test   `make xen-test` on the host: QEMU, debootstrap, busybox,
-#                  cpio, compressors (xen-test/run.sh asks for it itself)
+#                  cpio, compressors, gcc-12 for the guest module (xen-test/run.sh asks for it)
 #     --bench      `make bench`: gnuplot-nox for the chart, fio for the real-disk reference (bench/run.sh asks)
-#     --packaging  `dpkg-buildpackage -us -uc -b`: debhelper, fakeroot, ...
+#     --packaging  `dpkg-buildpackage -us -uc -b`: debhelper, dh-dkms, fakeroot, ...
 #     --systemd-test  `make systemd-test`: systemd-nspawn, debootstrap
 #     --all        every group
 #
@@ -18,9 +18,9 @@
 set -eu
 
 BUILD="build-essential clang libxen-dev linux-libc-dev xenstore-utils valgrind liburing-dev"
-XEN_TEST="qemu-system-x86 busybox-static cpio debootstrap gzip xz-utils zstd ca-certificates"
+XEN_TEST="qemu-system-x86 busybox-static cpio debootstrap gzip xz-utils zstd ca-certificates gcc-12 make"
 BENCH="gnuplot-nox fio"
-PACKAGING="build-essential debhelper dpkg-dev fakeroot libxen-dev linux-libc-dev man-db"
+PACKAGING="build-essential debhelper dh-dkms dpkg-dev fakeroot libxen-dev linux-libc-dev liburing-dev man-db"
 SYSTEMD_TEST="systemd-container debootstrap ca-certificates"
 
 usage() {

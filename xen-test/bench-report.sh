@@ -10,12 +10,14 @@ here=$(cd "$(dirname "$0")" && pwd)
 log="$here/out/serial.log.clean"
 json="$here/out/xen-bench.json"
 [ -f "$log" ] || { echo "xen-bench: no $log: did the boot run?"; exit 1; }
-grep -a '^\[xen_bench\] GV-BENCH ' "$log" | sed 's/^\[xen_bench\] //' >"$here/out/xen-bench.lines"
+grep -a '^\[xen_bench[a-z_]*\] GV-BENCH ' "$log" | sed 's/^\[xen_bench[a-z_]*\] //' >"$here/out/xen-bench.lines"
 [ -s "$here/out/xen-bench.lines" ] || { echo "xen-bench: no GV-BENCH results in the serial log"; exit 1; }
 date=$(date -u '+%Y-%m-%d %H:%M UTC')
 echo "xen-bench: make xen-bench, $date; Xen 4.20 under QEMU TCG (2 vCPUs), guest PV 1 vCPU;"
-echo "  every row reads the same dom0 ramdisk (brd, 256 MiB) at queue depth 1; median of the runs"
+echo "  every row reads the same dom0 ramdisk (brd, 256 MiB); *-qd1 rows at queue depth 1 (gv-rawread,"
+echo "  gv-frontend bench, gv-dio), *-qd32 rows with 32 threads of gv-dio; median of the runs"
 awk -v json="$json" -v date="$date" '
+$4 == "-" { failed[$3, $2] = 1; if (!($3 in seenw)) { seenw[$3] = 1; wl[nw++] = $3 } }
 $4 != "-" {
 	k = $3 SUBSEP $2
 	v[k, n[k]++] = $4 + 0
@@ -33,7 +35,7 @@ END {
 		runs[k] = v[k, 0]
 		for (i = 1; i < n[k]; i++) runs[k] = runs[k] "," v[k, i]
 	}
-	nr = split("dom0-local blkfront pair-pool pair-grant pair-bounce", rows, " ")
+	nr = split("dom0-local blkfront pair-pool pair-grant pair-bounce kmod-grant kmod-bounce", rows, " ")
 	printf "\n%-16s %-12s %9s %9s %11s %11s  %s\n", "workload", "row", "MiB/s", "IOPS",
 	       "x blkfront", "x dom0-local", "runs (MiB/s, sorted)"
 	printf "{\n  \"command\": \"make xen-bench\",\n  \"date\": \"%s\",\n", date > json
@@ -46,7 +48,7 @@ END {
 		l = ((w, "dom0-local") in best) ? best[w, "dom0-local"] : 0
 		for (j = 1; j <= nr; j++) {
 			r = rows[j]
-			if (!((w, r) in best)) { printf "%-16s %-12s %9s\n", w, r, "failed"; continue }
+			if (!((w, r) in best)) { if ((w, r) in failed) printf "%-16s %-12s %9s\n", w, r, "failed"; continue }
 			m = best[w, r]; iops = m * 1048576 / bs[w]
 			rb = b ? m / b : 0; rl = l ? m / l : 0
 			printf "%-16s %-12s %9.1f %9.0f %11s %11s  %s\n", w, r, m, iops,

@@ -9,6 +9,13 @@
 #   pair-<dma>     gv-bench seqread --depth 1 in the guest (dma pool, grant,
 #                  bounce), gv-backend in dom0 serving /dev/ram0
 #   dom0-local     dom0's own O_DIRECT preads of /dev/ram0 (the ceiling)
+# sc_xen_bench_kmod (second scenario of bench.list) is the guest kernel
+# module's: workloads 4k-qd1, 64k-qd1, 4k-qd32, 64k-qd32 (O_DIRECT reads,
+# QD32 = 32 threads of gv-dio read), rows
+#   blkfront       xen-blkfront, gv-dio read of /dev/xvdb
+#   kmod-<dma>     the guest's own virtio_blk over grant_virtio.ko (dma grant,
+#                  bounce), gv-dio read of /dev/vda, gv-backend serving /dev/ram0
+#   pair-pool      the user-space frontend, gv-frontend bench --dma pool
 # Emulation (TCG) makes absolute figures meaningless; the ratios between rows
 # of the same boot are what xen-test/bench-report.sh prints.
 # Each result is one line on the console:
@@ -110,6 +117,47 @@ sc_xen_bench() {
 
 	echo "--- dom0-local, after the guest"
 	gv_bench_local
+	[ -n "${GV_DOMID:-}" ] && gv_guest_destroy
+	gv_bg_stop backend
+	[ $_rc -eq 0 ] || { gv_bg_log backend | tail -n 20; gv_guest_reason; return 1; }
+	! tr -d '\r' </tmp/gv-bench-guest.out | gv_bench_line | grep -q '^GV-BENCH-ERROR' ||
+	  { echo "a benchmark row failed (GV-BENCH-ERROR above)"; return 1; }
+}
+
+# The guest kernel module against xen-blkfront and the user-space frontend, in
+# one guest: blkfront first and last, then the module with dma=grant and
+# dma=bounce, then gv-frontend (pool); two rounds each (medians).
+gv_bench_kmod_guest_cmd() {
+	echo 'insmod /lib/modules/xen/xen-blkfront.ko; i=0;' \
+	  'while [ ! -b /dev/xvdb ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done;' \
+	  '[ -b /dev/xvdb ] || { echo "guest: no /dev/xvdb from xen-blkfront after 30 s"; exit 1; };' \
+	  'sh /gv/kmod-guest.sh bench blkfront /dev/xvdb 1 --' \
+	  'load dma=grant -- wait_blk /dev/vda 268435456 -- bench kmod-grant /dev/vda 2 -- unload --' \
+	  'load dma=bounce -- wait_blk /dev/vda 268435456 -- bench kmod-bounce /dev/vda 2 -- unload --' \
+	  'bench blkfront /dev/xvdb 1 || exit 1;' \
+	  'for w in 4k-qd1:4K:2M:1 64k-qd1:64K:32M:1 4k-qd32:4K:4M:32 64k-qd32:64K:64M:32; do' \
+	  'n=${w%%:*}; r=${w#*:}; bs=${r%%:*}; r=${r#*:}; sz=${r%%:*}; qd=${r#*:};' \
+	  'timeout 120 ./build-xen/gv-frontend --platform xen --devid 0 --dma pool bench --size $sz --io-size $bs --depth $qd --no-verify >/tmp/fe.out 2>&1;' \
+	  'echo "GVB pair-pool $n $(grep "^bench: read" /tmp/fe.out || tail -n 1 /tmp/fe.out)"; done'
+}
+
+sc_xen_bench_kmod() {
+	[ -x ./build-xen/gv-dio ] && [ -f /gv/guest/kmod ] || { echo "gv-dio or grant_virtio.ko was not built"; return 1; }
+	insmod /lib/modules/xen/brd.ko rd_nr=1 rd_size=262144 || { echo "insmod brd failed"; return 1; }
+	insmod /lib/modules/xen/xen-blkback.ko || { echo "insmod xen-blkback failed"; return 1; }
+	dd if=/dev/zero of=/dev/ram0 bs=1M count=256 2>/dev/null && sync || { echo "cannot fill /dev/ram0"; return 1; }
+	gv_bench_vbd_script
+	gv_bg_start backend ./build-xen/gv-backend --platform xen --disk "$GV_GUEST_NAME:0=/dev/ram0"
+	gv_wait_log backend 'serving' 20 || { gv_bg_log backend; return 1; }
+	# the guest's console as it comes, into this scenario's output: a run cut
+	# short by its time limit still shows how far it got
+	( timeout 780 tail -F /var/log/xen/console/guest-$GV_GUEST_NAME.log 2>/dev/null | sed -u 's/^/console: /' ) &
+	GV_GUEST_TIMEOUT=700 gv_guest_run "$(gv_bench_kmod_guest_cmd)" \
+	  'virtio = [ "backend=0,type=virtio,device2,transport=mmio,grant_usage=1" ]' \
+	  'disk = [ "format=raw,vdev=xvdb,access=rw,script=/tmp/gv-vbd-script,target=/dev/ram0" ]' >/tmp/gv-bench-guest.out 2>&1
+	_rc=$?
+	cat /tmp/gv-bench-guest.out
+	tr -d '\r' </tmp/gv-bench-guest.out | gv_bench_line
 	[ -n "${GV_DOMID:-}" ] && gv_guest_destroy
 	gv_bg_stop backend
 	[ $_rc -eq 0 ] || { gv_bg_log backend | tail -n 20; gv_guest_reason; return 1; }

@@ -52,6 +52,17 @@ mkcpio() { # $1: root, $2: output
 # guest
 g="$out/guest-root"
 common_tree "$g"
+# the guest kernel module (build-kmod.sh) and the stock modules it is used
+# with, from the same kernel package; ext4 (which mounts ext2) and its
+# dependencies for the file system checks
+mkdir -p "$g/lib/modules/gv"
+kmods="drivers/virtio/virtio drivers/virtio/virtio_ring drivers/block/virtio_blk
+drivers/char/hw_random/virtio-rng lib/crc16 fs/mbcache fs/jbd2/jbd2 crypto/crc32c_generic fs/ext4/ext4"
+for m in $kmods; do
+	cp "$cache/kernel/lib/modules/$kver/kernel/$m.ko" "$g/lib/modules/gv/"
+done
+if [ -f "$out/kmod/grant_virtio.ko" ]; then cp "$out/kmod/grant_virtio.ko" "$g/lib/modules/gv/"; fi
+cp "$here/kmod-guest.sh" "$g/gv/kmod-guest.sh"
 cp "$here/guest-init.sh" "$g/init"
 chmod 755 "$g/init"
 mkcpio "$g" "$out/guest.cpio.gz"
@@ -70,6 +81,8 @@ if [ -f "$out/scenarios.list" ]; then cp "$out/scenarios.list" "$d/gv/"; else cp
 cp "$here/scenario-lib.sh" "$here/scenarios.sh" "$here/bench.sh" "$d/gv/"
 cp "$cache/kernel/boot/vmlinuz-$kver" "$d/gv/guest/vmlinuz"
 cp "$out/guest.cpio.gz" "$d/gv/guest/initrd.gz"
+# tells the scenarios whether the guest image carries grant_virtio.ko
+if [ -f "$out/kmod/grant_virtio.ko" ]; then : >"$d/gv/guest/kmod"; fi
 mkcpio "$d" "$out/dom0.cpio.gz"
 
 gzip -dc "$xr"/boot/xen-4.20-amd64.gz >"$out/xen"

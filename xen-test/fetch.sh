@@ -3,8 +3,8 @@
 # into xen-test/cache/ (kept between runs; nothing is installed on the host).
 #   - Xen 4.20 hypervisor, tools and their libraries from Debian 13 (trixie),
 #     through a private apt configuration (own sources list, lists and cache);
-#   - the Debian 12 kernel that linux-image-amd64 depends on, from the host's
-#     own apt sources.
+#   - the Debian 12 kernel that linux-image-amd64 depends on, and its headers
+#     (for frontend/linux/), from the host's own apt sources.
 # Unpacks everything into cache/xenroot/ (trixie) and cache/kernel/ (bookworm).
 # Idempotent: a stamp file per unpacked tree.
 set -eu
@@ -37,14 +37,37 @@ if ! stamp_ok "$cache/xenroot.stamp" "$TRIXIE_PKGS"; then
 	echo "$TRIXIE_PKGS" >"$cache/xenroot.stamp"
 fi
 
-if [ ! -e "$cache/kernel.stamp" ]; then
-	mkdir -p "$cache/debs/bookworm"
+# The kernel and, in the same step (so they never drift apart), its headers
+# for building frontend/linux/ (grant_virtio.ko): linux-headers-<ver>-amd64,
+# -common and linux-kbuild-6.1 of exactly the image's version. The stamp names
+# all four; an older stamp (image only) gets the headers added to the same tree.
+kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9].*-amd64\)$/\1/p' | head -1)
+if [ -z "$kpkg" ]; then
+	apt-get -qq update >>"$cache/apt/kernel.log" 2>&1 || true
 	kpkg=$(apt-cache depends linux-image-amd64 | sed -n 's/^ *Depends: \(linux-image-[0-9].*-amd64\)$/\1/p' | head -1)
-	[ -n "$kpkg" ] || { echo "fetch: cannot tell which kernel linux-image-amd64 depends on (apt-get update?)"; exit 1; }
-	(cd "$cache/debs/bookworm" && apt-get -q download "$kpkg") >"$cache/apt/kernel.log" 2>&1 \
-	  || { apt-get -qq update && (cd "$cache/debs/bookworm" && apt-get -q download "$kpkg"); } \
+fi
+[ -n "$kpkg" ] || { echo "fetch: cannot tell which kernel linux-image-amd64 depends on (apt-get update?)"; exit 1; }
+kabi=${kpkg#linux-image-}; kabi=${kabi%-amd64}                    # 6.1.0-57
+kver=$(apt-cache show --no-all-versions "$kpkg" | sed -n 's/^Version: //p' | head -1)  # 6.1.192-3
+kser=$(echo "$kabi" | cut -d. -f1-2)                               # 6.1
+KPKGS="$kpkg=$kver linux-headers-$kabi-amd64=$kver linux-headers-$kabi-common=$kver linux-kbuild-$kser=$kver"
+if ! stamp_ok "$cache/kernel.stamp" "$KPKGS"; then
+	mkdir -p "$cache/debs/bookworm" "$cache/apt"
+	(cd "$cache/debs/bookworm" && apt-get -q download $KPKGS) >"$cache/apt/kernel.log" 2>&1 \
+	  || { apt-get -qq update && (cd "$cache/debs/bookworm" && apt-get -q download $KPKGS); } \
 	  >>"$cache/apt/kernel.log" 2>&1 || { tail -5 "$cache/apt/kernel.log"; exit 1; }
-	rm -rf "$cache/kernel"; mkdir -p "$cache/kernel"
-	dpkg -x "$cache"/debs/bookworm/"$kpkg"_*.deb "$cache/kernel"
-	touch "$cache/kernel.stamp"
+	# A tree holding exactly this kernel only gets the headers added (other
+	# checkouts may be using it); anything else is unpacked afresh.
+	if [ "$(ls "$cache/kernel/lib/modules" 2>/dev/null)" != "$kabi-amd64" ]; then
+		rm -rf "$cache/kernel"; mkdir -p "$cache/kernel"
+		dpkg -x "$cache"/debs/bookworm/"$kpkg"_"$kver"_*.deb "$cache/kernel"
+	fi
+	for p in linux-headers-$kabi-amd64 linux-headers-$kabi-common linux-kbuild-$kser; do
+		dpkg -x "$cache"/debs/bookworm/"$p"_"$kver"_*.deb "$cache/kernel"
+	done
+	# Debian's headers include their -common half by absolute path
+	# (/usr/src/...); in the cache it sits next to it.
+	sed -i "s|^include /usr/src/linux-headers-$kabi-common/Makefile|include ../linux-headers-$kabi-common/Makefile|" \
+	  "$cache/kernel/usr/src/linux-headers-$kabi-amd64/Makefile"
+	echo "$KPKGS" >"$cache/kernel.stamp"
 fi

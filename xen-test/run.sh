@@ -4,7 +4,7 @@
 # scenarios of scenarios.list in dom0 and reports them:
 #   PASS <name> / FAIL <name>: <reason>, then "N passed, M failed".
 # The full serial console log is xen-test/out/serial.log. Every step has a
-# time limit; the whole run stays under GV_XEN_TEST_LIMIT seconds (600).
+# time limit; the whole run stays under GV_XEN_TEST_LIMIT seconds (900).
 #   sh xen-test/run.sh [SCENARIO...]   (default: every scenario, in list order)
 # XEN_SCENARIO_LIST=bench.list takes the scenarios from another list of this
 # directory (make xen-bench); the default is scenarios.list.
@@ -12,7 +12,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 out="$here/out"
 mkdir -p "$out"
-limit=${GV_XEN_TEST_LIMIT:-600}
+limit=${GV_XEN_TEST_LIMIT:-900}
 log="$out/serial.log"
 pass=0 fail=0
 t_start=$(date +%s)
@@ -55,7 +55,8 @@ step install_deps 300 sh "$here/../tools/install-deps.sh" --xen-test
 step fetch 300 sh "$here/fetch.sh"
 step build_root 300 sh "$here/build-root.sh"
 step build_project 300 sh "$here/build-project.sh"
-grep -aE '^(build-project:|  )' "$out/prepare.log"
+step build_kmod 300 sh "$here/build-kmod.sh"
+grep -aE '^(build-project:|build-kmod:|  )' "$out/prepare.log"
 step images 120 sh "$here/build-images.sh"
 
 # Boot. QEMU runs in out/ so that the multiboot module names carry no paths

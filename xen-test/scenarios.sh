@@ -197,3 +197,95 @@ gv_expect() {
 	_v=$(xenstore-read "$1" 2>/dev/null) || { echo "missing key $1"; return 1; }
 	[ "$_v" = "$2" ] || { echo "$1 = \"$_v\", expected \"$2\""; return 1; }
 }
+
+# ---- the guest kernel module (frontend/linux/, grant_virtio.ko) ----------------
+# The guest runs /gv/kmod-guest.sh: the stock virtio, virtio_ring, virtio_blk
+# and virtio-rng of its kernel package with grant_virtio.ko as the transport;
+# gv-backend in dom0 unchanged.
+VIRTIO_2BLK_RNG='virtio = [ "backend=0,type=virtio,device2,transport=mmio,grant_usage=1", "backend=0,type=virtio,device2,transport=mmio,grant_usage=1", "backend=0,type=virtio,device4,transport=mmio,grant_usage=1" ]'
+
+gv_kmod_present() {
+	[ -x ./build-xen/gv-dio ] || { echo "gv-dio was not built (see xen-test/out/build-xen.log)"; return 1; }
+	[ -f /gv/guest/kmod ] || { echo "grant_virtio.ko was not built (xen-test/out/kmod-build.log)"; return 1; }
+}
+
+# Waits (SECS) until the guest counted PASSES write passes (kmod-guest.sh hammer).
+gv_kmod_wait_passes() {
+	_n=$(( $2 * 10 ))
+	until [ "$(xenstore-read "/local/domain/$GV_DOMID/data/kmod-pass" 2>/dev/null || echo 0)" -ge "$1" ]; do
+		_n=$((_n - 1))
+		[ $_n -gt 0 ] || { echo "the guest did not write $1 passes in $2 s"; gv_guest_wait 1; return 1; }
+		sleep 0.2
+	done
+}
+
+# dma=bypass first: the device keeps dma-direct (pseudo-physical addresses)
+# and does not accept VIRTIO_F_ACCESS_PLATFORM; gv-backend refuses it and the
+# guest's kernel log has the backend's reason. The module is reloaded with
+# dma=grant and the same device works: /dev/vda of the configured size, ext2
+# with random files across a remount, O_DIRECT at several sizes and offsets,
+# /dev/hwrng; then unbind + unload (the module counts no grant left). With the
+# guest still alive Xen shows no grant of it mapped; then the usual teardown.
+sc_kmod_grant() {
+	gv_kmod_present && gv_start_backend || return 1
+	gv_guest_start "$VIRTIO_BLK_RNG" || return 1
+	gv_guest_cmd "sh /gv/kmod-guest.sh load dma=bypass -- expect_refused -- reload dma=grant -- wait_blk /dev/vda 16777216 -- fs /dev/vda -- dio /dev/vda -- rng -- counters -- unload" || return 1
+	gv_guest_wait 240 || { gv_bg_log backend | tail -n 20; gv_guest_reason; return 1; }
+	gv_bg_log backend | grep -E 'ACCESS_PLATFORM|connected' | head -n 3
+	gv_wait_no_grants "$GV_DOMID" 5 || return 1
+	gv_fe_teardown_checks
+}
+
+# Two disks and an rng in one guest: devid 0 (16 MiB) and the rng bounce
+# (a pool granted once, kept mapped by the backend), devid 1 (32 MiB) grants
+# per request. ext2 and O_DIRECT on the bounced disk, O_DIRECT on both. Then
+# a clean shutdown with the devices connected (xl shutdown): the guest's
+# xenbus closes them, gv-backend disconnects all three, and nothing is left.
+sc_kmod_bounce_two_disks() {
+	gv_kmod_present || return 1
+	dd if=/dev/zero of=/tmp/disk1.img bs=1M count=0 seek=32 2>/dev/null
+	gv_start_backend --disk "$GV_GUEST_NAME:1=/tmp/disk1.img" || return 1
+	gv_guest_start "$VIRTIO_2BLK_RNG" || return 1
+	gv_guest_cmd "sh /gv/kmod-guest.sh load dma=bounce,1:grant -- wait_two /dev/vda /dev/vdb 16777216 33554432 -- fs_size 16777216 -- dio_all -- rng -- counters" || return 1
+	gv_guest_wait 240 || { gv_bg_log backend | tail -n 20; gv_guest_reason; return 1; }
+	gv_bg_log backend | grep -E 'connected' | head -n 3
+	gv_bg_log backend | grep -q 'persistent pool' || { echo "the backend saw no persistent pool"; return 1; }
+	[ "$(gv_grants_active "$GV_DOMID" user_only)" -gt 0 ] || { echo "no grant of the connected guest is mapped"; return 1; }
+	timeout 60 xl shutdown -w "$GV_DOMID" || { echo "xl shutdown -w did not finish in 60 s"; return 1; }
+	gv_no_null_domains || return 1
+	gv_wait_no_grants 0 5 || return 1
+	_c=$(grep -c 'disconnecting' /tmp/gv-backend.log)
+	gv_bg_log backend | grep -E 'disconnect|closed' | tail -n 4
+	[ "$_c" -ge 3 ] || { echo "gv-backend disconnected $_c of 3 devices after the guest shut down"; return 1; }
+	kill -0 "$(cat /tmp/gv-backend.pid)" 2>/dev/null || { echo "gv-backend died"; return 1; }
+	gv_bg_stop backend || { echo "gv-backend did not exit 0 on SIGTERM"; return 1; }
+}
+
+# xl destroy while virtio_blk writes through the module: gv-backend unmaps
+# everything, the domain goes away completely, gv-backend carries on.
+sc_kmod_destroy_mid_io() {
+	gv_kmod_present && gv_start_backend || return 1
+	gv_guest_start "$VIRTIO_BLK_RNG" || return 1
+	gv_guest_cmd "sh /gv/kmod-guest.sh load dma=grant -- wait_blk /dev/vda 16777216 -- hammer /dev/vda" || return 1
+	gv_kmod_wait_passes 2 120 || return 1
+	echo "guest grants mapped by dom0: $(gv_grants_active "$GV_DOMID" user_only); destroying the guest mid-I/O"
+	gv_fe_teardown_checks
+}
+
+# gv-backend SIGKILLed while the guest writes: the guest's writes fail with
+# I/O errors (no hang), new I/O fails at once, the module unloads ending every
+# grant; Xen shows no grant of the guest mapped; the guest is destroyed cleanly.
+sc_kmod_backend_kill() {
+	gv_kmod_present && gv_start_backend || return 1
+	gv_guest_start "$VIRTIO_BLK_RNG" || return 1
+	gv_guest_cmd "sh /gv/kmod-guest.sh load dma=$1 -- wait_blk /dev/vda 16777216 -- hammer /dev/vda until_error -- counters -- unload" || return 1
+	gv_kmod_wait_passes 2 120 || return 1
+	kill -9 "$(cat /tmp/gv-backend.pid)"
+	wait "$(cat /tmp/gv-backend.pid)" 2>/dev/null
+	rm -f /tmp/gv-backend.pid
+	echo "gv-backend killed (SIGKILL) mid-I/O"
+	gv_guest_wait 120 || { gv_guest_reason; return 1; }
+	gv_wait_no_grants "$GV_DOMID" 5 || return 1
+	gv_guest_destroy && gv_no_null_domains || return 1
+	gv_wait_no_grants 0 5
+}

@@ -1,0 +1,208 @@
+#!/bin/sh
+# xen-test/kmod-guest.sh: the guest's side of the kernel module scenarios
+# (sc_kmod_* in scenarios.sh); in the guest image as /gv/kmod-guest.sh, run
+# through data/gv-cmd. The stock modules of the guest's kernel package and
+# grant_virtio.ko are in /lib/modules/gv/.
+#   kmod-guest.sh load [PARAMS]        insmod virtio_ring, virtio, virtio_blk, virtio-rng,
+#                                      then grant_virtio PARAMS (drivers first: a xenbus
+#                                      frontend's insmod waits up to 30 s for its devices
+#                                      to connect, which they do only with a driver)
+#   kmod-guest.sh wait_blk DEV BYTES   wait for DEV (60 s), check its size
+#   kmod-guest.sh fs DEV               mke2fs, mount, random files, sync, umount,
+#                                      remount, verify checksums, umount
+#   kmod-guest.sh dio DEV              gv-dio verify (O_DIRECT sizes/offsets)
+#   kmod-guest.sh rng                  /dev/hwrng is virtio and gives bytes
+#   kmod-guest.sh counters             the module's sysfs counters, per device
+#   kmod-guest.sh bench ROW DEV [N]    make xen-bench's O_DIRECT reads (gv-dio read)
+#   kmod-guest.sh unload               rmmod the drivers and grant_virtio; the
+#                                      module's own count of active grants was 0
+# Several steps in one command: kmod-guest.sh load dma=bounce -- wait_blk /dev/vda 16777216 -- fs /dev/vda
+M=/lib/modules/gv
+t0=$(cut -d' ' -f1 /proc/uptime)
+
+say() { echo "kmod: $*"; }
+fail() { echo "kmod: FAIL: $*"; dmesg | grep -iE 'grant-virtio|virtio|gvk|vd[a-z]|xen:' | tail -n 15; exit 1; }
+since() { awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.2f", b - a }'; }
+
+do_load() {
+	for m in virtio_ring virtio; do
+		grep -q "^$m " /proc/modules || insmod "$M/$m.ko" || fail "insmod $m"
+	done
+	grep -q "^virtio_blk " /proc/modules || insmod "$M/virtio_blk.ko" || fail "insmod virtio_blk"
+	grep -q "^virtio_rng " /proc/modules || insmod "$M/virtio-rng.ko" || fail "insmod virtio-rng"
+	t0=$(cut -d' ' -f1 /proc/uptime)
+	insmod "$M/grant_virtio.ko" "$@" || fail "insmod grant_virtio $*"
+	say "modules loaded ($*); insmod grant_virtio took $(since) s"
+}
+
+do_wait_blk() { # DEV BYTES
+	i=0
+	while [ ! -b "$1" ]; do
+		i=$((i + 1)); [ $i -le 600 ] || fail "no $1 after 60 s"
+		sleep 0.1
+	done
+	sz=$(blockdev --getsize64 "$1") || fail "blockdev $1"
+	[ "$sz" = "$2" ] || fail "$1 has $sz bytes, expected $2"
+	say "$1 appeared with $sz bytes, +$(since) s after the modules were loaded (guest uptime $(cut -d' ' -f1 /proc/uptime) s)"
+}
+
+do_wait_two() { # DEV1 DEV2 BYTES1 BYTES2: both appear, sizes as a set (probe order may vary)
+	i=0
+	while [ ! -b "$1" ] || [ ! -b "$2" ]; do
+		i=$((i + 1)); [ $i -le 600 ] || fail "no $1 and $2 after 60 s"
+		sleep 0.1
+	done
+	got=$(for d in "$1" "$2"; do blockdev --getsize64 "$d"; done | sort -n | tr '\n' ' ')
+	want=$(printf '%s\n' "$3" "$4" | sort -n | tr '\n' ' ')
+	[ "$got" = "$want" ] || fail "$1 and $2 have sizes $got, expected $want"
+	say "$1 and $2 appeared with sizes $got"
+}
+
+# The backend refuses (dma=bypass): its reason is in the kernel log.
+do_expect_refused() {
+	i=0
+	until dmesg | grep -q 'the backend refused the device'; do
+		i=$((i + 1)); [ $i -le 600 ] || fail "no refusal in the kernel log after 60 s"
+		sleep 0.1
+	done
+	dmesg | grep 'the backend refused the device' | tail -n 1
+	dmesg | grep 'the backend refused the device' | grep -q 'VIRTIO_F_ACCESS_PLATFORM' ||
+	  fail "the refusal does not give the backend's reason"
+	[ ! -b /dev/vda ] || fail "/dev/vda exists although the device was refused"
+	say "bypass refused, with the backend's reason in the kernel log"
+}
+
+# xenbus holds a reference on a frontend module while a device is bound to
+# it: unbind every device, then rmmod.
+unbind_all() {
+	for d in /sys/bus/xen/drivers/grant-virtio/virtio-*; do
+		[ -e "$d" ] || continue
+		echo "$(basename "$d")" >/sys/bus/xen/drivers/grant-virtio/unbind || fail "unbind $(basename "$d")"
+	done
+}
+
+# rmmod the transport only and load it again with PARAMS
+do_reload() {
+	unbind_all
+	rmmod grant_virtio || fail "rmmod grant_virtio"
+	insmod "$M/grant_virtio.ko" "$@" || fail "insmod grant_virtio $*"
+	say "grant_virtio reloaded ($*)"
+}
+
+# O_DIRECT writes in a loop; each pass counted in xenstore (data/kmod-pass)
+# for dom0, which destroys the guest or kills the backend meanwhile.
+# With "until_error": stops at the first failed write and checks what the
+# guest saw; otherwise runs until the guest is destroyed.
+do_hammer() { # DEV [until_error]
+	n=0
+	while [ $n -lt 100000 ]; do
+		if ! dd if=/dev/urandom of="$1" bs=64k count=32 oflag=direct 2>/tmp/dd.err; then
+			[ "$2" = until_error ] || fail "write error on $1: $(cat /tmp/dd.err)"
+			say "pass $((n + 1)) failed: $(grep -v records /tmp/dd.err | head -n 1)"
+			dmesg | grep -E 'backend went away|backend gone|I/O error' | head -n 4
+			dmesg | grep -q 'backend went away' || fail "write failed but the module saw no backend death"
+			# new I/O fails fast, it does not hang
+			t=$(cut -d' ' -f1 /proc/uptime)
+			if timeout 20 dd if="$1" of=/dev/null bs=4k count=1 iflag=direct 2>/dev/null; then
+				fail "a read after the backend died succeeded"
+			fi
+			say "a new read fails in $(awk -v a="$t" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.2f", b - a }') s"
+			return 0
+		fi
+		n=$((n + 1))
+		xenstore-write data/kmod-pass "$n"
+	done
+	fail "no write error after $n passes"
+}
+
+do_fs() { # DEV
+	for m in crc16 mbcache jbd2 crc32c_generic ext4; do
+		insmod "$M/$m.ko" 2>/dev/null || grep -q "^${m} " /proc/modules || fail "insmod $m"
+	done
+	mke2fs -q "$1" >/tmp/mke2fs.out 2>&1 || { cat /tmp/mke2fs.out; fail "mke2fs $1"; }
+	mkdir -p /mnt
+	mount -t ext2 "$1" /mnt || fail "mount $1"
+	for i in 1 2 3 4; do
+		dd if=/dev/urandom of=/mnt/file$i bs=1k count=$((i * 100 + 7)) 2>/dev/null || fail "write /mnt/file$i"
+	done
+	(cd /mnt && md5sum file*) >/tmp/sums
+	sync
+	umount /mnt || fail "umount"
+	# drop whatever the page cache still holds of the device
+	echo 3 >/proc/sys/vm/drop_caches
+	mount -t ext2 "$1" /mnt || fail "remount $1"
+	(cd /mnt && md5sum -c /tmp/sums) >/tmp/check 2>&1 || { cat /tmp/check; fail "checksums differ after remount"; }
+	umount /mnt || fail "umount after check"
+	say "fs on $1: $(wc -l </tmp/sums) random files written, remounted, checksums verified"
+}
+
+do_dio() { # DEV
+	/gv/build-xen/gv-dio verify "$1" >/tmp/dio 2>&1 || { tail -n 3 /tmp/dio; fail "O_DIRECT verify on $1"; }
+	tail -n 1 /tmp/dio
+}
+
+# fs on whichever vd* has BYTES (probe order may vary)
+do_fs_size() {
+	for d in /dev/vd?; do
+		[ "$(blockdev --getsize64 "$d")" = "$1" ] && { do_fs "$d"; return; }
+	done
+	fail "no /dev/vd? of $1 bytes"
+}
+
+do_dio_all() {
+	for d in /dev/vd?; do do_dio "$d"; done
+}
+
+do_rng() {
+	cur=$(cat /sys/class/misc/hw_random/rng_current 2>/dev/null)
+	case "$cur" in virtio_rng*) ;; *) fail "hw_random's current rng is \"$cur\", not virtio_rng" ;; esac
+	n=$(dd if=/dev/hwrng bs=64 count=1 2>/dev/null | wc -c)
+	[ "$n" = 64 ] || fail "/dev/hwrng gave $n bytes, not 64"
+	say "/dev/hwrng ($cur) gave 64 bytes: $(dd if=/dev/hwrng bs=8 count=1 2>/dev/null | od -An -tx1 | tr -d ' ')"
+}
+
+do_counters() {
+	for d in /sys/bus/xen/devices/virtio-*; do
+		[ -e "$d/gvk_grants_active" ] || continue
+		say "$(basename "$d"): dma $(cat "$d/gvk_dma_strategy"), grants active $(cat "$d/gvk_grants_active"),"\
+" leaked $(cat "$d/gvk_grants_leaked"), bounced $(cat "$d/gvk_bounced_bytes") bytes, map errors $(cat "$d/gvk_map_errors")"
+	done
+}
+
+do_unload() {
+	do_counters
+	unbind_all
+	rmmod grant_virtio || fail "rmmod grant_virtio"
+	rmmod virtio_blk virtio-rng 2>/dev/null || rmmod virtio_blk virtio_rng || fail "rmmod drivers"
+	dmesg | grep 'removed: grants active' >/tmp/removed
+	cat /tmp/removed
+	[ -s /tmp/removed ] || fail "grant_virtio logged no removal"
+	! grep -v 'grants active 0, leaked 0' /tmp/removed | grep -q . || fail "grants left after unload"
+	say "unloaded: every device ended all its grants"
+}
+
+# make xen-bench: O_DIRECT reads of DEV (gv-dio read) at 4 KiB and 64 KiB,
+# queue depth 1 and 32, ROUNDS times; one line per run for bench.sh, on the
+# console as it comes (a run cut short still leaves its lines in dom0's log):
+#   GVB <row> <workload> <gv-dio output>
+do_bench() { # ROW DEV [ROUNDS]
+	k=0
+	while [ $k -lt "${3:-3}" ]; do
+		k=$((k + 1))
+		for w in 4k-qd1:4K:2M:1 64k-qd1:64K:32M:1 4k-qd32:4K:4M:32 64k-qd32:64K:64M:32; do
+			n=${w%%:*}; r=${w#*:}; bs=${r%%:*}; r=${r#*:}; sz=${r%%:*}; qd=${r#*:}
+			echo "GVB $1 $n $(timeout 120 /gv/build-xen/gv-dio read "$2" "$bs" "$sz" "$qd" 2>&1 | tail -n 1)" >/dev/console
+		done
+	done
+}
+
+# steps separated by --
+while [ $# -gt 0 ]; do
+	step=$1; shift
+	args=""
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do args="$args $1"; shift; done
+	[ $# -gt 0 ] && shift
+	# shellcheck disable=SC2086
+	"do_$step" $args || exit 1
+done
+say "done"
