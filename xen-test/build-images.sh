@@ -31,6 +31,8 @@ common_tree() { # $1: root to fill
 	cp -a "$cache"/trixie-root/usr/lib/x86_64-linux-gnu/libasan.so.8* \
 	  "$cache"/trixie-root/usr/lib/x86_64-linux-gnu/libubsan.so.1* \
 	  "$cache"/trixie-root/usr/lib/x86_64-linux-gnu/libstdc++.so.6* "$r/usr/lib/x86_64-linux-gnu/"
+	# gv-backend's io_uring library, from the root it was built in
+	cp -a "$cache"/trixie-root/usr/lib/x86_64-linux-gnu/liburing.so.2* "$r/usr/lib/x86_64-linux-gnu/"
 	cp -a "$xr"/usr/bin/xenstore* "$r/usr/bin/"
 	for m in xen-evtchn xen-privcmd xenfs/xenfs xen-gntdev xen-gntalloc; do
 		cp "$cache/kernel/lib/modules/$kver/kernel/drivers/xen/$m.ko" "$r/lib/modules/xen/"
