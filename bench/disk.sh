@@ -12,9 +12,10 @@
 #           and span of the file: what the disk gives a local program
 #   rows    gv-backend on the simulated Xen serving the image (io_uring,
 #           O_DIRECT when aligned, the default) to gv-bench in a guest, for
-#           the DMA strategies pool and bounce; and the same with
-#           gv-backend --io sync (one pread/pwrite at a time: the daemon
-#           before issue 11), for comparison
+#           the DMA strategies pool and bounce; and pool with
+#           gv-backend --io sync (one pread/pwrite at a time, O_DIRECT too:
+#           how the daemon served before issue 11, without the page cache
+#           flattering it), for comparison
 # Every row's IOPS is printed with its ratio to fio's, and the backend's
 # kicks and interrupts per request (gv-backend --status).
 #
