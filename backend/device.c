@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <xenstore.h>
+#include "aio.h"
 #include "device.h"
 #include "mapcache.h"
 #ifdef GVBE_BENCH
@@ -722,6 +723,36 @@ void gvbe_dev_reap(struct gvbe_backend *be)
 	for (struct gvbe_dev *d = be->devs; d; d = d->next)
 		if (d->phase == GVBE_DEV_CONNECTED)
 			dev_reap(d);
+}
+
+bool gvbe_dev_busy(struct gvbe_backend *be)
+{
+	for (struct gvbe_dev *d = be->devs; d; d = d->next)
+		if (d->phase == GVBE_DEV_CONNECTED && gvbe_aio_inflight(d->blk.aio))
+			return true;
+	return false;
+}
+
+bool gvbe_dev_poll(struct gvbe_backend *be)
+{
+	bool found = false;
+
+	for (struct gvbe_dev *d = be->devs; d; d = d->next) {
+		if (d->phase != GVBE_DEV_CONNECTED)
+			continue;
+		if (gvbe_aio_ready(d->blk.aio)) {
+			dev_reap(d);
+			found = true;
+		}
+		for (unsigned q = 0; q < GVBE_MAX_QUEUES; q++)
+			/* a hint only: serving reads the index again, once */
+			if (d->vq_live[q] && !d->vq[q].broken &&
+			    d->vq[q].avail->idx != d->vq[q].last_avail) {
+				d->vq[q].more = true;
+				found = true;
+			}
+	}
+	return found;
 }
 
 bool gvbe_dev_serve_pending(struct gvbe_backend *be)

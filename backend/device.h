@@ -113,6 +113,13 @@ void gvbe_dev_event(struct gvbe_backend *be, evtchn_port_t port);
 /* Completes the requests whose asynchronous I/O finished, on every device,
  * and shows the drivers their used elements. Never blocks. */
 void gvbe_dev_reap(struct gvbe_backend *be);
+/* For the optional bounded poll: true if some connected device has I/O in
+ * flight. */
+bool gvbe_dev_busy(struct gvbe_backend *be);
+/* Looks (without a system call) for work that needs no notification:
+ * completions in a ring, requests in an avail ring. Marks such queues to
+ * be served (as if stopped at their budget). True if it found any. */
+bool gvbe_dev_poll(struct gvbe_backend *be);
 /* Serves queues that stopped at their batch budget; true if any still has more. */
 bool gvbe_dev_serve_pending(struct gvbe_backend *be);
 /* Closes every device (unmap all, BE=Closed) and frees them. */

@@ -104,6 +104,7 @@ for row in $ROWS; do
 	esac
 	echo "[$row] gv-backend $be_args / gv-bench $fe_args"
 	drop_caches
+	be_args="$be_args ${GV_BENCH_BE_ARGS:-}"
 	start_daemon gv-backend "$work/backend-$row.log" --disk "disk-$row:0=$img" $be_args \
 		--control none
 	bepid=$pid
