@@ -179,11 +179,13 @@ static void on_watch(struct gvbe_backend *be, const char *path, const char *toke
 
 /* Watch events read per loop pass, and device reconciles (each a few
  * xenstore round trips) done per pass, before the rings are served again.
- * Reading an event costs microseconds and only sets a flag; the events a
- * guest can cause (its frontend's state key) coalesce into one reconcile
- * of its device. So whatever a guest does in xenstore, a ring waits at
- * most one bounded pass (issue 13, defect 2). */
-#define WATCH_EVENTS_PER_PASS   256
+ * Reading an event costs a microsecond (libxenstore's thread already
+ * queued it) and only sets a flag; the events a guest can cause (its
+ * frontend's state key) coalesce into one reconcile of its device, at most
+ * one per GVBE_WATCH_INTERVAL_MS. So whatever a guest does in xenstore, a
+ * ring waits at most one bounded pass, and the events cannot pile up in
+ * libxenstore's queue faster than they are read (issue 13, defect 2). */
+#define WATCH_EVENTS_PER_PASS   4096
 #define WATCH_RECONCILES_PER_PASS 8
 
 /* 0, or negative errno when the xenstore connection is lost. */
@@ -490,8 +492,9 @@ int main(int argc, char **argv)
 			{ be.aio_efd, POLLIN, 0 }, { svc.control_fd, POLLIN, 0 },
 		};
 		bool more = gvbe_dev_serve_pending(&be);
+		int watch_wait = gvbe_dev_watch_work(&be, WATCH_RECONCILES_PER_PASS);
 
-		more |= gvbe_dev_watch_work(&be, WATCH_RECONCILES_PER_PASS);
+		more |= watch_wait == 0;
 		/* --poll-us: while I/O is in flight or work came within the last
 		 * poll interval, look at the rings for up to poll_us before
 		 * sleeping, so a completion or a request costs no wake-up */
@@ -504,7 +507,7 @@ int main(int argc, char **argv)
 				last_work = now_us();
 		}
 
-		rc = poll(pfd, svc.control_fd >= 0 ? 5 : 4, more ? 0 : -1);
+		rc = poll(pfd, svc.control_fd >= 0 ? 5 : 4, more ? 0 : watch_wait);
 		if (rc < 0 && errno != EINTR) {
 			gv_err("poll: %s", strerror(errno));
 			status = 2;
