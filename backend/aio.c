@@ -112,6 +112,11 @@ unsigned gvbe_aio_wait(struct gvbe_aio *a, int timeout_ms)
 	return gvbe_aio_reap(a);
 }
 
+unsigned gvbe_aio_ready(struct gvbe_aio *a)
+{
+	return a ? io_uring_cq_ready(&a->ring) : 0;
+}
+
 unsigned gvbe_aio_inflight(const struct gvbe_aio *a)
 {
 	return a ? a->inflight : 0;

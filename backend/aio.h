@@ -45,5 +45,7 @@ unsigned gvbe_aio_reap(struct gvbe_aio *a);
 /* Waits at most timeout_ms for one completion, then reaps (tests). */
 unsigned gvbe_aio_wait(struct gvbe_aio *a, int timeout_ms);
 unsigned gvbe_aio_inflight(const struct gvbe_aio *a);
+/* Completions waiting to be reaped (reads the ring only: no system call). */
+unsigned gvbe_aio_ready(struct gvbe_aio *a);
 
 #endif

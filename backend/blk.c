@@ -457,7 +457,18 @@ uint32_t gvbe_blk_handle(void *ctx, struct gvbe_req *r)
 	case GVBE_BLK_WRITE: {
 		bool out = kind == GVBE_BLK_WRITE;
 
-		moved = io_full(b->fd, r->iov, io.niov, io.off, out);
+		/* O_DIRECT when aligned here too: the disk option means the same
+		 * whichever way the I/O is issued (io_full does not touch r->iov,
+		 * so a refused O_DIRECT transfer is simply done again buffered) */
+		moved = -EINVAL;
+		if (direct_ok(b, r->iov, io.niov, io.off)) {
+			moved = io_full(b->fd_direct, r->iov, io.niov, io.off, out);
+			b->direct_ios++;
+		}
+		if (moved == -EINVAL) {
+			moved = io_full(b->fd, r->iov, io.niov, io.off, out);
+			b->buffered_ios++;
+		}
 		if (moved < 0)
 			/* pread may have filled part of the buffers, but on IOERR their
 			 * content means nothing: report only the status byte (a used

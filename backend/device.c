@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <xenstore.h>
+#include "aio.h"
 #include "device.h"
 #include "mapcache.h"
 #ifdef GVBE_BENCH
@@ -674,8 +676,18 @@ void gvbe_dev_note_watch(struct gvbe_backend *be, domid_t fe, unsigned devid)
 	}
 }
 
-bool gvbe_dev_watch_work(struct gvbe_backend *be, unsigned budget)
+static double mono_ms(void)
 {
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+int gvbe_dev_watch_work(struct gvbe_backend *be, unsigned budget)
+{
+	double now = mono_ms(), wait = -1;
+
 	if (be->release_pending) {
 		be->release_pending = false;
 		gvbe_dev_release_domains(be);
@@ -686,14 +698,28 @@ bool gvbe_dev_watch_work(struct gvbe_backend *be, unsigned budget)
 	}
 	/* oldest devices are at the end of the list, but any order is fair
 	 * enough: each due device is looked at within a few passes */
-	for (struct gvbe_dev *d = be->devs, *next; d && be->watch_pending && budget; d = next) {
+	for (struct gvbe_dev *d = be->devs, *next; d && be->watch_pending; d = next) {
+		double due = d->watch_last + GVBE_WATCH_INTERVAL_MS - now;
+
 		next = d->next;
-		if (d->watch_pending) {
-			budget--;
-			gvbe_dev_reconcile(be, d->fe, d->devid);    /* may free d */
+		if (!d->watch_pending)
+			continue;
+		if (due > 0 || !budget) {
+			/* looked at it a moment ago: later, however many events come
+			 * (a guest rewriting its keys gets one look per interval) */
+			if (due < 0)
+				due = 0;
+			if (wait < 0 || due < wait)
+				wait = due;
+			continue;
 		}
+		budget--;
+		d->watch_last = now;
+		gvbe_dev_reconcile(be, d->fe, d->devid);    /* may free d */
 	}
-	return be->watch_pending || be->scan_pending || be->release_pending;
+	if (be->scan_pending || be->release_pending)
+		return 0;
+	return wait < 0 ? -1 : (int)wait + 1;
 }
 
 void gvbe_dev_event(struct gvbe_backend *be, evtchn_port_t port)
@@ -722,6 +748,36 @@ void gvbe_dev_reap(struct gvbe_backend *be)
 	for (struct gvbe_dev *d = be->devs; d; d = d->next)
 		if (d->phase == GVBE_DEV_CONNECTED)
 			dev_reap(d);
+}
+
+bool gvbe_dev_busy(struct gvbe_backend *be)
+{
+	for (struct gvbe_dev *d = be->devs; d; d = d->next)
+		if (d->phase == GVBE_DEV_CONNECTED && gvbe_aio_inflight(d->blk.aio))
+			return true;
+	return false;
+}
+
+bool gvbe_dev_poll(struct gvbe_backend *be)
+{
+	bool found = false;
+
+	for (struct gvbe_dev *d = be->devs; d; d = d->next) {
+		if (d->phase != GVBE_DEV_CONNECTED)
+			continue;
+		if (gvbe_aio_ready(d->blk.aio)) {
+			dev_reap(d);
+			found = true;
+		}
+		for (unsigned q = 0; q < GVBE_MAX_QUEUES; q++)
+			/* a hint only: serving reads the index again, once */
+			if (d->vq_live[q] && !d->vq[q].broken &&
+			    d->vq[q].avail->idx != d->vq[q].last_avail) {
+				d->vq[q].more = true;
+				found = true;
+			}
+	}
+	return found;
 }
 
 bool gvbe_dev_serve_pending(struct gvbe_backend *be)

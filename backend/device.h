@@ -59,6 +59,7 @@ struct gvbe_dev {
 	bool allow_bypass;
 	bool fe_watched;
 	bool watch_pending;             /* a watch fired for it: reconcile (coalesced) */
+	double watch_last;              /* when a watch last made us look (ms, monotonic) */
 	struct gvbe_blk blk;
 	/* while connected */
 	uint64_t driver_features;
@@ -106,13 +107,23 @@ void gvbe_dev_release_domains(struct gvbe_backend *be);
  * (once, however many events came). Unknown devices make a scan due. */
 void gvbe_dev_note_watch(struct gvbe_backend *be, domid_t fe, unsigned devid);
 /* Does due watch work: @releaseDomain, a scan, then at most budget device
- * reconciles. True if work is left (call again after serving the rings). */
-bool gvbe_dev_watch_work(struct gvbe_backend *be, unsigned budget);
+ * reconciles, each device at most once per GVBE_WATCH_INTERVAL_MS. Returns
+ * -1 if nothing is left, else the milliseconds until the next is due (0:
+ * now); the caller serves the rings and comes back within that. */
+#define GVBE_WATCH_INTERVAL_MS 10
+int  gvbe_dev_watch_work(struct gvbe_backend *be, unsigned budget);
 /* An event on a local port: liveness/status or a queue kick. */
 void gvbe_dev_event(struct gvbe_backend *be, evtchn_port_t port);
 /* Completes the requests whose asynchronous I/O finished, on every device,
  * and shows the drivers their used elements. Never blocks. */
 void gvbe_dev_reap(struct gvbe_backend *be);
+/* For the optional bounded poll: true if some connected device has I/O in
+ * flight. */
+bool gvbe_dev_busy(struct gvbe_backend *be);
+/* Looks (without a system call) for work that needs no notification:
+ * completions in a ring, requests in an avail ring. Marks such queues to
+ * be served (as if stopped at their budget). True if it found any. */
+bool gvbe_dev_poll(struct gvbe_backend *be);
 /* Serves queues that stopped at their batch budget; true if any still has more. */
 bool gvbe_dev_serve_pending(struct gvbe_backend *be);
 /* Closes every device (unmap all, BE=Closed) and frees them. */

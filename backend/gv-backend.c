@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -28,6 +29,14 @@
 #include "log.h"
 #include "service.h"
 #include "xs_util.h"
+
+static double now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
 
 static void usage(FILE *f)
 {
@@ -66,6 +75,10 @@ static void usage(FILE *f)
 	"        (the guest caches; dom0 does not cache again); buffered: never O_DIRECT.\n"
 	"        queues=N: offer up to N virtqueues (VIRTIO_BLK_F_MQ when N > 1; 1..8,\n"
 	"        default 2). Repeatable.\n"
+	"    --poll-us N\n"
+	"        While I/O is in flight or a request came within the last N microseconds,\n"
+	"        look at the rings for up to N us before sleeping (0..1000, default 0:\n"
+	"        never; costs CPU, saves wake-ups).\n"
 	"    --io io_uring|sync\n"
 	"        How block I/O reaches the images: io_uring (default; every request of\n"
 	"        every queue in flight at once, one io_uring_enter per batch) or sync\n"
@@ -166,11 +179,13 @@ static void on_watch(struct gvbe_backend *be, const char *path, const char *toke
 
 /* Watch events read per loop pass, and device reconciles (each a few
  * xenstore round trips) done per pass, before the rings are served again.
- * Reading an event costs microseconds and only sets a flag; the events a
- * guest can cause (its frontend's state key) coalesce into one reconcile
- * of its device. So whatever a guest does in xenstore, a ring waits at
- * most one bounded pass (issue 13, defect 2). */
-#define WATCH_EVENTS_PER_PASS   256
+ * Reading an event costs a microsecond (libxenstore's thread already
+ * queued it) and only sets a flag; the events a guest can cause (its
+ * frontend's state key) coalesce into one reconcile of its device, at most
+ * one per GVBE_WATCH_INTERVAL_MS. So whatever a guest does in xenstore, a
+ * ring waits at most one bounded pass, and the events cannot pile up in
+ * libxenstore's queue faster than they are read (issue 13, defect 2). */
+#define WATCH_EVENTS_PER_PASS   4096
 #define WATCH_RECONCILES_PER_PASS 8
 
 /* 0, or negative errno when the xenstore connection is lost. */
@@ -221,6 +236,7 @@ int main(int argc, char **argv)
 		{ "pidfile", required_argument, NULL, 'P' },
 		{ "foreground", no_argument, NULL, 'F' },
 		{ "io", required_argument, NULL, 'I' },
+		{ "poll-us", required_argument, NULL, 'W' },
 		{ 0 }
 	};
 	struct gv_platform_opts popts = { GV_PLATFORM_AUTO, NULL, -1 };
@@ -230,6 +246,8 @@ int main(int argc, char **argv)
 	char err[512], ctlbuf[300];
 	const char *kind = NULL;
 	bool check_config = false, want_status = false, want_aio = true;
+	int poll_us = 0;
+	double last_work = 0;
 	sigset_t sigs;
 	int ready_fd = -1, sfd, efd, xfd, rc, c, status = 0;
 	bool stop = false;
@@ -262,6 +280,17 @@ int main(int argc, char **argv)
 			break;
 		case 'F':
 			break;
+		case 'W': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+
+			if (*end || v < 0 || v > 1000) {
+				fprintf(stderr, "gv-backend: --poll-us %s: expected 0..1000\n", optarg);
+				return 1;
+			}
+			poll_us = (int)v;
+			break;
+		}
 		case 'I':
 			if (!strcmp(optarg, "sync"))
 				want_aio = false;
@@ -463,10 +492,22 @@ int main(int argc, char **argv)
 			{ be.aio_efd, POLLIN, 0 }, { svc.control_fd, POLLIN, 0 },
 		};
 		bool more = gvbe_dev_serve_pending(&be);
+		int watch_wait = gvbe_dev_watch_work(&be, WATCH_RECONCILES_PER_PASS);
 
-		more |= gvbe_dev_watch_work(&be, WATCH_RECONCILES_PER_PASS);
+		more |= watch_wait == 0;
+		/* --poll-us: while I/O is in flight or work came within the last
+		 * poll interval, look at the rings for up to poll_us before
+		 * sleeping, so a completion or a request costs no wake-up */
+		if (poll_us && !more && (gvbe_dev_busy(&be) || now_us() - last_work < poll_us)) {
+			double end = now_us() + poll_us;
 
-		rc = poll(pfd, svc.control_fd >= 0 ? 5 : 4, more ? 0 : -1);
+			while (!more && now_us() < end)
+				more = gvbe_dev_poll(&be);
+			if (more)
+				last_work = now_us();
+		}
+
+		rc = poll(pfd, svc.control_fd >= 0 ? 5 : 4, more ? 0 : watch_wait);
 		if (rc < 0 && errno != EINTR) {
 			gv_err("poll: %s", strerror(errno));
 			status = 2;
@@ -488,6 +529,8 @@ int main(int argc, char **argv)
 		}
 		if (svc.control_fd >= 0 && (pfd[4].revents & POLLIN))
 			gvbe_control_serve(&be, &svc, svc.control_fd);
+		if (pfd[1].revents & POLLIN || pfd[3].revents & POLLIN)
+			last_work = now_us();
 		if (pfd[3].revents & POLLIN) {
 			uint64_t n;
 

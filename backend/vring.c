@@ -24,13 +24,9 @@
 #ifdef GVBE_BENCH
 #include "bench.h"
 #endif
+#include "barrier.h"          /* the peer is another domain on another CPU */
 #include "dma_addr.h"
 
-/* Barriers. The peer is another domain on another CPU: plain compiler
- * ordering is not enough, these are real fences. */
-#define rmb_acquire()  __atomic_thread_fence(__ATOMIC_ACQUIRE)
-#define wmb_release()  __atomic_thread_fence(__ATOMIC_RELEASE)
-#define mb_full()      __atomic_thread_fence(__ATOMIC_SEQ_CST)
 
 static int ring_error(char *why, size_t len, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -577,11 +573,11 @@ void gvbe_vq_publish(struct gvbe_vq *vq)
 	if (old == new)
 		return;
 	/* the elements are visible before the index that publishes them */
-	wmb_release();
+	gv_wmb();
 	vq->used->idx = new;
 	vq->published_idx = new;
 	/* the used index is visible before we read the driver's wishes */
-	mb_full();
+	gv_mb();
 	if (vq->event_idx) {
 		uint16_t event = USED_EVENT(vq);     /* read once */
 
@@ -622,7 +618,7 @@ int gvbe_vq_serve(struct gvbe_vq *vq, unsigned budget)
 		uint32_t len;
 
 		/* ring entries are read after the index that published them */
-		rmb_acquire();
+		gv_rmb();
 		pending = (uint16_t)(avail_idx - vq->last_avail);
 		if (pending > vq->num) {
 			char why[160];
@@ -638,7 +634,7 @@ int gvbe_vq_serve(struct gvbe_vq *vq, unsigned budget)
 			/* re-enable kicks, then look again: a request made before the
 			 * driver saw them enabled would get no kick */
 			kicks_on(vq);
-			mb_full();
+			gv_mb();
 			if (vq->avail->idx == vq->last_avail)
 				break;
 			continue;

@@ -12,9 +12,10 @@
 #           and span of the file: what the disk gives a local program
 #   rows    gv-backend on the simulated Xen serving the image (io_uring,
 #           O_DIRECT when aligned, the default) to gv-bench in a guest, for
-#           the DMA strategies pool and bounce; and the same with
-#           gv-backend --io sync (one pread/pwrite at a time: the daemon
-#           before issue 11), for comparison
+#           the DMA strategies pool and bounce; and pool with
+#           gv-backend --io sync (one pread/pwrite at a time, O_DIRECT too:
+#           how the daemon served before issue 11, without the page cache
+#           flattering it), for comparison
 # Every row's IOPS is printed with its ratio to fio's, and the backend's
 # kicks and interrupts per request (gv-backend --status).
 #
@@ -103,6 +104,7 @@ for row in $ROWS; do
 	esac
 	echo "[$row] gv-backend $be_args / gv-bench $fe_args"
 	drop_caches
+	be_args="$be_args ${GV_BENCH_BE_ARGS:-}"
 	start_daemon gv-backend "$work/backend-$row.log" --disk "disk-$row:0=$img" $be_args \
 		--control none
 	bepid=$pid
