@@ -41,7 +41,7 @@ static void usage(FILE *f)
 	"               [--ready-fd N] [--verbose] [--help] [--io io_uring|sync]\n"
 	"               [--foreground] [--pidfile FILE] [--control PATH|none]\n"
 	"    gv-backend --check-config [--config FILE] [--disk ...]\n"
-	"    gv-backend --status [--control PATH] [--platform xen|sim] [--sim-dir DIR]\n"
+	"    gv-backend --status [--json] [--control PATH] [--platform xen|sim] [--sim-dir DIR]\n"
 	"\n"
 	"DESCRIPTION\n"
 	"    Watches /local/domain/<self>/backend/virtio in xenstore and serves every\n"
@@ -84,8 +84,13 @@ static void usage(FILE *f)
 	"    --status\n"
 	"        Ask the running daemon (through its control socket) for its table of\n"
 	"        guests and devices: state, negotiated features, queues, requests,\n"
-	"        map-cache use, backing image; and its grant counters. Exit 3 if no\n"
-	"        daemon answers.\n"
+	"        map-cache use, backing image, per-queue latency; and its grant\n"
+	"        counters. Exit 3 if no daemon answers.\n"
+	"    --json\n"
+	"        With --status: the same as one JSON object for monitors: per device\n"
+	"        and per queue, requests by type, bytes read and written, errors, in\n"
+	"        flight, map-cache pages, latency p50/p99/max (docs/admin.md lists\n"
+	"        every field).\n"
 	"    --control PATH|none\n"
 	"        The control socket (default /run/grant-virtio/backend.sock on Xen,\n"
 	"        SIMDIR/gv-backend.sock on the simulated Xen); none: no socket.\n"
@@ -217,6 +222,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ "check-config", no_argument, NULL, 'C' },
 		{ "status", no_argument, NULL, 'S' },
+		{ "json", no_argument, NULL, 'J' },
 		{ "control", required_argument, NULL, 'K' },
 		{ "pidfile", required_argument, NULL, 'P' },
 		{ "foreground", no_argument, NULL, 'F' },
@@ -229,7 +235,7 @@ int main(int argc, char **argv)
 	struct gvbe_disk_cfg d;
 	char err[512], ctlbuf[300];
 	const char *kind = NULL;
-	bool check_config = false, want_status = false, want_aio = true;
+	bool check_config = false, want_status = false, want_json = false, want_aio = true;
 	sigset_t sigs;
 	int ready_fd = -1, sfd, efd, xfd, rc, c, status = 0;
 	bool stop = false;
@@ -253,6 +259,9 @@ int main(int argc, char **argv)
 			break;
 		case 'S':
 			want_status = true;
+			break;
+		case 'J':
+			want_json = true;
 			break;
 		case 'K':
 			svc.control = optarg;
@@ -333,12 +342,16 @@ int main(int argc, char **argv)
 		svc.control = gvbe_control_default_path(kind, popts.sim_dir, ctlbuf, sizeof(ctlbuf));
 	else if (!strcmp(svc.control, "none"))
 		svc.control = NULL;
+	if (want_json && !want_status) {
+		fprintf(stderr, "gv-backend: --json goes with --status\n");
+		return 1;
+	}
 	if (want_status) {
 		if (!svc.control) {
 			fprintf(stderr, "gv-backend: --status needs a control socket\n");
 			return 1;
 		}
-		return gvbe_status_client(svc.control);
+		return gvbe_status_client(svc.control, want_json);
 	}
 	if (!check_config && gvbe_service_load(&svc, &be.disks, err, sizeof(err)) < 0) {
 		fprintf(stderr, "gv-backend: %s\n", err);
@@ -458,15 +471,17 @@ int main(int argc, char **argv)
 	}
 
 	while (!stop) {
-		struct pollfd pfd[5] = {
+		/* then the control socket and its clients (gvbe_control_pollfds) */
+		struct pollfd pfd[4 + 1 + GVBE_CONTROL_CLIENTS] = {
 			{ xfd, POLLIN, 0 }, { efd, POLLIN, 0 }, { sfd, POLLIN, 0 },
-			{ be.aio_efd, POLLIN, 0 }, { svc.control_fd, POLLIN, 0 },
+			{ be.aio_efd, POLLIN, 0 },
 		};
+		unsigned nctl = gvbe_control_pollfds(&svc, pfd + 4, 1 + GVBE_CONTROL_CLIENTS);
 		bool more = gvbe_dev_serve_pending(&be);
 
 		more |= gvbe_dev_watch_work(&be, WATCH_RECONCILES_PER_PASS);
 
-		rc = poll(pfd, svc.control_fd >= 0 ? 5 : 4, more ? 0 : -1);
+		rc = poll(pfd, 4 + nctl, more ? 0 : gvbe_control_timeout(&svc));
 		if (rc < 0 && errno != EINTR) {
 			gv_err("poll: %s", strerror(errno));
 			status = 2;
@@ -486,8 +501,7 @@ int main(int argc, char **argv)
 				}
 			}
 		}
-		if (svc.control_fd >= 0 && (pfd[4].revents & POLLIN))
-			gvbe_control_serve(&be, &svc, svc.control_fd);
+		gvbe_control_work(&be, &svc, pfd + 4, nctl);
 		if (pfd[3].revents & POLLIN) {
 			uint64_t n;
 
