@@ -15,8 +15,9 @@
 #                   libgrant-virtio.so.0
 #   install-dev     (libgrant-virtio-dev) the link libgrant-virtio.so, the
 #                   headers grant_virtio.h and grant_virtio_types.h in
-#                   INCLUDEDIR, LIBDIR/pkgconfig/grant-virtio.pc, and
-#                   examples/gv-read.c in DEVDOCDIR/examples
+#                   INCLUDEDIR, LIBDIR/pkgconfig/grant-virtio.pc,
+#                   examples/gv-read.c in DEVDOCDIR/examples, and the
+#                   man page libgrant-virtio(3)
 PREFIX     ?= /usr/local
 SYSCONFDIR ?= /etc
 SBINDIR     = $(PREFIX)/sbin
@@ -42,7 +43,7 @@ install-lib: $(LIBGV)
 
 install-dev: $(LIBGV)
 	$(INSTALL) -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) \
-	  $(DESTDIR)$(DEVDOCDIR)/examples
+	  $(DESTDIR)$(DEVDOCDIR)/examples $(DESTDIR)$(MANDIR)/man3
 	ln -sf $(LIBGV_SONAME) $(DESTDIR)$(LIBDIR)/libgrant-virtio.so
 	$(INSTALL) -m 644 frontend/grant_virtio.h common/grant_virtio_types.h $(DESTDIR)$(INCLUDEDIR)/
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
@@ -50,6 +51,7 @@ install-dev: $(LIBGV)
 	  packaging/grant-virtio.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/grant-virtio.pc
 	chmod 644 $(DESTDIR)$(PKGCONFIGDIR)/grant-virtio.pc
 	$(INSTALL) -m 644 examples/gv-read.c $(DESTDIR)$(DEVDOCDIR)/examples/
+	$(INSTALL) -m 644 man/libgrant-virtio.3 $(DESTDIR)$(MANDIR)/man3/
 
 install-daemon: $(PROGS)
 	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \

@@ -47,6 +47,8 @@ check "installed: the library, its soname link and the dev link" sh -c '
 check "installed: grant_virtio.h, grant_virtio_types.h, grant-virtio.pc" \
 	test -f "$root/usr/include/grant_virtio.h" -a -f "$root/usr/include/grant_virtio_types.h" \
 	     -a -f "$lib/pkgconfig/grant-virtio.pc"
+check "installed: libgrant-virtio(3) and the example" \
+	test -f "$root/usr/share/man/man3/libgrant-virtio.3" -a -f "$root/usr/share/doc/grant-virtio/examples/gv-read.c"
 check "no internal header installed" sh -c '[ "$(ls "$1/usr/include" | wc -l)" -eq 2 ]' sh "$root"
 check "soname is libgrant-virtio.so.0" sh -c \
 	'readelf -d "$1" | grep -q "SONAME.*\[libgrant-virtio.so.0\]"' sh "$lib/$real"
