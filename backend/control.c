@@ -244,10 +244,10 @@ void gvbe_status_write(struct gvbe_backend *be, const struct gvbe_service *s, FI
 
 /* ---- JSON ------------------------------------------------------------------ */
 
-/* s as a JSON string: quotes, backslashes and control characters escaped;
+/* str as a JSON string: quotes, backslashes and control characters escaped;
  * bytes that are not valid UTF-8 (a guest's name comes from xenstore)
  * become U+FFFD, so that the output always parses. */
-static void json_str(FILE *f, const char *str)
+void gvbe_json_str(FILE *f, const char *str)
 {
 	const unsigned char *p = (const unsigned char *)str;
 
@@ -326,31 +326,31 @@ static void json_device(FILE *f, struct gvbe_backend *be, struct gvbe_dev *d)
 	if (nq > GVBE_MAX_QUEUES)
 		nq = GVBE_MAX_QUEUES;
 	fprintf(f, "{\"guest\": ");
-	json_str(f, d->name);
+	gvbe_json_str(f, d->name);
 	fprintf(f, ", \"domid\": %u, \"devid\": %u, \"type\": \"%s\", \"state\": \"%s\", ",
 	        (unsigned)d->fe, d->devid, type_name(d->virtio_id), phase_name(d->phase));
 	snprintf(feat, sizeof(feat), "0x%llx", (unsigned long long)d->driver_features);
 	fprintf(f, "\"features\": ");
-	json_str(f, live ? feat : NULL);
+	gvbe_json_str(f, live ? feat : NULL);
 	fprintf(f, ", \"backing\": ");
 	if (d->virtio_id == VIRTIO_ID_BLOCK) {
 		const struct gvbe_disk_cfg *cfg = gvbe_disk_find(be->disks, d->name, d->fe, d->devid);
 
 		if (cfg) {
 			fprintf(f, "{\"path\": ");
-			json_str(f, cfg->path);
+			gvbe_json_str(f, cfg->path);
 			fprintf(f, ", \"read_only\": %s, \"allow_bypass\": %s}",
 			        cfg->ro ? "true" : "false", cfg->allow_bypass ? "true" : "false");
 		} else {
 			fputs("null", f);
 		}
 		fprintf(f, ", \"io\": ");
-		json_str(f, !live ? NULL : d->blk.aio ? "io_uring" : "synchronous");
+		gvbe_json_str(f, !live ? NULL : d->blk.aio ? "io_uring" : "synchronous");
 		fprintf(f, ", ");
 		json_u64(f, "direct_ios", d->blk.direct_ios, true);
 		json_u64(f, "buffered_ios", d->blk.buffered_ios, true);
 	} else {
-		json_str(f, d->virtio_id == VIRTIO_ID_RNG ? "getrandom" : NULL);
+		gvbe_json_str(f, d->virtio_id == VIRTIO_ID_RNG ? "getrandom" : NULL);
 		fprintf(f, ", ");
 	}
 	fprintf(f, "\"queues\": [");
@@ -397,7 +397,7 @@ static void json_device(FILE *f, struct gvbe_backend *be, struct gvbe_dev *d)
 			for (unsigned q = 0; q < GVBE_MAX_QUEUES && !why; q++)
 				if (d->vq[q].broken)
 					why = d->vq[q].why;
-		json_str(f, why);
+		gvbe_json_str(f, why);
 	}
 	fprintf(f, ", \"total\": {");
 	json_counters(f, requests, &total);
@@ -413,11 +413,11 @@ void gvbe_status_write_json(struct gvbe_backend *be, const struct gvbe_service *
 	for (const struct gvbe_disk_cfg *d = be->disks; d; d = d->next)
 		ndisks++;
 	fprintf(f, "{\"format\": 1, \"pid\": %ld, \"platform\": ", (long)getpid());
-	json_str(f, be->p->desc);
+	gvbe_json_str(f, be->p->desc);
 	fprintf(f, ", \"root\": ");
-	json_str(f, be->root);
+	gvbe_json_str(f, be->root);
 	fprintf(f, ", \"config\": ");
-	json_str(f, s->config);
+	gvbe_json_str(f, s->config);
 	fprintf(f, ", \"disks_configured\": %u, \"reloads\": %u, \"grants\": {", ndisks, s->reloads);
 	json_u64(f, "mapped_now", c->maps_active, true);
 	json_u64(f, "mapped", c->maps_done, true);

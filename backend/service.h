@@ -98,6 +98,9 @@ void gvbe_control_close(struct gvbe_service *s);
 void gvbe_status_write(struct gvbe_backend *be, const struct gvbe_service *s, FILE *f);
 /* The same as one JSON object (the answer to "status json"). */
 void gvbe_status_write_json(struct gvbe_backend *be, const struct gvbe_service *s, FILE *f);
+/* Writes str as a JSON string (NULL: null): quotes, backslashes and control
+ * characters escaped, bytes that are not UTF-8 as U+FFFD. */
+void gvbe_json_str(FILE *f, const char *str);
 /* `gv-backend --status [--json]`: connects to path, asks for the table (or
  * the JSON object), copies the answer to stdout. Returns the exit status:
  * 0, or 3 when no daemon answers (with why on stderr). */

@@ -2,9 +2,13 @@
  * test/test_stats.c: the backend's request counters and latency histogram
  * (backend/stats.h, stats.c), what --status --json reports: every latency
  * falls in a bucket whose edges hold it and that is at most 25% wide (above
- * 256 ns), buckets in order, percentiles of known distributions, sums.
+ * 256 ns), buckets in order, percentiles of known distributions, sums;
+ * and the JSON strings of the status (control.c), whose text (a guest's
+ * name) comes from xenstore.
  */
+#include <stdlib.h>
 #include "check.h"
+#include "../backend/service.h"
 #include "../backend/stats.h"
 
 /* the lower edge of bucket b: the upper edge of the one before */
@@ -97,11 +101,45 @@ static int t_counters_and_sums(void)
 	return 0;
 }
 
+/* str as gvbe_json_str writes it */
+static int json_is(const char *str, const char *want)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	int same;
+
+	if (!f)
+		return 0;
+	gvbe_json_str(f, str);
+	fclose(f);
+	same = !strcmp(buf, want);
+	if (!same)
+		fprintf(stderr, "json of \"%s\": %s, expected %s\n", str ? str : "(null)", buf, want);
+	free(buf);
+	return same;
+}
+
+static int t_json_strings(void)
+{
+	CHECK(json_is(NULL, "null"));
+	CHECK(json_is("guest1", "\"guest1\""));
+	CHECK(json_is("a\"b\\c", "\"a\\\"b\\\\c\""));
+	CHECK(json_is("tab\tnl\n\x01\x7f", "\"tab\\u0009nl\\u000a\\u0001\\u007f\""));
+	/* UTF-8 kept; a lone continuation byte, a truncated sequence, 0xff replaced */
+	CHECK(json_is("d\xc3\xa9j\xc3\xa0 \xe2\x82\xac", "\"d\xc3\xa9j\xc3\xa0 \xe2\x82\xac\""));
+	CHECK(json_is("\x80x", "\"\\ufffdx\""));
+	CHECK(json_is("\xe2\x82", "\"\\ufffd\\ufffd\""));
+	CHECK(json_is("\xff\xc0\xaf", "\"\\ufffd\\ufffd\\ufffd\""));
+	return 0;
+}
+
 static const struct gv_test tests[] = {
 	TEST(t_buckets_hold_their_values),
 	TEST(t_buckets_ordered_and_narrow),
 	TEST(t_percentiles),
 	TEST(t_counters_and_sums),
+	TEST(t_json_strings),
 	{ 0 }
 };
 
