@@ -64,10 +64,28 @@ GEN      = $(BUILD)/gen/xs_keys.h $(BUILD)/gen/xs_rules.h
 BE_BENCH_OBJS = $(patsubst %.c,$(BUILD)/bench-be/%.o,$(call lib_srcs,backend) $(BENCH_ONLY) backend/gv-backend.c)
 PROGS   += $(BUILD)/gv-backend-bench
 
+# libgrant-virtio.so: the guest library as a shared library (make install;
+# Debian's libgrant-virtio0 and libgrant-virtio-dev). The library sources of
+# frontend/ and common/ compiled again as position-independent code with
+# GV_GUEST_ONLY (no reference to dom0's part, not even a weak one), linked
+# against the guest's Xen libraries only, exporting exactly the functions of
+# frontend/grant_virtio.h (frontend/libgrant-virtio.map). Programs of this
+# tree keep linking the static libfrontend.a; test/test_libgv.sh installs the
+# shared one and builds examples/gv-read.c against what was installed.
+LIBGV_SOVERSION = 0
+LIBGV_VERSION   = 0.1.0
+LIBGV_SONAME    = libgrant-virtio.so.$(LIBGV_SOVERSION)
+LIBGV           = $(BUILD)/libgrant-virtio.so.$(LIBGV_VERSION)
+LIBGV_MAP       = frontend/libgrant-virtio.map
+LIBGV_OBJS      = $(patsubst %.c,$(BUILD)/pic/%.o,$(call lib_srcs,frontend) $(call lib_srcs,common))
+# -z defs: every symbol resolved at link time (not under the sanitizers,
+# whose runtime the program brings)
+LIBGV_ZDEFS     = $(if $(findstring sanitize,$(LDFLAGS)),,-Wl,-z,defs)
+
 .SECONDARY:
 .PHONY: check demo bench all test asan asan-test deps clean schema-doc xen-test xen-bench \
         systemd-test
-all: $(PROGS) $(TESTS) $(DOM0_OBJS)
+all: $(PROGS) $(TESTS) $(DOM0_OBJS) $(LIBGV)
 
 # xenstore-schema/gen.sh, the one reader of virtio.tsv: the key names, the
 # rules gv-schema checks, the Markdown table
@@ -89,6 +107,17 @@ $(BUILD)/%.o: %.c $(GEN)
 $(BUILD)/bench-be/%.o: %.c $(GEN)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -DGVBE_BENCH $(WARN) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/pic/%.o: %.c $(GEN)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -DGV_GUEST_ONLY -fPIC $(WARN) $(CFLAGS) -c $< -o $@
+
+$(LIBGV): $(LIBGV_OBJS) $(LIBGV_MAP)
+	$(CC) $(CFLAGS) $(LDFLAGS) -shared -Wl,-soname,$(LIBGV_SONAME) \
+	  -Wl,--version-script=$(LIBGV_MAP) $(LIBGV_ZDEFS) -Wl,--as-needed \
+	  -o $@ $(LIBGV_OBJS) $(GUEST_LDLIBS)
+	ln -sf $(notdir $@) $(BUILD)/$(LIBGV_SONAME)
+	ln -sf $(LIBGV_SONAME) $(BUILD)/libgrant-virtio.so
 
 $(BUILD)/gv-backend-bench: $(BE_BENCH_OBJS) $(LIBS) $(DOM0_OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(BE_BENCH_OBJS) $(LIBS) $(DOM0_OBJS) $(LDLIBS)
@@ -116,8 +145,10 @@ $(foreach t,$(notdir $(TESTS)),$(eval $(call test_rule,$(t))))
 $(BUILD)/test/libtestsupport.a: $(TEST_SUPPORT)
 	rm -f $@ && ar rcs $@ $^
 
+# GV_TEST_CC, GV_TEST_SANITIZE: how test/test_libgv.sh builds the example
+# against the installed library (the sanitizer build's needs their runtime)
 test: all
-	BUILD=$(BUILD) sh test/run-tests.sh
+	BUILD=$(BUILD) GV_TEST_CC="$(CC)" sh test/run-tests.sh
 
 asan:
 	$(MAKE) BUILD=build-asan CC=clang \
@@ -125,7 +156,7 @@ asan:
 	  LDFLAGS="-fsanitize=address,undefined" all
 asan-test: asan
 	BUILD=build-asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  sh test/run-tests.sh
+	  GV_TEST_CC=clang GV_TEST_SANITIZE="-fsanitize=address,undefined" sh test/run-tests.sh
 
 deps:
 	sh tools/install-deps.sh

@@ -226,8 +226,16 @@ static int stream_copy(struct gvbe_req *r, bool writable, uint64_t off, void *bu
 
 uint32_t gvbe_blk_finish(struct gvbe_req *r, uint8_t status, uint32_t data_written)
 {
+	static const enum gvbe_stat_op stat_op[] = {
+		[GVBE_BLK_DONE] = GVBE_STAT_OTHER, [GVBE_BLK_READ] = GVBE_STAT_READ,
+		[GVBE_BLK_WRITE] = GVBE_STAT_WRITE, [GVBE_BLK_FLUSH] = GVBE_STAT_FLUSH,
+	};
 	uint64_t wbytes = r->ch->write_bytes;
+	bool ok = status == VIRTIO_BLK_S_OK;
 
+	/* every request ends here once: count it (gvbe_blk_handle set kind, len) */
+	gvbe_qstats_request(&r->vq->st, r->kind >= 0 && r->kind <= GVBE_BLK_FLUSH ?
+	                    stat_op[r->kind] : GVBE_STAT_OTHER, ok ? r->len : 0, !ok);
 	/* nowhere to put a status, or its page cannot be mapped: the driver
 	 * sees a used length without it and knows the request failed */
 	if (!wbytes)
@@ -431,6 +439,8 @@ uint32_t gvbe_blk_handle(void *ctx, struct gvbe_req *r)
 	int64_t moved;
 	int kind = gvbe_blk_prepare(b, r, &io);
 
+	r->kind = kind;                 /* for the counters (gvbe_blk_finish) */
+	r->len = io.len;
 	/* an image in memory (tmpfs) never waits for a device: a copy in the
 	 * loop is cheaper than any trip through io_uring (whose workers tmpfs
 	 * would need: it has no RWF_NOWAIT) */

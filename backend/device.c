@@ -109,6 +109,8 @@ static void dev_unmap_all(struct gvbe_dev *d)
 			        gvbe_vq_memory(vq) / 1024);
 			if (d->vq[q].port != GV_NO_PORT)
 				gv_evtchn_unbind(p, d->vq[q].port);
+			gvbe_qstats_add(&d->retired, &vq->st);
+			d->retired_requests += vq->requests;
 			gvbe_vq_fini(&d->vq[q]);
 			d->vq_live[q] = false;
 		}

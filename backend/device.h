@@ -71,6 +71,11 @@ struct gvbe_dev {
 	struct gvbe_vq vq[GVBE_MAX_QUEUES];
 	bool vq_live[GVBE_MAX_QUEUES];
 	struct gvbe_mapcache *cache[GVBE_MAX_QUEUES];   /* persistent pool, per queue */
+	/* the queues' counters of earlier connections (a queue's own start at
+	 * 0 with each connection): the device's totals are these plus the
+	 * live queues' (--status --json) */
+	struct gvbe_qstats retired;
+	uint64_t retired_requests;
 #ifdef GVBE_BENCH
 	struct gvbe_direct *direct;     /* --bench-direct with a persistent pool */
 #endif

@@ -50,7 +50,7 @@ static void usage(FILE *f)
 	"               [--ready-fd N] [--verbose] [--help] [--io io_uring|sync]\n"
 	"               [--foreground] [--pidfile FILE] [--control PATH|none]\n"
 	"    gv-backend --check-config [--config FILE] [--disk ...]\n"
-	"    gv-backend --status [--control PATH] [--platform xen|sim] [--sim-dir DIR]\n"
+	"    gv-backend --status [--json] [--control PATH] [--platform xen|sim] [--sim-dir DIR]\n"
 	"\n"
 	"DESCRIPTION\n"
 	"    Watches /local/domain/<self>/backend/virtio in xenstore and serves every\n"
@@ -97,8 +97,13 @@ static void usage(FILE *f)
 	"    --status\n"
 	"        Ask the running daemon (through its control socket) for its table of\n"
 	"        guests and devices: state, negotiated features, queues, requests,\n"
-	"        map-cache use, backing image; and its grant counters. Exit 3 if no\n"
-	"        daemon answers.\n"
+	"        map-cache use, backing image, per-queue latency; and its grant\n"
+	"        counters. Exit 3 if no daemon answers.\n"
+	"    --json\n"
+	"        With --status: the same as one JSON object for monitors: per device\n"
+	"        and per queue, requests by type, bytes read and written, errors, in\n"
+	"        flight, map-cache pages, latency p50/p99/max (docs/admin.md lists\n"
+	"        every field).\n"
 	"    --control PATH|none\n"
 	"        The control socket (default /run/grant-virtio/backend.sock on Xen,\n"
 	"        SIMDIR/gv-backend.sock on the simulated Xen); none: no socket.\n"
@@ -232,6 +237,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ "check-config", no_argument, NULL, 'C' },
 		{ "status", no_argument, NULL, 'S' },
+		{ "json", no_argument, NULL, 'J' },
 		{ "control", required_argument, NULL, 'K' },
 		{ "pidfile", required_argument, NULL, 'P' },
 		{ "foreground", no_argument, NULL, 'F' },
@@ -245,7 +251,7 @@ int main(int argc, char **argv)
 	struct gvbe_disk_cfg d;
 	char err[512], ctlbuf[300];
 	const char *kind = NULL;
-	bool check_config = false, want_status = false, want_aio = true;
+	bool check_config = false, want_status = false, want_json = false, want_aio = true;
 	int poll_us = 0;
 	double last_work = 0;
 	sigset_t sigs;
@@ -271,6 +277,9 @@ int main(int argc, char **argv)
 			break;
 		case 'S':
 			want_status = true;
+			break;
+		case 'J':
+			want_json = true;
 			break;
 		case 'K':
 			svc.control = optarg;
@@ -362,12 +371,16 @@ int main(int argc, char **argv)
 		svc.control = gvbe_control_default_path(kind, popts.sim_dir, ctlbuf, sizeof(ctlbuf));
 	else if (!strcmp(svc.control, "none"))
 		svc.control = NULL;
+	if (want_json && !want_status) {
+		fprintf(stderr, "gv-backend: --json goes with --status\n");
+		return 1;
+	}
 	if (want_status) {
 		if (!svc.control) {
 			fprintf(stderr, "gv-backend: --status needs a control socket\n");
 			return 1;
 		}
-		return gvbe_status_client(svc.control);
+		return gvbe_status_client(svc.control, want_json);
 	}
 	if (!check_config && gvbe_service_load(&svc, &be.disks, err, sizeof(err)) < 0) {
 		fprintf(stderr, "gv-backend: %s\n", err);
@@ -487,10 +500,12 @@ int main(int argc, char **argv)
 	}
 
 	while (!stop) {
-		struct pollfd pfd[5] = {
+		/* then the control socket and its clients (gvbe_control_pollfds) */
+		struct pollfd pfd[4 + 1 + GVBE_CONTROL_CLIENTS] = {
 			{ xfd, POLLIN, 0 }, { efd, POLLIN, 0 }, { sfd, POLLIN, 0 },
-			{ be.aio_efd, POLLIN, 0 }, { svc.control_fd, POLLIN, 0 },
+			{ be.aio_efd, POLLIN, 0 },
 		};
+		unsigned nctl = gvbe_control_pollfds(&svc, pfd + 4, 1 + GVBE_CONTROL_CLIENTS);
 		bool more = gvbe_dev_serve_pending(&be);
 		int watch_wait = gvbe_dev_watch_work(&be, WATCH_RECONCILES_PER_PASS);
 
@@ -506,8 +521,13 @@ int main(int argc, char **argv)
 			if (more)
 				last_work = now_us();
 		}
+		if (!more) {
+			int ctl_wait = gvbe_control_timeout(&svc);
 
-		rc = poll(pfd, svc.control_fd >= 0 ? 5 : 4, more ? 0 : watch_wait);
+			if (ctl_wait >= 0 && (watch_wait < 0 || ctl_wait < watch_wait))
+				watch_wait = ctl_wait;
+		}
+		rc = poll(pfd, 4 + nctl, more ? 0 : watch_wait);
 		if (rc < 0 && errno != EINTR) {
 			gv_err("poll: %s", strerror(errno));
 			status = 2;
@@ -527,8 +547,7 @@ int main(int argc, char **argv)
 				}
 			}
 		}
-		if (svc.control_fd >= 0 && (pfd[4].revents & POLLIN))
-			gvbe_control_serve(&be, &svc, svc.control_fd);
+		gvbe_control_work(&be, &svc, pfd + 4, nctl);
 		if (pfd[1].revents & POLLIN || pfd[3].revents & POLLIN)
 			last_work = now_us();
 		if (pfd[3].revents & POLLIN) {

@@ -8,14 +8,13 @@
 #include <sys/random.h>
 #include "blk.h"
 
-uint32_t gvbe_rng_handle(void *ctx, struct gvbe_req *r)
+static uint32_t rng_fill(struct gvbe_req *r)
 {
 	struct gvbe_chain *ch = r->ch;
 	uint64_t pages = 0;
 	uint32_t filled = 0;
 	unsigned first = ch->nread, n = 0;
 
-	(void)ctx;
 	/* readable buffers mean nothing to an entropy device: skip them */
 	while (first + n < ch->nseg && pages + ch->seg[first + n].npages <= GVBE_REQ_MAX_PAGES)
 		pages += ch->seg[first + n++].npages;
@@ -42,5 +41,15 @@ uint32_t gvbe_rng_handle(void *ctx, struct gvbe_req *r)
 			}
 		}
 	}
+	return filled;
+}
+
+uint32_t gvbe_rng_handle(void *ctx, struct gvbe_req *r)
+{
+	uint32_t filled = rng_fill(r);
+
+	(void)ctx;
+	/* nothing filled: no writable buffer, or getrandom failed */
+	gvbe_qstats_request(&r->vq->st, GVBE_STAT_READ, filled, !filled);
 	return filled;
 }

@@ -10,13 +10,26 @@
 #ifndef GVBE_SERVICE_H
 #define GVBE_SERVICE_H
 
+#include <poll.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include "config.h"
 #include "device.h"
 
 /* ---- service.c ------------------------------------------------------------ */
+/* A control-socket client whose request line has not come yet (control.c). */
+#define GVBE_CONTROL_CLIENTS 8          /* waiting at once; more are told to retry */
+#define GVBE_CONTROL_WAIT_MS 1000       /* a client that says nothing gets the table then */
+struct gvbe_control_client {
+	bool busy;
+	int fd;
+	int64_t deadline;               /* gv_now_ms() */
+	size_t len;
+	char req[64];                   /* the request line so far */
+};
+
 /* Where the disk configuration comes from, kept for SIGHUP. */
 struct gvbe_service {
 	const char *config;             /* --config FILE, or NULL */
@@ -25,6 +38,7 @@ struct gvbe_service {
 	bool pidfile_written;
 	const char *control;            /* control socket path, or NULL (none) */
 	int control_fd;                 /* listening socket, or -1 */
+	struct gvbe_control_client clients[GVBE_CONTROL_CLIENTS];
 	unsigned reloads;               /* successful SIGHUP reloads */
 };
 
@@ -59,16 +73,37 @@ const char *gvbe_control_default_path(const char *kind, const char *sim_dir,
  * the answer names guests and images). A stale socket is replaced; one a
  * live daemon answers on is left alone (-EADDRINUSE). Returns the fd. */
 int  gvbe_control_listen(const char *path, char *err, size_t errlen);
-/* The listening fd is readable: accept each waiting client and write it the
- * status table, then close it. Never blocks for long on a slow client. */
-void gvbe_control_serve(struct gvbe_backend *be, struct gvbe_service *s, int lfd);
-/* Closes and unlinks (only if it is still ours). */
+/* The control socket's protocol: a client connects and writes one request
+ * line, "status" (the table for people) or "status json" (the same as one
+ * JSON object, docs/admin.md); it is answered and the socket closed. A
+ * client that writes nothing (shuts its side, or says nothing for
+ * GVBE_CONTROL_WAIT_MS) gets the table, as before requests existed. An
+ * unknown request gets one line "error: ...". Nothing here waits on a
+ * client: the daemon's poll loop watches the listening socket and the
+ * clients waiting to be read, through these three calls. */
+/* Fills pfd[0..n) (n <= max) with the descriptors to poll: the listening
+ * socket, then each waiting client. Returns n (0 without a socket). */
+unsigned gvbe_control_pollfds(const struct gvbe_service *s, struct pollfd *pfd, unsigned max);
+/* Milliseconds until the first waiting client's deadline; -1: none waits. */
+int  gvbe_control_timeout(const struct gvbe_service *s);
+/* After poll: accepts new clients, reads the requests that came, answers
+ * them and the clients past their deadline. pfd, n: as filled above. Never
+ * blocks for long on a slow client (a send is cut off after 1 s). */
+void gvbe_control_work(struct gvbe_backend *be, struct gvbe_service *s,
+                       const struct pollfd *pfd, unsigned n);
+/* Closes the waiting clients and the socket and unlinks it (only if it is
+ * still ours). */
 void gvbe_control_close(struct gvbe_service *s);
-/* Writes the status table of be to f (what the control socket answers). */
+/* Writes the status table of be to f (the answer to "status"). */
 void gvbe_status_write(struct gvbe_backend *be, const struct gvbe_service *s, FILE *f);
-/* `gv-backend --status`: connects to path, copies the answer to stdout.
- * Returns the exit status: 0, or 3 when no daemon answers (with why on
- * stderr). */
-int  gvbe_status_client(const char *path);
+/* The same as one JSON object (the answer to "status json"). */
+void gvbe_status_write_json(struct gvbe_backend *be, const struct gvbe_service *s, FILE *f);
+/* Writes str as a JSON string (NULL: null): quotes, backslashes and control
+ * characters escaped, bytes that are not UTF-8 as U+FFFD. */
+void gvbe_json_str(FILE *f, const char *str);
+/* `gv-backend --status [--json]`: connects to path, asks for the table (or
+ * the JSON object), copies the answer to stdout. Returns the exit status:
+ * 0, or 3 when no daemon answers (with why on stderr). */
+int  gvbe_status_client(const char *path, bool json);
 
 #endif

@@ -560,6 +560,7 @@ void gvbe_req_complete(struct gvbe_req *r, uint32_t len)
 	vq->used->ring[vq->used_idx % vq->num].len = len;
 	vq->used_idx++;
 	vq->requests++;
+	gvbe_qstats_latency(&vq->st, gvbe_now_ns() - r->t0);
 	vq->inflight--;
 	req_put(vq, r);
 	update_pin_floor(vq);
@@ -672,6 +673,7 @@ int gvbe_vq_serve(struct gvbe_vq *vq, unsigned budget)
 		r->nunmap = 0;
 		r->mapped = false;
 		r->inflight = true;
+		r->t0 = gvbe_now_ns();
 #ifdef GVBE_BENCH
 		r->nsingle = 0;
 #endif

@@ -14,6 +14,7 @@
 #include "abi.h"
 #include "aio.h"
 #include "platform.h"
+#include "stats.h"
 
 #define GVBE_MAX_QUEUE_SIZE   256u   /* max-queue-size */
 #define GVBE_REQ_MAX_PAGES    640u   /* pages one request may map (<= SIM_MAX_BATCH) */
@@ -71,6 +72,7 @@ struct gvbe_req {
 	struct gvbe_req *next_free;
 	uint64_t gen;                   /* map cache generation (pins its batches) */
 	bool inflight;
+	uint64_t t0;                    /* taken from the ring (gvbe_now_ns), for the latency */
 	/* the device type's state for an asynchronous request */
 	struct gvbe_aio_op op;
 	int kind;
@@ -150,6 +152,7 @@ struct gvbe_vq {
 	void *handler_ctx;
 	uint64_t requests;
 	uint64_t kicks, interrupts;     /* notifications received and sent */
+	struct gvbe_qstats st;          /* by type, bytes, errors, latency (stats.h) */
 	/* set once when the driver breaks the ring */
 	bool broken;
 	char why[320];

@@ -28,20 +28,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "abi.h"
+#include "grant_virtio_types.h"   /* struct gv_counters, enum gv_platform_kind */
 
 struct xs_handle;
-
-/* Counters kept on every handle. "Pages" unless said otherwise. */
-struct gv_counters {
-	uint64_t grants_active;   /* granted by this handle, not yet ended */
-	uint64_t grants_leaked;   /* end failed (peer still mapped): never reused */
-	uint64_t maps_active;     /* pages of other domains mapped by this handle */
-	uint64_t maps_done;       /* pages mapped, ever */
-	uint64_t unmaps_done;     /* pages unmapped, ever */
-	uint64_t map_calls;       /* batches passed to map, ever */
-	uint64_t events_sent;
-	uint64_t events_received;
-};
 
 /* A peer-death notification (gntalloc UNMAP_NOTIFY / xengnttab *_notify):
  * when the share or mapping goes away for any reason, process death
@@ -59,8 +48,6 @@ struct gv_notify {
 #define GV_GRANT_READONLY 0x1u    /* the peer may map the pages read-only only */
 /* map flags */
 #define GV_MAP_WRITE      0x1u    /* map writable; refused for a readonly grant */
-
-enum gv_platform_kind { GV_PLATFORM_AUTO = 0, GV_PLATFORM_XEN, GV_PLATFORM_SIM };
 
 struct gv_platform_opts {
 	enum gv_platform_kind kind; /* AUTO: env GV_PLATFORM (xen|sim), else xen

@@ -47,9 +47,15 @@
 #include "platform.h"
 #include "platform_xen_dom0.h"
 
-/* Weak: present only in programs linked with platform_xen_dom0.o (dom0's). */
+/* Weak: present only in programs linked with platform_xen_dom0.o (dom0's).
+ * The shared guest library (libgrant-virtio.so, built with GV_GUEST_ONLY)
+ * does not refer to them at all: a weak reference would stay unresolved in
+ * its dynamic symbol table, and a program's own symbol of that name would
+ * be called. */
+#ifndef GV_GUEST_ONLY
 #pragma weak gv_xen_dom0_domain_exists
 #pragma weak gv_xen_dom0_close
+#endif
 
 /* A region handed out by grant_alloc or map. */
 struct xen_region {
@@ -184,9 +190,14 @@ static int xen_domain_exists(struct gv_platform *p, domid_t domid)
 
 	if (domid == p->domid)
 		return 1;
+#ifdef GV_GUEST_ONLY
+	(void)x;
+	return -ENOSYS;         /* the guest library: never dom0's part */
+#else
 	if (!gv_xen_dom0_domain_exists)
 		return -ENOSYS;     /* a guest program: linked without dom0's part */
 	return gv_xen_dom0_domain_exists(&x->dom0, &x->log.vtable, domid);
+#endif
 }
 
 /* ---- granting ---- */
@@ -428,8 +439,10 @@ static void release(struct xen_priv *x)
 			xengntshr_unshare(x->gntshr, x->grants.v[i].addr, x->grants.v[i].count);
 		xengntshr_close(x->gntshr);
 	}
+#ifndef GV_GUEST_ONLY
 	if (x->dom0 && gv_xen_dom0_close)
 		gv_xen_dom0_close(x->dom0);
+#endif
 	free(x->grants.v);
 	free(x->maps.v);
 	free(x->ports);

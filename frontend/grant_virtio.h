@@ -9,21 +9,33 @@
  * common/log.h). A device that the backend stopped (DEVICE_NEEDS_RESET,
  * BE=Closing) or that lost its backend fails every request with -EIO from
  * then on; gv_device_error() says why; only gv_detach() remains useful.
+ *
+ * Installed (make install, Debian's libgrant-virtio-dev) as
+ * <grant_virtio.h> with its companion <grant_virtio_types.h>; a program
+ * builds with `pkg-config --cflags --libs grant-virtio` and links
+ * libgrant-virtio.so.0, which needs libxenstore, libxengnttab and
+ * libxenevtchn, never dom0's libxenctrl. Only the functions declared here
+ * are exported (frontend/libgrant-virtio.map). See examples/gv-read.c.
  */
 #ifndef GV_GRANT_VIRTIO_H
 #define GV_GRANT_VIRTIO_H
 
+#include <errno.h>          /* results are negative errno values */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
-#include "platform.h"
+#include "grant_virtio_types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 struct gv_device;
 struct gv_stats;
 
 struct gv_attach_opts {
-	enum gv_platform_kind platform; /* GV_PLATFORM_AUTO: see gv_platform_open */
+	enum gv_platform_kind platform; /* GV_PLATFORM_AUTO: see grant_virtio_types.h */
 	const char *sim_dir;        /* simulation directory, NULL: default */
 	int domid;                  /* simulation: this guest's domain id; -1: $GV_DOMID or 0 */
 	unsigned devid;             /* device/virtio/<devid> */
@@ -166,5 +178,9 @@ ssize_t gv_rng_read(struct gv_device *d, void *buf, size_t len);
  * pool: grant or bypass strategy). Does not log. */
 void *gv_pool_alloc(struct gv_device *d, size_t len);
 void gv_pool_free(struct gv_device *d, void *buf, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

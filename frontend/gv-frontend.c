@@ -21,7 +21,7 @@ static const char usage[] =
 "SYNOPSIS\n"
 "    gv-frontend [--platform sim|xen] [--domid N] [--devid N]\n"
 "                [--dma bounce|grant|pool|bypass] [--queue-size N] [--pool-pages N]\n"
-"                [--timeout MS] [--io-timeout MS] [--verbose] COMMAND [ARGS]\n"
+"                [--timeout MS] [--io-timeout MS] [--hold] [--verbose] COMMAND [ARGS]\n"
 "\n"
 "DESCRIPTION\n"
 "    Attaches to the virtio device DEVID of this guest (docs/transport.md): the\n"
@@ -61,6 +61,9 @@ static const char usage[] =
 "    --timeout MS          each handshake wait (default 10000)\n"
 "    --io-timeout MS       requests in flight and none completed for MS: the\n"
 "                          device is taken as broken, requests fail (default 30000)\n"
+"    --hold                after COMMAND, stay attached (idle) until stdin\n"
+"                          reaches end of file, then detach: to look at the\n"
+"                          backend's gv-backend --status of a connected device\n"
 "    SIZE and offsets take K, M, G suffixes (powers of 1024).\n"
 "\n"
 "EXIT STATUS\n"
@@ -525,6 +528,7 @@ int main(int argc, char **argv)
 		{ "raw", no_argument, NULL, 'R' },
 		{ "io-size", required_argument, NULL, 'i' },
 		{ "depth", required_argument, NULL, 'n' },
+		{ "hold", no_argument, NULL, 'H' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct gv_attach_opts ao;
@@ -536,7 +540,7 @@ int main(int argc, char **argv)
 	char err[1024];
 	uint64_t v;
 	int c, rc, status;
-	bool bypass;
+	bool bypass, hold = false;
 
 	gv_log_set_program("gv-frontend");
 	gv_attach_opts_init(&ao);
@@ -566,6 +570,9 @@ int main(int argc, char **argv)
 			break;
 		case 'R':
 			a.raw = true;
+			break;
+		case 'H':
+			hold = true;
 			break;
 		case '?':
 			goto bad_usage;
@@ -657,6 +664,17 @@ int main(int argc, char **argv)
 		if (bypass)
 			fprintf(stderr, "%s\n", bypass_explanation);
 		status = 3;
+	}
+	if (hold && !stop_signal) {
+		char buf[256];
+		ssize_t n;
+
+		/* attached and idle, for a look at the backend's --status */
+		printf("holding the device until stdin closes\n");
+		fflush(stdout);
+		while ((n = read(STDIN_FILENO, buf, sizeof(buf))) > 0 ||
+		       (n < 0 && errno == EINTR && !stop_signal))
+			;
 	}
 	if (stop_signal) {
 		fprintf(stderr, "gv-frontend: %s: detaching\n", strsignal(stop_signal));

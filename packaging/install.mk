@@ -1,11 +1,23 @@
 # packaging/install.mk: make install, included by the Makefile.
 #
-#   make install [PREFIX=/usr/local] [DESTDIR=] [SYSCONFDIR=/etc]
+#   make install [PREFIX=/usr/local] [DESTDIR=] [SYSCONFDIR=/etc] [LIBDIR=PREFIX/lib]
 #
-# Programs: gv-backend to sbin, the others to bin; man pages; the systemd
-# unit (paths substituted); the xenstore schema (for reference: gv-schema
-# has it built in); examples. Config files in SYSCONFDIR are installed only
-# if absent (never overwrites an administrator's edits).
+# make install is the three parts below; debian/rules installs each into
+# its own package:
+#   install-daemon  (grant-virtio) programs: gv-backend to sbin, the others
+#                   to bin; man pages; the systemd unit (paths substituted);
+#                   the xenstore schema (for reference: gv-schema has it
+#                   built in); examples. Config files in SYSCONFDIR are
+#                   installed only if absent (never overwrites an
+#                   administrator's edits).
+#   install-lib     (libgrant-virtio0) the guest library
+#                   LIBDIR/libgrant-virtio.so.VERSION and its soname link
+#                   libgrant-virtio.so.0
+#   install-dev     (libgrant-virtio-dev) the link libgrant-virtio.so, the
+#                   headers grant_virtio.h and grant_virtio_types.h in
+#                   INCLUDEDIR, LIBDIR/pkgconfig/grant-virtio.pc,
+#                   examples/gv-read.c in DEVDOCDIR/examples, and the
+#                   man page libgrant-virtio(3)
 PREFIX     ?= /usr/local
 SYSCONFDIR ?= /etc
 SBINDIR     = $(PREFIX)/sbin
@@ -14,11 +26,34 @@ MANDIR      = $(PREFIX)/share/man
 DATADIR     = $(PREFIX)/share/grant-virtio
 DOCDIR      = $(PREFIX)/share/doc/grant-virtio
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+DEVDOCDIR  ?= $(DOCDIR)
 INSTALL    ?= install
 BIN_PROGS   = gv-frontend gv-xl gv-simxen gv-schema
 
-.PHONY: install
-install: $(PROGS)
+.PHONY: install install-daemon install-lib install-dev
+install: install-daemon install-lib install-dev
+
+install-lib: $(LIBGV)
+	$(INSTALL) -d $(DESTDIR)$(LIBDIR)
+	$(INSTALL) -m 644 $(LIBGV) $(DESTDIR)$(LIBDIR)/
+	ln -sf $(notdir $(LIBGV)) $(DESTDIR)$(LIBDIR)/$(LIBGV_SONAME)
+
+install-dev: $(LIBGV)
+	$(INSTALL) -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) \
+	  $(DESTDIR)$(DEVDOCDIR)/examples $(DESTDIR)$(MANDIR)/man3
+	ln -sf $(LIBGV_SONAME) $(DESTDIR)$(LIBDIR)/libgrant-virtio.so
+	$(INSTALL) -m 644 frontend/grant_virtio.h common/grant_virtio_types.h $(DESTDIR)$(INCLUDEDIR)/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+	  -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(LIBGV_VERSION)|g' \
+	  packaging/grant-virtio.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/grant-virtio.pc
+	chmod 644 $(DESTDIR)$(PKGCONFIGDIR)/grant-virtio.pc
+	$(INSTALL) -m 644 examples/gv-read.c $(DESTDIR)$(DEVDOCDIR)/examples/
+	$(INSTALL) -m 644 man/libgrant-virtio.3 $(DESTDIR)$(MANDIR)/man3/
+
+install-daemon: $(PROGS)
 	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
 	  $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR)/examples \
 	  $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/grant-virtio $(DESTDIR)$(SYSCONFDIR)/default

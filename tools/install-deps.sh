@@ -5,7 +5,8 @@
 #
 #   sh tools/install-deps.sh [GROUP...]
 #     --build      (the default) building, `make test`, `make asan-test`:
-#                  compilers, libxen-dev, linux-libc-dev, liburing-dev, xenstore-utils, valgrind
+#                  compilers, libxen-dev, linux-libc-dev, liburing-dev, xenstore-utils, valgrind,
+#                  pkgconf (the installed library's test), python3 (parses --status --json)
 #     --xen-test   `make xen-test` on the host: QEMU, debootstrap, busybox,
 #                  cpio, compressors, gcc-12 for the guest module (xen-test/run.sh asks for it)
 #     --bench      `make bench`: gnuplot-nox for the chart, fio for the real-disk reference (bench/run.sh asks)
@@ -17,7 +18,7 @@
 # part installs its own group through xen-test/run.sh.
 set -eu
 
-BUILD="build-essential clang libxen-dev linux-libc-dev xenstore-utils valgrind liburing-dev"
+BUILD="build-essential clang libxen-dev linux-libc-dev xenstore-utils valgrind liburing-dev pkgconf python3"
 XEN_TEST="qemu-system-x86 busybox-static cpio debootstrap gzip xz-utils zstd ca-certificates gcc-12 make"
 BENCH="gnuplot-nox fio"
 PACKAGING="build-essential debhelper dh-dkms dpkg-dev fakeroot libxen-dev linux-libc-dev liburing-dev man-db"
