@@ -28,16 +28,15 @@ check "libfrontend refers to nothing of dom0's" lib_clean
 # B defines; an ops table is data, so a driver reached through one adds no
 # edge back) has no cycle: tsort reports none.
 call_graph() {
-	for a in "$B"/frontend/*.o; do
-		case $a in */gv-*) continue ;; esac
-		for s in $(nm -u "$a" | awk '{print $2}'); do
-			for o in "$B"/frontend/*.o; do
-				case $o in "$a"|*/gv-*) continue ;; esac
-				nm --defined-only "$o" | awk -v s="$s" '$3 == s && $2 ~ /[TDRB]/ { f = 1 } END { exit !f }' &&
-				  echo "$(basename "$a" .o) $(basename "$o" .o)"
-			done
-		done
-	done | sort -u
+	for o in "$B"/frontend/*.o; do
+		case $o in */gv-*) continue ;; esac
+		n=$(basename "$o" .o)
+		nm --defined-only "$o" | awk -v n="$n" '$2 ~ /[TDRB]/ { print "D", n, $3 }'
+		nm -u "$o" | awk -v n="$n" '{ print "U", n, $2 }'
+	done | awk '$1 == "D" { def[$3] = def[$3] " " $2; next }
+	            { use[++nu] = $2 " " $3 }
+	            END { for (i = 1; i <= nu; i++) { split(use[i], u, " "); k = split(def[u[2]], d, " ")
+	                  for (j = 1; j <= k; j++) if (d[j] != u[1]) print u[1], d[j] } }' | sort -u
 }
 graph=$(call_graph)
 no_cycle() { [ -n "$graph" ] && echo "$graph" | tsort >/dev/null 2>&1; }
