@@ -51,7 +51,7 @@ GVS_SIZE=${GVS_SIZE:-256K}
 # I/O must run to its end: the random pass costs 1-4 minutes under TCG.
 GVS_IO_FAULT=${GVS_IO_FAULT:---random}
 GVS_IO_CLEAN=${GVS_IO_CLEAN:-}
-GVS_IO_LIMIT=${GVS_IO_LIMIT:-90}      # s: a frontend command to end
+GVS_IO_LIMIT=${GVS_IO_LIMIT:-240}     # s: a frontend command to end (90 s seen for 256K under load)
 GVS_REST_LIMIT=${GVS_REST_LIMIT:-20}  # s: the device to come to rest, a daemon to start
 GVS_GONE_LIMIT=${GVS_GONE_LIMIT:-15}  # s: a destroyed guest to vanish, its mappings to go
 GVS_VIRTIO='virtio = [ "backend=0,type=virtio,device2,transport=mmio,grant_usage=1" ]'
