@@ -81,6 +81,7 @@ chmod 755 "$d/init"
 # run.sh leaves the selected scenarios in out/scenarios.list
 if [ -f "$out/scenarios.list" ]; then cp "$out/scenarios.list" "$d/gv/"; else cp "$here/scenarios.list" "$d/gv/"; fi
 cp "$here/scenario-lib.sh" "$here/scenarios.sh" "$here/bench.sh" "$d/gv/"
+cp "$here/stress.sh" "$d/gv/"
 cp "$cache/kernel/boot/vmlinuz-$kver" "$d/gv/guest/vmlinuz"
 cp "$out/guest.cpio.gz" "$d/gv/guest/initrd.gz"
 # tells the scenarios whether the guest image carries grant_virtio.ko

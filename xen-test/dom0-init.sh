@@ -46,13 +46,13 @@ xenconsoled --pid-file=/run/xenconsoled.pid --log=guest --log-dir=/var/log/xen/c
 echo "GV-DOM0-UP at $(uptime_s) s uptime"
 
 cd /gv
-. /gv/scenario-lib.sh; . /gv/scenarios.sh
+. /gv/scenario-lib.sh; . /gv/scenarios.sh; . /gv/stress.sh
 # Each line: <name> <timeout seconds> <command...>; '#' comments, blank lines ignored.
 grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' /gv/scenarios.list >/tmp/scenarios
 while read -r name limit cmd; do
 	echo "GV-BEGIN $name"
 	t0=$(uptime_s)
-	timeout -s KILL "$limit" sh -c ". /gv/scenario-lib.sh; . /gv/scenarios.sh; $cmd" </dev/null >/tmp/sc.out 2>&1
+	timeout -s KILL "$limit" sh -c ". /gv/scenario-lib.sh; . /gv/scenarios.sh; . /gv/stress.sh; $cmd" </dev/null >/tmp/sc.out 2>&1
 	rc=$?
 	t1=$(uptime_s)
 	sed "s|^|[$name] |" /tmp/sc.out
