@@ -71,6 +71,7 @@ struct gv_device {
 	bool restartable;           /* the record is granted: a new backend may take over */
 	bool backend_away;          /* its liveness byte cleared: waiting for a successor */
 	long long away_since_ms;
+	long long away_spent_ms;    /* time away since the last completion: one budget */
 	int restart_timeout_ms;
 	int timeout_ms;
 

@@ -159,8 +159,12 @@ static void backend_back(struct gv_device *d)
 	d->st.restart_wait_ms_total += (uint64_t)waited;
 	if ((uint64_t)waited > d->st.restart_wait_ms_max)
 		d->st.restart_wait_ms_max = (uint64_t)waited;
-	/* the requests' clock starts again now */
-	d->last_progress_ms = gv_now_ms();
+	/* The requests' clock was paused while no backend ran; the time away
+	 * counts against restart_timeout_ms until something completes, so a
+	 * backend that keeps vanishing and coming back without completing
+	 * anything cannot hold the requests for longer than both bounds. */
+	d->last_progress_ms += waited;
+	d->away_spent_ms += waited;
 	gv_info("device %u: a backend took the device over after %lld ms; %u requests in flight "
 	        "go on", d->devid, waited, d->vq ? gvfe_vq_in_flight(d->vq) : 0);
 }
@@ -204,7 +208,10 @@ int gvfe_dev_check_backend(struct gv_device *d)
 
 void gvfe_dev_started_io(struct gv_device *d)
 {
-	d->last_progress_ms = gv_now_ms();
+	/* while no backend runs, the clock is paused from the death on (the
+	 * return adds the whole time away) */
+	d->last_progress_ms = d->backend_away ? d->away_since_ms : gv_now_ms();
+	d->away_spent_ms = 0;
 }
 
 static void reap(struct gv_device *d)
@@ -220,8 +227,10 @@ static void reap(struct gv_device *d)
 		any = true;
 		d->drv->complete(d, token, len, 0);
 	}
-	if (any)
+	if (any) {
 		d->last_progress_ms = gv_now_ms();
+		d->away_spent_ms = 0;
+	}
 	if (rc < 0 && !d->broken)
 		dev_fail_quiet(d, "the backend broke virtqueue %u (see the line above)", d->vq->index);
 	if (d->drv->pump)
@@ -273,7 +282,8 @@ int gvfe_dev_wait_event(struct gv_device *d, int timeout_ms)
  * fails with -EIO, as after a backend death. */
 static void check_io_timeout(struct gv_device *d, long long now)
 {
-	if (d->backend_away && !d->broken && now - d->away_since_ms >= d->restart_timeout_ms) {
+	if (d->backend_away && !d->broken &&
+	    now - d->away_since_ms + d->away_spent_ms >= d->restart_timeout_ms) {
 		gvfe_dev_fail(d, "backend went away and no backend took the device over in %d ms",
 		              d->restart_timeout_ms);
 		return;
@@ -292,8 +302,10 @@ static int wait_budget(struct gv_device *d, int timeout_ms, long long deadline, 
 	long long left = timeout_ms < 0 ? d->io_timeout_ms : deadline - now;
 
 	if (d->backend_away) {
-		if (d->away_since_ms + d->restart_timeout_ms - now < left)
-			left = d->away_since_ms + d->restart_timeout_ms - now;
+		long long end = d->away_since_ms + d->restart_timeout_ms - d->away_spent_ms;
+
+		if (end - now < left)
+			left = end - now;
 	} else if (gvfe_vq_in_flight(d->vq) && d->last_progress_ms + d->io_timeout_ms - now < left) {
 		left = d->last_progress_ms + d->io_timeout_ms - now;
 	}
