@@ -542,6 +542,7 @@ static void dev_try_connect(struct gvbe_dev *d, bool takeover)
 {
 	char err[400];
 	unsigned again = 0;
+	long long t0 = gv_now_ms();
 	int rc;
 
 	err[0] = 0;
@@ -576,7 +577,7 @@ static void dev_try_connect(struct gvbe_dev *d, bool takeover)
 		/* the frontend re-reads our liveness byte on this event */
 		gv_evtchn_notify(d->be->p, d->dev_port);
 		gv_info("%s: taken over from an earlier backend, %u request%s in flight served "
-		        "again", d->label, again, again == 1 ? "" : "s");
+		        "again (%lld ms)", d->label, again, again == 1 ? "" : "s", gv_now_ms() - t0);
 	}
 	gv_info("%s: connected (%u queue%s of %u, features 0x%llx, %s)", d->label, d->fe_nq,
 	        d->fe_nq > 1 ? "s" : "", d->vq[0].num, (unsigned long long)d->driver_features,
