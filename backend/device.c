@@ -18,6 +18,7 @@
 #include <time.h>
 #include <xenstore.h>
 #include "aio.h"
+#include "clock.h"
 #include "device.h"
 #include "mapcache.h"
 #ifdef GVBE_BENCH
@@ -93,6 +94,7 @@ static void dev_unmap_all(struct gvbe_dev *d)
 			d->cache[q] = NULL;
 			for (unsigned a = 0; a < 3; a++)
 				d->area[q][a].addr = NULL;
+			d->inflight[q] = NULL;
 		}
 		d->blk.aio = NULL;
 	}
@@ -119,6 +121,9 @@ static void dev_unmap_all(struct gvbe_dev *d)
 				gv_unmap(p, d->area[q][a].addr, d->area[q][a].count);
 			d->area[q][a].addr = NULL;
 		}
+		if (d->inflight[q])
+			gv_unmap(p, (void *)d->inflight[q], 1);
+		d->inflight[q] = NULL;
 		gvbe_mapcache_destroy(d->cache[q]);
 		d->cache[q] = NULL;
 	}
@@ -186,7 +191,9 @@ static void dev_free(struct gvbe_backend *be, struct gvbe_dev *d)
 
 /* ---- step 1: publish ------------------------------------------------------------ */
 
-static void dev_publish(struct gvbe_dev *d)
+/* takeover: a backend before us connected the device (BE=Connected found
+ * at start-up): the same checks and keys, but the state stays Connected */
+static void dev_publish(struct gvbe_dev *d, bool takeover)
 {
 	struct gvbe_backend *be = d->be;
 	char type[64], err[300];
@@ -251,6 +258,9 @@ static void dev_publish(struct gvbe_dev *d)
 	be_write(d, GV_XS_NUM_QUEUES, "%u", d->nq);
 	be_write(d, GV_XS_MAX_QUEUE_SIZE, "%u", GVBE_MAX_QUEUE_SIZE);
 	be_write(d, GV_XS_MAX_PERSISTENT, "%u", GVBE_MAX_PERSISTENT);
+	be_write(d, GV_XS_FEATURE_INFLIGHT, "1");
+	if (takeover)
+		return;
 	be_write(d, GV_XS_DEVICE_STATUS, "0");
 	set_state(d, XenbusStateInitWait);
 	d->phase = GVBE_DEV_INITWAIT;
@@ -297,15 +307,33 @@ static int map_area(struct gvbe_dev *d, unsigned q, unsigned a, const char *fmt,
 	return 0;
 }
 
+/* Binds the frontend's unbound port. At a takeover the hypervisor may not
+ * yet have released the end the dead backend held (the port is unbound for
+ * us again only then, as Xen's evtchn_close leaves it): a bounded wait. */
+#define TAKEOVER_BIND_WAIT_MS 2000
+static int bind_port(struct gvbe_dev *d, evtchn_port_t port, bool takeover, evtchn_port_t *local)
+{
+	long long deadline = gv_now_ms() + TAKEOVER_BIND_WAIT_MS;
+	int rc;
+
+	for (;;) {
+		rc = gv_evtchn_bind(d->be->p, d->fe, port, local);
+		if (rc != -EINVAL || !takeover || gv_now_ms() >= deadline)
+			return rc;
+		nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
+	}
+}
+
 /* 0: connected. -EPROTO: err says why the device must break. -ESRCH: the
- * frontend is already gone. */
-static int dev_connect(struct gvbe_dev *d, char *err, size_t errlen)
+ * frontend is already gone. -ENOTSUP (takeover only): the frontend keeps no
+ * in-flight record, nothing was mapped or bound. */
+static int dev_connect(struct gvbe_dev *d, bool takeover, char *err, size_t errlen)
 {
 	struct gv_platform *p = d->be->p;
 	struct gv_notify live;
 	uint64_t v, port;
-	grant_ref_t lref;
-	unsigned aio_entries = 0;
+	grant_ref_t lref, iref[GVBE_MAX_QUEUES];
+	unsigned aio_entries = 0, have_inflight = 0;
 	char aerr[200];
 	void *addr;
 	int rc;
@@ -344,12 +372,31 @@ static int dev_connect(struct gvbe_dev *d, char *err, size_t errlen)
 		return -EPROTO;
 	}
 	d->fe_nq = (unsigned)v;
+	for (unsigned q = 0; q < d->fe_nq; q++) {
+		char key[48];
+
+		snprintf(key, sizeof(key), GV_XS_QUEUE_INFLIGHT_FMT, q);
+		rc = gv_xs_read_u64(d->be->xs, XBT_NULL, d->fe_dir, key, UINT32_MAX, &v);
+		if (rc < 0 && rc != -ENOENT) {
+			snprintf(err, errlen, "frontend key %s: malformed", key);
+			return -EPROTO;
+		}
+		iref[q] = (grant_ref_t)v;
+		have_inflight += rc == 0;
+	}
+	if (have_inflight && have_inflight != d->fe_nq) {
+		snprintf(err, errlen, "frontend granted in-flight records for %u of its %u queues",
+		         have_inflight, d->fe_nq);
+		return -EPROTO;
+	}
+	if (takeover && !have_inflight)
+		return -ENOTSUP;
 	if (fe_u64(d, GV_XS_EVENT_CHANNEL, UINT32_MAX - 1, &port, err, errlen) < 0 ||
 	    fe_u64(d, GV_XS_LIVENESS_REF, UINT32_MAX, &v, err, errlen) < 0)
 		return -EPROTO;
 	lref = (grant_ref_t)v;
 
-	rc = gv_evtchn_bind(p, d->fe, (evtchn_port_t)port, &d->dev_port);
+	rc = bind_port(d, (evtchn_port_t)port, takeover, &d->dev_port);
 	if (rc < 0) {
 		d->dev_port = GV_NO_PORT;
 		snprintf(err, errlen, "cannot bind the device event channel %llu: %s",
@@ -428,8 +475,25 @@ static int dev_connect(struct gvbe_dev *d, char *err, size_t errlen)
 #endif
 		vq->event_idx = d->driver_features & (1ULL << VIRTIO_RING_F_EVENT_IDX);
 		d->vq_live[q] = true;
+		if (have_inflight) {
+			if (num > GV_INFLIGHT_MAX_NUM) {
+				snprintf(err, errlen, "queue %u: %u entries do not fit an in-flight "
+				         "record", q, num);
+				return -EPROTO;
+			}
+			rc = gv_map(p, d->fe, 1, &iref[q], GV_MAP_WRITE, NULL, &addr);
+			if (rc < 0) {
+				snprintf(err, errlen, "the in-flight record of queue %u (ref %u) cannot "
+				         "be mapped writable: %s", q, iref[q], strerror(-rc));
+				return -EPROTO;
+			}
+			d->inflight[q] = addr;
+			/* at a takeover the record is read by gvbe_vq_recover */
+			if (!takeover)
+				gvbe_vq_track(vq, addr);
+		}
 		aio_entries += num;
-		rc = gv_evtchn_bind(p, d->fe, (evtchn_port_t)port, &vq->port);
+		rc = bind_port(d, (evtchn_port_t)port, takeover, &vq->port);
 		if (rc < 0) {
 			vq->port = GV_NO_PORT;
 			snprintf(err, errlen, "cannot bind the event channel %llu of queue %u: %s",
@@ -477,13 +541,22 @@ static void serve_queue(struct gvbe_dev *d, unsigned q)
 	}
 }
 
-static void dev_try_connect(struct gvbe_dev *d)
+static void dev_try_connect(struct gvbe_dev *d, bool takeover)
 {
 	char err[400];
+	unsigned again = 0;
+	long long t0 = gv_now_ms();
 	int rc;
 
 	err[0] = 0;
-	rc = dev_connect(d, err, sizeof(err));
+	rc = dev_connect(d, takeover, err, sizeof(err));
+	if (rc == -ENOTSUP) {
+		gv_warn("%s: connected by an earlier backend, but the frontend keeps no in-flight "
+		        "record: it sees the backend gone; publishing the device afresh", d->label);
+		dev_unmap_all(d);
+		dev_publish(d, false);
+		return;
+	}
 	if (rc == -ESRCH) {
 		dev_unmap_all(d);
 		set_state(d, XenbusStateClosed);
@@ -493,9 +566,22 @@ static void dev_try_connect(struct gvbe_dev *d)
 	}
 	if (rc < 0)
 		return dev_break(d, err);
+	for (unsigned q = 0; takeover && q < d->fe_nq; q++) {
+		/* what the dead backend took and did not publish, served again */
+		rc = gvbe_vq_recover(&d->vq[q], (void *)d->inflight[q]);
+		if (rc < 0)
+			return dev_break(d, d->vq[q].why);
+		again += (unsigned)rc;
+	}
 	gv_xs_rm(d->be->xs, XBT_NULL, d->be_dir, GV_XS_ERROR);
 	set_state(d, XenbusStateConnected);
 	d->phase = GVBE_DEV_CONNECTED;
+	if (takeover) {
+		/* the frontend re-reads our liveness byte on this event */
+		gv_evtchn_notify(d->be->p, d->dev_port);
+		gv_info("%s: taken over from an earlier backend, %u request%s in flight served "
+		        "again (%lld ms)", d->label, again, again == 1 ? "" : "s", gv_now_ms() - t0);
+	}
 	gv_info("%s: connected (%u queue%s of %u, features 0x%llx, %s)", d->label, d->fe_nq,
 	        d->fe_nq > 1 ? "s" : "", d->vq[0].num, (unsigned long long)d->driver_features,
 	        d->persistent ? "persistent pool, map cache" : "map per request");
@@ -594,14 +680,28 @@ void gvbe_dev_reconcile(struct gvbe_backend *be, domid_t fe, unsigned devid)
 
 	fs = fe_state(d);
 	switch (d->phase) {
-	case GVBE_DEV_NEW:
-		dev_publish(d);
+	case GVBE_DEV_NEW: {
+		enum xenbus_state bs;
+
+		/* BE=Connected when we first see it: an earlier backend (killed,
+		 * or upgraded) served it, and the frontend may still wait for
+		 * what it had in flight: take the device over */
+		if (gv_xs_read_state(be->xs, XBT_NULL, d->be_dir, GV_XS_STATE, &bs) == 0 &&
+		    bs == XenbusStateConnected &&
+		    (fs == XenbusStateConnected || fs == XenbusStateInitialised)) {
+			dev_publish(d, true);
+			if (d->phase == GVBE_DEV_NEW)
+				dev_try_connect(d, true);
+			break;
+		}
+		dev_publish(d, false);
 		if (d->phase == GVBE_DEV_INITWAIT && fs == XenbusStateInitialised)
-			dev_try_connect(d);
+			dev_try_connect(d, false);
 		break;
+	}
 	case GVBE_DEV_INITWAIT:
 		if (fs == XenbusStateInitialised)
-			dev_try_connect(d);
+			dev_try_connect(d, false);
 		break;
 	case GVBE_DEV_CONNECTED:
 		if (fs == XenbusStateConnected || fs == XenbusStateInitialised)
@@ -612,7 +712,7 @@ void gvbe_dev_reconcile(struct gvbe_backend *be, domid_t fe, unsigned devid)
 		__attribute__((fallthrough));
 	case GVBE_DEV_CLOSED:
 		if (fs == XenbusStateInitialising || fs == XenbusStateClosed)
-			dev_publish(d);
+			dev_publish(d, false);
 		break;
 	case GVBE_DEV_BROKEN:
 		if (fs == XenbusStateClosing || fs == XenbusStateClosed ||
@@ -620,7 +720,7 @@ void gvbe_dev_reconcile(struct gvbe_backend *be, domid_t fe, unsigned devid)
 			set_state(d, XenbusStateClosed);
 			d->phase = GVBE_DEV_CLOSED;
 			if (fs != XenbusStateClosing)
-				dev_publish(d);
+				dev_publish(d, false);
 		}
 		break;
 	case GVBE_DEV_REFUSED:

@@ -68,6 +68,7 @@ struct gvbe_dev {
 	evtchn_port_t dev_port;         /* local end of the device event channel */
 	volatile uint8_t *liveness;     /* byte 0: frontend alive, byte 1: us */
 	struct gvbe_dev_area area[GVBE_MAX_QUEUES][3];
+	volatile struct gv_inflight *inflight[GVBE_MAX_QUEUES]; /* the driver's record pages */
 	struct gvbe_vq vq[GVBE_MAX_QUEUES];
 	bool vq_live[GVBE_MAX_QUEUES];
 	struct gvbe_mapcache *cache[GVBE_MAX_QUEUES];   /* persistent pool, per queue */

@@ -442,8 +442,14 @@ int gvbe_vq_init(struct gvbe_vq *vq, struct gv_platform *p, domid_t from, unsign
 	if (!num || num > GVBE_MAX_QUEUE_SIZE || (num & (num - 1)))
 		return -EINVAL;
 	vq->reqs = calloc(num, sizeof(*vq->reqs));
-	if (!vq->reqs)
+	vq->done = calloc(num, sizeof(*vq->done));
+	if (!vq->reqs || !vq->done) {
+		free(vq->reqs);
+		free(vq->done);
+		vq->reqs = NULL;
+		vq->done = NULL;
 		return -ENOMEM;
+	}
 	vq->index = index;
 	vq->num = num;
 	vq->p = p;
@@ -472,7 +478,10 @@ void gvbe_vq_fini(struct gvbe_vq *vq)
 		free(r);
 	}
 	free(vq->reqs);
+	free(vq->done);
 	vq->reqs = NULL;
+	vq->done = NULL;
+	vq->rec = NULL;
 	vq->nreqs = 0;
 	vq->free_reqs = NULL;
 	vq->inflight = 0;
@@ -558,6 +567,7 @@ void gvbe_req_complete(struct gvbe_req *r, uint32_t len)
 	req_unmap_all(r);
 	vq->used->ring[vq->used_idx % vq->num].id = head;
 	vq->used->ring[vq->used_idx % vq->num].len = len;
+	vq->done[vq->used_idx % vq->num] = head;
 	vq->used_idx++;
 	vq->requests++;
 	gvbe_qstats_latency(&vq->st, gvbe_now_ns() - r->t0);
@@ -577,6 +587,16 @@ void gvbe_vq_publish(struct gvbe_vq *vq)
 	gv_wmb();
 	vq->used->idx = new;
 	vq->published_idx = new;
+	if (vq->rec) {
+		/* published: those heads are no longer ours to serve again; the
+		 * index last, so that a successor that finds it behind the used
+		 * index clears the heads of [rec idx, used idx) itself */
+		gv_wmb();
+		for (uint16_t i = old; i != new; i++)
+			vq->rec->head[vq->done[i % vq->num]] = 0;
+		gv_wmb();
+		vq->rec->used_idx = new;
+	}
 	/* the used index is visible before we read the driver's wishes */
 	gv_mb();
 	if (vq->event_idx) {
@@ -591,6 +611,132 @@ void gvbe_vq_publish(struct gvbe_vq *vq)
 		gv_evtchn_notify(vq->p, vq->port);
 		vq->interrupts++;
 	}
+}
+
+/* Hands the request whose chain r->ch holds to the device type. */
+static void vq_start(struct gvbe_vq *vq, struct gvbe_req *r)
+{
+	uint32_t len;
+
+	memset(r->unmap, 0, sizeof(r->unmap));
+	r->npages = 0;
+	r->nunmap = 0;
+	r->mapped = false;
+	r->inflight = true;
+	r->t0 = gvbe_now_ns();
+#ifdef GVBE_BENCH
+	r->nsingle = 0;
+#endif
+	vq->inflight++;
+	if (vq->cache) {
+		r->gen = gvbe_mapcache_begin(vq->cache);
+		update_pin_floor(vq);
+	}
+	len = vq->handler(vq->handler_ctx, r);
+	if (len != GVBE_REQ_ASYNC)
+		gvbe_req_complete(r, len);
+}
+
+void gvbe_vq_track(struct gvbe_vq *vq, void *recp)
+{
+	volatile struct gv_inflight *rec = recp;
+
+	for (unsigned h = 0; h < vq->num; h++)
+		rec->head[h] = 0;
+	rec->last_avail = 0;
+	rec->used_idx = 0;
+	rec->num = (uint16_t)vq->num;
+	rec->reserved = 0;
+	gv_wmb();
+	vq->rec = rec;
+}
+
+int gvbe_vq_recover(struct gvbe_vq *vq, void *recp)
+{
+	volatile struct gv_inflight *rec = recp;
+	struct gv_inflight hdr;
+	uint8_t head[GVBE_MAX_QUEUE_SIZE];
+	struct gvbe_vq_mem mem = { indirect_copy_in, vq };
+	unsigned num = vq->num, marked = 0, served = 0;
+	uint16_t avail_idx, used_idx, taken;
+	char why[200];
+
+	/* the guest owns the page and may change it at any time: one copy,
+	 * and only the copy is checked and used */
+	hdr.last_avail = rec->last_avail;
+	hdr.used_idx = rec->used_idx;
+	hdr.num = rec->num;
+	for (unsigned h = 0; h < num; h++)
+		head[h] = rec->head[h];
+	avail_idx = vq->avail->idx;             /* read once */
+	used_idx = vq->used->idx;               /* read once: what the driver was shown */
+	gv_rmb();
+	if (hdr.num != num)
+		return vq_break(vq, (snprintf(why, sizeof(why), "in-flight record: queue size %u, "
+		                     "not %u", hdr.num, num), why));
+	if ((uint16_t)(avail_idx - hdr.last_avail) > num ||
+	    (uint16_t)(used_idx - hdr.used_idx) > num ||
+	    (uint16_t)(hdr.last_avail - used_idx) > num)
+		return vq_break(vq, (snprintf(why, sizeof(why), "in-flight record: avail %u used %u "
+		                     "do not fit the rings' avail %u used %u (queue size %u)",
+		                     hdr.last_avail, hdr.used_idx, avail_idx, used_idx, num), why));
+	for (unsigned h = 0; h < num; h++)
+		if (head[h] > 1)
+			return vq_break(vq, (snprintf(why, sizeof(why), "in-flight record: head %u "
+			                     "marked %u", h, head[h]), why));
+	/* published before the record caught up: those are done */
+	for (uint16_t i = hdr.used_idx; i != used_idx; i++) {
+		uint32_t id = vq->used->ring[i % num].id;       /* read once */
+
+		if (id >= num)
+			return vq_break(vq, (snprintf(why, sizeof(why), "in-flight record: used "
+			                     "element %u has head %u", i, id), why));
+		head[id] = 0;
+	}
+	/* marked but not yet counted as taken: the next avail entry's head */
+	if (avail_idx != hdr.last_avail) {
+		uint16_t h = vq->avail->ring[hdr.last_avail % num];     /* read once */
+
+		if (h < num && head[h])
+			hdr.last_avail++;
+	}
+	for (unsigned h = 0; h < num; h++)
+		marked += head[h];
+	taken = (uint16_t)(hdr.last_avail - used_idx);
+	if (marked != taken)
+		return vq_break(vq, (snprintf(why, sizeof(why), "in-flight record marks %u heads, "
+		                     "the rings say %u are in flight", marked, taken), why));
+	vq->last_avail = hdr.last_avail;
+	vq->used_idx = vq->published_idx = used_idx;
+	/* kicks are re-armed once the ring is drained (the old avail_event
+	 * may lag behind) */
+	vq->kicks_off = true;
+	/* the record brought up to date, in the order a successor can read */
+	for (unsigned h = 0; h < num; h++)
+		rec->head[h] = head[h];
+	gv_wmb();
+	rec->used_idx = used_idx;
+	rec->last_avail = hdr.last_avail;
+	vq->rec = rec;
+	for (unsigned h = 0; h < num && !vq->broken; h++) {
+		struct gvbe_req *r;
+
+		if (!head[h])
+			continue;
+		r = req_get(vq);
+		if (!r)
+			return vq_break(vq, "out of memory for the requests to serve again");
+		if (gvbe_vq_parse_chain(vq->desc, num, (uint16_t)h, vq->indirect_ok, &mem, r->ch,
+		                        vq->why, sizeof(vq->why)) < 0) {
+			req_put(vq, r);
+			return vq_break(vq, vq->why);
+		}
+		vq_start(vq, r);
+		served++;
+	}
+	vq->recovered = served;
+	gvbe_vq_publish(vq);
+	return vq->broken ? -EPROTO : (int)served;
 }
 
 /* Kicks on (the ring is drained): no flag with VIRTIO_RING_F_EVENT_IDX, the
@@ -616,7 +762,6 @@ int gvbe_vq_serve(struct gvbe_vq *vq, unsigned budget)
 		uint16_t avail_idx = vq->avail->idx;    /* read once */
 		uint16_t pending, head;
 		struct gvbe_req *r;
-		uint32_t len;
 
 		/* ring entries are read after the index that published them */
 		gv_rmb();
@@ -666,25 +811,17 @@ int gvbe_vq_serve(struct gvbe_vq *vq, unsigned budget)
 			vq_break(vq, vq->why);
 			break;
 		}
-		vq->last_avail++;
-
-		memset(r->unmap, 0, sizeof(r->unmap));
-		r->npages = 0;
-		r->nunmap = 0;
-		r->mapped = false;
-		r->inflight = true;
-		r->t0 = gvbe_now_ns();
-#ifdef GVBE_BENCH
-		r->nsingle = 0;
-#endif
-		vq->inflight++;
-		if (vq->cache) {
-			r->gen = gvbe_mapcache_begin(vq->cache);
-			update_pin_floor(vq);
+		if (vq->rec) {
+			/* marked before we act on it, then taken (a successor
+			 * that finds the next avail entry's head marked knows we
+			 * took it) */
+			vq->rec->head[head] = 1;
+			gv_wmb();
 		}
-		len = vq->handler(vq->handler_ctx, r);
-		if (len != GVBE_REQ_ASYNC)
-			gvbe_req_complete(r, len);
+		vq->last_avail++;
+		if (vq->rec)
+			vq->rec->last_avail = vq->last_avail;
+		vq_start(vq, r);
 		served++;
 	}
 	gvbe_vq_publish(vq);

@@ -148,6 +148,11 @@ struct gvbe_vq {
 	unsigned map_batch;             /* bench only: 1 = one page per map call; 0 = batched */
 #endif
 	evtchn_port_t port;             /* local port, kicks and interrupts */
+	/* the in-flight record (NULL: the driver keeps none), and the heads of
+	 * the used elements not yet published, by used index % num (private) */
+	volatile struct gv_inflight *rec;
+	uint16_t *done;
+	unsigned recovered;             /* heads served again at a takeover */
 	gvbe_req_handler handler;
 	void *handler_ctx;
 	uint64_t requests;
@@ -172,6 +177,18 @@ int  gvbe_vq_serve(struct gvbe_vq *vq, unsigned budget);
  * notifies it unless it suppressed that (flag, or its used_event with
  * VIRTIO_RING_F_EVENT_IDX). */
 void gvbe_vq_publish(struct gvbe_vq *vq);
+/* Keeps the in-flight record rec (a page the driver granted) from now on,
+ * starting it afresh: for a queue the driver has just set up. */
+void gvbe_vq_track(struct gvbe_vq *vq, void *rec);
+/* Takes the queue over from a backend that died: copies the record rec
+ * once, checks it against the rings (avail and used indices, the used
+ * elements published since the record was last brought up to date), resumes
+ * at the recorded avail and used indices and serves again every head still
+ * marked (block and entropy requests may be repeated). Returns the number of
+ * heads served again, or -EPROTO (vq->why says why: a record that does not
+ * agree with the rings breaks only this device). The record is kept from now
+ * on. Call before the first gvbe_vq_serve. */
+int  gvbe_vq_recover(struct gvbe_vq *vq, void *rec);
 /* Bytes of private memory the queue holds now (requests and chains). */
 size_t gvbe_vq_memory(const struct gvbe_vq *vq);
 

@@ -46,6 +46,24 @@ static inline size_t gv_vring_desc_size(unsigned num)  { return 16u * num; }
 static inline size_t gv_vring_avail_size(unsigned num) { return 6u + 2u * num; }
 static inline size_t gv_vring_used_size(unsigned num)  { return 6u + 8u * num; }
 
+/* The in-flight record of one virtqueue (docs/transport.md, "Backend
+ * restart"): a page the FRONTEND grants writable (queue-<n>/inflight-ref)
+ * and only the backend writes, so that it outlives the backend process. The
+ * backend marks a head before it acts on the request, then records the avail
+ * entries it took; after it published used elements it clears their heads and
+ * records the used index it published up to. A new backend reads the page
+ * once into private memory, checks it against the rings, and serves again
+ * exactly the heads still marked. Our own layout, little-endian as the rings. */
+struct gv_inflight {
+	uint16_t last_avail;        /* avail entries taken */
+	uint16_t used_idx;          /* used index published, heads cleared up to here */
+	uint16_t num;               /* queue size, written at connect (a check only) */
+	uint16_t reserved;
+	uint8_t head[];             /* [num]: 1 taken, used element not yet published */
+};
+#define GV_INFLIGHT_MAX_NUM (GV_PAGE_SIZE - sizeof(struct gv_inflight))
+_Static_assert(sizeof(struct gv_inflight) == 8, "gv_inflight header is 8 bytes");
+
 static inline unsigned gv_pages_for(size_t bytes)
 {
 	return (unsigned)((bytes + GV_PAGE_SIZE - 1) >> GV_PAGE_SHIFT);

@@ -67,6 +67,12 @@ struct gv_device {
 	struct gvfe_vq *vq;           /* one queue: blk and rng both use queue 0 */
 	evtchn_port_t dev_port, vq_port;
 	struct gvfe_dma_coherent live; /* byte 0: us, byte 1: the backend */
+	struct gvfe_dma_coherent inflight; /* queue 0's in-flight record (feature-inflight) */
+	bool restartable;           /* the record is granted: a new backend may take over */
+	bool backend_away;          /* its liveness byte cleared: waiting for a successor */
+	long long away_since_ms;
+	long long away_spent_ms;    /* time away since the last completion: one budget */
+	int restart_timeout_ms;
 	int timeout_ms;
 
 	enum xenbus_state be_state;

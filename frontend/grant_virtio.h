@@ -45,6 +45,12 @@ struct gv_attach_opts {
 	int timeout_ms;             /* each handshake wait; 0: 10000 */
 	int io_timeout_ms;          /* requests in flight and none completed for this
 	                               long: the device breaks (-EIO); 0: 30000 */
+	int restart_timeout_ms;     /* the backend went away while connected (its
+	                               liveness byte cleared) and offers takeover
+	                               (feature-inflight): requests wait this long for
+	                               a new backend to take the device over, then the
+	                               device breaks (-EIO); 0: 30000; -1: no waiting,
+	                               no in-flight record (fail at once, as before) */
 };
 
 /* Fills o with the defaults above. */
@@ -94,6 +100,9 @@ struct gv_stats {
 	uint64_t dma_bytes_copied_in, dma_bytes_copied_out, dma_pool_full, dma_pool_fallbacks;
 	uint64_t dma_pages_leaked;
 	uint64_t indirect_chains;   /* requests sent through an indirect table */
+	/* backend restarts survived: times a new backend took the device over,
+	 * and how long the requests waited for one (longest, total) */
+	uint64_t backend_restarts, restart_wait_ms_max, restart_wait_ms_total;
 };
 void gv_get_stats(const struct gv_device *d, struct gv_stats *s);
 
@@ -112,6 +121,9 @@ const char *gv_feature_names(uint64_t f, unsigned virtio_id, char *buf, size_t l
 bool gv_device_broken(const struct gv_device *d);
 /* The reason: the backend's `error` text, or the frontend's own; "" if none. */
 const char *gv_device_error(const struct gv_device *d);
+/* true while the backend is gone and the device waits (at most the restart
+ * timeout) for a new backend to take it over; requests stay queued. */
+bool gv_backend_away(const struct gv_device *d);
 
 /* The event-channel fd, to poll() with other fds; then call gv_poll(d, 0). */
 int gv_device_fd(const struct gv_device *d);

@@ -21,7 +21,8 @@ static const char usage[] =
 "SYNOPSIS\n"
 "    gv-frontend [--platform sim|xen] [--domid N] [--devid N]\n"
 "                [--dma bounce|grant|pool|bypass] [--queue-size N] [--pool-pages N]\n"
-"                [--timeout MS] [--io-timeout MS] [--hold] [--verbose] COMMAND [ARGS]\n"
+"                [--timeout MS] [--io-timeout MS] [--restart-timeout MS] [--hold]\n"
+"                [--verbose] COMMAND [ARGS]\n"
 "\n"
 "DESCRIPTION\n"
 "    Attaches to the virtio device DEVID of this guest (docs/transport.md): the\n"
@@ -31,12 +32,14 @@ static const char usage[] =
 "\n"
 "COMMANDS\n"
 "    info                  features (by name), device config, grant counters\n"
-"    verify --size SIZE [--seed S] [--random] [--io-size SIZE] [--depth N]\n"
+"    verify --size SIZE [--seed S] [--random] [--ops N] [--io-size SIZE] [--depth N]\n"
 "                          writes a pattern over the first SIZE bytes (async,\n"
 "                          up to N requests in flight), reads it back, compares;\n"
 "                          --random adds random writes and reads at random byte\n"
 "                          offsets, 1 byte to 4 MiB long, checked against a\n"
-"                          shadow copy. Prints MiB/s and grant counters.\n"
+"                          shadow copy, at least N requests (--ops; default\n"
+"                          200 and twice SIZE; SIGUSR1 ends them early, then\n"
+"                          the final check runs). Prints MiB/s and counters.\n"
 "    read --offset O --length L [--raw]\n"
 "                          prints the bytes as hex (raw: to stdout)\n"
 "    write --offset O [--length L] [--seed S]\n"
@@ -61,6 +64,9 @@ static const char usage[] =
 "    --timeout MS          each handshake wait (default 10000)\n"
 "    --io-timeout MS       requests in flight and none completed for MS: the\n"
 "                          device is taken as broken, requests fail (default 30000)\n"
+"    --restart-timeout MS  the backend went away: wait MS for a new one to take\n"
+"                          the device over (requests go on), then fail them\n"
+"                          (default 30000; 0: fail at once, keep no record)\n"
 "    --hold                after COMMAND, stay attached (idle) until stdin\n"
 "                          reaches end of file, then detach: to look at the\n"
 "                          backend's gv-backend --status of a connected device\n"
@@ -71,6 +77,13 @@ static const char usage[] =
 "    3 when the device was refused or broke (the backend's error is printed).\n";
 
 static volatile sig_atomic_t stop_signal;
+
+static volatile sig_atomic_t finish_signal;
+
+static void on_finish(int sig)
+{
+	finish_signal = sig;
+}
 
 static void on_signal(int sig)
 {
@@ -126,15 +139,18 @@ static void print_counters(const char *when, const struct gv_stats *s)
 	printf("%s: grants_active=%" PRIu64 " grants_leaked=%" PRIu64 " events_sent=%" PRIu64
 	       " events_received=%" PRIu64 " requests=%" PRIu64 " errors=%" PRIu64
 	       " kicks=%" PRIu64 " kicks_suppressed=%" PRIu64 " copied_in=%" PRIu64
-	       " copied_out=%" PRIu64 " pool_full=%" PRIu64 " indirect=%" PRIu64 "\n", when,
+	       " copied_out=%" PRIu64 " pool_full=%" PRIu64 " indirect=%" PRIu64
+	       " backend_restarts=%" PRIu64 " restart_wait_max_ms=%" PRIu64
+	       " restart_wait_total_ms=%" PRIu64 "\n", when,
 	       s->platform.grants_active, s->platform.grants_leaked, s->platform.events_sent,
 	       s->platform.events_received, s->requests, s->request_errors, s->kicks,
 	       s->kicks_suppressed, s->dma_bytes_copied_in, s->dma_bytes_copied_out,
-	       s->dma_pool_full, s->indirect_chains);
+	       s->dma_pool_full, s->indirect_chains, s->backend_restarts,
+	       s->restart_wait_ms_max, s->restart_wait_ms_total);
 }
 
 struct cmd_args {
-	uint64_t size, offset, length, bytes, seed, io_size, depth;
+	uint64_t size, offset, length, bytes, seed, io_size, depth, ops;
 	bool random, raw, have_length, have_seed;
 };
 
@@ -354,7 +370,8 @@ static int cmd_verify(struct gv_device *d, const struct cmd_args *a, bool pool)
 		}
 		rnd_state = a->seed * 2654435761u + 1;
 		t0 = now_s();
-		while ((bytes < 2 * size || ops < 200) && !stop_signal && !rc) {
+		while ((bytes < 2 * size || ops < 200 || ops < a->ops) && !stop_signal &&
+		       !(finish_signal && ops >= 200) && !rc) {
 			size_t len = 1 + (size_t)(rnd() % (rnd() % 4 ? 65536 : maxlen));
 			uint64_t off;
 			size_t mis = (size_t)(rnd() % 4096);
@@ -517,6 +534,8 @@ int main(int argc, char **argv)
 		{ "pool-pages", required_argument, NULL, 'p' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "io-timeout", required_argument, NULL, 'T' },
+		{ "restart-timeout", required_argument, NULL, 'W' },
+		{ "ops", required_argument, NULL, 'O' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "size", required_argument, NULL, 's' },
@@ -586,6 +605,8 @@ int main(int argc, char **argv)
 			case 'p': ao.pool_pages = (unsigned)v; break;
 			case 't': ao.timeout_ms = (int)v; break;
 			case 'T': ao.io_timeout_ms = (int)v; break;
+			case 'W': ao.restart_timeout_ms = v ? (int)v : -1; break;
+			case 'O': a.ops = v; break;
 			case 's': a.size = v; break;
 			case 'S': a.seed = v; a.have_seed = true; break;
 			case 'o': a.offset = v; break;
@@ -610,6 +631,8 @@ int main(int argc, char **argv)
 	sa.sa_handler = on_signal;     /* no SA_RESTART: poll() returns EINTR */
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sa.sa_handler = on_finish;
+	sigaction(SIGUSR1, &sa, NULL);
 
 	{
 		/* The choice gv_platform_open will make, said before anything runs. */

@@ -7,6 +7,7 @@
  * It calls the device-type driver only through d->drv (device.h) and
  * nothing in transport.c: set-up calls down into here, never the reverse.
  */
+#include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -93,6 +94,11 @@ int gvfe_dev_refresh_backend(struct gv_device *d)
 	int rc;
 
 	rc = gv_xs_read_state(d->xs, XBT_NULL, d->be_dir, GV_XS_STATE, &s);
+	if (rc == -ENOENT && d->connected && !d->closing && !d->broken) {
+		/* the toolstack removed the device: no backend will take it over */
+		gvfe_dev_fail(d, "the device was removed (its backend directory is gone)");
+		return rc;
+	}
 	if (rc < 0)
 		return rc;
 	d->be_state = s;
@@ -141,6 +147,28 @@ static void backend_vanished(struct gv_device *d)
 	gvfe_dev_fail(d, "backend went away (its liveness byte was cleared)");
 }
 
+/* A new backend set its liveness byte: it took the device over (it
+ * mapped our rings and the in-flight record first) and serves again what
+ * was in flight; the requests go on. */
+static void backend_back(struct gv_device *d)
+{
+	long long waited = gv_now_ms() - d->away_since_ms;
+
+	d->backend_away = false;
+	d->st.backend_restarts++;
+	d->st.restart_wait_ms_total += (uint64_t)waited;
+	if ((uint64_t)waited > d->st.restart_wait_ms_max)
+		d->st.restart_wait_ms_max = (uint64_t)waited;
+	/* The requests' clock was paused while no backend ran; the time away
+	 * counts against restart_timeout_ms until something completes, so a
+	 * backend that keeps vanishing and coming back without completing
+	 * anything cannot hold the requests for longer than both bounds. */
+	d->last_progress_ms += waited;
+	d->away_spent_ms += waited;
+	gv_info("device %u: a backend took the device over after %lld ms; %u requests in flight "
+	        "go on", d->devid, waited, d->vq ? gvfe_vq_in_flight(d->vq) : 0);
+}
+
 int gvfe_dev_check_backend(struct gv_device *d)
 {
 	uint8_t alive;
@@ -152,12 +180,27 @@ int gvfe_dev_check_backend(struct gv_device *d)
 	alive = gv_load_acquire((uint8_t *)d->live.cpu + 1);
 	if (alive) {
 		d->backend_seen_alive = true;
+		if (d->backend_away)
+			backend_back(d);
 		return 0;
 	}
 	if (!d->backend_seen_alive)
 		return 0;           /* not mapped yet: nothing to conclude */
 	if (d->closing)
 		return -EPIPE;      /* step 6 unmaps it too: not a death while closing */
+	if (d->restartable && d->published && !d->broken) {
+		/* The backend can be taken over: the requests wait (bounded by
+		 * restart_timeout_ms, gv_poll). A backend that stopped the
+		 * device on purpose says so in xenstore (Closing, Closed,
+		 * device-status), and the watch fails the device then. */
+		if (!d->backend_away) {
+			d->backend_away = true;
+			d->away_since_ms = gv_now_ms();
+			gv_info("device %u: the backend went away; waiting up to %d ms for a new one "
+			        "to take the device over", d->devid, d->restart_timeout_ms);
+		}
+		return 0;
+	}
 	if (!d->broken)
 		backend_vanished(d);
 	return -EPIPE;
@@ -165,7 +208,10 @@ int gvfe_dev_check_backend(struct gv_device *d)
 
 void gvfe_dev_started_io(struct gv_device *d)
 {
-	d->last_progress_ms = gv_now_ms();
+	/* while no backend runs, the clock is paused from the death on (the
+	 * return adds the whole time away) */
+	d->last_progress_ms = d->backend_away ? d->away_since_ms : gv_now_ms();
+	d->away_spent_ms = 0;
 }
 
 static void reap(struct gv_device *d)
@@ -181,8 +227,10 @@ static void reap(struct gv_device *d)
 		any = true;
 		d->drv->complete(d, token, len, 0);
 	}
-	if (any)
+	if (any) {
 		d->last_progress_ms = gv_now_ms();
+		d->away_spent_ms = 0;
+	}
 	if (rc < 0 && !d->broken)
 		dev_fail_quiet(d, "the backend broke virtqueue %u (see the line above)", d->vq->index);
 	if (d->drv->pump)
@@ -234,7 +282,14 @@ int gvfe_dev_wait_event(struct gv_device *d, int timeout_ms)
  * fails with -EIO, as after a backend death. */
 static void check_io_timeout(struct gv_device *d, long long now)
 {
-	if (d->broken || !gvfe_vq_in_flight(d->vq) || now - d->last_progress_ms < d->io_timeout_ms)
+	if (d->backend_away && !d->broken &&
+	    now - d->away_since_ms + d->away_spent_ms >= d->restart_timeout_ms) {
+		gvfe_dev_fail(d, "backend went away and no backend took the device over in %d ms",
+		              d->restart_timeout_ms);
+		return;
+	}
+	if (d->broken || d->backend_away || !gvfe_vq_in_flight(d->vq) ||
+	    now - d->last_progress_ms < d->io_timeout_ms)
 		return;
 	gvfe_dev_fail(d, "the backend completed none of %u requests in %d ms",
 	              gvfe_vq_in_flight(d->vq), d->io_timeout_ms);
@@ -246,8 +301,14 @@ static int wait_budget(struct gv_device *d, int timeout_ms, long long deadline, 
 {
 	long long left = timeout_ms < 0 ? d->io_timeout_ms : deadline - now;
 
-	if (gvfe_vq_in_flight(d->vq) && d->last_progress_ms + d->io_timeout_ms - now < left)
+	if (d->backend_away) {
+		long long end = d->away_since_ms + d->restart_timeout_ms - d->away_spent_ms;
+
+		if (end - now < left)
+			left = end - now;
+	} else if (gvfe_vq_in_flight(d->vq) && d->last_progress_ms + d->io_timeout_ms - now < left) {
 		left = d->last_progress_ms + d->io_timeout_ms - now;
+	}
 	return left < 0 ? 0 : (int)left;
 }
 

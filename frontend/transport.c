@@ -21,6 +21,7 @@
 
 #define DEFAULT_TIMEOUT_MS 10000
 #define DEFAULT_IO_TIMEOUT_MS 30000     /* as Linux's block layer's default request timeout */
+#define DEFAULT_RESTART_TIMEOUT_MS 30000 /* as long as one request may take */
 #define DEFAULT_QUEUE_SIZE 256u
 /* How long a Closed backend with an `error` may take to republish after we
  * wrote FE=Initialising before we take the error as its answer. */
@@ -133,6 +134,9 @@ static int read_device(struct gv_device *d, char *err, size_t errlen)
 	RD(GV_XS_NUM_QUEUES, 64, d->dev_num_queues, true);
 	RD(GV_XS_MAX_QUEUE_SIZE, 32768, d->max_queue_size, true);
 	RD(GV_XS_MAX_PERSISTENT, UINT32_MAX, d->max_persistent, false);
+	v = 0;
+	RD(GV_XS_FEATURE_INFLIGHT, 1, v, false);
+	d->restartable = v == 1 && d->restart_timeout_ms > 0;
 #undef RD
 	if (!d->dev_num_queues || d->max_queue_size < 2 ||
 	    (d->max_queue_size & (d->max_queue_size - 1))) {
@@ -208,6 +212,11 @@ static int publish_keys(struct xs_handle *xs, xs_transaction_t t, void *arg)
 	snprintf(key, sizeof(key), GV_XS_QUEUE_EVTCHN_FMT, 0u);
 	if (!rc)
 		rc = gv_xs_printf(xs, t, dir, key, "%u", d->vq_port);
+	snprintf(key, sizeof(key), GV_XS_QUEUE_INFLIGHT_FMT, 0u);
+	if (!rc && d->restartable)
+		rc = gv_xs_printf(xs, t, dir, key, "%u", d->inflight.refs[0]);
+	else if (!rc && (rc = gv_xs_rm(xs, t, dir, key)) == -ENOENT)
+		rc = 0;             /* an earlier frontend's record is not ours */
 	return rc;
 }
 
@@ -253,6 +262,10 @@ static int teardown(struct gv_device *d, bool handshake)
 		r = gvfe_vq_destroy(d->vq);
 		rc = rc ? rc : r;
 		d->vq = NULL;
+	}
+	if (d->inflight.npages) {
+		r = gvfe_dma_free_coherent(&d->dma, &d->inflight);
+		rc = rc ? rc : r;
 	}
 	if (d->live.npages) {
 		r = gvfe_dma_free_coherent(&d->dma, &d->live);
@@ -306,6 +319,8 @@ int gv_attach(const struct gv_attach_opts *o, struct gv_device **out, char *err,
 	d->devid = o->devid;
 	d->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
 	d->io_timeout_ms = o->io_timeout_ms > 0 ? o->io_timeout_ms : DEFAULT_IO_TIMEOUT_MS;
+	d->restart_timeout_ms = o->restart_timeout_ms > 0 ? o->restart_timeout_ms
+	                        : o->restart_timeout_ms < 0 ? -1 : DEFAULT_RESTART_TIMEOUT_MS;
 	d->dev_port = d->vq_port = GV_NO_PORT;
 	d->xs_fd = -1;
 	rc = gv_platform_open(&popts, &d->p, err, errlen);
@@ -427,6 +442,15 @@ int gv_attach(const struct gv_attach_opts *o, struct gv_device **out, char *err,
 	if ((d->drv_features & (1ULL << VIRTIO_RING_F_INDIRECT_DESC)) &&
 	    gvfe_vq_use_indirect(d->vq, GVFE_VQ_INDIRECT_TABLES) < 0)
 		d->drv_features &= ~(1ULL << VIRTIO_RING_F_INDIRECT_DESC);
+	/* The in-flight record a restarted backend takes the device over
+	 * with: our memory, so it outlives any backend; without it, a
+	 * backend's death fails the requests at once. */
+	if (d->restartable && gvfe_dma_alloc_coherent(&d->dma, GV_PAGE_SIZE, false,
+	                                              &d->inflight) < 0) {
+		gv_warn("cannot grant an in-flight record: a backend restart will fail the "
+		        "requests in flight");
+		d->restartable = false;
+	}
 	rc = d->drv->setup ? d->drv->setup(d) : 0;
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot set up %s: %s", d->drv->name, strerror(-rc));
@@ -616,6 +640,11 @@ bool gv_device_broken(const struct gv_device *d)
 const char *gv_device_error(const struct gv_device *d)
 {
 	return d->error;
+}
+
+bool gv_backend_away(const struct gv_device *d)
+{
+	return d->backend_away && !d->broken;
 }
 
 int gv_device_fd(const struct gv_device *d)

@@ -82,6 +82,10 @@ static int publish(struct hb *b)
 	                1ULL << VIRTIO_BLK_F_FLUSH | 1ULL << VIRTIO_RING_F_EVENT_IDX;
 
 	gv_xs_rm(b->xs, XBT_NULL, b->be, GV_XS_ERROR);
+	if (b->mode == HB_FLAP)
+		gv_xs_write_str(b->xs, XBT_NULL, b->be, GV_XS_FEATURE_INFLIGHT, "1");
+	else
+		gv_xs_rm(b->xs, XBT_NULL, b->be, GV_XS_FEATURE_INFLIGHT);
 	if (gv_xs_printf(b->xs, XBT_NULL, b->be, GV_XS_FEATURES, "0x%llx",
 	                 (unsigned long long)feat) ||
 	    gv_xs_write_str(b->xs, XBT_NULL, b->be, GV_XS_NUM_QUEUES, "1") ||
@@ -354,7 +358,7 @@ static void serve_batch(struct hb *b)
 			say(b, "dying");
 			_exit(0);
 		}
-		if (b->mode == HB_NEVER_COMPLETE || b->mode == HB_STUCK ||
+		if (b->mode == HB_NEVER_COMPLETE || b->mode == HB_STUCK || b->mode == HB_FLAP ||
 		    (b->mode == HB_CLOSE_MID_IO && b->sessions == 1)) {
 			/* keep the request and its mappings: it never completes */
 			for (unsigned k = 0; k < nseg && b->nheld < HB_MAX_MAPS; k++)
@@ -464,7 +468,12 @@ static void run(struct hb *b)
 		char **w;
 
 		/* the timeout only re-checks the ring, in case a kick was coalesced */
-		poll(pfd, 2, 100);
+		poll(pfd, 2, b->mode == HB_FLAP ? 50 : 100);
+		if (b->mode == HB_FLAP && b->phase == PH_CONNECTED && b->live) {
+			/* gone, back, gone, ...: each change notified */
+			b->live[1] ^= 1;
+			gv_evtchn_notify(b->p, b->dport);
+		}
 		while (gv_evtchn_pending(b->p, &port) == 1)
 			gv_evtchn_unmask(b->p, port);
 		while ((w = xs_check_watch(b->xs)))

@@ -41,6 +41,9 @@ enum hb_mode {
 	HB_DIE_UNSEEN,          /* Connected with its liveness byte already 0 (it died
 	                           before the guest looked), takes the first request
 	                           and exits without completing it */
+	HB_FLAP,                /* offers takeover (feature-inflight), takes requests,
+	                           completes none, and clears and sets its liveness
+	                           byte every 50 ms: a backend "restarting" for ever */
 };
 
 static inline uint8_t hb_disk_byte(uint64_t o)

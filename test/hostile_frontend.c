@@ -94,6 +94,10 @@ int hf_write_keys(struct hf *h, const struct hf_key *ov, unsigned nov)
 	     gv_xs_printf(xs, XBT_NULL, h->fe, "queue-0/avail-refs", "%u", h->aref) ||
 	     gv_xs_printf(xs, XBT_NULL, h->fe, "queue-0/used-refs", "%u", h->uref) ||
 	     gv_xs_printf(xs, XBT_NULL, h->fe, "queue-0/event-channel", "%u", h->qport);
+	/* no in-flight record unless an override grants one (and none left
+	 * by an earlier case) */
+	if (!rc)
+		gv_xs_rm(xs, XBT_NULL, h->fe, "queue-0/inflight-ref");
 	for (unsigned i = 0; !rc && i < nov; i++) {
 		if (ov[i].val)
 			rc = gv_xs_write_str(xs, XBT_NULL, h->fe, ov[i].key, ov[i].val);

@@ -339,6 +339,7 @@ static int t_lib_backend_death(void)
 	gv_attach_opts_init(&o);
 	o.domid = domid_g1;
 	o.dma = "grant";
+	o.restart_timeout_ms = -1;      /* no in-flight record: a death fails at once */
 	rc = gv_attach(&o, &d, err, sizeof(err));
 	if (rc) {
 		printf("attach: %s\n", err);
@@ -373,6 +374,71 @@ out_detach:
 	if (after.platform.grants_active != 0) {
 		printf("grants still active after detach: %llu\n",
 		       (unsigned long long)after.platform.grants_active);
+		rc = -1;
+	}
+out:
+	teardown();
+	return rc;
+}
+
+/* The library across a backend restart (the default: an in-flight record
+ * granted): a write made while no backend runs completes once a new one took
+ * the device over, with no error, and reads back; the counters say so. */
+static int t_lib_backend_restart(void)
+{
+	struct gv_attach_opts o;
+	struct gv_device *d = NULL;
+	struct gv_stats st;
+	static char wbuf[65536], rbuf[65536];
+	char err[512], config[160];
+	int rc = setup(NULL), drc;
+
+	if (rc)
+		goto out;
+	gv_attach_opts_init(&o);
+	o.domid = domid_g1;
+	o.dma = "grant";
+	rc = gv_attach(&o, &d, err, sizeof(err));
+	if (rc) {
+		printf("attach: %s\n", err);
+		goto out;
+	}
+	for (size_t i = 0; i < sizeof(wbuf); i++)
+		wbuf[i] = (char)(i * 31 + 7);
+	kill(backend, SIGKILL);
+	wait_prog(backend, 10);
+	backend = -1;
+	/* the death is seen: the device waits for a new backend, unbroken */
+	for (int i = 0; i < 50 && !gv_backend_away(d) && gv_poll(d, 100) >= 0; i++)
+		;
+	if (!gv_backend_away(d) || gv_device_broken(d)) {
+		printf("the backend's death: away %d, broken %d (%s)\n", gv_backend_away(d),
+		       gv_device_broken(d), gv_device_error(d));
+		rc = -1;
+		goto out_detach;
+	}
+	snprintf(config, sizeof(config), "%s/backend.conf", env.dir);
+	backend = spawn_ready("gv-backend", (const char *[]){ "--config", config, NULL }, logfile,
+	                      10);
+	rc = gv_blk_write(d, 4096, wbuf, sizeof(wbuf));
+	if (rc == 0)
+		rc = gv_blk_read(d, 4096, rbuf, sizeof(rbuf));
+	if (rc || memcmp(wbuf, rbuf, sizeof(rbuf))) {
+		printf("I/O across the restart: %d (%s)\n", rc, rc ? strerror(-rc) : "data differs");
+		rc = -1;
+		goto out_detach;
+	}
+	gv_get_stats(d, &st);
+	if (st.backend_restarts != 1 || st.request_errors) {
+		printf("restarts %llu, errors %llu\n", (unsigned long long)st.backend_restarts,
+		       (unsigned long long)st.request_errors);
+		rc = -1;
+	}
+	printf("took over after %llu ms\n", (unsigned long long)st.restart_wait_ms_max);
+out_detach:
+	drc = gv_detach(d);
+	if (drc != 0) {
+		printf("detach: %d\n", drc);
 		rc = -1;
 	}
 out:
@@ -471,6 +537,7 @@ static const struct gv_test tests[] = {
 	TEST(t_rng),
 	TEST(t_lib_full_queue_zero_grants),
 	TEST(t_lib_backend_death),
+	TEST(t_lib_backend_restart),
 	TEST(t_bench_seqread),
 	TEST(t_sigterm_detaches),
 	{ 0 }

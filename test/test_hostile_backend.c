@@ -99,6 +99,7 @@ static unsigned log_count(const char *what)
 
 static struct hb_child hb = { .pid = -1, .rfd = -1 };
 static int io_timeout_ms;      /* 0: the library's default (30 s) */
+static int restart_timeout_ms; /* 0: the library's default (30 s) */
 static struct gv_device *dev;
 static int dom;
 
@@ -116,6 +117,7 @@ static int attach(const char *dma, struct gv_device **out)
 	o.pool_pages = 64;
 	o.timeout_ms = TIMEOUT_MS;
 	o.io_timeout_ms = io_timeout_ms;
+	o.restart_timeout_ms = restart_timeout_ms;
 	rc = gv_attach(&o, out, err, sizeof(err));
 	if (rc < 0)
 		printf("attach (%s): %s\n", dma, err);
@@ -465,6 +467,42 @@ static int t_backend_dies_unseen(void)
 	return case_end();
 }
 
+/* ---- a backend that keeps "restarting" ----------------------------------------- */
+
+/* It offers takeover, takes the request, completes nothing, and clears and
+ * sets its liveness byte every 50 ms. Each return must not restart the
+ * request's clock: the time present counts against the request timeout,
+ * the time away against the restart timeout, so the read fails with -EIO
+ * within both bounds instead of waiting for ever. */
+static int t_backend_flaps(void)
+{
+	static uint8_t buf[4096];
+	struct gv_stats st, after;
+	double t0, ms;
+	int rc;
+
+	io_timeout_ms = 600;
+	restart_timeout_ms = 600;
+	rc = case_begin(HB_FLAP, "grant");
+	io_timeout_ms = restart_timeout_ms = 0;
+	CHECK_EQ(rc, 0);
+	t0 = gv_now_ms();
+	CHECK_EQ(gv_blk_read(dev, 0, buf, sizeof(buf)), -EIO);
+	ms = gv_now_ms() - t0;
+	gv_get_stats(dev, &st);
+	printf("flapping backend: the read failed after %.0f ms, %llu returns seen (%s)\n", ms,
+	       (unsigned long long)st.backend_restarts, gv_device_error(dev));
+	CHECK_MSG(st.backend_restarts >= 2, "only %llu returns seen",
+	          (unsigned long long)st.backend_restarts);
+	CHECK_MSG(ms < 600 + 600 + 2000, "the read failed only after %.0f ms", ms);
+	CHECK_EQ(refuses_io(), 0);
+	CHECK_EQ(case_detach(&after, &ms, &rc), 0);
+	/* the read's one data page: the backend held it mapped when the device
+	 * broke, so its grant could not be ended and leaks, counted */
+	CHECK_EQ(after.platform.grants_leaked, 1);
+	return case_end();
+}
+
 /* ---- a backend that flips to Closed mid-I/O ----------------------------------- */
 
 static int closed_mid_io(const char *dma)
@@ -509,6 +547,7 @@ static const struct gv_test tests[] = {
 	TEST(t_stuck_backend),
 	TEST(t_never_completes_io_timeout),
 	TEST(t_backend_dies_unseen),
+	TEST(t_backend_flaps),
 	TEST(t_closed_mid_io),
 	TEST(t_closed_mid_io_bounce),
 	{ 0 }

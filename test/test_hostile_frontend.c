@@ -697,6 +697,72 @@ static int t_garbage_keys(void)
 	return case_end(&h, breaks, false);
 }
 
+/* ---- a lying in-flight record at a backend restart ------------------------------ */
+
+/* The hostile guest grants a record (its data page 7), the backend keeps it;
+ * the backend is killed, the guest garbles the record, a new backend starts:
+ * it must refuse that device (broken, "in-flight record"), release all of
+ * its pages, and take the other guest's device over (its verify, running
+ * across the kill, must pass). Each garbling in turn. */
+static int inflight_case(unsigned how)
+{
+	static struct hf h;
+	volatile struct gv_inflight *rec;
+	char ref[16], err[512], cfg[160];
+	uint32_t id;
+
+	CHECK_EQ(case_begin(&h), 0);
+	rec = (volatile struct gv_inflight *)(h.data + 7 * GV_PAGE_SIZE);
+	memset(h.data + 7 * GV_PAGE_SIZE, 0xa5, GV_PAGE_SIZE);
+	snprintf(ref, sizeof(ref), "%u", h.data_ref[7]);
+	CHECK_EQ(hf_write_keys(&h, (const struct hf_key[]){ { "queue-0/inflight-ref", ref } }, 1),
+	         0);
+	CHECK_EQ(hf_wait_connect(&h, 5000), 4);
+	CHECK_EQ(rec->num, QSZ);            /* the backend started the record afresh */
+	CHECK_EQ(still_serves(&h), 0);
+	CHECK_EQ(rec->used_idx, 1);
+	CHECK_EQ(rec->last_avail, 1);
+	CHECK_EQ(rec->head[0], 0);
+	/* one request on the ring the backend will not see before it dies */
+	hf_blk_in(&h, 0, 5, 1, 512);
+	CHECK_EQ(kill(backend, SIGKILL), 0);
+	CHECK_EQ(waitpid(backend, NULL, 0), backend);
+	backend = -1;
+	hf_submit(&h, 0);
+	switch (how) {
+	case 0:                             /* every head marked, indices wild */
+		for (unsigned k = 0; k < QSZ; k++)
+			rec->head[k] = 1;
+		rec->last_avail = 0x8000;
+		break;
+	case 1:                             /* a head byte that is no flag */
+		rec->head[3] = 0x80;
+		break;
+	case 2:                             /* says queue size 4096 */
+		rec->num = 4096;
+		break;
+	case 3:                             /* plausible indices, one head too many */
+		rec->head[5] = 1;
+		rec->last_avail = 1;
+		break;
+	}
+	snprintf(cfg, sizeof(cfg), "%s/backend.conf", env.dir);
+	backend = start_backend(cfg);
+	CHECK(backend > 0);
+	CHECK_MSG(hf_wait_broken(&h, 5000, err, sizeof(err)), "the device was taken over (case %u)",
+	          how);
+	CHECK_MSG(strstr(err, "in-flight record"), "error \"%s\" lacks \"in-flight record\"", err);
+	printf("in-flight case %u: error = %s\n", how, err);
+	CHECK_EQ(hf_wait_used(&h, 200, &id), -1);  /* nothing served on a bad record */
+	CHECK_EQ(dom_info(hdom)->pages_mapped_by_others, 0);
+	return case_end(&h, 1, false);
+}
+
+static int t_inflight_wild(void)      { return inflight_case(0); }
+static int t_inflight_bad_flag(void)  { return inflight_case(1); }
+static int t_inflight_bad_num(void)   { return inflight_case(2); }
+static int t_inflight_extra_head(void) { return inflight_case(3); }
+
 static const struct gv_test tests[] = {
 	TEST(t_avail_jump),
 	TEST(t_head_out_of_range),
@@ -718,6 +784,10 @@ static const struct gv_test tests[] = {
 	TEST(t_event_storm),
 	TEST(t_state_flips),
 	TEST(t_garbage_keys),
+	TEST(t_inflight_wild),
+	TEST(t_inflight_bad_flag),
+	TEST(t_inflight_bad_num),
+	TEST(t_inflight_extra_head),
 	{ 0 }
 };
 

@@ -13,6 +13,7 @@
 #   none          the verify must pass
 #   kill-guest    SIGKILL of the guest process during its I/O
 #   kill-backend  SIGKILL of gv-backend during the I/O, then a new gv-backend
+#                 takes the device over: the verify must pass
 #   rm-node       the device's backend node removed from xenstore during the
 #                 I/O; the guest is then destroyed and created again (gv-xl)
 # gv-simxen itself is not restarted: it is the hypervisor and xenstored
@@ -160,9 +161,11 @@ while [ $i -lt "$cycles" ] && [ $failed = 0 ]; do
 		kill -9 $fepid 2>/dev/null; wait_bounded $fepid 10; fepid= ;;
 	kill-backend)
 		kb=$((kb + 1)); faults=$((faults + 1))
+		# a new backend takes the device over: the I/O must succeed
 		kill -9 $bepid; wait_bounded $bepid 10 2>/dev/null
-		wait_bounded $fepid 60; fepid=
 		start_daemon gv-backend "$work/backend.log" --disk "stress:0=$img"; bepid=$pid
+		wait_bounded $fepid 60; rc=$?; fepid=
+		[ $rc = 0 ] || { violation "verify across a backend restart failed (exit $rc): $(tail -3 "$work/fe.log")"; break; }
 		base_fds= ;;
 	rm-node)
 		rn=$((rn + 1)); faults=$((faults + 1))
