@@ -22,7 +22,14 @@ CFLAGS  ?= -O2 -g
 WARN     = -Wall -Wextra -Werror -Wno-missing-field-initializers
 CPPFLAGS = -D_GNU_SOURCE -D__XEN_TOOLS__ -Icommon -I$(BUILD)/gen -MMD -MP
 GUEST_LDLIBS = -lxenstore -lxengnttab -lxenevtchn -lpthread -lm
-DOM0_LDLIBS  = -lxenstore -lxengnttab -lxenevtchn -lxenctrl -luring -lpthread -lm
+# NBD disks through libnbd (libnbd-dev, tools/install-deps.sh); a build root
+# without it (make NBD=0, or no libnbd.pc) builds gv-backend without NBD disks
+NBD ?= $(shell pkg-config --exists libnbd 2>/dev/null && echo 1 || echo 0)
+ifeq ($(NBD),1)
+CPPFLAGS += -DGVBE_HAVE_NBD
+NBD_LDLIBS = -lnbd
+endif
+DOM0_LDLIBS  = -lxenstore -lxengnttab -lxenevtchn -lxenctrl -luring $(NBD_LDLIBS) -lpthread -lm
 LDLIBS   = $(DOM0_LDLIBS)
 
 LIBDIRS  = frontend backend sim tools common

@@ -32,6 +32,22 @@
  * latency and flushes depend on dom0's writeback (xen-blkback submits bios
  * without a cache too).
  *
+ * DISCARD and WRITE_ZEROES (VIRTIO_BLK_F_DISCARD, VIRTIO_BLK_F_WRITE_ZEROES):
+ * the request is the header, then n 16-byte struct virtio_blk_discard_write_zeroes
+ * segments (device-readable), then the status. The segments are copied
+ * out once and only the copy is judged: n in 1..GVBE_BLK_RANGE_SEG_MAX and
+ * flags known (else UNSUPP, as the unmap flag on a DISCARD), every range
+ * inside the disk and at most GVBE_BLK_RANGE_SECTORS (else IOERR). The
+ * ranges are done one after another: on a file fallocate(PUNCH_HOLE |
+ * KEEP_SIZE) for DISCARD and for WRITE_ZEROES with unmap, ZERO_RANGE |
+ * KEEP_SIZE for the rest (punch where the file system has no ZERO_RANGE,
+ * e.g. tmpfs: a hole reads as zeros); on a block device BLKDISCARD and
+ * ZERO_RANGE (the kernel's BLKZEROOUT). With io_uring each is an
+ * IORING_OP_FALLOCATE, so the loop does not wait; only BLKDISCARD, an ioctl
+ * io_uring cannot queue here, is done in the loop. A discard the backing
+ * store cannot do (EOPNOTSUPP) is answered OK: it is a hint, the data
+ * stays readable, which virtio allows.
+ *
  * Request-level problems (bad shape, sector out of range, too many or too
  * large segments, a grant that cannot be mapped) are answered IOERR in the
  * status byte and do not break the device. Data goes straight between the
@@ -53,6 +69,7 @@
 #include <unistd.h>
 #include "aio.h"
 #include "blk.h"
+#include "nbd.h"
 
 #define SECTOR 512u
 #define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
@@ -69,6 +86,24 @@ int gvbe_blk_open(struct gvbe_blk *b, const char *path, const struct gvbe_blk_op
 
 	memset(b, 0, sizeof(*b));
 	b->fd_direct = -1;
+	if (gvbe_nbd_is_uri(path)) {
+		struct gvbe_nbd_info info;
+		const char *exp;
+		int rc = gvbe_nbd_open(path, ro, -1, &b->nbd, &info, err, errlen);
+
+		b->fd = -1;
+		if (rc < 0)
+			return rc;
+		b->ro = info.ro;
+		b->capacity = info.size / SECTOR;
+		b->discard_ok = !b->ro && info.can_trim;
+		b->zeroes_ok = !b->ro;
+		/* the export name (after the authority), for GET_ID */
+		exp = strchr(path + strcspn(path, ":") + 3, '/');
+		exp = exp && exp[1] && exp[1] != '?' ? exp + 1 : "nbd";
+		snprintf(b->id, sizeof(b->id), "gv%u-%.*s", devid, (int)strcspn(exp, "?"), exp);
+		return 0;
+	}
 	b->fd = open(path, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (b->fd < 0) {
 		saved = errno;
@@ -83,6 +118,7 @@ int gvbe_blk_open(struct gvbe_blk *b, const char *path, const struct gvbe_blk_op
 		if (ioctl(b->fd, BLKGETSIZE64, &bytes) < 0)
 			goto fail_close;
 		b->dio_align = ioctl(b->fd, BLKSSZGET, &lbs) == 0 && lbs >= 512 ? (unsigned)lbs : 4096;
+		b->is_bdev = true;
 	} else if (S_ISREG(st.st_mode)) {
 		bytes = (uint64_t)st.st_size;
 		/* the file system's block size is always enough for O_DIRECT */
@@ -95,6 +131,7 @@ int gvbe_blk_open(struct gvbe_blk *b, const char *path, const struct gvbe_blk_op
 		return -EINVAL;
 	}
 	b->ro = ro;
+	b->discard_ok = b->zeroes_ok = !ro;
 	b->capacity = bytes / SECTOR;
 	/* GET_ID: up to 20 bytes, not NUL terminated when all 20 are used */
 	base = strrchr(path, '/');
@@ -119,6 +156,11 @@ fail_close:
 void gvbe_blk_close(struct gvbe_blk *b)
 {
 	gvbe_blk_quiesce(b, 5000);
+	if (b->nbd) {
+		gvbe_nbd_close(b->nbd);
+		b->nbd = NULL;
+		b->nbd_async = false;
+	}
 	if (b->fd >= 0)
 		close(b->fd);
 	if (b->fd_direct >= 0)
@@ -129,13 +171,37 @@ void gvbe_blk_close(struct gvbe_blk *b)
 int gvbe_blk_start_aio(struct gvbe_blk *b, unsigned entries, int eventfd,
                        char *err, size_t errlen)
 {
+	if (b->nbd) {
+		/* its own thread: only the completions come through eventfd */
+		gvbe_nbd_set_efd(b->nbd, eventfd);
+		b->nbd_async = eventfd >= 0;
+		return 0;
+	}
 	if (b->aio)
 		return 0;
 	return gvbe_aio_create(entries, eventfd, &b->aio, err, errlen);
 }
 
+bool gvbe_blk_async(const struct gvbe_blk *b)
+{
+	return b->aio || b->nbd_async;
+}
+
+unsigned gvbe_blk_inflight(const struct gvbe_blk *b)
+{
+	return b->nbd ? gvbe_nbd_inflight(b->nbd) : gvbe_aio_inflight(b->aio);
+}
+
+bool gvbe_blk_ready(const struct gvbe_blk *b)
+{
+	/* an NBD disk's completions always come with an eventfd write */
+	return b->aio && gvbe_aio_ready(b->aio);
+}
+
 void gvbe_blk_submit(struct gvbe_blk *b)
 {
+	if (b->nbd)
+		gvbe_nbd_submit(b->nbd);
 	if (b->aio)
 		gvbe_aio_submit(b->aio);
 }
@@ -144,6 +210,8 @@ unsigned gvbe_blk_reap(struct gvbe_blk *b)
 {
 	unsigned n;
 
+	if (b->nbd)
+		return gvbe_nbd_reap(b->nbd);
 	if (!b->aio)
 		return 0;
 	n = gvbe_aio_reap(b->aio);
@@ -155,6 +223,8 @@ unsigned gvbe_blk_quiesce(struct gvbe_blk *b, int timeout_ms)
 {
 	unsigned left;
 
+	if (b->nbd)
+		return gvbe_nbd_quiesce(b->nbd, timeout_ms);
 	if (!b->aio)
 		return 0;
 	left = gvbe_aio_destroy(b->aio, timeout_ms);
@@ -256,6 +326,51 @@ uint32_t gvbe_blk_finish(struct gvbe_req *r, uint8_t status, uint32_t data_writt
 	return data_written + 1;
 }
 
+/* DISCARD / WRITE_ZEROES (mapped, header read): copies the segments out
+ * and validates the copy into r->range. */
+static int prepare_ranges(struct gvbe_blk *b, struct gvbe_req *r, bool wz, struct gvbe_blk_io *io)
+{
+	struct virtio_blk_discard_write_zeroes seg[GVBE_BLK_RANGE_SEG_MAX];
+	uint64_t rbytes = r->ch->read_bytes, n;
+	uint32_t allowed = wz ? VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP : 0;
+
+	r->nrange = r->range_at = 0;
+	if (b->ro || !(wz ? b->zeroes_ok : b->discard_ok)) {
+		io->status = VIRTIO_BLK_S_UNSUPP;     /* not offered (read-only disk) */
+		return GVBE_BLK_DONE;
+	}
+	if (r->ch->write_bytes != 1 || (rbytes - sizeof(struct virtio_blk_outhdr)) % sizeof(seg[0]))
+		return GVBE_BLK_DONE;
+	n = (rbytes - sizeof(struct virtio_blk_outhdr)) / sizeof(seg[0]);
+	if (!n)
+		return GVBE_BLK_DONE;                 /* IOERR: no segment at all */
+	if (n > GVBE_BLK_RANGE_SEG_MAX) {
+		io->status = VIRTIO_BLK_S_UNSUPP;     /* more than max-*-seg */
+		return GVBE_BLK_DONE;
+	}
+	if (stream_copy(r, false, sizeof(struct virtio_blk_outhdr), seg,
+	                (uint32_t)(n * sizeof(seg[0])), false) < 0)
+		return GVBE_BLK_DONE;
+	for (unsigned k = 0; k < n; k++) {
+		/* the private copy only, from here on */
+		uint64_t sector = seg[k].sector;
+		uint32_t num = seg[k].num_sectors, flags = seg[k].flags;
+
+		if (flags & ~allowed) {
+			io->status = VIRTIO_BLK_S_UNSUPP;
+			return GVBE_BLK_DONE;
+		}
+		if (!num || num > GVBE_BLK_RANGE_SECTORS || sector > b->capacity ||
+		    num > b->capacity - sector)
+			return GVBE_BLK_DONE;   /* IOERR */
+		r->range[k].off = sector * SECTOR;
+		r->range[k].len = (uint64_t)num * SECTOR;
+		r->range[k].unmap = !wz || (flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP);
+	}
+	r->nrange = (unsigned)n;
+	return wz ? GVBE_BLK_WRITE_ZEROES : GVBE_BLK_DISCARD;
+}
+
 int gvbe_blk_prepare(struct gvbe_blk *b, struct gvbe_req *r, struct gvbe_blk_io *io)
 {
 	struct gvbe_chain *ch = r->ch;
@@ -319,10 +434,102 @@ int gvbe_blk_prepare(struct gvbe_blk *b, struct gvbe_req *r, struct gvbe_blk_io 
 		io->written = len;
 		return GVBE_BLK_DONE;
 	}
+	case VIRTIO_BLK_T_DISCARD:
+	case VIRTIO_BLK_T_WRITE_ZEROES:
+		return prepare_ranges(b, r, hdr.type == VIRTIO_BLK_T_WRITE_ZEROES, io);
 	default:
 		io->status = VIRTIO_BLK_S_UNSUPP;
 		return GVBE_BLK_DONE;
 	}
+}
+
+/* ---- DISCARD and WRITE_ZEROES: r->range[range_at..nrange) ---- */
+
+static int range_mode(const struct gvbe_blk *b, int kind, bool unmap)
+{
+	/* a block device's PUNCH_HOLE only zeroes where the device promises
+	 * zeros after a discard: ZERO_RANGE (BLKZEROOUT) is the sure one */
+	if (!b->is_bdev && (kind == GVBE_BLK_DISCARD || unmap))
+		return FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+	return FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
+}
+
+/* One range in the loop; 0 or -errno. */
+static int range_sync(struct gvbe_blk *b, int kind, uint64_t off, uint64_t len, bool unmap)
+{
+	int mode;
+
+	if (b->is_bdev && kind == GVBE_BLK_DISCARD) {
+		uint64_t rg[2] = { off, len };
+
+		return ioctl(b->fd, BLKDISCARD, rg) < 0 ? -errno : 0;
+	}
+	mode = range_mode(b, kind, unmap);
+	if (fallocate(b->fd, mode, (off_t)off, (off_t)len) == 0)
+		return 0;
+	if (errno == EOPNOTSUPP && !b->is_bdev && (mode & FALLOC_FL_ZERO_RANGE))
+		/* no ZERO_RANGE here (tmpfs): a hole reads as zeros too */
+		return fallocate(b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+		                 (off_t)len) < 0 ? -errno : 0;
+	return -errno;
+}
+
+/* The result of the current range: counts it and moves on; false: IOERR. */
+static bool range_result(struct gvbe_blk *b, struct gvbe_req *r, int res)
+{
+	if (res == -EOPNOTSUPP && r->kind == GVBE_BLK_DISCARD)
+		res = 0;        /* a hint the store cannot take: the data stays, allowed */
+	else if (res < 0)
+		return false;
+	else if (r->kind == GVBE_BLK_DISCARD)
+		b->discards++;
+	else
+		b->zeroes++;
+	r->range_at++;
+	return true;
+}
+
+/* Goes on with r's ranges: each in the loop without a ring (and
+ * BLKDISCARD, which io_uring cannot queue), else the next one queued.
+ * Returns GVBE_REQ_ASYNC when one was queued (range_done continues), else
+ * the status to answer. */
+static uint32_t ranges_go(struct gvbe_blk *b, struct gvbe_req *r, bool async)
+{
+	while (r->range_at < r->nrange) {
+		uint64_t off = r->range[r->range_at].off, len = r->range[r->range_at].len;
+		bool unmap = r->range[r->range_at].unmap;
+
+		if (async && !(b->is_bdev && r->kind == GVBE_BLK_DISCARD)) {
+			struct io_uring_sqe *sqe = gvbe_aio_sqe(b->aio, &r->op);
+
+			if (!sqe)
+				return VIRTIO_BLK_S_IOERR;
+			io_uring_prep_fallocate(sqe, b->fd, range_mode(b, r->kind, unmap), (off_t)off,
+			                        (off_t)len);
+			return GVBE_REQ_ASYNC;
+		}
+		if (!range_result(b, r, range_sync(b, r->kind, off, len, unmap)))
+			return VIRTIO_BLK_S_IOERR;
+	}
+	return VIRTIO_BLK_S_OK;
+}
+
+static void range_done(struct gvbe_blk *b, struct gvbe_req *r, int res)
+{
+	uint32_t st;
+
+	if (res == -EOPNOTSUPP && r->kind == GVBE_BLK_WRITE_ZEROES && !b->is_bdev &&
+	    !r->range[r->range_at].unmap) {
+		/* no ZERO_RANGE on this file system: punch instead (zeros too) */
+		r->range[r->range_at].unmap = true;
+		st = ranges_go(b, r, true);
+	} else if (!range_result(b, r, res)) {
+		st = VIRTIO_BLK_S_IOERR;
+	} else {
+		st = ranges_go(b, r, true);
+	}
+	if (st != GVBE_REQ_ASYNC)
+		gvbe_req_complete(r, gvbe_blk_finish(r, (uint8_t)st, 0));
 }
 
 /* Queues the rest of r's transfer: iov[iov_at..niov) at off + moved. */
@@ -358,6 +565,8 @@ static void blk_done(struct gvbe_aio_op *op, int res)
 	struct gvbe_req *r = container_of(op, struct gvbe_req, op);
 	struct gvbe_blk *b = r->vq->handler_ctx;
 
+	if (r->kind == GVBE_BLK_DISCARD || r->kind == GVBE_BLK_WRITE_ZEROES)
+		return range_done(b, r, res);
 	if (r->kind == GVBE_BLK_FLUSH) {
 		gvbe_req_complete(r, gvbe_blk_finish(r, res < 0 ? VIRTIO_BLK_S_IOERR
 		                                                 : VIRTIO_BLK_S_OK, 0));
@@ -441,6 +650,18 @@ uint32_t gvbe_blk_handle(void *ctx, struct gvbe_req *r)
 
 	r->kind = kind;                 /* for the counters (gvbe_blk_finish) */
 	r->len = io.len;
+	if (b->nbd && kind != GVBE_BLK_DONE) {
+		r->off = io.off;
+		r->niov = io.niov;
+		gvbe_nbd_queue(b->nbd, r);
+		if (!b->nbd_async) {
+			/* no completion eventfd (no daemon loop): wait for it here,
+			 * bounded; it completes r */
+			gvbe_nbd_quiesce(b->nbd, 30000);
+		}
+		return GVBE_REQ_ASYNC;
+	}
+
 	/* an image in memory (tmpfs) never waits for a device: a copy in the
 	 * loop is cheaper than any trip through io_uring (whose workers tmpfs
 	 * would need: it has no RWF_NOWAIT) */
@@ -459,6 +680,14 @@ uint32_t gvbe_blk_handle(void *ctx, struct gvbe_req *r)
 		if (try_nowait(b, r))
 			return gvbe_blk_finish(r, VIRTIO_BLK_S_OK,
 			                       kind == GVBE_BLK_READ ? (uint32_t)r->moved : 0);
+	}
+	if (kind == GVBE_BLK_DISCARD || kind == GVBE_BLK_WRITE_ZEROES) {
+		uint32_t st;
+
+		r->kind = kind;
+		r->op.done = blk_done;
+		st = ranges_go(b, r, b->aio && !b->in_memory);
+		return st == GVBE_REQ_ASYNC ? st : gvbe_blk_finish(r, (uint8_t)st, 0);
 	}
 	if (b->aio && !b->in_memory && kind != GVBE_BLK_DONE && queue_async(b, r, kind, &io))
 		return GVBE_REQ_ASYNC;

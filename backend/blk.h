@@ -12,14 +12,20 @@
 
 #define GVBE_BLK_SEG_MAX      32u    /* config/seg-max */
 #define GVBE_BLK_SIZE_MAX     65536u /* config/size-max */
+/* DISCARD and WRITE_ZEROES (config/max-discard-*, max-write-zeroes-*) */
+#define GVBE_BLK_RANGE_SEG_MAX   GVBE_REQ_MAX_RANGES
+#define GVBE_BLK_RANGE_SECTORS   (1u << 22)   /* 2 GiB a segment */
+#define GVBE_BLK_DISCARD_ALIGN   8u           /* sectors: the file system's 4 KiB block */
 
 struct gvbe_aio;
+struct gvbe_nbd;
 
 struct gvbe_blk {
 	int fd;                         /* buffered */
 	int fd_direct;                  /* O_DIRECT, or -1 (option buffered, or refused) */
 	unsigned dio_align;             /* O_DIRECT needs offset, address and length aligned */
 	bool ro;
+	bool is_bdev;                   /* a block device (else a regular file) */
 	bool in_memory;                 /* on tmpfs: served in the loop, never waits */
 	uint64_t capacity;              /* sectors */
 	char id[21];                    /* GET_ID answer, NUL padded */
@@ -27,13 +33,24 @@ struct gvbe_blk {
 	uint64_t direct_ios, buffered_ios;     /* transfers on each descriptor */
 	uint64_t nowait_ios;                  /* buffered ones done at once (page cache) */
 	bool nowait_off;                      /* every transfer through io_uring (tests) */
+	uint64_t discards, zeroes;            /* ranges given back / zeroed */
+	bool discard_ok, zeroes_ok;           /* VIRTIO_BLK_F_DISCARD / _WRITE_ZEROES offered */
+	struct gvbe_nbd *nbd;                 /* an NBD disk (nbd.c): fd is -1 */
+	bool nbd_async;                       /* its completions signalled to the loop */
 };
 struct gvbe_blk_opts {
 	bool ro;
 	bool buffered;                  /* never O_DIRECT (default: O_DIRECT when aligned) */
 };
+/* path: an image file, a block device, or an NBD URI (nbd.h). */
 int  gvbe_blk_open(struct gvbe_blk *b, const char *path, const struct gvbe_blk_opts *o,
                    unsigned devid, char *err, size_t errlen);
+/* Requests may complete later (io_uring, or an NBD disk's thread): the
+ * caller reaps on the completion eventfd. */
+bool gvbe_blk_async(const struct gvbe_blk *b);
+unsigned gvbe_blk_inflight(const struct gvbe_blk *b);
+/* Completions waiting (a hint, without a system call). */
+bool gvbe_blk_ready(const struct gvbe_blk *b);
 void gvbe_blk_close(struct gvbe_blk *b);
 /* Asynchronous I/O for up to entries requests in flight, completions
  * signalled on eventfd. 0, or negative errno with err set: then requests
@@ -52,7 +69,8 @@ unsigned gvbe_blk_reap(struct gvbe_blk *b);
 unsigned gvbe_blk_quiesce(struct gvbe_blk *b, int timeout_ms);
 
 /* What a request asks of the backing store, once parsed and mapped. */
-enum { GVBE_BLK_DONE, GVBE_BLK_READ, GVBE_BLK_WRITE, GVBE_BLK_FLUSH };
+enum { GVBE_BLK_DONE, GVBE_BLK_READ, GVBE_BLK_WRITE, GVBE_BLK_FLUSH, GVBE_BLK_DISCARD,
+       GVBE_BLK_WRITE_ZEROES };
 struct gvbe_blk_io {
 	uint64_t off, len;              /* READ/WRITE: bytes of the image */
 	int niov;                       /* READ/WRITE: r->iov[0..niov) */
@@ -60,7 +78,8 @@ struct gvbe_blk_io {
 	uint32_t written;               /* DONE: data bytes written (GET_ID) */
 };
 /* Parses and maps request r (the framing rules are in blk.c); returns what
- * to do. DONE: answer io->status at once (gvbe_blk_finish). */
+ * to do. DONE: answer io->status at once (gvbe_blk_finish). DISCARD and
+ * WRITE_ZEROES: the validated ranges are in r->range[0..nrange). */
 int  gvbe_blk_prepare(struct gvbe_blk *b, struct gvbe_req *r, struct gvbe_blk_io *io);
 /* Writes status into the last writable byte; returns the used length
  * (data_written + 1, or less if there is nowhere to put it). */

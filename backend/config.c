@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "config.h"
+#include "nbd.h"
 #include "xs_util.h"
 
 /* "GUEST:DEVID" */
@@ -86,6 +87,8 @@ static int set_path(struct gvbe_disk_cfg *d, const char *p, size_t len, char *er
 	}
 	memcpy(d->path, p, len);
 	d->path[len] = 0;
+	if (gvbe_nbd_is_uri(d->path))
+		return gvbe_nbd_check_uri(d->path, err, errlen);
 	return 0;
 }
 
@@ -237,7 +240,13 @@ int gvbe_disk_check(const struct gvbe_disk_cfg *list, bool check_paths, FILE *f,
 		if (first)
 			snprintf(msg, sizeof(msg), "%s: disk %s:%u is already configured at %s",
 			         d->origin, d->guest, d->devid, first->origin);
-		else if (check_paths && access(d->path, d->ro ? R_OK : R_OK | W_OK) < 0)
+		else if (check_paths && gvbe_nbd_is_uri(d->path)) {
+			char why[600];
+
+			/* connects (bounded): an unreachable server is said now */
+			if (gvbe_nbd_probe(d->path, d->ro, why, sizeof(why)) < 0)
+				snprintf(msg, sizeof(msg), "%s: %s", d->origin, why);
+		} else if (check_paths && access(d->path, d->ro ? R_OK : R_OK | W_OK) < 0)
 			snprintf(msg, sizeof(msg), "%s: %s: %s%s", d->origin, d->path, strerror(errno),
 			         errno == EACCES && !d->ro ? " (add ro to serve it read-only)" : "");
 		if (!msg[0])

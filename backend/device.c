@@ -21,6 +21,7 @@
 #include "clock.h"
 #include "device.h"
 #include "mapcache.h"
+#include "nbd.h"
 #ifdef GVBE_BENCH
 #include "bench.h"
 #endif
@@ -231,7 +232,12 @@ static void dev_publish(struct gvbe_dev *d, bool takeover)
 		}
 		struct gvbe_blk_opts bo = { cfg->ro, cfg->buffered };
 
-		if (d->blk.fd < 0 &&
+		if (d->blk.nbd && gvbe_nbd_dead(d->blk.nbd)) {
+			/* the server went away while it served: connect afresh */
+			gv_info("%s: NBD connection was lost; connecting again", d->label);
+			gvbe_blk_close(&d->blk);
+		}
+		if (d->blk.fd < 0 && !d->blk.nbd &&
 		    gvbe_blk_open(&d->blk, cfg->path, &bo, d->devid, err, sizeof(err)) < 0)
 			return dev_refuse(d, err);
 		if (cfg->queues > 1) {
@@ -243,13 +249,26 @@ static void dev_publish(struct gvbe_dev *d, bool takeover)
 		               (1ULL << VIRTIO_BLK_F_BLK_SIZE) | (1ULL << VIRTIO_BLK_F_FLUSH);
 		if (d->blk.ro)
 			d->features |= 1ULL << VIRTIO_BLK_F_RO;
+		if (d->blk.discard_ok) {
+			d->features |= 1ULL << VIRTIO_BLK_F_DISCARD;
+			be_write(d, GV_XS_CFG_MAX_DISCARD_SECTORS, "%u", GVBE_BLK_RANGE_SECTORS);
+			be_write(d, GV_XS_CFG_MAX_DISCARD_SEG, "%u", GVBE_BLK_RANGE_SEG_MAX);
+			be_write(d, GV_XS_CFG_DISCARD_ALIGNMENT, "%u", GVBE_BLK_DISCARD_ALIGN);
+		}
+		if (d->blk.zeroes_ok) {
+			d->features |= 1ULL << VIRTIO_BLK_F_WRITE_ZEROES;
+			be_write(d, GV_XS_CFG_MAX_WZ_SECTORS, "%u", GVBE_BLK_RANGE_SECTORS);
+			be_write(d, GV_XS_CFG_MAX_WZ_SEG, "%u", GVBE_BLK_RANGE_SEG_MAX);
+			be_write(d, GV_XS_CFG_WZ_MAY_UNMAP, "1");
+		}
 		be_write(d, GV_XS_CFG_CAPACITY, "%llu", (unsigned long long)d->blk.capacity);
 		be_write(d, GV_XS_CFG_BLK_SIZE, "%u", 512u);
 		be_write(d, GV_XS_CFG_SEG_MAX, "%u", GVBE_BLK_SEG_MAX);
 		be_write(d, GV_XS_CFG_SIZE_MAX, "%u", GVBE_BLK_SIZE_MAX);
 		gv_info("%s: disk %s (%s, %s, %u queue%s%s), %llu sectors", d->label, cfg->path,
 		        d->blk.ro ? "read-only" : "read-write",
-		        d->blk.fd_direct >= 0 ? "O_DIRECT when aligned" : "buffered",
+		        d->blk.nbd ? "NBD" : d->blk.fd_direct >= 0 ? "O_DIRECT when aligned"
+		        : "buffered",
 		        d->nq, d->nq > 1 ? "s" : "",
 		        d->allow_bypass ? ", allow-bypass" : "",
 		        (unsigned long long)d->blk.capacity);
@@ -520,7 +539,7 @@ static int dev_connect(struct gvbe_dev *d, bool takeover, char *err, size_t errl
 /* Completes what the device's I/O finished and shows it to the driver. */
 static void dev_reap(struct gvbe_dev *d)
 {
-	if (!d->blk.aio || !gvbe_blk_reap(&d->blk))
+	if (!gvbe_blk_async(&d->blk) || !gvbe_blk_reap(&d->blk))
 		return;
 	for (unsigned q = 0; q < GVBE_MAX_QUEUES; q++)
 		if (d->vq_live[q])
@@ -535,7 +554,7 @@ static void serve_queue(struct gvbe_dev *d, unsigned q)
 		return dev_break(d, d->vq[q].why);
 	/* the batch just taken from the ring, in one io_uring_enter; what
 	 * completed inline (page cache, RAM) is published in the same pass */
-	if (d->virtio_id == VIRTIO_ID_BLK && d->blk.aio) {
+	if (d->virtio_id == VIRTIO_ID_BLK && gvbe_blk_async(&d->blk)) {
 		gvbe_blk_submit(&d->blk);
 		dev_reap(d);
 	}
@@ -855,7 +874,7 @@ void gvbe_dev_reap(struct gvbe_backend *be)
 bool gvbe_dev_busy(struct gvbe_backend *be)
 {
 	for (struct gvbe_dev *d = be->devs; d; d = d->next)
-		if (d->phase == GVBE_DEV_CONNECTED && gvbe_aio_inflight(d->blk.aio))
+		if (d->phase == GVBE_DEV_CONNECTED && gvbe_blk_inflight(&d->blk))
 			return true;
 	return false;
 }
@@ -867,7 +886,7 @@ bool gvbe_dev_poll(struct gvbe_backend *be)
 	for (struct gvbe_dev *d = be->devs; d; d = d->next) {
 		if (d->phase != GVBE_DEV_CONNECTED)
 			continue;
-		if (gvbe_aio_ready(d->blk.aio)) {
+		if (gvbe_blk_ready(&d->blk)) {
 			dev_reap(d);
 			found = true;
 		}

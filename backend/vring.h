@@ -18,6 +18,7 @@
 
 #define GVBE_MAX_QUEUE_SIZE   256u   /* max-queue-size */
 #define GVBE_REQ_MAX_PAGES    640u   /* pages one request may map (<= SIM_MAX_BATCH) */
+#define GVBE_REQ_MAX_RANGES   16u    /* discard / write-zeroes segments of one request */
 
 struct gvbe_mapcache;
 #ifdef GVBE_BENCH
@@ -79,6 +80,14 @@ struct gvbe_req {
 	uint64_t off, len, moved;
 	int niov, iov_at;               /* iov[iov_at..niov): what is left to move */
 	bool direct;                    /* on the O_DIRECT descriptor */
+	/* DISCARD / WRITE_ZEROES: the validated private copy of the ranges
+	 * (bytes of the image), done one after another from range_at */
+	struct { uint64_t off, len; bool unmap; } range[GVBE_REQ_MAX_RANGES];
+	unsigned nrange, range_at;
+	/* NBD (nbd.c, its I/O thread's while issued): commands not yet
+	 * completed, and whether one failed */
+	unsigned pending;
+	bool failed;
 	void *pages[GVBE_REQ_MAX_PAGES];
 	unsigned npages;                /* pages[] entries assigned (page0 indexes) */
 	struct { void *addr; unsigned count; } unmap[8]; /* batches to unmap after */

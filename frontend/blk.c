@@ -31,9 +31,11 @@ struct blk_chunk {
 	struct blk_chunk *next_free;
 };
 
-/* Header slot in coherent memory: device-readable outhdr, device-writable status. */
+/* Header slot in coherent memory: device-readable outhdr (and, for DISCARD
+ * and WRITE_ZEROES, the one range right after it), device-writable status. */
 struct blk_hdr_slot {
 	struct virtio_blk_outhdr hdr;
+	struct virtio_blk_discard_write_zeroes range;
 	uint8_t status;
 	uint8_t pad[15];
 };
@@ -44,6 +46,9 @@ struct blk {
 		uint64_t capacity;
 		unsigned blk_size, seg_max, size_max;
 		bool ro;
+		unsigned max_discard_sectors, max_discard_seg, discard_align;
+		unsigned max_wz_sectors, max_wz_seg;
+		bool wz_may_unmap;
 	} cfg;
 	struct gvfe_dma_coherent hdrs;
 	struct blk_chunk *chunks, *free_chunks;
@@ -82,6 +87,12 @@ static int blk_probe(struct gv_device *d, char *err, size_t errlen)
 	RD(GV_XS_CFG_BLK_SIZE, 1u << 20, b->cfg.blk_size, false);
 	RD(GV_XS_CFG_SEG_MAX, 65536, b->cfg.seg_max, false);
 	RD(GV_XS_CFG_SIZE_MAX, UINT32_MAX, b->cfg.size_max, false);
+	RD(GV_XS_CFG_MAX_DISCARD_SECTORS, UINT32_MAX, b->cfg.max_discard_sectors, false);
+	RD(GV_XS_CFG_MAX_DISCARD_SEG, UINT32_MAX, b->cfg.max_discard_seg, false);
+	RD(GV_XS_CFG_DISCARD_ALIGNMENT, UINT32_MAX, b->cfg.discard_align, false);
+	RD(GV_XS_CFG_MAX_WZ_SECTORS, UINT32_MAX, b->cfg.max_wz_sectors, false);
+	RD(GV_XS_CFG_MAX_WZ_SEG, UINT32_MAX, b->cfg.max_wz_seg, false);
+	RD(GV_XS_CFG_WZ_MAY_UNMAP, 1, b->cfg.wz_may_unmap, false);
 #undef RD
 	return 0;
 }
@@ -169,6 +180,12 @@ static void blk_info(const struct gv_device *d, struct gv_device_info *i)
 	i->seg_max = b->cfg.seg_max;
 	i->size_max = b->cfg.size_max;
 	i->read_only = b->cfg.ro;
+	i->max_discard_sectors = b->cfg.max_discard_sectors;
+	i->max_discard_seg = b->cfg.max_discard_seg;
+	i->discard_sector_alignment = b->cfg.discard_align;
+	i->max_write_zeroes_sectors = b->cfg.max_wz_sectors;
+	i->max_write_zeroes_seg = b->cfg.max_wz_seg;
+	i->write_zeroes_may_unmap = b->cfg.wz_may_unmap;
 }
 
 static struct blk_hdr_slot *hdr_of(struct blk *b, const struct blk_chunk *ch)
@@ -262,7 +279,9 @@ static void blk_pump(struct gv_device *d)
 		struct gv_blk_io *io = b->pend_head;
 		struct blk_chunk *ch;
 		struct blk_hdr_slot *h;
-		enum gvfe_dma_dir dir = io->op == GV_BLK_WRITE ? GVFE_DMA_TO_DEVICE : GVFE_DMA_FROM_DEVICE;
+		bool range = io->op == GV_BLK_DISCARD || io->op == GV_BLK_WRITE_ZEROES;
+		enum gvfe_dma_dir dir = io->op == GV_BLK_WRITE || range ? GVFE_DMA_TO_DEVICE
+		                        : GVFE_DMA_FROM_DEVICE;
 		size_t len = io->len - io->issued;
 		unsigned nsegs = 0, max_segs, nfree;
 		int rc;
@@ -272,12 +291,21 @@ static void blk_pump(struct gv_device *d)
 			continue;
 		}
 		nfree = gvfe_vq_chain_room(vq);    /* an indirect table's, or the ring's */
-		if (!b->free_chunks || nfree < (len ? 3u : 2u))
+		if (!b->free_chunks || nfree < (len && !range ? 3u : 2u))
 			break;
-		if (len > b->chunk_max)
+		if (range) {
+			/* one range per virtio request, at most the device's sectors */
+			uint64_t max = (uint64_t)(io->op == GV_BLK_DISCARD ? b->cfg.max_discard_sectors
+			                                                   : b->cfg.max_wz_sectors) * 512;
+
+			if (!max || max > (uint64_t)UINT32_MAX * 512)
+				max = (uint64_t)(UINT32_MAX & ~7u) * 512;
+			if (len > max)
+				len = max;
+		} else if (len > b->chunk_max)
 			len = b->chunk_max;
 		ch = b->free_chunks;
-		if (len) {
+		if (len && !range) {
 			max_segs = nfree - 2 < b->seg_limit ? nfree - 2 : b->seg_limit;
 			for (;;) {
 				rc = gvfe_dma_map(&d->dma, (uint8_t *)io->buf + io->issued, len, dir,
@@ -314,6 +342,16 @@ static void blk_pump(struct gv_device *d)
 		b->segs[0].addr = gvfe_dma_coherent_addr(&d->dma, &b->hdrs,
 		                                         ch->index * sizeof(struct blk_hdr_slot));
 		b->segs[0].len = sizeof(struct virtio_blk_outhdr);
+		if (range) {
+			/* the header and its range: 32 device-readable bytes */
+			h->range.sector = h->hdr.sector;
+			h->range.num_sectors = (uint32_t)(len / 512);
+			h->range.flags = io->op == GV_BLK_WRITE_ZEROES &&
+			                 (io->flags & GV_BLK_ZEROES_UNMAP)
+			                 ? VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP : 0;
+			h->hdr.sector = 0;
+			b->segs[0].len += sizeof(h->range);
+		}
 		b->segs[1 + nsegs].addr = gvfe_dma_coherent_addr(&d->dma, &b->hdrs,
 			ch->index * sizeof(struct blk_hdr_slot) + offsetof(struct blk_hdr_slot, status));
 		b->segs[1 + nsegs].len = 1;
@@ -373,6 +411,17 @@ int gv_blk_submit(struct gv_device *d, struct gv_blk_io *io)
 	case GV_BLK_GET_ID:
 		if (io->len != VIRTIO_BLK_ID_BYTES || !io->buf)
 			return -EINVAL;
+		break;
+	case GV_BLK_DISCARD:
+	case GV_BLK_WRITE_ZEROES:
+		if (!(d->drv_features & (1ULL << (io->op == GV_BLK_DISCARD ? VIRTIO_BLK_F_DISCARD
+		                                                           : VIRTIO_BLK_F_WRITE_ZEROES))))
+			return b->cfg.ro ? -EROFS : -EOPNOTSUPP;
+		if (!io->len || io->len % 512 || (io->flags & ~GV_BLK_ZEROES_UNMAP))
+			return -EINVAL;
+		sectors = io->len / 512;
+		if (io->sector > b->cfg.capacity || sectors > b->cfg.capacity - io->sector)
+			return -ENOSPC;
 		break;
 	default:
 		return -EINVAL;
@@ -489,6 +538,40 @@ int gv_blk_flush(struct gv_device *d)
 	return blk_sync(d, GV_BLK_FLUSH, 0, NULL, 0);
 }
 
+static int blk_range_sync(struct gv_device *d, enum gv_blk_op op, uint64_t off, uint64_t len,
+                          unsigned flags)
+{
+	struct gv_blk_io io = { .op = op, .sector = off / 512, .len = len, .flags = flags };
+	bool done = false;
+	int rc;
+
+	if (off % 512 || len % 512 || (uint64_t)(size_t)len != len)
+		return -EINVAL;
+	if (!len)
+		return 0;
+	io.done = sync_done;
+	io.priv = &done;
+	rc = gv_blk_submit(d, &io);
+	if (rc < 0)
+		return rc;
+	while (!done) {
+		rc = gv_poll(d, -1);
+		if (rc < 0 && !done)
+			return rc;
+	}
+	return io.result;
+}
+
+int gv_blk_discard(struct gv_device *d, uint64_t off, uint64_t len)
+{
+	return blk_range_sync(d, GV_BLK_DISCARD, off, len, 0);
+}
+
+int gv_blk_write_zeroes(struct gv_device *d, uint64_t off, uint64_t len, bool unmap)
+{
+	return blk_range_sync(d, GV_BLK_WRITE_ZEROES, off, len, unmap ? GV_BLK_ZEROES_UNMAP : 0);
+}
+
 int gv_blk_get_id(struct gv_device *d, char id[21])
 {
 	int rc;
@@ -514,7 +597,8 @@ const struct gvfe_driver gvfe_blk_driver = {
 	.type = "virtio,device2",
 	.virtio_id = VIRTIO_ID_BLOCK,
 	.features = 1ULL << VIRTIO_BLK_F_SEG_MAX | 1ULL << VIRTIO_BLK_F_SIZE_MAX |
-		1ULL << VIRTIO_BLK_F_BLK_SIZE | 1ULL << VIRTIO_BLK_F_FLUSH | 1ULL << VIRTIO_BLK_F_RO,
+		1ULL << VIRTIO_BLK_F_BLK_SIZE | 1ULL << VIRTIO_BLK_F_FLUSH | 1ULL << VIRTIO_BLK_F_RO |
+		1ULL << VIRTIO_BLK_F_DISCARD | 1ULL << VIRTIO_BLK_F_WRITE_ZEROES,
 	.probe = blk_probe,
 	.setup = blk_setup,
 	.complete = blk_complete,

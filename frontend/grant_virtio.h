@@ -90,6 +90,10 @@ struct gv_device_info {
 	uint64_t capacity;          /* 512-byte sectors */
 	unsigned blk_size, seg_max, size_max;
 	bool read_only;
+	/* VIRTIO_BLK_F_DISCARD / VIRTIO_BLK_F_WRITE_ZEROES */
+	unsigned max_discard_sectors, max_discard_seg, discard_sector_alignment;
+	unsigned max_write_zeroes_sectors, max_write_zeroes_seg;
+	bool write_zeroes_may_unmap;
 };
 void gv_get_info(const struct gv_device *d, struct gv_device_info *info);
 
@@ -142,14 +146,19 @@ enum gv_blk_op {
 	GV_BLK_WRITE = 1,           /* VIRTIO_BLK_T_OUT */
 	GV_BLK_FLUSH = 4,           /* VIRTIO_BLK_T_FLUSH */
 	GV_BLK_GET_ID = 8,          /* VIRTIO_BLK_T_GET_ID: 20 bytes */
+	GV_BLK_DISCARD = 11,        /* VIRTIO_BLK_T_DISCARD: len bytes at sector, no buf */
+	GV_BLK_WRITE_ZEROES = 13,   /* VIRTIO_BLK_T_WRITE_ZEROES: len bytes at sector, no buf */
 };
+#define GV_BLK_ZEROES_UNMAP 1u      /* gv_blk_io.flags: the zeroed range may be freed */
 
 struct gv_blk_io {
 	/* set by the caller */
 	enum gv_blk_op op;
 	uint64_t sector;            /* 512-byte units */
 	void *buf;                  /* any alignment; pool buffers avoid the copy */
-	size_t len;                 /* a multiple of 512 for READ/WRITE; 20 for GET_ID; 0 for FLUSH */
+	size_t len;                 /* a multiple of 512 for READ/WRITE/DISCARD/WRITE_ZEROES;
+	                               20 for GET_ID; 0 for FLUSH */
+	unsigned flags;             /* WRITE_ZEROES: GV_BLK_ZEROES_UNMAP or 0 */
 	void (*done)(struct gv_blk_io *io);   /* runs inside gv_poll, gv_detach, or gv_blk_submit
 	                                         (a piece that failed at once); may be NULL */
 	void *priv;
@@ -176,6 +185,12 @@ int gv_blk_submit(struct gv_device *d, struct gv_blk_io *io);
 int gv_blk_read(struct gv_device *d, uint64_t off, void *buf, size_t len);
 int gv_blk_write(struct gv_device *d, uint64_t off, const void *buf, size_t len);
 int gv_blk_flush(struct gv_device *d);
+/* Synchronous, sector-granular (off and len multiples of 512): gives the
+ * range back (DISCARD: it may read as zeros or as before afterwards), or
+ * makes it read as zeros (WRITE_ZEROES; unmap: the device may free it).
+ * -EOPNOTSUPP when the device does not offer it (read-only disks do not). */
+int gv_blk_discard(struct gv_device *d, uint64_t off, uint64_t len);
+int gv_blk_write_zeroes(struct gv_device *d, uint64_t off, uint64_t len, bool unmap);
 /* The device id string, NUL-terminated (at most 20 bytes + NUL). */
 int gv_blk_get_id(struct gv_device *d, char id[21]);
 

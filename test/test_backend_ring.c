@@ -11,6 +11,7 @@
  * own address) and unmap copies writable ones back.
  */
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -586,6 +587,161 @@ static int t_serve_blk_async(void)
 	return 0;
 }
 
+/* puts a DISCARD / WRITE_ZEROES request with n segments (header and
+ * segments in one readable descriptor, raw bytes: extra adds junk after
+ * them) at descriptors base.. and makes it available */
+static void range_req(unsigned base, uint32_t type, const struct virtio_blk_discard_write_zeroes *g,
+                      unsigned n, unsigned extra, grant_ref_t status)
+{
+	struct virtio_blk_outhdr *h = (struct virtio_blk_outhdr *)guest[10 + base];
+
+	h->type = type;
+	h->ioprio = 0;
+	h->sector = 0;
+	memcpy(guest[10 + base] + 16, g, n * sizeof(*g));
+	DESC[base] = (struct vring_desc){ ga(10 + base, 0), (uint32_t)(16 + n * sizeof(*g) + extra),
+	                                  VRING_DESC_F_NEXT, (uint16_t)(base + 1) };
+	DESC[base + 1] = (struct vring_desc){ ga(status, 7), 1, VRING_DESC_F_WRITE, 0 };
+	guest[status][7] = 0xee;
+	AVAIL->ring[AVAIL->idx % QN] = (uint16_t)base;
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	AVAIL->idx++;
+}
+
+
+/* serves one range request; its status byte, or -1 */
+static int range_status(uint32_t type, const struct virtio_blk_discard_write_zeroes *g, unsigned n,
+                        unsigned extra)
+{
+	uint16_t idx = USED->idx;
+
+	range_req(0, type, g, n, extra, 30);
+	if (gvbe_vq_serve(&vq, 64) != 1 || reap_all() || USED->idx != (uint16_t)(idx + 1) ||
+	    USED->ring[idx % QN].len != 1)
+		return -1;
+	return guest[30][7];
+}
+
+/* what sector s of the image holds: its fill byte if uniform, -1 if mixed */
+static int sector_fill(unsigned s)
+{
+	unsigned char sec[512];
+	int fd = open(img, O_RDONLY);
+	ssize_t got = fd >= 0 ? pread(fd, sec, 512, s * 512) : -1;
+
+	if (fd >= 0)
+		close(fd);
+	if (got != 512)
+		return -1;
+	for (unsigned k = 1; k < 512; k++)
+		if (sec[k] != sec[0])
+			return -1;
+	return sec[0];
+}
+
+static long long img_blocks(void)
+{
+	struct stat st;
+
+	return stat(img, &st) == 0 ? (long long)st.st_blocks : -1;
+}
+
+/* DISCARD and WRITE_ZEROES on a file: holes punched (allocated blocks go
+ * down), ranges read back as zeros, neighbours untouched; hostile segment
+ * lists (too many, bad flags, out of range, bad framing) answered
+ * UNSUPP/IOERR with the device alive and the image unchanged. */
+static int ranges_body(bool async)
+{
+	struct virtio_blk_discard_write_zeroes g[GVBE_BLK_RANGE_SEG_MAX + 1];
+	long long before;
+	char err[200];
+
+	CHECK_EQ(start_blk_queue(false), 0);
+	if (async) {
+		CHECK_EQ(gvbe_blk_start_aio(&blk, QN, -1, err, sizeof(err)), 0);
+		CHECK_MSG(!blk.in_memory, "%s is on tmpfs", img);
+	}
+	before = img_blocks();
+	CHECK(before >= 64);                    /* every sector written: allocated */
+	/* two ranges, 4 KiB each, aligned to the file system's blocks */
+	g[0] = (struct virtio_blk_discard_write_zeroes){ 8, 8, 0 };
+	g[1] = (struct virtio_blk_discard_write_zeroes){ 24, 8, 0 };
+	CHECK_EQ(range_status(VIRTIO_BLK_T_DISCARD, g, 2, 0), VIRTIO_BLK_S_OK);
+	CHECK_MSG(img_blocks() <= before - 16, "blocks %lld, before %lld", img_blocks(), before);
+	CHECK_EQ(blk.discards, 2);
+	CHECK_EQ(sector_fill(8), 0);
+	CHECK_EQ(sector_fill(15), 0);
+	CHECK_EQ(sector_fill(31), 0);
+	CHECK_EQ(sector_fill(7), 7);
+	CHECK_EQ(sector_fill(16), 16);
+	CHECK_EQ(sector_fill(32), 32);
+	/* write zeroes, without and with unmap */
+	before = img_blocks();
+	g[0] = (struct virtio_blk_discard_write_zeroes){ 40, 3, 0 };
+	CHECK_EQ(range_status(VIRTIO_BLK_T_WRITE_ZEROES, g, 1, 0), VIRTIO_BLK_S_OK);
+	CHECK_EQ(sector_fill(40), 0);
+	CHECK_EQ(sector_fill(42), 0);
+	CHECK_EQ(sector_fill(43), 43);
+	CHECK_EQ(sector_fill(39), 39);
+	g[0] = (struct virtio_blk_discard_write_zeroes){ 48, 8, VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP };
+	CHECK_EQ(range_status(VIRTIO_BLK_T_WRITE_ZEROES, g, 1, 0), VIRTIO_BLK_S_OK);
+	CHECK_EQ(sector_fill(48), 0);
+	CHECK_EQ(sector_fill(55), 0);
+	CHECK_EQ(sector_fill(56), 56);
+	CHECK_MSG(img_blocks() <= before - 8, "blocks %lld, before %lld", img_blocks(), before);
+	CHECK_EQ(blk.zeroes, 2);
+
+	/* hostile: every answer is UNSUPP or IOERR, nothing changes */
+	g[0] = (struct virtio_blk_discard_write_zeroes){ 60, 8, 0 };          /* past the end */
+	CHECK_EQ(range_status(VIRTIO_BLK_T_DISCARD, g, 1, 0), VIRTIO_BLK_S_IOERR);
+	g[0] = (struct virtio_blk_discard_write_zeroes){ UINT64_MAX - 2, 8, 0 }; /* wraps */
+	CHECK_EQ(range_status(VIRTIO_BLK_T_WRITE_ZEROES, g, 1, 0), VIRTIO_BLK_S_IOERR);
+	g[0] = (struct virtio_blk_discard_write_zeroes){ 60, 0, 0 };          /* empty */
+	CHECK_EQ(range_status(VIRTIO_BLK_T_DISCARD, g, 1, 0), VIRTIO_BLK_S_IOERR);
+	g[0] = (struct virtio_blk_discard_write_zeroes){ 60, 2, VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP };
+	CHECK_EQ(range_status(VIRTIO_BLK_T_DISCARD, g, 1, 0), VIRTIO_BLK_S_UNSUPP); /* unmap on discard */
+	g[0] = (struct virtio_blk_discard_write_zeroes){ 60, 2, 2 };          /* unknown flag */
+	CHECK_EQ(range_status(VIRTIO_BLK_T_WRITE_ZEROES, g, 1, 0), VIRTIO_BLK_S_UNSUPP);
+	for (unsigned k = 0; k <= GVBE_BLK_RANGE_SEG_MAX; k++)                 /* one too many */
+		g[k] = (struct virtio_blk_discard_write_zeroes){ 60, 1, 0 };
+	CHECK_EQ(range_status(VIRTIO_BLK_T_DISCARD, g, GVBE_BLK_RANGE_SEG_MAX + 1, 0),
+	         VIRTIO_BLK_S_UNSUPP);
+	CHECK_EQ(range_status(VIRTIO_BLK_T_DISCARD, g, 0, 0), VIRTIO_BLK_S_IOERR); /* none */
+	CHECK_EQ(range_status(VIRTIO_BLK_T_DISCARD, g, 1, 4), VIRTIO_BLK_S_IOERR); /* 20 bytes */
+	/* a bad range after a good one: IOERR, and the good one not done either */
+	g[0] = (struct virtio_blk_discard_write_zeroes){ 60, 1, 0 };
+	g[1] = (struct virtio_blk_discard_write_zeroes){ 63, 2, 0 };
+	CHECK_EQ(range_status(VIRTIO_BLK_T_WRITE_ZEROES, g, 2, 0), VIRTIO_BLK_S_IOERR);
+	CHECK_EQ(sector_fill(60), 60);
+	CHECK_EQ(sector_fill(63), 63);
+	CHECK_EQ(blk.discards, 2);
+	CHECK_EQ(blk.zeroes, 2);
+	CHECK(!vq.broken);
+	CHECK_EQ(fake.ctr.maps_active, 0);
+	/* the device lives on: the most segments allowed, all done */
+	for (unsigned k = 0; k < GVBE_BLK_RANGE_SEG_MAX; k++)
+		g[k] = (struct virtio_blk_discard_write_zeroes){ 57 + k % 4, 1, 0 };
+	CHECK_EQ(range_status(VIRTIO_BLK_T_WRITE_ZEROES, g, GVBE_BLK_RANGE_SEG_MAX, 0),
+	         VIRTIO_BLK_S_OK);
+	CHECK_EQ(sector_fill(57), 0);
+	CHECK_EQ(sector_fill(60), 0);
+	CHECK_EQ(sector_fill(61), 61);
+	CHECK_EQ(gvbe_blk_quiesce(&blk, 1000), 0);
+	stop_blk_queue();
+
+	/* a read-only disk offers neither: UNSUPP, image untouched */
+	CHECK_EQ(start_blk_queue(true), 0);
+	g[0] = (struct virtio_blk_discard_write_zeroes){ 8, 8, 0 };
+	CHECK_EQ(range_status(VIRTIO_BLK_T_DISCARD, g, 1, 0), VIRTIO_BLK_S_UNSUPP);
+	CHECK_EQ(range_status(VIRTIO_BLK_T_WRITE_ZEROES, g, 1, 0), VIRTIO_BLK_S_UNSUPP);
+	CHECK_EQ(sector_fill(8), 8);
+	stop_blk_queue();
+	return 0;
+}
+
+static int t_discard_write_zeroes(void) { return ranges_body(false); }
+static int t_discard_write_zeroes_async(void) { return ranges_body(true); }
+
 /* VIRTIO_RING_F_EVENT_IDX: the driver's used_event decides interrupts, and
  * the device asks for kicks through avail_event, not the flag. */
 static int t_event_idx(void)
@@ -735,6 +891,8 @@ static const struct gv_test tests[] = {
 	TEST(t_serve_blk),
 	TEST(t_blk_framing),
 	TEST(t_serve_blk_async),
+	TEST(t_discard_write_zeroes),
+	TEST(t_discard_write_zeroes_async),
 	TEST(t_event_idx),
 	TEST(t_serve_ro_and_limits),
 	TEST(t_serve_broken_sticky),

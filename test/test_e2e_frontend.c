@@ -8,6 +8,7 @@
  * zero active grants, and the backend's death seen through liveness.
  */
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -324,6 +325,75 @@ static int t_lib_full_queue_zero_grants(void)
 	return rc;
 }
 
+static long long blocks_of(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? (long long)st.st_blocks : -1;
+}
+
+/* The library's discard and write-zeroes against gv-backend: a discard
+ * gives the image's blocks back (st_blocks, what du counts) and the range
+ * reads as zeros; write-zeroes zeroes exactly its range; bad ranges are
+ * refused at submit. */
+static int t_lib_discard_write_zeroes(void)
+{
+	enum { MB = 1 << 20 };
+	static uint8_t buf[4 * MB], back[4 * MB];
+	struct gv_attach_opts o;
+	struct gv_device_info info;
+	struct gv_device *d;
+	char err[512], img[200];
+	long long full, after;
+	int rc = setup(NULL);
+
+	if (rc) {
+		teardown();
+		return rc;
+	}
+	snprintf(img, sizeof(img), "%s/g1.img", env.dir);
+	gv_attach_opts_init(&o);
+	o.domid = domid_g1;
+	CHECK_MSG(gv_attach(&o, &d, err, sizeof(err)) == 0, "attach: %s", err);
+	gv_get_info(d, &info);
+	CHECK(info.driver_features & (1ULL << VIRTIO_BLK_F_DISCARD));
+	CHECK(info.driver_features & (1ULL << VIRTIO_BLK_F_WRITE_ZEROES));
+	CHECK(info.max_discard_sectors >= 8 && info.max_discard_seg >= 1);
+	CHECK(info.max_write_zeroes_sectors >= 8 && info.write_zeroes_may_unmap);
+	for (size_t k = 0; k < sizeof(buf); k++)
+		buf[k] = (uint8_t)(k * 13 + k / 4096 + 1);
+	CHECK_EQ(gv_blk_write(d, 4 * MB, buf, sizeof(buf)), 0);
+	CHECK_EQ(gv_blk_flush(d), 0);
+	full = blocks_of(img);
+	CHECK_MSG(full >= 8192, "%s: %lld blocks after writing 4 MiB", img, full);
+	/* discard the 4 MiB: space given back, zeros read */
+	CHECK_EQ(gv_blk_discard(d, 4 * MB, 4 * MB), 0);
+	after = blocks_of(img);
+	printf("allocated 512-byte blocks: %lld after writing 4 MiB, %lld after discarding it\n",
+	       full, after);
+	CHECK_MSG(after <= full - 8192, "%lld blocks after discard, %lld before", after, full);
+	CHECK_EQ(gv_blk_read(d, 4 * MB, back, sizeof(back)), 0);
+	for (size_t k = 0; k < sizeof(back); k++)
+		CHECK_MSG(!back[k], "byte %zu after discard: %u", k, back[k]);
+	/* write zeroes in the middle of data: only that range changes */
+	CHECK_EQ(gv_blk_write(d, 12 * MB, buf, MB), 0);
+	CHECK_EQ(gv_blk_write_zeroes(d, 12 * MB + 65536, 65536, false), 0);
+	CHECK_EQ(gv_blk_write_zeroes(d, 12 * MB + 4 * 65536, 65536, true), 0);
+	CHECK_EQ(gv_blk_read(d, 12 * MB, back, MB), 0);
+	for (size_t k = 0; k < MB; k++) {
+		bool zero = (k >= 65536 && k < 2 * 65536) || (k >= 4 * 65536 && k < 5 * 65536);
+
+		CHECK_MSG(back[k] == (zero ? 0 : buf[k]), "byte %zu: %u", k, back[k]);
+	}
+	/* refused before anything is sent */
+	CHECK_EQ(gv_blk_discard(d, 100, 512), -EINVAL);
+	CHECK_EQ(gv_blk_discard(d, 32 * MB - 512, 1024), -ENOSPC);
+	CHECK_EQ(gv_blk_write_zeroes(d, 32 * MB, 512, false), -ENOSPC);
+	CHECK_EQ(gv_detach(d), 0);
+	teardown();
+	return 0;
+}
+
 /* The backend dies while we are attached: liveness tells us, I/O fails
  * with -EIO, detach still ends every grant (the platform unmapped them). */
 static int t_lib_backend_death(void)
@@ -536,6 +606,7 @@ static const struct gv_test tests[] = {
 	TEST(t_bypass_refused),
 	TEST(t_rng),
 	TEST(t_lib_full_queue_zero_grants),
+	TEST(t_lib_discard_write_zeroes),
 	TEST(t_lib_backend_death),
 	TEST(t_lib_backend_restart),
 	TEST(t_bench_seqread),

@@ -5,7 +5,8 @@
 #
 #   sh tools/install-deps.sh [GROUP...]
 #     --build      (the default) building, `make test`, `make asan-test`:
-#                  compilers, libxen-dev, linux-libc-dev, liburing-dev, xenstore-utils, valgrind,
+#                  compilers, libxen-dev, linux-libc-dev, liburing-dev, libnbd-dev,
+#                  xenstore-utils, valgrind, qemu-utils (qemu-nbd and qemu-img for the NBD tests),
 #                  pkgconf (the installed library's test), python3 (parses --status --json)
 #     --xen-test   `make xen-test` on the host: QEMU, debootstrap, busybox,
 #                  cpio, compressors, gcc-12 for the guest module (xen-test/run.sh asks for it)
@@ -18,14 +19,14 @@
 # part installs its own group through xen-test/run.sh.
 set -eu
 
-BUILD="build-essential clang libxen-dev linux-libc-dev xenstore-utils valgrind liburing-dev pkgconf python3"
+BUILD="build-essential clang libxen-dev linux-libc-dev xenstore-utils valgrind liburing-dev libnbd-dev qemu-utils pkgconf python3"
 XEN_TEST="qemu-system-x86 busybox-static cpio debootstrap gzip xz-utils zstd ca-certificates gcc-12 make"
 BENCH="gnuplot-nox fio"
-PACKAGING="build-essential debhelper dh-dkms dpkg-dev fakeroot libxen-dev linux-libc-dev liburing-dev man-db"
+PACKAGING="build-essential debhelper dh-dkms dpkg-dev fakeroot libxen-dev linux-libc-dev liburing-dev libnbd-dev man-db"
 SYSTEMD_TEST="systemd-container debootstrap ca-certificates"
 
 usage() {
-	sed -n '2,17s/^# \{0,1\}//p' "$0"
+	sed -n '2,18s/^# \{0,1\}//p' "$0"
 }
 
 pkgs="" groups=""

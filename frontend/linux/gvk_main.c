@@ -621,6 +621,20 @@ static int read_device(struct gvk_dev *gd)
 			gd->blkcfg.seg_max = cpu_to_le32(v);
 		if (!read_u64(gd, "config/size-max", &v))
 			gd->blkcfg.size_max = cpu_to_le32(v);
+		/* VIRTIO_BLK_F_DISCARD / _WRITE_ZEROES limits (absent: 0, the
+		 * features are then not offered either) */
+		if (!read_u64(gd, "config/max-discard-sectors", &v))
+			gd->blkcfg.max_discard_sectors = cpu_to_le32(v);
+		if (!read_u64(gd, "config/max-discard-seg", &v))
+			gd->blkcfg.max_discard_seg = cpu_to_le32(v);
+		if (!read_u64(gd, "config/discard-sector-alignment", &v))
+			gd->blkcfg.discard_sector_alignment = cpu_to_le32(v);
+		if (!read_u64(gd, "config/max-write-zeroes-sectors", &v))
+			gd->blkcfg.max_write_zeroes_sectors = cpu_to_le32(v);
+		if (!read_u64(gd, "config/max-write-zeroes-seg", &v))
+			gd->blkcfg.max_write_zeroes_seg = cpu_to_le32(v);
+		if (!read_u64(gd, "config/write-zeroes-may-unmap", &v))
+			gd->blkcfg.write_zeroes_may_unmap = v ? 1 : 0;
 	}
 	return 0;
 }
