@@ -154,6 +154,20 @@ static int parse_line(char *line, struct gvbe_disk_cfg *d, char *err, size_t err
 	return rc < 0 ? rc : 1;
 }
 
+struct gvbe_disk_cfg *gvbe_disk_append(struct gvbe_disk_cfg **list, const struct gvbe_disk_cfg *d)
+{
+	struct gvbe_disk_cfg *copy = malloc(sizeof(*copy)), **tail;
+
+	if (!copy)
+		return NULL;
+	*copy = *d;
+	copy->next = NULL;
+	for (tail = list; *tail; tail = &(*tail)->next)
+		;
+	*tail = copy;
+	return copy;
+}
+
 int gvbe_disk_parse_file(const char *file, struct gvbe_disk_cfg **list, char *err, size_t errlen)
 {
 	FILE *f = fopen(file, "re");
@@ -167,7 +181,7 @@ int gvbe_disk_parse_file(const char *file, struct gvbe_disk_cfg **list, char *er
 		return -saved;
 	}
 	while (fgets(line, sizeof(line), f)) {
-		struct gvbe_disk_cfg d, *copy, **tail;
+		struct gvbe_disk_cfg d;
 
 		lineno++;
 		if (!strchr(line, '\n') && !feof(f)) {
@@ -184,16 +198,11 @@ int gvbe_disk_parse_file(const char *file, struct gvbe_disk_cfg **list, char *er
 			continue;
 		rc = 0;
 		snprintf(d.origin, sizeof(d.origin), "%s:%u", file, lineno);
-		copy = malloc(sizeof(*copy));
-		if (!copy) {
+		if (!gvbe_disk_append(list, &d)) {
 			rc = -ENOMEM;
 			snprintf(err, errlen, "out of memory");
 			break;
 		}
-		*copy = d;
-		for (tail = list; *tail; tail = &(*tail)->next)
-			;
-		*tail = copy;
 	}
 	fclose(f);
 	return rc;

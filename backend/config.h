@@ -30,6 +30,9 @@ struct gvbe_disk_cfg {
 int gvbe_disk_parse_opt(const char *arg, struct gvbe_disk_cfg *d, char *err, size_t errlen);
 /* Parses "disk GUEST:DEVID PATH [ro] [allow-bypass]" lines (# comments) of
  * file, appending to *list. err gets "FILE:LINE: what". */
+/* Appends a copy of d (its next pointer ignored) to the end of *list.
+ * Returns the copy, or NULL when out of memory (the list unchanged). */
+struct gvbe_disk_cfg *gvbe_disk_append(struct gvbe_disk_cfg **list, const struct gvbe_disk_cfg *d);
 int gvbe_disk_parse_file(const char *file, struct gvbe_disk_cfg **list, char *err, size_t errlen);
 /* The disk configured for guest (name, id) device devid, or NULL. */
 const struct gvbe_disk_cfg *gvbe_disk_find(const struct gvbe_disk_cfg *list, const char *name,

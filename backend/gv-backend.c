@@ -147,20 +147,6 @@ static void usage(FILE *f)
 	"    3 --status found no daemon.\n");
 }
 
-static struct gvbe_disk_cfg *disk_append(struct gvbe_disk_cfg **list, const struct gvbe_disk_cfg *d)
-{
-	struct gvbe_disk_cfg *copy = malloc(sizeof(*copy)), **tail;
-
-	if (!copy)
-		return NULL;
-	*copy = *d;
-	copy->next = NULL;
-	for (tail = list; *tail; tail = &(*tail)->next)
-		;
-	*tail = copy;
-	return copy;
-}
-
 /* A watch fired: path under root names a device, or something bigger. */
 static void on_watch(struct gvbe_backend *be, const char *path, const char *token)
 {
@@ -266,7 +252,7 @@ int main(int argc, char **argv)
 				fprintf(stderr, "gv-backend: %s\n", err);
 				return 1;
 			}
-			if (!disk_append(&svc.cli, &d))
+			if (!gvbe_disk_append(&svc.cli, &d))
 				return 1;
 			break;
 		case 'c':
@@ -393,7 +379,7 @@ int main(int argc, char **argv)
 		int errors;
 
 		for (struct gvbe_disk_cfg *k = svc.cli; k; k = k->next)
-			disk_append(&all, k);
+			gvbe_disk_append(&all, k);
 		if (svc.config && gvbe_disk_parse_file(svc.config, &all, err, sizeof(err)) < 0) {
 			fprintf(stderr, "%s\n", err);
 			gvbe_disk_free(all);

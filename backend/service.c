@@ -21,20 +21,6 @@
 #include "log.h"
 #include "service.h"
 
-static int disk_copy_append(struct gvbe_disk_cfg **list, const struct gvbe_disk_cfg *d)
-{
-	struct gvbe_disk_cfg *copy = malloc(sizeof(*copy)), **tail;
-
-	if (!copy)
-		return -ENOMEM;
-	*copy = *d;
-	copy->next = NULL;
-	for (tail = list; *tail; tail = &(*tail)->next)
-		;
-	*tail = copy;
-	return 0;
-}
-
 int gvbe_service_load(const struct gvbe_service *s, struct gvbe_disk_cfg **out,
                     char *err, size_t errlen)
 {
@@ -42,7 +28,7 @@ int gvbe_service_load(const struct gvbe_service *s, struct gvbe_disk_cfg **out,
 	int rc = 0;
 
 	for (const struct gvbe_disk_cfg *d = s->cli; d && !rc; d = d->next) {
-		rc = disk_copy_append(&list, d);
+		rc = gvbe_disk_append(&list, d) ? 0 : -ENOMEM;
 		if (rc)
 			snprintf(err, errlen, "out of memory");
 	}
