@@ -26,13 +26,16 @@ struct gv_attach_opts {
 	enum gv_platform_kind platform; /* GV_PLATFORM_AUTO: see gv_platform_open */
 	const char *sim_dir;        /* simulation directory, NULL: default */
 	int domid;                  /* simulation: this guest's domain id; -1: $GV_DOMID or 0 */
-	unsigned devid;             /* device/virtio/<devid> */
+	unsigned devid;             /* device/virtio/<devid> (xl_disk: device/virtio_disk/<devid>) */
 	const char *dma;            /* "bounce" (NULL), "grant", "pool" or "bypass" */
 	unsigned queue_size;        /* 0: min(256, max-queue-size); else a power of two */
 	unsigned pool_pages;        /* bounce/pool: pages of the granted pool; 0: 768 (3 MiB) */
 	int timeout_ms;             /* each handshake wait; 0: 10000 */
 	int io_timeout_ms;          /* requests in flight and none completed for this
 	                               long: the device breaks (-EIO); 0: 30000 */
+	bool xl_disk;               /* a disk from xl's disk = ["...,specification=virtio,
+	                               backendtype=standalone,..."]: devid is its vdev
+	                               (51712 for xvda) under device/virtio_disk */
 };
 
 /* Fills o with the defaults above. */
