@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include "config.h"
 #include "nbd.h"
 #include "xs_util.h"
@@ -118,6 +119,18 @@ int gvbe_disk_parse_opt(const char *arg, struct gvbe_disk_cfg *d, char *err, siz
 	return rc;
 }
 
+int gvbe_xl_dir_parse(const char *dir, struct gvbe_disk_cfg *d, char *err, size_t errlen)
+{
+	memset(d, 0, sizeof(*d));
+	d->xl_dir = true;
+	snprintf(d->origin, sizeof(d->origin), "--xl-disk-dir %s", dir);
+	if (dir[0] != '/') {
+		snprintf(err, errlen, "xl-disk-dir %s: expected an absolute directory", dir);
+		return -EINVAL;
+	}
+	return set_path(d, dir, strlen(dir), err, errlen);
+}
+
 static int parse_line(char *line, struct gvbe_disk_cfg *d, char *err, size_t errlen)
 {
 	char *save, *w[8];
@@ -135,9 +148,16 @@ static int parse_line(char *line, struct gvbe_disk_cfg *d, char *err, size_t err
 	}
 	if (!n)
 		return 0;               /* blank or comment */
+	if (!strcmp(w[0], "xl-disk-dir")) {
+		if (n != 2) {
+			snprintf(err, errlen, "expected: xl-disk-dir DIR");
+			return -EINVAL;
+		}
+		return gvbe_xl_dir_parse(w[1], d, err, errlen) < 0 ? -EINVAL : 1;
+	}
 	if (strcmp(w[0], "disk")) {
 		snprintf(err, errlen, "unknown directive '%s' (expected: disk GUEST:DEVID PATH "
-		         "[ro] [allow-bypass])", w[0]);
+		         "[ro] [allow-bypass], or xl-disk-dir DIR)", w[0]);
 		return -EINVAL;
 	}
 	if (n < 3) {
@@ -215,7 +235,7 @@ const struct gvbe_disk_cfg *gvbe_disk_find(const struct gvbe_disk_cfg *list, con
 
 	snprintf(idbuf, sizeof(idbuf), "%u", (unsigned)id);
 	for (; list; list = list->next)
-		if (list->devid == devid &&
+		if (!list->xl_dir && list->devid == devid &&
 		    ((name && !strcmp(list->guest, name)) || !strcmp(list->guest, idbuf)))
 			return list;
 	return NULL;
@@ -241,8 +261,17 @@ int gvbe_disk_check(const struct gvbe_disk_cfg *list, bool check_paths, FILE *f,
 		const struct gvbe_disk_cfg *first = NULL;
 
 		msg[0] = 0;
+		if (d->xl_dir) {
+			struct stat st;
+
+			errno = 0;
+			if (check_paths && (stat(d->path, &st) < 0 || !S_ISDIR(st.st_mode)))
+				snprintf(msg, sizeof(msg), "%s: xl-disk-dir %s: %s", d->origin, d->path,
+				         errno ? strerror(errno) : "not a directory");
+			goto report;
+		}
 		for (const struct gvbe_disk_cfg *k = list; k != d; k = k->next)
-			if (k->devid == d->devid && !strcmp(k->guest, d->guest)) {
+			if (!k->xl_dir && k->devid == d->devid && !strcmp(k->guest, d->guest)) {
 				first = k;
 				break;
 			}
@@ -258,6 +287,7 @@ int gvbe_disk_check(const struct gvbe_disk_cfg *list, bool check_paths, FILE *f,
 		} else if (check_paths && access(d->path, d->ro ? R_OK : R_OK | W_OK) < 0)
 			snprintf(msg, sizeof(msg), "%s: %s: %s%s", d->origin, d->path, strerror(errno),
 			         errno == EACCES && !d->ro ? " (add ro to serve it read-only)" : "");
+report:
 		if (!msg[0])
 			continue;
 		if (!errors++ && err)

@@ -22,12 +22,16 @@ struct gvbe_disk_cfg {
 	bool allow_bypass;
 	bool buffered;                  /* never O_DIRECT (default: O_DIRECT when aligned) */
 	unsigned queues;                /* most virtqueues offered (VIRTIO_BLK_F_MQ if > 1) */
+	bool xl_dir;                    /* not a disk: "xl-disk-dir PATH", a directory whose
+	                                 * images guests' xl configs may name (guest "") */
 	char origin[160];               /* "--disk" or "FILE:LINE", for messages */
 	struct gvbe_disk_cfg *next;
 };
 
 /* Parses "GUEST:DEVID=PATH[,ro][,allow-bypass]" (the --disk syntax). */
 int gvbe_disk_parse_opt(const char *arg, struct gvbe_disk_cfg *d, char *err, size_t errlen);
+/* Parses the directory of "xl-disk-dir DIR" (--xl-disk-dir DIR) into d. */
+int gvbe_xl_dir_parse(const char *dir, struct gvbe_disk_cfg *d, char *err, size_t errlen);
 /* Parses "disk GUEST:DEVID PATH [ro] [allow-bypass]" lines (# comments) of
  * file, appending to *list. err gets "FILE:LINE: what". */
 /* Appends a copy of d (its next pointer ignored) to the end of *list.

@@ -196,7 +196,10 @@ void gvbe_status_write(struct gvbe_backend *be, const struct gvbe_service *s, FI
 				snprintf(cache, sizeof(cache), "per-request");
 			}
 		}
-		if (d->virtio_id == VIRTIO_ID_BLOCK) {
+		if (d->virtio_id == VIRTIO_ID_BLOCK && d->kind == GVBE_KIND_XL_DISK) {
+			snprintf(backing, sizeof(backing), "%s (%s, xl config)", d->image,
+			         d->blk.ro ? "ro" : "rw");
+		} else if (d->virtio_id == VIRTIO_ID_BLOCK) {
 			const struct gvbe_disk_cfg *cfg = gvbe_disk_find(be->disks, d->name, d->fe,
 			                                             d->devid);
 

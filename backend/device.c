@@ -11,6 +11,7 @@
  * frontend that sees Closed/Closing can end every grant.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,10 +38,39 @@ static const char bypass_refusal[] =
 	"guest memory that the guest granted to it; use a DMA strategy that grants (bounce, "
 	"grant, pool)";
 
-static struct gvbe_dev *dev_find(struct gvbe_backend *be, domid_t fe, unsigned devid)
+/* The device kinds (device.h): where each lives in xenstore. */
+static const struct {
+	const char *fe_sub;             /* /local/domain/<fe>/device/<fe_sub>/<devid> */
+	const char *what;               /* for labels */
+} kinds[GVBE_KINDS] = {
+	[GVBE_KIND_VIRTIO]  = { "virtio", "device" },
+	[GVBE_KIND_XL_DISK] = { "virtio_disk", "xl disk" },
+};
+
+static const char *kind_root(const struct gvbe_backend *be, enum gvbe_dev_kind kind)
+{
+	return kind == GVBE_KIND_XL_DISK ? be->disk_root : be->root;
+}
+
+int gvbe_dev_parse_path(const struct gvbe_backend *be, const char *path,
+                        enum gvbe_dev_kind *kind, domid_t *fe, unsigned *devid)
+{
+	for (unsigned k = 0; k < GVBE_KINDS; k++) {
+		int rc = gv_xs_parse_device_path(path, kind_root(be, (enum gvbe_dev_kind)k), fe, devid);
+
+		if (rc >= 0) {
+			*kind = (enum gvbe_dev_kind)k;
+			return rc;
+		}
+	}
+	return -EINVAL;
+}
+
+static struct gvbe_dev *dev_find(struct gvbe_backend *be, enum gvbe_dev_kind kind, domid_t fe,
+                                 unsigned devid)
 {
 	for (struct gvbe_dev *d = be->devs; d; d = d->next)
-		if (d->fe == fe && d->devid == devid)
+		if (d->kind == kind && d->fe == fe && d->devid == devid)
 			return d;
 	return NULL;
 }
@@ -192,15 +222,123 @@ static void dev_free(struct gvbe_backend *be, struct gvbe_dev *d)
 
 /* ---- step 1: publish ------------------------------------------------------------ */
 
+static void dev_offer(struct gvbe_dev *d, bool takeover);
+
+/* Reads a key the toolstack wrote for an xl disk into v; a clear error if it
+ * is missing or is not the value gv-backend serves (want NULL: any). */
+static int xl_key(struct gvbe_dev *d, const char *key, const char *want, char *v, size_t vlen,
+                  char *err, size_t errlen)
+{
+	int rc = gv_xs_read_str(d->be->xs, XBT_NULL, d->be_dir, key, v, vlen);
+
+	if (rc < 0) {
+		snprintf(err, errlen, "disk key %s: %s", key,
+		         rc == -ENOENT ? "missing" : strerror(-rc));
+		return rc;
+	}
+	if (want && strcmp(v, want)) {
+		snprintf(err, errlen, "disk key %s is '%s': gv-backend serves only %s=%s disks "
+		         "(disk = [\"...,specification=virtio,backendtype=standalone,"
+		         "grant_usage=1,target=PATH\"])", key, v, key, want);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* A disk from the guest's xl config (GVBE_KIND_XL_DISK, docs/admin.md "Disks
+ * configured in the guest's xl config"): checks what libxl wrote and opens
+ * params, which must resolve into a directory the configuration allows
+ * (xl-disk-dir). The toolstack's keys are trusted as far as the toolstack
+ * (only dom0 can write backend/), but params is still a path the daemon
+ * (root) opens: the allow-list keeps the backend's configuration the one
+ * place that says which files it may serve. */
+static int xl_disk_open(struct gvbe_dev *d, char *err, size_t errlen)
+{
+	const struct gvbe_disk_cfg *k;
+	char v[64], params[512], *real;
+	struct gvbe_blk_opts bo = { false, false };
+	bool any = false;
+	uint64_t usage;
+	int rc;
+
+	if (xl_key(d, GV_XS_SPECIFICATION, "virtio", v, sizeof(v), err, errlen) < 0 ||
+	    xl_key(d, GV_XS_TYPE, "standalone", v, sizeof(v), err, errlen) < 0)
+		return -EINVAL;
+	rc = gv_xs_read_u64(d->be->xs, XBT_NULL, d->be_dir, GV_XS_GRANT_USAGE, 1, &usage);
+	if (rc < 0 || usage != 1) {
+		snprintf(err, errlen, "grant_usage is not 1 (libxl's default for a backend in "
+		         "dom0 is 0: the device model would map guest memory by address); "
+		         "gv-backend maps only pages the guest granted: add grant_usage=1 to "
+		         "the disk spec in the guest's xl config");
+		return -EINVAL;
+	}
+	if (xl_key(d, GV_XS_MODE, NULL, v, sizeof(v), err, errlen) < 0)
+		return -EINVAL;
+	if (strcmp(v, "r") && strcmp(v, "w")) {
+		snprintf(err, errlen, "disk key mode is '%s': expected r or w", v);
+		return -EINVAL;
+	}
+	bo.ro = v[0] == 'r';
+	if (xl_key(d, GV_XS_PARAMS, NULL, params, sizeof(params), err, errlen) < 0)
+		return -EINVAL;
+	for (k = d->be->disks; k; k = k->next)
+		any |= k->xl_dir;
+	if (!any) {
+		snprintf(err, errlen, "disk target %s: this backend serves no disk from a guest's "
+		         "xl config (add 'xl-disk-dir DIR' to its configuration, "
+		         "/etc/grant-virtio/backend.conf, to allow images under DIR)", params);
+		return -EACCES;
+	}
+	real = params[0] == '/' ? realpath(params, NULL) : NULL;
+	if (!real) {
+		snprintf(err, errlen, "disk target %s: %s", params,
+		         params[0] != '/' ? "not an absolute path" : strerror(errno));
+		return -EINVAL;
+	}
+	for (k = d->be->disks; k; k = k->next) {
+		/* both sides resolved: no .. or symlink leads out of the directory */
+		char *dir = k->xl_dir ? realpath(k->path, NULL) : NULL;
+		size_t n = dir ? strlen(dir) : 0;
+		bool in = dir && !strncmp(real, dir, n) && (real[n] == '/' || (n == 1 && real[1]));
+
+		free(dir);
+		if (in)
+			break;
+	}
+	if (!k) {
+		/* the guest can read this error: it names its own target, not the
+		 * directories dom0 allows (the log and --check-config have those) */
+		snprintf(err, errlen, "disk target %s (%s) is not under a directory this backend "
+		         "allows for disks from a guest's xl config (xl-disk-dir in its "
+		         "configuration)", params, real);
+		free(real);
+		return -EACCES;
+	}
+	snprintf(d->image, sizeof(d->image), "%s", real);
+	free(real);
+	if (d->blk.fd < 0 &&
+	    gvbe_blk_open(&d->blk, d->image, &bo, d->devid, err, errlen) < 0)
+		return -EINVAL;
+	return 0;
+}
+
 /* takeover: a backend before us connected the device (BE=Connected found
  * at start-up): the same checks and keys, but the state stays Connected */
 static void dev_publish(struct gvbe_dev *d, bool takeover)
 {
 	struct gvbe_backend *be = d->be;
-	char type[64], err[300];
+	char type[64], err[700];
 	uint64_t usage;
 	int rc;
 
+	if (d->kind == GVBE_KIND_XL_DISK) {
+		if (xl_disk_open(d, err, sizeof(err)) < 0)
+			return dev_refuse(d, err);
+		d->virtio_id = VIRTIO_ID_BLK;
+		d->allow_bypass = be->allow_bypass;
+		d->nq = GVBE_DISK_DEFAULT_QUEUES;
+		return dev_offer(d, takeover);
+	}
 	rc = gv_xs_read_str(be->xs, XBT_NULL, d->be_dir, GV_XS_TYPE, type, sizeof(type));
 	if (rc < 0) {
 		snprintf(err, sizeof(err), "cannot read type: %s", strerror(-rc));
@@ -218,8 +356,6 @@ static void dev_publish(struct gvbe_dev *d, bool takeover)
 		                  "use grants for DMA (grant_usage=1 in the xl config)");
 
 	d->allow_bypass = be->allow_bypass;
-	d->features = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_F_ACCESS_PLATFORM) |
-	              (1ULL << VIRTIO_RING_F_INDIRECT_DESC) | (1ULL << VIRTIO_RING_F_EVENT_IDX);
 	d->nq = 1;
 	if (d->virtio_id == VIRTIO_ID_BLK) {
 		const struct gvbe_disk_cfg *cfg = gvbe_disk_find(be->disks, d->name, d->fe, d->devid);
@@ -240,11 +376,22 @@ static void dev_publish(struct gvbe_dev *d, bool takeover)
 		if (d->blk.fd < 0 && !d->blk.nbd &&
 		    gvbe_blk_open(&d->blk, cfg->path, &bo, d->devid, err, sizeof(err)) < 0)
 			return dev_refuse(d, err);
-		if (cfg->queues > 1) {
-			d->nq = cfg->queues;
-			d->features |= 1ULL << VIRTIO_BLK_F_MQ;
-		}
+		d->nq = cfg->queues > 1 ? cfg->queues : 1;
 		d->allow_bypass |= cfg->allow_bypass;
+		snprintf(d->image, sizeof(d->image), "%s", cfg->path);
+	}
+	dev_offer(d, takeover);
+}
+
+/* Offers the device: features, queues, device config; BE=InitWait (or, on a
+ * takeover, the keys only: the state stays Connected). */
+static void dev_offer(struct gvbe_dev *d, bool takeover)
+{
+	d->features = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_F_ACCESS_PLATFORM) |
+	              (1ULL << VIRTIO_RING_F_INDIRECT_DESC) | (1ULL << VIRTIO_RING_F_EVENT_IDX);
+	if (d->virtio_id == VIRTIO_ID_BLK) {
+		if (d->nq > 1)
+			d->features |= 1ULL << VIRTIO_BLK_F_MQ;
 		d->features |= (1ULL << VIRTIO_BLK_F_SEG_MAX) | (1ULL << VIRTIO_BLK_F_SIZE_MAX) |
 		               (1ULL << VIRTIO_BLK_F_BLK_SIZE) | (1ULL << VIRTIO_BLK_F_FLUSH);
 		if (d->blk.ro)
@@ -265,7 +412,7 @@ static void dev_publish(struct gvbe_dev *d, bool takeover)
 		be_write(d, GV_XS_CFG_BLK_SIZE, "%u", 512u);
 		be_write(d, GV_XS_CFG_SEG_MAX, "%u", GVBE_BLK_SEG_MAX);
 		be_write(d, GV_XS_CFG_SIZE_MAX, "%u", GVBE_BLK_SIZE_MAX);
-		gv_info("%s: disk %s (%s, %s, %u queue%s%s), %llu sectors", d->label, cfg->path,
+		gv_info("%s: disk %s (%s, %s, %u queue%s%s), %llu sectors", d->label, d->image,
 		        d->blk.ro ? "read-only" : "read-write",
 		        d->blk.nbd ? "NBD" : d->blk.fd_direct >= 0 ? "O_DIRECT when aligned"
 		        : "buffered",
@@ -611,7 +758,8 @@ static void dev_try_connect(struct gvbe_dev *d, bool takeover)
 
 /* ---- the state machine -------------------------------------------------------------- */
 
-static struct gvbe_dev *dev_new(struct gvbe_backend *be, domid_t fe, unsigned devid)
+static struct gvbe_dev *dev_new(struct gvbe_backend *be, enum gvbe_dev_kind kind, domid_t fe,
+                                unsigned devid)
 {
 	struct gvbe_dev *d = calloc(1, sizeof(*d));
 	char dom[64], path[128];
@@ -621,18 +769,19 @@ static struct gvbe_dev *dev_new(struct gvbe_backend *be, domid_t fe, unsigned de
 	d->be = be;
 	d->fe = fe;
 	d->devid = devid;
+	d->kind = kind;
 	d->blk.fd = -1;
 	d->dev_port = GV_NO_PORT;
 	for (unsigned q = 0; q < GVBE_MAX_QUEUES; q++)
 		d->vq[q].port = GV_NO_PORT;
-	snprintf(d->be_dir, sizeof(d->be_dir), GV_XS_BACKEND_DIR_FMT, (unsigned)be->p->domid,
-	         (unsigned)fe, devid);
-	snprintf(d->fe_dir, sizeof(d->fe_dir), GV_XS_FRONTEND_DIR_FMT, (unsigned)fe, devid);
+	snprintf(d->be_dir, sizeof(d->be_dir), "%s/%u/%u", kind_root(be, kind), (unsigned)fe, devid);
+	snprintf(d->fe_dir, sizeof(d->fe_dir), "/local/domain/%u/device/%s/%u", (unsigned)fe,
+	         kinds[kind].fe_sub, devid);
 	snprintf(dom, sizeof(dom), GV_XS_DOMAIN_DIR_FMT, (unsigned)fe);
 	if (gv_xs_read_str(be->xs, XBT_NULL, dom, GV_XS_DOM_NAME, d->name, sizeof(d->name)) < 0)
 		snprintf(d->name, sizeof(d->name), "%u", (unsigned)fe);
-	snprintf(d->label, sizeof(d->label), "guest %s (domain %u) device %u", d->name,
-	         (unsigned)fe, devid);
+	snprintf(d->label, sizeof(d->label), "guest %s (domain %u) %s %u", d->name,
+	         (unsigned)fe, kinds[kind].what, devid);
 	/* the frontend's state lives outside our directory: watch it too */
 	if (gv_xs_join(path, sizeof(path), d->fe_dir, GV_XS_FE_STATE) == 0 &&
 	    xs_watch(be->xs, path, d->be_dir))
@@ -642,9 +791,10 @@ static struct gvbe_dev *dev_new(struct gvbe_backend *be, domid_t fe, unsigned de
 	return d;
 }
 
-void gvbe_dev_reconcile(struct gvbe_backend *be, domid_t fe, unsigned devid)
+void gvbe_dev_reconcile(struct gvbe_backend *be, enum gvbe_dev_kind kind, domid_t fe,
+                        unsigned devid)
 {
-	struct gvbe_dev *d = dev_find(be, fe, devid);
+	struct gvbe_dev *d = dev_find(be, kind, fe, devid);
 	char be_dir[96];
 
 	if (d && d->watch_pending) {
@@ -656,8 +806,7 @@ void gvbe_dev_reconcile(struct gvbe_backend *be, domid_t fe, unsigned devid)
 	enum xenbus_state fs;
 	int rc, alive;
 
-	snprintf(be_dir, sizeof(be_dir), GV_XS_BACKEND_DIR_FMT, (unsigned)be->p->domid,
-	         (unsigned)fe, devid);
+	snprintf(be_dir, sizeof(be_dir), "%s/%u/%u", kind_root(be, kind), (unsigned)fe, devid);
 	rc = gv_xs_read_u64(be->xs, XBT_NULL, be_dir, GV_XS_ONLINE, 1, &online);
 	if (rc == -ENOENT) {
 		char st[16];
@@ -675,7 +824,7 @@ void gvbe_dev_reconcile(struct gvbe_backend *be, domid_t fe, unsigned devid)
 		return;
 	}
 	if (!d) {
-		d = dev_new(be, fe, devid);
+		d = dev_new(be, kind, fe, devid);
 		if (!d) {
 			gv_err("out of memory for device %u of domain %u", devid, (unsigned)fe);
 			return;
@@ -748,10 +897,11 @@ void gvbe_dev_reconcile(struct gvbe_backend *be, domid_t fe, unsigned devid)
 	}
 }
 
-void gvbe_dev_scan(struct gvbe_backend *be)
+static void scan_root(struct gvbe_backend *be, enum gvbe_dev_kind kind)
 {
+	const char *root = kind_root(be, kind);
 	unsigned nfe = 0;
-	char **fes = xs_directory(be->xs, XBT_NULL, be->root, &nfe);
+	char **fes = xs_directory(be->xs, XBT_NULL, root, &nfe);
 
 	for (unsigned i = 0; fes && i < nfe; i++) {
 		char dir[128];
@@ -761,18 +911,24 @@ void gvbe_dev_scan(struct gvbe_backend *be)
 
 		if (gv_parse_decimal(fes[i], strlen(fes[i]), DOMID_FIRST_RESERVED - 1, &fe) < 0)
 			continue;
-		snprintf(dir, sizeof(dir), "%s/%s", be->root, fes[i]);
+		snprintf(dir, sizeof(dir), "%s/%s", root, fes[i]);
 		devs = xs_directory(be->xs, XBT_NULL, dir, &ndev);
 		for (unsigned j = 0; devs && j < ndev; j++)
 			if (gv_parse_decimal(devs[j], strlen(devs[j]), 65535, &devid) == 0)
-				gvbe_dev_reconcile(be, (domid_t)fe, (unsigned)devid);
+				gvbe_dev_reconcile(be, kind, (domid_t)fe, (unsigned)devid);
 		free(devs);
 	}
 	free(fes);
+}
+
+void gvbe_dev_scan(struct gvbe_backend *be)
+{
+	for (unsigned k = 0; k < GVBE_KINDS; k++)
+		scan_root(be, (enum gvbe_dev_kind)k);
 	/* the ones we know whose directories went away */
 	for (struct gvbe_dev *d = be->devs, *next; d; d = next) {
 		next = d->next;
-		gvbe_dev_reconcile(be, d->fe, d->devid);
+		gvbe_dev_reconcile(be, d->kind, d->fe, d->devid);
 	}
 }
 
@@ -781,13 +937,14 @@ void gvbe_dev_release_domains(struct gvbe_backend *be)
 	for (struct gvbe_dev *d = be->devs, *next; d; d = next) {
 		next = d->next;
 		if (gv_domain_exists(be->p, d->fe) == 0)
-			gvbe_dev_reconcile(be, d->fe, d->devid);
+			gvbe_dev_reconcile(be, d->kind, d->fe, d->devid);
 	}
 }
 
-void gvbe_dev_note_watch(struct gvbe_backend *be, domid_t fe, unsigned devid)
+void gvbe_dev_note_watch(struct gvbe_backend *be, enum gvbe_dev_kind kind, domid_t fe,
+                         unsigned devid)
 {
-	struct gvbe_dev *d = dev_find(be, fe, devid);
+	struct gvbe_dev *d = dev_find(be, kind, fe, devid);
 
 	if (!d) {
 		be->scan_pending = true;
@@ -836,7 +993,7 @@ int gvbe_dev_watch_work(struct gvbe_backend *be, unsigned budget)
 		}
 		budget--;
 		d->watch_last = now;
-		gvbe_dev_reconcile(be, d->fe, d->devid);    /* may free d */
+		gvbe_dev_reconcile(be, d->kind, d->fe, d->devid);    /* may free d */
 	}
 	if (be->scan_pending || be->release_pending)
 		return 0;
@@ -852,7 +1009,7 @@ void gvbe_dev_event(struct gvbe_backend *be, evtchn_port_t port)
 				dev_close(d, "the frontend went away");
 				return;
 			}
-			gvbe_dev_reconcile(be, d->fe, d->devid);
+			gvbe_dev_reconcile(be, d->kind, d->fe, d->devid);
 			return;
 		}
 		for (unsigned q = 0; q < GVBE_MAX_QUEUES; q++)

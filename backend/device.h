@@ -43,12 +43,22 @@ enum gvbe_dev_phase {
 
 struct gvbe_backend;
 
+/* Where a device comes from (device.c's table of roots):
+ *   GVBE_KIND_VIRTIO   backend/virtio/<fe>/<devid>, from xl's virtio = [...];
+ *                      disks from --disk / backend.conf
+ *   GVBE_KIND_XL_DISK  backend/virtio_disk/<fe>/<vdev>, from xl's disk = [
+ *                      "...,specification=virtio,backendtype=standalone,..."]:
+ *                      the image is the domain config's params (target=),
+ *                      allowed only under an xl-disk-dir of the configuration */
+enum gvbe_dev_kind { GVBE_KIND_VIRTIO, GVBE_KIND_XL_DISK, GVBE_KINDS };
+
 struct gvbe_dev_area { void *addr; unsigned count; };
 
 struct gvbe_dev {
 	struct gvbe_backend *be;
 	domid_t fe;
 	unsigned devid;
+	enum gvbe_dev_kind kind;
 	char be_dir[96], fe_dir[96];
 	char name[64];                  /* the guest's name, for messages and --disk */
 	char label[96];                 /* "guest NAME device N", for logs */
@@ -61,6 +71,7 @@ struct gvbe_dev {
 	bool watch_pending;             /* a watch fired for it: reconcile (coalesced) */
 	double watch_last;              /* when a watch last made us look (ms, monotonic) */
 	struct gvbe_blk blk;
+	char image[512];                /* the image served (an xl disk: params resolved) */
 	/* while connected */
 	uint64_t driver_features;
 	bool persistent;
@@ -87,6 +98,7 @@ struct gvbe_backend {
 	struct gv_platform *p;
 	struct xs_handle *xs;
 	char root[64];                  /* /local/domain/<self>/backend/virtio */
+	char disk_root[64];             /* /local/domain/<self>/backend/virtio_disk */
 	struct gvbe_disk_cfg *disks;
 	bool allow_bypass;              /* --allow-bypass: every device */
 #ifdef GVBE_BENCH
@@ -104,14 +116,20 @@ struct gvbe_backend {
 
 /* Looks at device (fe, devid) afresh (creating it if its BE dir exists) and
  * moves it along the handshake. Never fails: problems are the device's. */
-void gvbe_dev_reconcile(struct gvbe_backend *be, domid_t fe, unsigned devid);
+void gvbe_dev_reconcile(struct gvbe_backend *be, enum gvbe_dev_kind kind, domid_t fe,
+                        unsigned devid);
+/* A watched path (or token) into a device: 1 and *kind, *fe, *devid set; 0: a
+ * root or something above a device; -EINVAL: none of ours. */
+int gvbe_dev_parse_path(const struct gvbe_backend *be, const char *path,
+                        enum gvbe_dev_kind *kind, domid_t *fe, unsigned *devid);
 /* Every device under root, and every known one (some may have vanished). */
 void gvbe_dev_scan(struct gvbe_backend *be);
 /* @releaseDomain: forgets the devices of domains that are gone. */
 void gvbe_dev_release_domains(struct gvbe_backend *be);
 /* Notes that a watch fired for device (fe, devid): its reconcile is due
  * (once, however many events came). Unknown devices make a scan due. */
-void gvbe_dev_note_watch(struct gvbe_backend *be, domid_t fe, unsigned devid);
+void gvbe_dev_note_watch(struct gvbe_backend *be, enum gvbe_dev_kind kind, domid_t fe,
+                         unsigned devid);
 /* Does due watch work: @releaseDomain, a scan, then at most budget device
  * reconciles, each device at most once per GVBE_WATCH_INTERVAL_MS. Returns
  * -1 if nothing is left, else the milliseconds until the next is due (0:

@@ -56,10 +56,11 @@ static void usage(FILE *f)
 	"    Watches /local/domain/<self>/backend/virtio in xenstore and serves every\n"
 	"    device of type virtio,device2 (block) or virtio,device4 (entropy) that a\n"
 	"    toolstack (xl create, or gv-xl create in the simulation) puts there, for\n"
-	"    every guest, including devices that appear later. Each device follows the\n"
-	"    handshake of docs/transport.md: the guest grants its vring areas, and every\n"
-	"    buffer address in a descriptor must be a grant reference. The backend maps\n"
-	"    only grants, never guest memory by address.\n"
+	"    every guest, including devices that appear later; and backend/virtio_disk,\n"
+	"    the disks of xl's disk= syntax with specification=virtio (--xl-disk-dir).\n"
+	"    Each device follows the handshake of docs/transport.md: the guest grants\n"
+	"    its vring areas, and every buffer address in a descriptor must be a grant\n"
+	"    reference. The backend maps only grants, never guest memory by address.\n"
 	"\n"
 	"    A device is torn down (every grant unmapped, backend state Closed) when the\n"
 	"    frontend closes, when the guest dies or its frontend process goes away\n"
@@ -75,6 +76,11 @@ static void usage(FILE *f)
 	"        (the guest caches; dom0 does not cache again); buffered: never O_DIRECT.\n"
 	"        queues=N: offer up to N virtqueues (VIRTIO_BLK_F_MQ when N > 1; 1..8,\n"
 	"        default 2). Repeatable.\n"
+	"    --xl-disk-dir DIR\n"
+	"        Serve disks that a guest's xl config names (backend/virtio_disk, from\n"
+	"        disk = [\"...,specification=virtio,backendtype=standalone,grant_usage=1,\n"
+	"        target=PATH\"]) when PATH resolves into DIR. Repeatable; also\n"
+	"        xl-disk-dir DIR in --config. Without any, such disks are refused.\n"
 	"    --poll-us N\n"
 	"        While I/O is in flight or a request came within the last N microseconds,\n"
 	"        look at the rings for up to N us before sleeping (0..1000, default 0:\n"
@@ -87,6 +93,7 @@ static void usage(FILE *f)
 	"    --config FILE\n"
 	"        Read disks from FILE, one per line:\n"
 	"            disk GUEST:DEVID PATH [ro] [allow-bypass] [direct|buffered] [queues=N]\n"
+	"            xl-disk-dir DIR\n"
 	"        Blank lines and text after # are ignored. Errors name FILE:LINE.\n"
 	"        Re-read on SIGHUP (--disk entries are kept). The packaged service\n"
 	"        uses /etc/grant-virtio/backend.conf.\n"
@@ -150,6 +157,7 @@ static void usage(FILE *f)
 /* A watch fired: path under root names a device, or something bigger. */
 static void on_watch(struct gvbe_backend *be, const char *path, const char *token)
 {
+	enum gvbe_dev_kind kind;
 	unsigned devid;
 	domid_t fe;
 	int rc;
@@ -159,11 +167,11 @@ static void on_watch(struct gvbe_backend *be, const char *path, const char *toke
 		return;
 	}
 	/* a frontend state watch: the token is the device's backend dir */
-	rc = gv_xs_parse_device_path(path, be->root, &fe, &devid);
+	rc = gvbe_dev_parse_path(be, path, &kind, &fe, &devid);
 	if (rc < 0)
-		rc = gv_xs_parse_device_path(token, be->root, &fe, &devid);
+		rc = gvbe_dev_parse_path(be, token, &kind, &fe, &devid);
 	if (rc == 1)
-		gvbe_dev_note_watch(be, fe, devid);
+		gvbe_dev_note_watch(be, kind, fe, devid);
 	else if (rc == 0)
 		be->scan_pending = true;
 }
@@ -210,6 +218,7 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "disk", required_argument, NULL, 'd' },
+		{ "xl-disk-dir", required_argument, NULL, 'X' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "allow-bypass", no_argument, NULL, 'b' },
 		{ "platform", required_argument, NULL, 'p' },
@@ -249,6 +258,14 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'd':
 			if (gvbe_disk_parse_opt(optarg, &d, err, sizeof(err)) < 0) {
+				fprintf(stderr, "gv-backend: %s\n", err);
+				return 1;
+			}
+			if (!gvbe_disk_append(&svc.cli, &d))
+				return 1;
+			break;
+		case 'X':
+			if (gvbe_xl_dir_parse(optarg, &d, err, sizeof(err)) < 0) {
 				fprintf(stderr, "gv-backend: %s\n", err);
 				return 1;
 			}
@@ -386,9 +403,15 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		errors = gvbe_disk_check(all, true, stderr, NULL, 0);
-		for (struct gvbe_disk_cfg *k = all; k; k = k->next, n++)
+		for (struct gvbe_disk_cfg *k = all; k; k = k->next) {
+			if (k->xl_dir) {
+				printf("xl-disk-dir %s (%s)\n", k->path, k->origin);
+				continue;
+			}
+			n++;
 			printf("disk %s:%u = %s%s%s (%s)\n", k->guest, k->devid, k->path,
 			       k->ro ? ",ro" : "", k->allow_bypass ? ",allow-bypass" : "", k->origin);
+		}
 		if (errors)
 			fprintf(stderr, "gv-backend: %s: %d error%s\n",
 			        svc.config ? svc.config : "--disk", errors, errors > 1 ? "s" : "");
@@ -419,7 +442,8 @@ int main(int argc, char **argv)
 		gv_warn("--map-batch 1: benchmark mode, one map call per page");
 #endif
 	for (struct gvbe_disk_cfg *k = be.disks; k; k = k->next)
-		gv_debug("disk %s:%u = %s%s%s (%s)", k->guest, k->devid, k->path,
+		if (!k->xl_dir)
+			gv_debug("disk %s:%u = %s%s%s (%s)", k->guest, k->devid, k->path,
 		         k->ro ? ",ro" : "", k->allow_bypass ? ",allow-bypass" : "", k->origin);
 
 	sigemptyset(&sigs);
@@ -437,7 +461,10 @@ int main(int argc, char **argv)
 	}
 	snprintf(be.root, sizeof(be.root), "/local/domain/%u/backend/virtio",
 	         (unsigned)be.p->domid);
-	if (!xs_watch(be.xs, be.root, "root") || !xs_watch(be.xs, "@releaseDomain", "release")) {
+	snprintf(be.disk_root, sizeof(be.disk_root), "/local/domain/%u/backend/virtio_disk",
+	         (unsigned)be.p->domid);
+	if (!xs_watch(be.xs, be.root, "root") || !xs_watch(be.xs, be.disk_root, "disk-root") ||
+	    !xs_watch(be.xs, "@releaseDomain", "release")) {
 		gv_err("cannot watch %s: %s", be.root, strerror(errno));
 		status = 2;
 		goto out_xs;
@@ -476,8 +503,8 @@ int main(int argc, char **argv)
 			gv_warn("%s; --status will not reach this daemon", err);
 	}
 	gvbe_dev_scan(&be);
-	gv_info("serving %s%s%s", be.root, svc.control_fd >= 0 ? ", control socket " : "",
-	        svc.control_fd >= 0 ? svc.control : "");
+	gv_info("serving %s and %s%s%s", be.root, be.disk_root,
+	        svc.control_fd >= 0 ? ", control socket " : "", svc.control_fd >= 0 ? svc.control : "");
 	gvbe_sd_notify("READY=1\nSTATUS=serving");
 	if (ready_fd >= 0) {
 		if (write(ready_fd, "r", 1) != 1)

@@ -134,6 +134,14 @@ static void log_disk_changes(const struct gvbe_disk_cfg *old, const struct gvbe_
 	for (const struct gvbe_disk_cfg *n = new; n; n = n->next) {
 		const struct gvbe_disk_cfg *o = NULL;
 
+		if (n->xl_dir) {
+			for (const struct gvbe_disk_cfg *k = old; k && !o; k = k->next)
+				if (k->xl_dir && !strcmp(k->path, n->path))
+					o = k;
+			if (!o)
+				gv_info("reload: added xl-disk-dir %s (%s)", n->path, n->origin);
+			continue;
+		}
 		for (const struct gvbe_disk_cfg *k = old; k; k = k->next)
 			if (k->devid == n->devid && !strcmp(k->guest, n->guest))
 				o = k;
@@ -150,8 +158,12 @@ static void log_disk_changes(const struct gvbe_disk_cfg *old, const struct gvbe_
 		bool kept = false;
 
 		for (const struct gvbe_disk_cfg *n = new; n; n = n->next)
-			kept |= n->devid == o->devid && !strcmp(n->guest, o->guest);
-		if (!kept)
+			kept |= o->xl_dir ? n->xl_dir && !strcmp(n->path, o->path)
+			                  : !n->xl_dir && n->devid == o->devid &&
+			                    !strcmp(n->guest, o->guest);
+		if (!kept && o->xl_dir)
+			gv_info("reload: removed xl-disk-dir %s", o->path);
+		else if (!kept)
 			gv_info("reload: removed disk %s:%u (was %s)", o->guest, o->devid, o->path);
 	}
 }
@@ -177,10 +189,16 @@ int gvbe_service_reload(struct gvbe_backend *be, struct gvbe_service *s)
 		next = d->next;
 		if (d->virtio_id != VIRTIO_ID_BLOCK)
 			continue;
-		o = gvbe_disk_find(old, d->name, d->fe, d->devid);
-		n = gvbe_disk_find(list, d->name, d->fe, d->devid);
+		if (d->kind == GVBE_KIND_XL_DISK) {
+			/* its image is the domain config's; only the xl-disk-dir
+			 * allow-list may have changed: re-check it unless in use */
+			o = n = NULL;
+		} else {
+			o = gvbe_disk_find(old, d->name, d->fe, d->devid);
+			n = gvbe_disk_find(list, d->name, d->fe, d->devid);
+		}
 		/* a refused disk is retried: the admin may have fixed its image */
-		if (disk_same(o, n) && d->phase != GVBE_DEV_REFUSED)
+		if (d->kind != GVBE_KIND_XL_DISK && disk_same(o, n) && d->phase != GVBE_DEV_REFUSED)
 			continue;
 		switch (d->phase) {
 		case GVBE_DEV_CONNECTED:
@@ -197,7 +215,7 @@ int gvbe_service_reload(struct gvbe_backend *be, struct gvbe_service *s)
 			gvbe_blk_close(&d->blk);
 			d->blk.fd = -1;
 			d->phase = GVBE_DEV_NEW;
-			gvbe_dev_reconcile(be, d->fe, d->devid);
+			gvbe_dev_reconcile(be, d->kind, d->fe, d->devid);
 			break;
 		case GVBE_DEV_NEW:
 		case GVBE_DEV_GONE:

@@ -54,6 +54,7 @@ struct gv_device {
 	char fe_dir[128], be_dir[160];
 	char watch_token[48];
 	bool watching;
+	bool xl_disk;                   /* device/virtio_disk (xl's disk= syntax) */
 	unsigned devid;
 	domid_t backend_id;
 	unsigned virtio_id;

@@ -38,7 +38,7 @@ struct gv_attach_opts {
 	enum gv_platform_kind platform; /* GV_PLATFORM_AUTO: see grant_virtio_types.h */
 	const char *sim_dir;        /* simulation directory, NULL: default */
 	int domid;                  /* simulation: this guest's domain id; -1: $GV_DOMID or 0 */
-	unsigned devid;             /* device/virtio/<devid> */
+	unsigned devid;             /* device/virtio/<devid> (xl_disk: device/virtio_disk/<devid>) */
 	const char *dma;            /* "bounce" (NULL), "grant", "pool" or "bypass" */
 	unsigned queue_size;        /* 0: min(256, max-queue-size); else a power of two */
 	unsigned pool_pages;        /* bounce/pool: pages of the granted pool; 0: 768 (3 MiB) */
@@ -51,6 +51,9 @@ struct gv_attach_opts {
 	                               a new backend to take the device over, then the
 	                               device breaks (-EIO); 0: 30000; -1: no waiting,
 	                               no in-flight record (fail at once, as before) */
+	bool xl_disk;               /* a disk from xl's disk = ["...,specification=virtio,
+	                               backendtype=standalone,..."]: devid is its vdev
+	                               (51712 for xvda) under device/virtio_disk */
 };
 
 /* Fills o with the defaults above. */

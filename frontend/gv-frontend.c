@@ -19,7 +19,7 @@ static const char usage[] =
 "    gv-frontend - grant-virtio guest: virtio-blk and virtio-rng over Xen grants\n"
 "\n"
 "SYNOPSIS\n"
-"    gv-frontend [--platform sim|xen] [--domid N] [--devid N]\n"
+"    gv-frontend [--platform sim|xen] [--domid N] [--devid N | --xl-disk VDEV]\n"
 "                [--dma bounce|grant|pool|bypass] [--queue-size N] [--pool-pages N]\n"
 "                [--timeout MS] [--io-timeout MS] [--restart-timeout MS] [--hold]\n"
 "                [--verbose] COMMAND [ARGS]\n"
@@ -54,6 +54,8 @@ static const char usage[] =
 "                          when /dev/xen/gntdev exists, else sim)\n"
 "    --domid N             simulation: the guest's domain id (default $GV_DOMID)\n"
 "    --devid N             device index under device/virtio (default 0)\n"
+"    --xl-disk VDEV        the disk of xl's disk = [\"...,specification=virtio,\n"
+"                          ...\"] under device/virtio_disk (VDEV: 51712 = xvda)\n"
 "    --dma STRATEGY        bounce (default): a granted pool, copies (swiotlb-xen);\n"
 "                          grant: fresh grants per request (grant-dma-ops);\n"
 "                          pool: zero copy from buffers in the granted pool;\n"
@@ -529,6 +531,7 @@ int main(int argc, char **argv)
 		{ "platform", required_argument, NULL, 'P' },
 		{ "domid", required_argument, NULL, 'D' },
 		{ "devid", required_argument, NULL, 'd' },
+		{ "xl-disk", required_argument, NULL, 'x' },
 		{ "dma", required_argument, NULL, 'm' },
 		{ "queue-size", required_argument, NULL, 'q' },
 		{ "pool-pages", required_argument, NULL, 'p' },
@@ -601,6 +604,7 @@ int main(int argc, char **argv)
 			switch (c) {
 			case 'D': ao.domid = (int)v; break;
 			case 'd': ao.devid = (unsigned)v; break;
+			case 'x': ao.devid = (unsigned)v; ao.xl_disk = true; break;
 			case 'q': ao.queue_size = (unsigned)v; break;
 			case 'p': ao.pool_pages = (unsigned)v; break;
 			case 't': ao.timeout_ms = (int)v; break;

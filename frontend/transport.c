@@ -100,6 +100,15 @@ static int read_type(struct gv_device *d, char *err, size_t errlen)
 	int rc;
 
 	rc = gv_xs_read_str(d->xs, XBT_NULL, d->be_dir, GV_XS_TYPE, type, sizeof(type));
+	if (rc == 0 && d->xl_disk) {
+		/* an xl disk (backendtype standalone) is a block device */
+		if (strcmp(type, "standalone")) {
+			snprintf(err, errlen, "xl disk of backendtype \"%s\": only standalone "
+			         "(specification=virtio) disks are grant-virtio's", type);
+			return -ENODEV;
+		}
+		snprintf(type, sizeof(type), "virtio,device2");
+	}
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot read %s/%s: %s", d->be_dir, GV_XS_TYPE, strerror(-rc));
 		return rc;
@@ -334,8 +343,13 @@ int gv_attach(const struct gv_attach_opts *o, struct gv_device **out, char *err,
 		snprintf(err, errlen, "cannot open xenstore: %s", strerror(-rc));
 		goto release;
 	}
-	snprintf(d->fe_dir, sizeof(d->fe_dir), GV_XS_FRONTEND_DIR_FMT, (unsigned)d->p->domid,
-	         d->devid);
+	d->xl_disk = o->xl_disk;
+	if (d->xl_disk)
+		snprintf(d->fe_dir, sizeof(d->fe_dir), GV_XS_DISK_FRONTEND_DIR_FMT,
+		         (unsigned)d->p->domid, d->devid);
+	else
+		snprintf(d->fe_dir, sizeof(d->fe_dir), GV_XS_FRONTEND_DIR_FMT,
+		         (unsigned)d->p->domid, d->devid);
 	rc = gv_xs_read_str(d->xs, XBT_NULL, d->fe_dir, GV_XS_BACKEND, d->be_dir, sizeof(d->be_dir));
 	if (rc == 0)
 		rc = gv_xs_read_u64(d->xs, XBT_NULL, d->fe_dir, GV_XS_BACKEND_ID,

@@ -52,7 +52,7 @@
 #define WHEN_CREATE (-1)
 #define WHEN_ANY    (-2)
 
-enum dir_kind { DIR_DOM, DIR_BE, DIR_FE };
+enum dir_kind { DIR_DOM, DIR_BE, DIR_FE, DIR_DBE, DIR_DFE };   /* DBE/DFE: xl's virtio_disk */
 enum side { SIDE_BE, SIDE_FE, SIDE_ID };
 enum writer { W_TOOLSTACK, W_BACKEND, W_FRONTEND };
 enum devtype { DEV_ALL, DEV_BLK, DEV_RNG, DEV_UNKNOWN };
@@ -102,7 +102,7 @@ struct ctx {
 	struct xs_handle *xs;
 	unsigned be;
 	unsigned violations, devices;
-	struct { unsigned fe, devid; } seen[MAX_SEEN];
+	struct { unsigned fe, devid; bool disk; } seen[MAX_SEEN];
 	unsigned nseen;
 };
 
@@ -422,7 +422,8 @@ static void check_unknown(struct ctx *c, enum dir_kind kind, const char *dir, co
 			check_unknown(c, kind, dir, sub, d, side_perms, depth + 1);
 		} else {
 			violation(c, child, NULL, "unknown key: not in the schema %s",
-			          kind == DIR_BE ? "for BE" : "for FE");
+			          kind == DIR_BE ? "for BE" : kind == DIR_FE ? "for FE" :
+			          kind == DIR_DBE ? "for DBE" : "for DFE");
 		}
 	}
 	free(ents);
@@ -432,7 +433,7 @@ static void check_dir(struct ctx *c, enum dir_kind kind, const char *dir, const 
 {
 	static const struct perm be_perms[2] = { { SIDE_BE, 0, 0 }, { SIDE_FE, 0, 1 } };
 	static const struct perm fe_perms[2] = { { SIDE_FE, 0, 0 }, { SIDE_BE, 0, 1 } };
-	const struct perm *sp = kind == DIR_BE ? be_perms : fe_perms;
+	const struct perm *sp = kind == DIR_BE || kind == DIR_DBE ? be_perms : fe_perms;
 	char key[96];
 
 	check_perms(c, dir, sp, 2, d->fe, "directory permissions");
@@ -535,14 +536,15 @@ static bool exists(struct ctx *c, const char *path)
 	return v != NULL;
 }
 
-static bool seen(struct ctx *c, unsigned fe, unsigned devid, bool add)
+static bool seen(struct ctx *c, bool disk, unsigned fe, unsigned devid, bool add)
 {
 	for (unsigned i = 0; i < c->nseen; i++)
-		if (c->seen[i].fe == fe && c->seen[i].devid == devid)
+		if (c->seen[i].fe == fe && c->seen[i].devid == devid && c->seen[i].disk == disk)
 			return true;
 	if (add && c->nseen < MAX_SEEN) {
 		c->seen[c->nseen].fe = fe;
 		c->seen[c->nseen].devid = devid;
+		c->seen[c->nseen].disk = disk;
 		c->nseen++;
 	}
 	return false;
@@ -560,7 +562,8 @@ static void check_dom(struct ctx *c, unsigned fe)
 			check_key(c, &schema_rules[i], dir, schema_rules[i].key, &d);
 }
 
-static void check_device(struct ctx *c, unsigned fe, unsigned devid)
+/* disk: a virtio_disk from xl's disk= syntax (DBE/DFE), else a virtio device */
+static void check_device(struct ctx *c, bool disk, unsigned fe, unsigned devid)
 {
 	struct devstate d = { .fe = fe, .devid = devid, .type = DEV_UNKNOWN, .be_state = -1,
 	                      .fe_state = -1, .fe_queues = -1 };
@@ -570,12 +573,19 @@ static void check_device(struct ctx *c, unsigned fe, unsigned devid)
 	uint32_t id;
 	long long q;
 
-	snprintf(bdir, sizeof(bdir), GV_XS_BACKEND_DIR_FMT, c->be, fe, devid);
-	snprintf(fdir, sizeof(fdir), GV_XS_FRONTEND_DIR_FMT, fe, devid);
+	if (disk) {
+		snprintf(bdir, sizeof(bdir), GV_XS_DISK_BACKEND_DIR_FMT, c->be, fe, devid);
+		snprintf(fdir, sizeof(fdir), GV_XS_DISK_FRONTEND_DIR_FMT, fe, devid);
+	} else {
+		snprintf(bdir, sizeof(bdir), GV_XS_BACKEND_DIR_FMT, c->be, fe, devid);
+		snprintf(fdir, sizeof(fdir), GV_XS_FRONTEND_DIR_FMT, fe, devid);
+	}
 	have_be = exists(c, bdir);
 	have_fe = exists(c, fdir);
 	c->devices++;
-	if (gv_xs_read_str(c->xs, XBT_NULL, bdir, GV_XS_TYPE, type, sizeof(type)) == 0 &&
+	if (disk)
+		d.type = DEV_BLK;       /* a virtio_disk is a block device whatever its type says */
+	else if (gv_xs_read_str(c->xs, XBT_NULL, bdir, GV_XS_TYPE, type, sizeof(type)) == 0 &&
 	    gv_virtio_type_parse(type, &id) == 0)
 		d.type = id == VIRTIO_ID_BLOCK ? DEV_BLK : id == VIRTIO_ID_RNG ? DEV_RNG : DEV_UNKNOWN;
 	if (gv_xs_read_state(c->xs, XBT_NULL, bdir, GV_XS_STATE, &st) == 0)
@@ -585,12 +595,12 @@ static void check_device(struct ctx *c, unsigned fe, unsigned devid)
 	q = read_num(c, fdir, GV_XS_FE_NUM_QUEUES, MAX_QUEUES);
 	d.fe_queues = (int)q;
 	if (have_be)
-		check_dir(c, DIR_BE, bdir, &d);
+		check_dir(c, disk ? DIR_DBE : DIR_BE, bdir, &d);
 	else
 		violation(c, bdir, NULL, "required: the BE directory of %s (its backend-id is %u)",
 		          fdir, c->be);
 	if (have_fe)
-		check_dir(c, DIR_FE, fdir, &d);
+		check_dir(c, disk ? DIR_DFE : DIR_FE, fdir, &d);
 	else
 		violation(c, fdir, NULL, "required: the FE directory of %s", bdir);
 	check_cross(c, bdir, fdir, have_be, have_fe, &d);
@@ -619,13 +629,14 @@ static bool id_ok(struct ctx *c, const char *parent, const char *name, uint64_t 
 	return false;
 }
 
-static void check_all(struct ctx *c)
+static void check_kind(struct ctx *c, bool disk)
 {
+	const char *kind = disk ? "virtio_disk" : "virtio";
 	char path[128], sub[192];
 	char **fes, **doms;
 	unsigned nfe = 0, ndom = 0;
 
-	snprintf(path, sizeof(path), "/local/domain/%u/backend/virtio", c->be);
+	snprintf(path, sizeof(path), "/local/domain/%u/backend/%s", c->be, kind);
 	fes = list_ids(c, path, &nfe);
 	for (unsigned i = 0; fes && i < nfe; i++) {
 		char **devs;
@@ -643,8 +654,8 @@ static void check_all(struct ctx *c)
 
 			if (!id_ok(c, sub, devs[j], UINT32_MAX, &devid))
 				continue;
-			seen(c, fe, devid, true);
-			check_device(c, fe, devid);
+			seen(c, disk, fe, devid, true);
+			check_device(c, disk, fe, devid);
 		}
 		free(devs);
 	}
@@ -660,25 +671,31 @@ static void check_all(struct ctx *c)
 		if (gv_parse_u64(doms[i], DOMID_FIRST_RESERVED - 1, &v) < 0)
 			continue;
 		fe = (unsigned)v;
-		snprintf(sub, sizeof(sub), "/local/domain/%u/device/virtio", fe);
+		snprintf(sub, sizeof(sub), "/local/domain/%u/device/%s", fe, kind);
 		devs = xs_directory(c->xs, XBT_NULL, sub, &ndev);
 		for (unsigned j = 0; devs && j < ndev; j++) {
 			char fdir[256];
 			uint64_t devid, beid;
 
 			if (gv_parse_u64(devs[j], UINT32_MAX, &devid) < 0 ||
-			    seen(c, fe, (unsigned)devid, false))
+			    seen(c, disk, fe, (unsigned)devid, false))
 				continue;
 			snprintf(fdir, sizeof(fdir), "%s/%s", sub, devs[j]);
 			if (gv_xs_read_u64(c->xs, XBT_NULL, fdir, GV_XS_BACKEND_ID,
 			                   DOMID_FIRST_RESERVED - 1, &beid) < 0 || beid != c->be)
 				continue;
 			check_dom(c, fe);
-			check_device(c, fe, (unsigned)devid);
+			check_device(c, disk, fe, (unsigned)devid);
 		}
 		free(devs);
 	}
 	free(doms);
+}
+
+static void check_all(struct ctx *c)
+{
+	check_kind(c, false);
+	check_kind(c, true);
 }
 
 static int cmd_check(long be_opt)
@@ -735,7 +752,9 @@ static void usage(FILE *f)
 "    check (the default) walks every device under\n"
 "    /local/domain/<be>/backend/virtio/<fe>/<devid>, its frontend directory\n"
 "    /local/domain/<fe>/device/virtio/<devid> (and frontends naming <be>\n"
-"    without a backend directory) and /local/domain/<fe>, and prints one line\n"
+"    without a backend directory), the same for xl's disks under\n"
+"    backend/virtio_disk and device/virtio_disk (disk = [\"...,specification=\n"
+"    virtio,...\"]), and /local/domain/<fe>, and prints one line\n"
 "    per violation:  PATH: rule (found: VALUE)\n"
 "    The platform is chosen as for the other programs: GV_PLATFORM=xen|sim,\n"
 "    GV_SIM_DIR, GV_DOMID for the simulation; real Xen through libxenstore.\n"

@@ -8,7 +8,9 @@
  * create writes exactly the xenstore nodes Xen 4.20's libxl writes for
  * `virtio = [ "backend=0,type=virtio,device2,transport=mmio,grant_usage=1" ]`
  * (libxl_virtio.c and libxl_device.c in Xen 4.20; xenstore-schema/virtio.tsv
- * lists each key), with
+ * lists each key), and for `disk = [ "...,specification=virtio,
+ * backendtype=standalone,grant_usage=1,target=PATH" ]` what it writes under
+ * backend/virtio_disk (xenstore-schema/virtio-disk-standalone.md), with
  * the same permissions: backend keys n<be>,r<fe>; frontend keys n<fe>,r<be>;
  * the domain and its home /local/domain/<id> come from tools/toolstack.c.
  */
@@ -34,10 +36,23 @@ struct xl_virtio {
 	unsigned grant_usage;
 };
 
+/* disk = [ "vdev=xvda,format=raw,access=rw,specification=virtio,
+ *            backendtype=standalone,grant_usage=1,target=PATH" ] */
+struct xl_disk {
+	unsigned backend;
+	char dev[16];                   /* xvda */
+	unsigned vdev;                  /* 51712 */
+	char mode[2];                   /* "w" or "r" */
+	unsigned grant_usage;
+	char target[512];
+};
+
 struct xl_config {
 	char name[SIM_NAME_MAX];
 	struct xl_virtio dev[MAX_VIRTIO];
 	unsigned ndev;
+	struct xl_disk disk[MAX_VIRTIO];
+	unsigned ndisk;
 };
 
 /* ---- the xl config syntax: key = value, value a string, number or list ---- */
@@ -194,6 +209,123 @@ static int parse_virtio(const char *spec, struct xl_virtio *v, char *err, size_t
 	return 0;
 }
 
+/* xvdX (X a..z, then aa..): the Xen virtual-device number as libxl computes
+ * it (202 << 8 | index << 4; from index 16 on, 1 << 28 | index << 8) */
+static int parse_vdev(const char *name, unsigned *out)
+{
+	unsigned idx = 0;
+	size_t n = strlen(name);
+
+	if (n < 4 || n > 6 || strncmp(name, "xvd", 3))
+		return -EINVAL;
+	for (const char *c = name + 3; *c; c++) {
+		if (*c < 'a' || *c > 'z')
+			return -EINVAL;
+		idx = (c == name + 3 ? 0 : (idx + 1) * 26) + (unsigned)(*c - 'a');
+	}
+	*out = idx < 16 ? 202u << 8 | idx << 4 : 1u << 28 | idx << 8;
+	return 0;
+}
+
+/* A disk spec in xl's key=value syntax (xl-disk-configuration(5)); target=
+ * must come last and takes the rest of the string, commas and all. Only
+ * specification=virtio disks are simulated (what gv-backend serves). */
+static int parse_disk(const char *spec, struct xl_disk *k, char *err, size_t errlen)
+{
+	char buf[1024], *save, *target, spec_s[16] = "xen", bt[16] = "";
+	unsigned long n;
+	bool have_gu = false;
+
+	memset(k, 0, sizeof(*k));
+	strcpy(k->mode, "w");
+	if (strlen(spec) >= sizeof(buf)) {
+		snprintf(err, errlen, "disk spec too long");
+		return -EINVAL;
+	}
+	strcpy(buf, spec);
+	target = strstr(buf, "target=");
+	if (!target || (target != buf && target[-1] != ',')) {
+		snprintf(err, errlen, "disk spec: no target=PATH (it must be the last item)");
+		return -EINVAL;
+	}
+	if (target != buf)
+		target[-1] = 0;
+	else
+		buf[0] = 0;
+	target += strlen("target=");
+	if (!*target || strlen(target) >= sizeof(k->target)) {
+		snprintf(err, errlen, "disk spec: target= empty or too long");
+		return -EINVAL;
+	}
+	strcpy(k->target, target);
+	for (char *w = strtok_r(buf, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(w, '='), *v;
+
+		while (*w == ' ')
+			w++;
+		if (!eq) {
+			snprintf(err, errlen, "disk spec: '%s' is not key=value (positional disk "
+			         "syntax is not simulated)", w);
+			return -EINVAL;
+		}
+		*eq = 0;
+		v = eq + 1;
+		if (!strcmp(w, "vdev")) {
+			if (parse_vdev(v, &k->vdev) < 0) {
+				snprintf(err, errlen, "disk spec: vdev=%s: expected xvdX", v);
+				return -EINVAL;
+			}
+			snprintf(k->dev, sizeof(k->dev), "%s", v);
+		} else if (!strcmp(w, "access")) {
+			if (!strcmp(v, "rw") || !strcmp(v, "w"))
+				strcpy(k->mode, "w");
+			else if (!strcmp(v, "ro") || !strcmp(v, "r"))
+				strcpy(k->mode, "r");
+			else {
+				snprintf(err, errlen, "disk spec: access=%s: expected rw or ro", v);
+				return -EINVAL;
+			}
+		} else if (!strcmp(w, "backend")) {
+			if (parse_uint(v, DOMID_FIRST_RESERVED - 1, &n) < 0) {
+				snprintf(err, errlen, "disk spec: backend=%s: expected a domain id", v);
+				return -EINVAL;
+			}
+			k->backend = (unsigned)n;
+		} else if (!strcmp(w, "specification")) {
+			snprintf(spec_s, sizeof(spec_s), "%s", v);
+		} else if (!strcmp(w, "backendtype")) {
+			snprintf(bt, sizeof(bt), "%s", v);
+		} else if (!strcmp(w, "grant_usage")) {
+			if (parse_uint(v, 1, &n) < 0) {
+				snprintf(err, errlen, "disk spec: grant_usage=%s: expected 0 or 1", v);
+				return -EINVAL;
+			}
+			k->grant_usage = (unsigned)n;
+			have_gu = true;
+		} else if (!strcmp(w, "format") || !strcmp(w, "devtype") ||
+		           !strcmp(w, "transport")) {
+			/* raw disks only; mmio only: nothing the simulation writes differs */
+		} else {
+			snprintf(err, errlen, "disk spec: unknown key '%s'", w);
+			return -EINVAL;
+		}
+	}
+	if (strcmp(spec_s, "virtio") || strcmp(bt, "standalone")) {
+		snprintf(err, errlen, "disk spec: only specification=virtio,backendtype=standalone "
+		         "disks are simulated (got specification=%s backendtype=%s)", spec_s,
+		         bt[0] ? bt : "(default)");
+		return -EINVAL;
+	}
+	if (!k->dev[0]) {
+		snprintf(err, errlen, "disk spec: no vdev=xvdX");
+		return -EINVAL;
+	}
+	/* libxl 4.20: grants by default only for a backend outside dom0 */
+	if (!have_gu)
+		k->grant_usage = k->backend != 0;
+	return 0;
+}
+
 static int parse_config(const char *file, struct xl_config *cfg, char *err, size_t errlen)
 {
 	struct lexer lx = { file, NULL, 1, "" };
@@ -251,9 +383,9 @@ static int parse_config(const char *file, struct xl_config *cfg, char *err, size
 					goto bad;
 				}
 				strcpy(cfg->name, tok);
-			} else if (!strcmp(key, "virtio")) {
-				snprintf(lx.err, sizeof(lx.err), "%s:%u: virtio must be a list "
-				         "[ \"...\", ... ]", file, kline);
+			} else if (!strcmp(key, "virtio") || !strcmp(key, "disk")) {
+				snprintf(lx.err, sizeof(lx.err), "%s:%u: %s must be a list "
+				         "[ \"...\", ... ]", file, kline, key);
 				goto bad;
 			}
 			continue;
@@ -299,6 +431,25 @@ static int parse_config(const char *file, struct xl_config *cfg, char *err, size
 					goto bad;
 				}
 				cfg->ndev++;
+			} else if (!strcmp(key, "disk")) {
+				char what[300];
+
+				if (t != T_STRING || cfg->ndisk == MAX_VIRTIO) {
+					snprintf(lx.err, sizeof(lx.err), "%s:%u: disk entries are strings, "
+					         "at most %d", file, vline, MAX_VIRTIO);
+					goto bad;
+				}
+				if (parse_disk(tok, &cfg->disk[cfg->ndisk], what, sizeof(what)) < 0) {
+					snprintf(lx.err, sizeof(lx.err), "%s:%u: %s", file, vline, what);
+					goto bad;
+				}
+				for (unsigned j = 0; j < cfg->ndisk; j++)
+					if (cfg->disk[j].vdev == cfg->disk[cfg->ndisk].vdev) {
+						snprintf(lx.err, sizeof(lx.err), "%s:%u: disk %s twice", file,
+						         vline, cfg->disk[j].dev);
+						goto bad;
+					}
+				cfg->ndisk++;
 			}
 		}
 	}
@@ -386,6 +537,86 @@ static int write_domain(struct xs_handle *xs, xs_transaction_t t, void *arg)
 		    (rc = put(xs, t, parent, "backend", bdir, 0, 0)))
 			return rc;
 	}
+	for (unsigned i = 0; i < c->cfg->ndisk; i++) {
+		const struct xl_disk *k = &c->cfg->disk[i];
+		unsigned be = k->backend;
+		char bdir[128], fdir[128], parent[128], vd[16];
+
+		/* as libxl 4.20 for specification=virtio,backendtype=standalone
+		 * (xenstore-schema/virtio-disk-standalone.md, measured) */
+		snprintf(bdir, sizeof(bdir), GV_XS_DISK_BACKEND_DIR_FMT, be, fe, k->vdev);
+		snprintf(fdir, sizeof(fdir), GV_XS_DISK_FRONTEND_DIR_FMT, fe, k->vdev);
+		snprintf(vd, sizeof(vd), "%u", k->vdev);
+		snprintf(parent, sizeof(parent), "/local/domain/%u/device/virtio_disk", fe);
+		if ((rc = put(xs, t, parent, NULL, "", fe, be)))
+			return rc;
+		snprintf(parent, sizeof(parent), "/local/domain/%u/backend/virtio_disk/%u", be, fe);
+		if ((rc = put(xs, t, parent, NULL, "", be, fe)))
+			return rc;
+		snprintf(buf, sizeof(buf), "%u", fe);
+		if ((rc = put(xs, t, bdir, NULL, "", be, fe)) ||
+		    (rc = put(xs, t, bdir, GV_XS_FRONTEND, fdir, be, fe)) ||
+		    (rc = put(xs, t, bdir, GV_XS_FRONTEND_ID, buf, be, fe)) ||
+		    (rc = put(xs, t, bdir, GV_XS_PARAMS, k->target, be, fe)) ||
+		    (rc = put(xs, t, bdir, GV_XS_ONLINE, "1", be, fe)) ||
+		    (rc = put(xs, t, bdir, GV_XS_REMOVABLE, "0", be, fe)) ||
+		    (rc = put(xs, t, bdir, GV_XS_BOOTABLE, "1", be, fe)) ||
+		    (rc = put(xs, t, bdir, GV_XS_STATE, "1", be, fe)) ||
+		    (rc = put(xs, t, bdir, GV_XS_DEV, k->dev, be, fe)) ||
+		    (rc = put(xs, t, bdir, GV_XS_TYPE, "standalone", be, fe)) ||
+		    (rc = put(xs, t, bdir, GV_XS_MODE, k->mode, be, fe)) ||
+		    (rc = put(xs, t, bdir, GV_XS_DEVICE_TYPE, "disk", be, fe)) ||
+		    (rc = put(xs, t, bdir, GV_XS_DISCARD_ENABLE, "1", be, fe)) ||
+		    (rc = put(xs, t, bdir, GV_XS_SPECIFICATION, "virtio", be, fe)) ||
+		    (rc = put(xs, t, bdir, GV_XS_TRANSPORT, "mmio", be, fe)) ||
+		    (rc = put(xs, t, bdir, GV_XS_BASE, "0", be, fe)) ||
+		    (rc = put(xs, t, bdir, GV_XS_IRQ, "0", be, fe)) ||
+		    (rc = put(xs, t, bdir, GV_XS_GRANT_USAGE, k->grant_usage ? "1" : "0", be, fe)))
+			return rc;
+		snprintf(buf, sizeof(buf), "%u", be);
+		if ((rc = put(xs, t, fdir, NULL, "", fe, be)) ||
+		    (rc = put(xs, t, fdir, GV_XS_BACKEND, bdir, fe, be)) ||
+		    (rc = put(xs, t, fdir, GV_XS_BACKEND_ID, buf, fe, be)) ||
+		    (rc = put(xs, t, fdir, GV_XS_FE_STATE, "1", fe, be)) ||
+		    (rc = put(xs, t, fdir, GV_XS_VIRTUAL_DEVICE, vd, fe, be)) ||
+		    (rc = put(xs, t, fdir, GV_XS_DEVICE_TYPE, "disk", fe, be)) ||
+		    (rc = put(xs, t, fdir, GV_XS_TRUSTED, "1", fe, be)) ||
+		    (rc = put(xs, t, fdir, GV_XS_PROTOCOL, "x86_64-abi", fe, be)))
+			return rc;
+		snprintf(parent, sizeof(parent), "/libxl/%u/device/virtio_disk/%u", fe, k->vdev);
+		if ((rc = put(xs, t, parent, "frontend", fdir, 0, 0)) ||
+		    (rc = put(xs, t, parent, "backend", bdir, 0, 0)))
+			return rc;
+	}
+	return 0;
+}
+
+static bool wait_state(struct xs_handle *xs, const char *dir, int want, int ms);
+static int destroy_id(struct gv_platform *p, struct xs_handle *xs, unsigned long id);
+
+/* libxl waits 10 s for each disk's backend to reach InitWait and fails the
+ * create (the domain is destroyed) otherwise: the same here, with the
+ * backend's error key shown. 0 or -1. */
+static int wait_disks(struct xs_handle *xs, const struct create_ctx *c)
+{
+	for (unsigned i = 0; i < c->cfg->ndisk; i++) {
+		const struct xl_disk *k = &c->cfg->disk[i];
+		char bdir[128], err[512] = "";
+		enum xenbus_state s = XenbusStateUnknown;
+
+		snprintf(bdir, sizeof(bdir), GV_XS_DISK_BACKEND_DIR_FMT, k->backend,
+		         (unsigned)c->domid, k->vdev);
+		if (wait_state(xs, bdir, XenbusStateInitWait, 10000) &&
+		    gv_xs_read_state(xs, XBT_NULL, bdir, GV_XS_STATE, &s) == 0 &&
+		    s == XenbusStateInitWait)
+			continue;
+		gv_xs_read_state(xs, XBT_NULL, bdir, GV_XS_STATE, &s);
+		gv_xs_read_str(xs, XBT_NULL, bdir, GV_XS_ERROR, err, sizeof(err));
+		fprintf(stderr, "gv-xl: unable to add disk %s (virtio_disk %u): the backend did not "
+		        "reach InitWait within 10 s (state %d)%s%s\n", k->dev, k->vdev, (int)s,
+		        err[0] ? "; backend error: " : "", err);
+		return -1;
+	}
 	return 0;
 }
 
@@ -469,6 +700,11 @@ static int cmd_create(const char *file)
 		rc = 1;
 		goto out;
 	}
+	if (wait_disks(xs, &c) < 0) {
+		destroy_id(p, xs, c.domid);
+		rc = 1;
+		goto out;
+	}
 	printf("%u\n", (unsigned)c.domid);
 	rc = 0;
 out:
@@ -492,7 +728,8 @@ static bool wait_state(struct xs_handle *xs, const char *dir, int want, int ms)
 		int64_t left;
 		char **w;
 
-		if (gv_xs_read_state(xs, XBT_NULL, dir, GV_XS_STATE, &s) < 0 || (int)s == want) {
+		if (gv_xs_read_state(xs, XBT_NULL, dir, GV_XS_STATE, &s) < 0 || (int)s == want ||
+		    (want == XenbusStateInitWait && s == XenbusStateClosed)) {
 			ok = true;      /* gone counts: nothing left to close */
 			break;
 		}
@@ -511,14 +748,56 @@ static void rm_tree(struct xs_handle *xs, const char *path)
 	xs_rm(xs, XBT_NULL, path);
 }
 
+/* As libxl: each backend to Closing with online=0, wait for Closed, then
+ * remove both directories; then the domain. 0 or -1. */
+static int destroy_id(struct gv_platform *p, struct xs_handle *xs, unsigned long id)
+{
+	static const char *const kinds[] = { "virtio", "virtio_disk" };
+	char dir[128], **devs;
+	unsigned ndev = 0;
+	int n;
+
+	for (unsigned k = 0; k < 2; k++) {
+		snprintf(dir, sizeof(dir), "/local/domain/%lu/device/%s", id, kinds[k]);
+		devs = xs_directory(xs, XBT_NULL, dir, &ndev);
+		for (unsigned i = 0; devs && i < ndev; i++) {
+			char fdir[160], bdir[160];
+			enum xenbus_state s;
+
+			snprintf(fdir, sizeof(fdir), "%s/%s", dir, devs[i]);
+			if (gv_xs_read_str(xs, XBT_NULL, fdir, GV_XS_BACKEND, bdir, sizeof(bdir)) == 0) {
+				gv_xs_write_str(xs, XBT_NULL, bdir, GV_XS_ONLINE, "0");
+				if (gv_xs_read_state(xs, XBT_NULL, bdir, GV_XS_STATE, &s) == 0 &&
+				    s != XenbusStateClosed) {
+					gv_xs_write_str(xs, XBT_NULL, bdir, GV_XS_STATE, "5");
+					if (!wait_state(xs, bdir, XenbusStateClosed, 5000))
+						fprintf(stderr, "gv-xl: %s did not close within 5 s; "
+						        "removing it anyway\n", bdir);
+				}
+				rm_tree(xs, bdir);
+			}
+			rm_tree(xs, fdir);
+		}
+		free(devs);
+		snprintf(dir, sizeof(dir), "/local/domain/0/backend/%s/%lu", kinds[k], id);
+		rm_tree(xs, dir);
+	}
+	snprintf(dir, sizeof(dir), "/libxl/%lu", id);
+	rm_tree(xs, dir);
+	n = gv_toolstack_domain_destroy(p, (domid_t)id);
+	if (n < 0) {
+		fprintf(stderr, "gv-xl: cannot destroy domain %lu: %s\n", id, strerror(-n));
+		return -1;
+	}
+	return 0;
+}
+
 static int cmd_destroy(const char *who)
 {
 	struct sim_domain_info *info;
 	struct gv_platform *p;
 	struct xs_handle *xs;
 	unsigned long id = ~0ul;
-	char dir[128], **devs;
-	unsigned ndev = 0;
 	int n, rc = 1;
 
 	if (open_dom0(&p, &xs) < 0)
@@ -538,42 +817,7 @@ static int cmd_destroy(const char *who)
 		fprintf(stderr, "gv-xl: %s: no such domain%s\n", who, id == 0 ? " (domain 0 stays)" : "");
 		goto out;
 	}
-	/* as libxl: each backend to Closing with online=0, wait for Closed, then
-	 * remove both directories */
-	snprintf(dir, sizeof(dir), "/local/domain/%lu/device/virtio", id);
-	devs = xs_directory(xs, XBT_NULL, dir, &ndev);
-	for (unsigned i = 0; devs && i < ndev; i++) {
-		char fdir[160], bdir[160];
-
-		snprintf(fdir, sizeof(fdir), "%s/%s", dir, devs[i]);
-		if (gv_xs_read_str(xs, XBT_NULL, fdir, GV_XS_BACKEND, bdir, sizeof(bdir)) == 0) {
-			gv_xs_write_str(xs, XBT_NULL, bdir, GV_XS_ONLINE, "0");
-			{
-				enum xenbus_state s;
-
-				if (gv_xs_read_state(xs, XBT_NULL, bdir, GV_XS_STATE, &s) == 0 &&
-				    s != XenbusStateClosed) {
-					gv_xs_write_str(xs, XBT_NULL, bdir, GV_XS_STATE, "5");
-					if (!wait_state(xs, bdir, XenbusStateClosed, 5000))
-						fprintf(stderr, "gv-xl: %s did not close within 5 s; "
-						        "removing it anyway\n", bdir);
-				}
-			}
-			rm_tree(xs, bdir);
-		}
-		rm_tree(xs, fdir);
-	}
-	free(devs);
-	snprintf(dir, sizeof(dir), "/local/domain/0/backend/virtio/%lu", id);
-	rm_tree(xs, dir);
-	snprintf(dir, sizeof(dir), "/libxl/%lu", id);
-	rm_tree(xs, dir);
-	n = gv_toolstack_domain_destroy(p, (domid_t)id);
-	if (n < 0) {
-		fprintf(stderr, "gv-xl: cannot destroy domain %lu: %s\n", id, strerror(-n));
-		goto out;
-	}
-	rc = 0;
+	rc = destroy_id(p, xs, id) < 0 ? 1 : 0;
 out:
 	xs_close(xs);
 	gv_platform_close(p);
@@ -619,8 +863,12 @@ static void usage(FILE *f)
 	"The simulated toolstack of grant-virtio (talks to gv-simxen, $GV_SIM_DIR).\n"
 	"  create CONFIG   create a domain from an xl config: name = \"...\" and\n"
 	"                  virtio = [ \"backend=0,type=virtio,device2,transport=mmio,\n"
-	"                  grant_usage=1\", ... ] (other keys are ignored); writes the\n"
-	"                  xenstore nodes xl writes; prints the new domain id\n"
+	"                  grant_usage=1\", ... ] and disk = [ \"vdev=xvda,access=rw,\n"
+	"                  specification=virtio,backendtype=standalone,grant_usage=1,\n"
+	"                  target=PATH\", ... ] (other keys are ignored); writes the\n"
+	"                  xenstore nodes xl writes; waits 10 s for each disk's\n"
+	"                  backend to reach InitWait, as libxl does (else fails and\n"
+	"                  destroys the domain); prints the new domain id\n"
 	"  destroy NAME|ID closes its devices (online=0, state Closing, waits for\n"
 	"                  Closed), removes its xenstore nodes, destroys it\n"
 	"  list            domains with their state (dying: pages still mapped)\n");

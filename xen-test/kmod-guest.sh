@@ -75,7 +75,7 @@ do_expect_refused() {
 # xenbus holds a reference on a frontend module while a device is bound to
 # it: unbind every device, then rmmod.
 unbind_all() {
-	for d in /sys/bus/xen/drivers/grant-virtio/virtio-*; do
+	for d in /sys/bus/xen/drivers/grant-virtio/virtio-* /sys/bus/xen/drivers/grant-virtio/virtio_disk-*; do
 		[ -e "$d" ] || continue
 		echo "$(basename "$d")" >/sys/bus/xen/drivers/grant-virtio/unbind || fail "unbind $(basename "$d")"
 	done
@@ -162,7 +162,7 @@ do_rng() {
 }
 
 do_counters() {
-	for d in /sys/bus/xen/devices/virtio-*; do
+	for d in /sys/bus/xen/devices/virtio-* /sys/bus/xen/devices/virtio_disk-*; do
 		[ -e "$d/gvk_grants_active" ] || continue
 		say "$(basename "$d"): dma $(cat "$d/gvk_dma_strategy"), grants active $(cat "$d/gvk_grants_active"),"\
 " leaked $(cat "$d/gvk_grants_leaked"), bounced $(cat "$d/gvk_bounced_bytes") bytes, map errors $(cat "$d/gvk_map_errors")"

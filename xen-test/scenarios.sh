@@ -20,50 +20,62 @@ sc_guest_virtio_keys() {
 	gv_expect "/local/domain/$GV_DOMID/device/virtio/1/backend" "$b/1" || return 1
 }
 
-# Exploration: what libxl 4.20 writes for a disk with specification=virtio and
-# backendtype=standalone. libxl then waits (10 s) for a backend to move the
-# device's backend state to InitWait (2), else xl create fails with "unable to
-# add device ... rc -9" (timed out). A stand-in backend here dumps the keys
-# the moment they appear and answers with state 2, as a standalone backend
-# (gv-backend) must.
+# xl's own disk syntax served by gv-backend (issue 10, item 5): a disk with
+# specification=virtio, backendtype=standalone, grant_usage=1 and target= an
+# image under gv-backend's --xl-disk-dir. libxl writes backend/virtio_disk and
+# waits 10 s for InitWait, which gv-backend answers at once; the guest's
+# grant_virtio.ko binds the virtio_disk xenbus device, the stock virtio_blk
+# gives /dev/vda of the image's size (24 MiB: not the 16 MiB of disk0), O_DIRECT
+# and ext2 verified; the image in dom0 holds what the guest wrote; module
+# unload ends every grant. Then the refusals, each seen as xl create failing
+# with the reason in gv-backend's log: grant_usage left at libxl's default 0,
+# and a target outside the allowed directory. The keys libxl wrote are
+# dumped (xenstore-ls) for xenstore-schema/virtio-disk-standalone.md.
+XL_DISK_SPEC='format=raw,vdev=xvda,access=rw,specification=virtio,backendtype=standalone'
 sc_virtio_disk_spec() {
-	dd if=/dev/zero of=/tmp/vdisk.img bs=1M count=0 seek=16 2>/dev/null
-	gv_standin_virtio_disk_backend >/tmp/standin.out 2>&1 &
-	_standin=$!
+	gv_kmod_present || return 1
+	mkdir -p /tmp/xldisks
+	dd if=/dev/zero of=/tmp/xldisks/vdisk.img bs=1M count=0 seek=24 2>/dev/null
+	dd if=/dev/zero of=/tmp/outside.img bs=1M count=0 seek=8 2>/dev/null
+	gv_start_backend --xl-disk-dir /tmp/xldisks || return 1
 	# target= takes the rest of the spec: it comes last
-	gv_guest_start 'disk = [ "format=raw,vdev=xvda,access=rw,specification=virtio,backendtype=standalone,target=/tmp/vdisk.img" ]'
-	_rc=$?
-	kill $_standin 2>/dev/null; wait $_standin 2>/dev/null
-	cat /tmp/standin.out
-	[ $_rc -eq 0 ] || { echo "xl create refused the virtio/standalone disk"; return 1; }
-	echo "--- xenstore-ls -fp after xl create -p with a virtio/standalone disk (backend answered InitWait)"
-	xenstore-ls -fp
+	gv_guest_start "disk = [ \"$XL_DISK_SPEC,grant_usage=1,target=/tmp/xldisks/vdisk.img\" ]" || {
+		gv_bg_log backend | tail -n 10; return 1; }
+	_b=/local/domain/0/backend/virtio_disk/$GV_DOMID/51712
+	echo "--- xenstore-ls -fp of the disk as libxl wrote it and gv-backend published it"
+	xenstore-ls -fp | grep -E "virtio_disk|/libxl/$GV_DOMID/device"
 	echo "---"
-	gv_expect "/local/domain/$GV_DOMID/device/virtio_disk/51712/backend" \
-	  "/local/domain/0/backend/virtio_disk/$GV_DOMID/51712" || return 1
-}
-
-# Waits (20 s) for a backend/virtio_disk device of any domain to appear in
-# dom0's xenstore, prints what libxl wrote, then sets its state to 2 (InitWait).
-gv_standin_virtio_disk_backend() {
-	_n=200
-	while [ $_n -gt 0 ]; do
-		for _d in $(xenstore-list /local/domain/0/backend/virtio_disk 2>/dev/null); do
-			for _v in $(xenstore-list /local/domain/0/backend/virtio_disk/$_d 2>/dev/null); do
-				_b=/local/domain/0/backend/virtio_disk/$_d/$_v
-				gv_xs_wait "$_b/state" 5 || continue
-				echo "--- stand-in backend: keys as libxl wrote them, before any backend acted"
-				xenstore-ls -fp | grep -E "virtio_disk|/libxl/$_d/device"
-				echo "---"
-				xenstore-write "$_b/state" 2
-				echo "stand-in backend: $_b/state <- 2 (InitWait)"
-				return 0
-			done
-		done
-		_n=$((_n - 1)); sleep 0.1
-	done
-	echo "stand-in backend: no backend/virtio_disk device appeared in 20 s"
-	return 1
+	gv_expect "/local/domain/$GV_DOMID/device/virtio_disk/51712/backend" "$_b" || return 1
+	gv_expect "$_b/params" /tmp/xldisks/vdisk.img || return 1
+	gv_expect "$_b/grant_usage" 1 || return 1
+	gv_expect "$_b/state" 2 || return 1
+	gv_expect "$_b/config/capacity" 49152 || return 1
+	gv_guest_cmd "sh /gv/kmod-guest.sh load dma=grant -- wait_blk /dev/vda 25165824 -- dio /dev/vda -- fs /dev/vda -- counters -- unload" || return 1
+	gv_guest_wait 240 || { gv_bg_log backend | tail -n 20; gv_guest_reason; return 1; }
+	gv_bg_log backend | grep -E 'xl disk 51712' | head -n 4
+	grep -q "xl disk 51712: connected" /tmp/gv-backend.log || { echo "gv-backend never connected the xl disk"; return 1; }
+	# what the guest's mke2fs wrote is in dom0's image: the ext2 magic 0xEF53 at 1080
+	_m=$(od -An -tx1 -j 1080 -N 2 /tmp/xldisks/vdisk.img | tr -d ' ')
+	[ "$_m" = 53ef ] || { echo "the image in dom0 has no ext2 superblock (bytes at 1080: $_m)"; return 1; }
+	echo "dom0's image holds the guest's ext2 superblock"
+	gv_wait_no_grants "$GV_DOMID" 5 || return 1
+	gv_guest_destroy || return 1
+	gv_no_null_domains || return 1
+	# refusals: xl create fails (libxl's 10 s wait for InitWait ends in failure)
+	GV_GUEST_NAME=xlr1 gv_guest_start "disk = [ \"$XL_DISK_SPEC,target=/tmp/xldisks/vdisk.img\" ]" &&
+	  { echo "xl create succeeded with grant_usage 0"; return 1; }
+	grep -q "grant_usage is not 1 (libxl's default for a backend in dom0 is 0" /tmp/gv-backend.log ||
+	  { gv_bg_log backend | tail -n 5; echo "no grant_usage refusal in gv-backend's log"; return 1; }
+	echo "grant_usage=0 refused: $(grep -o 'grant_usage is not 1.*' /tmp/gv-backend.log | head -n 1 | cut -c1-100)..."
+	GV_GUEST_NAME=xlr2 gv_guest_start "disk = [ \"$XL_DISK_SPEC,grant_usage=1,target=/tmp/outside.img\" ]" &&
+	  { echo "xl create succeeded with a target outside --xl-disk-dir"; return 1; }
+	grep -q "disk target /tmp/outside.img (/tmp/outside.img) is not under a directory this backend allows" /tmp/gv-backend.log ||
+	  { gv_bg_log backend | tail -n 5; echo "no allow-list refusal in gv-backend's log"; return 1; }
+	echo "target outside --xl-disk-dir refused"
+	gv_no_null_domains || return 1
+	gv_wait_no_grants 0 5 || return 1
+	kill -0 "$(cat /tmp/gv-backend.pid)" 2>/dev/null || { echo "gv-backend died"; return 1; }
+	gv_bg_stop backend || { echo "gv-backend did not exit 0 on SIGTERM"; return 1; }
 }
 
 # The grant-leak oracles themselves, checked both ways so that a later scenario

@@ -65,10 +65,10 @@ BEGIN {
 	for (i = 1; i <= 9; i++)
 		if ($i == "")
 			fail("field " i " is empty")
-	if (!one_of($1, "DOM BE FE"))
-		fail("dir " q $1 q " is not DOM, BE or FE")
-	if (!key_ok($2, $1 == "FE"))
-		fail("key " q $2 q ": lower-case letters, digits, - _ /, and one <n> in FE keys only")
+	if (!one_of($1, "DOM BE FE DBE DFE"))
+		fail("dir " q $1 q " is not DOM, BE, FE, DBE or DFE")
+	if (!key_ok($2, $1 == "FE" || $1 == "DFE"))
+		fail("key " q $2 q ": lower-case letters, digits, - _ /, and one <n> in FE and DFE keys only")
 	if (!one_of($3, "toolstack backend frontend"))
 		fail("writer " q $3 q " is not toolstack, backend or frontend")
 	pc = perms_c($4)
@@ -84,10 +84,14 @@ BEGIN {
 		fail("cname " q $8 q ": GV_XS_ and upper-case letters, digits, _; ending in _FMT exactly when the key has <n>")
 	if (($1 SUBSEP $2) in line_of)
 		fail("key " $1 " " $2 " already defined on line " line_of[$1, $2])
-	if ($8 in cname_line)
-		fail("cname " $8 " already used on line " cname_line[$8])
+	if (($8 in cname_line) && cname_key[$8] != $2)
+		fail("cname " $8 " already used on line " cname_line[$8] " for another key")
 	line_of[$1, $2] = NR
-	cname_line[$8] = NR
+	if (!($8 in cname_line)) {
+		cname_line[$8] = NR
+		cname_key[$8] = $2
+		first_use[n + 1] = 1
+	}
 	n++
 	row[n] = $0
 	perms[n] = pc
@@ -107,7 +111,11 @@ END {
 		print "#define GV_XS_BACKEND_DIR_FMT  \"/local/domain/%u/backend/virtio/%u/%u\"  /* be, fe, devid */"
 		print "#define GV_XS_FRONTEND_DIR_FMT \"/local/domain/%u/device/virtio/%u\"       /* fe, devid */"
 		print "#define GV_XS_DOMAIN_DIR_FMT   \"/local/domain/%u\""
+		print "#define GV_XS_DISK_BACKEND_DIR_FMT  \"/local/domain/%u/backend/virtio_disk/%u/%u\"  /* be, fe, vdev */"
+		print "#define GV_XS_DISK_FRONTEND_DIR_FMT \"/local/domain/%u/device/virtio_disk/%u\"       /* fe, vdev */"
 		for (i = 1; i <= n; i++) {
+			if (!first_use[i])
+				continue
 			split(row[i], f, "\t")
 			key = f[2]
 			gsub(/<n>/, "%u", key)
@@ -134,6 +142,8 @@ END {
 		print "- **DOM** = `/local/domain/<frontend-domid>`"
 		print "- **BE** = `/local/domain/<backend-domid>/backend/virtio/<frontend-domid>/<devid>`"
 		print "- **FE** = `/local/domain/<frontend-domid>/device/virtio/<devid>`"
+		print "- **DBE** = `/local/domain/<backend-domid>/backend/virtio_disk/<frontend-domid>/<vdev>` (a disk from xl" q "s `disk = [\"...,specification=virtio,backendtype=standalone,grant_usage=1,target=PATH\"]`)"
+		print "- **DFE** = `/local/domain/<frontend-domid>/device/virtio_disk/<vdev>`"
 		print "- perms: Xen" q "s list, owner first: n none, r read, w write, b both; BE/FE = the domain of that side."
 		print ""
 		print "| dir | key | writer | perms | format | written in | device | meaning |"

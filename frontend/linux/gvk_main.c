@@ -587,8 +587,20 @@ static int read_device(struct gvk_dev *gd)
 	type = xenbus_read(XBT_NIL, gd->xb->otherend, "type", NULL);
 	if (IS_ERR(type))
 		return PTR_ERR(type);
-	rc = sscanf(type, "virtio,device%u", &id);
-	kfree(type);
+	if (!strcmp(gd->xb->devicetype, "virtio_disk")) {
+		/* xl's disk = ["...,specification=virtio,backendtype=standalone,..."]:
+		 * a block device whose backend writes type = standalone */
+		rc = strcmp(type, "standalone") ? 0 : 1;
+		kfree(type);
+		if (!rc) {
+			dev_err(&gd->xb->dev, "virtio_disk backend type is not standalone\n");
+			return -EINVAL;
+		}
+		id = VIRTIO_ID_BLOCK;
+	} else {
+		rc = sscanf(type, "virtio,device%u", &id);
+		kfree(type);
+	}
 	if (rc != 1 || (id != VIRTIO_ID_BLOCK && id != VIRTIO_ID_RNG)) {
 		dev_err(&gd->xb->dev, "backend type is not virtio,device2 or virtio,device4\n");
 		return -EINVAL;
@@ -827,6 +839,7 @@ static void gvk_remove(struct xenbus_device *xb)
 
 static const struct xenbus_device_id gvk_ids[] = {
 	{ "virtio" },
+	{ "virtio_disk" },      /* xl's disk= syntax with specification=virtio */
 	{ "" }
 };
 
@@ -856,6 +869,7 @@ module_exit(gvk_exit);
 MODULE_DESCRIPTION("grant-virtio: virtio devices over Xen grants and xenbus (guest transport)");
 MODULE_LICENSE("GPL");
 MODULE_ALIAS("xen:virtio");
+MODULE_ALIAS("xen:virtio_disk");
 /* modprobe loads the drivers first: a xenbus frontend's load waits (30 s) for
  * its devices to connect, which needs the virtio driver bound */
 MODULE_SOFTDEP("pre: virtio_blk virtio_rng");
