@@ -633,6 +633,11 @@ static int read_device(struct gvk_dev *gd)
 			gd->blkcfg.seg_max = cpu_to_le32(v);
 		if (!read_u64(gd, "config/size-max", &v))
 			gd->blkcfg.size_max = cpu_to_le32(v);
+		/* VIRTIO_BLK_F_MQ: virtio_blk reads how many queues it may ask
+		 * for from the config space, which on this transport is the
+		 * backend's num-queues (capped at what the module sets up) */
+		if (feat & (1ULL << VIRTIO_BLK_F_MQ))
+			gd->blkcfg.num_queues = cpu_to_le16(gd->be_nq);
 		/* VIRTIO_BLK_F_DISCARD / _WRITE_ZEROES limits (absent: 0, the
 		 * features are then not offered either) */
 		if (!read_u64(gd, "config/max-discard-sectors", &v))
