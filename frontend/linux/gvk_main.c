@@ -130,7 +130,11 @@ static void gvk_set_status(struct virtio_device *vdev, u8 status)
 
 static u64 gvk_get_features(struct virtio_device *vdev)
 {
-	return vdev_gd(vdev)->dev_features;
+	/* VIRTIO_RING_F_EVENT_IDX is kept from the driver: gvk_dead.c finds the
+	 * requests a dead backend left by scanning the rings at every kick and
+	 * interrupt, and with event suppression more than a ring's worth of
+	 * entries can pass between two of them */
+	return vdev_gd(vdev)->dev_features & ~(1ULL << VIRTIO_RING_F_EVENT_IDX);
 }
 
 static int gvk_finalize_features(struct virtio_device *vdev)
