@@ -15,14 +15,14 @@
 #   blkfront       xen-blkfront, gv-dio read of /dev/xvdb
 #   kmod-<dma>     the guest's own virtio_blk over grant_virtio.ko (dma grant,
 #                  bounce), gv-dio read of /dev/vda, gv-backend serving /dev/ram0
-#   pair-pool      the user-space frontend, gv-frontend bench --dma pool
+#   pair-pool      the user-space frontend, gv-bench seqread --dma pool
 # Emulation (TCG) makes absolute figures meaningless; the ratios between rows
 # of the same boot are what xen-test/bench-report.sh prints.
 # Each result is one line on the console:
 #   GV-BENCH <row> <workload> <MiB/s> <bytes per request>
 
 # workload name, request size, bytes read
-GV_BENCH_WORKLOADS='64k-seqread-qd1:64K:32M 1m-seqread-qd1:1M:32M 4k-seqread-qd1:4K:2M'
+GV_BENCH_WORKLOADS='64k-seqread-qd1:64K:16M 1m-seqread-qd1:1M:32M 4k-seqread-qd1:4K:2M'
 # Rounds: the first pass of each path pays its warm-up (blkback's persistent
 # grants, the pair's map cache), so every row takes the best of three.
 GV_BENCH_ROUNDS=${GV_BENCH_ROUNDS:-3}
@@ -32,22 +32,26 @@ GV_BENCH_ROUNDS=${GV_BENCH_ROUNDS:-3}
 # first, then the pair with each DMA strategy. gv-bench seqread writes the
 # region first (through gv-backend) and times only the reads, unchecked (pool:
 # the buffers come from the granted pool, zero copy); blkfront reads
-# the same ramdisk region. Lines "GVB <row> <workload> <tool output>".
+# the same ramdisk region. Lines "GVB <row> <workload> <tool output>", on
+# the guest's console as they come (gv_guest_run's output includes it).
 gv_bench_guest_cmd() {
 	echo 'insmod /lib/modules/xen/xen-blkfront.ko; i=0;' \
 	  'while [ ! -b /dev/xvdb ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done;' \
 	  '[ -b /dev/xvdb ] || { echo "guest: no /dev/xvdb from xen-blkfront after 30 s"; exit 1; };' \
 	  "k=0; while [ \$k -lt $GV_BENCH_ROUNDS ]; do k=\$((k + 1));" \
 	  "for w in $GV_BENCH_WORKLOADS; do" 'n=${w%%:*}; r=${w#*:}; bs=${r%%:*}; sz=${r#*:};' \
-	  'echo "GVB blkfront $n $(timeout 60 ./build-xen/gv-rawread /dev/xvdb $bs $sz 2>&1 | tail -n 1)";' \
+	  'echo "GVB blkfront $n $(timeout 60 ./build-xen/gv-rawread /dev/xvdb $bs $sz 2>&1 | tail -n 1)" >/dev/console;' \
 	  'for d in pool grant bounce; do ap=; [ $d = pool ] && ap=--app-pool;' \
 	  'timeout 60 ./build-xen/gv-bench seqread --platform xen --devid 0 --dma $d $ap --size $sz --io-size $bs --depth 1 >/tmp/fe.out 2>&1;' \
-	  'echo "GVB pair-$d $n $(grep "^bench: read" /tmp/fe.out || tail -n 1 /tmp/fe.out)";' \
+	  'echo "GVB pair-$d $n $(grep "^bench: read" /tmp/fe.out || tail -n 1 /tmp/fe.out)" >/dev/console;' \
 	  'done; done; done'
 }
 
 # Turns a "GVB row workload <output>" line into a GV-BENCH line, or reports
-# the row as failed (MiB/s "-") with the tool's last line.
+# the row as failed (MiB/s "-") with the tool's last line: GV-BENCH-TIMEOUT
+# when the run was cut by its time limit (a slow row on a loaded machine is a
+# figure, "-" in the table, not a failure), GV-BENCH-ERROR otherwise (the
+# scenario fails).
 gv_bench_line() {
 	awk '
 	/^GVB / {
@@ -63,7 +67,9 @@ gv_bench_line() {
 		else
 			bs = "-"
 		print "GV-BENCH " $2 " " $3 " " mibs " " bs
-		if (mibs == "-")
+		if (mibs == "-" && $0 ~ /(Terminated|Killed)$/)
+			print "GV-BENCH-TIMEOUT " $0
+		else if (mibs == "-")
 			print "GV-BENCH-ERROR " $0
 	}'
 }
@@ -92,22 +98,38 @@ EOF
 	chmod 755 /tmp/gv-vbd-script
 }
 
+# The dom0 side both scenarios share, idempotent (they run in one boot): the
+# ramdisk (brd, 256 MiB), xen-blkback, and the vbd hotplug script. brd gives
+# pages on first write and a never-written page reads as a cheap zero fill, so
+# the whole disk is written once and every path reads real pages.
+gv_bench_setup() {
+	if [ ! -b /dev/ram0 ]; then
+		insmod /lib/modules/xen/brd.ko rd_nr=1 rd_size=262144 || { echo "insmod brd failed"; return 1; }
+		dd if=/dev/zero of=/dev/ram0 bs=1M count=256 2>/dev/null && sync || { echo "cannot fill /dev/ram0"; return 1; }
+	fi
+	grep -q '^xen_blkback ' /proc/modules ||
+	  insmod /lib/modules/xen/xen-blkback.ko || { echo "insmod xen-blkback failed"; return 1; }
+	gv_bench_vbd_script
+}
+
+# The guest's console as it comes, into the scenario's output (a run cut
+# short by its time limit still shows how far it got), for at most $1 s.
+gv_bench_console() {
+	( timeout "$1" tail -F "/var/log/xen/console/guest-$GV_GUEST_NAME.log" 2>/dev/null | sed -u 's/^/console: /' ) &
+}
+
 sc_xen_bench() {
 	[ -x ./build-xen/gv-rawread ] || { echo "gv-rawread was not built (see xen-test/out/build-xen.log)"; return 1; }
 	[ -x ./build-xen/gv-backend ] && [ -x ./build-xen/gv-bench ] ||
 	  { echo "gv-backend/gv-bench were not built"; return 1; }
-	insmod /lib/modules/xen/brd.ko rd_nr=1 rd_size=262144 || { echo "insmod brd failed"; return 1; }
-	insmod /lib/modules/xen/xen-blkback.ko || { echo "insmod xen-blkback failed"; return 1; }
-	# brd gives pages on first write; a never-written page reads as a cheap
-	# zero fill. Write it all so that every path reads real pages.
-	dd if=/dev/zero of=/dev/ram0 bs=1M count=256 2>/dev/null && sync || { echo "cannot fill /dev/ram0"; return 1; }
-	gv_bench_vbd_script
+	gv_bench_setup || return 1
 
 	echo "--- dom0-local, before the guest"
 	gv_bench_local
 
 	gv_bg_start backend ./build-xen/gv-backend --platform xen --disk "$GV_GUEST_NAME:0=/dev/ram0"
 	gv_wait_log backend 'serving' 20 || { gv_bg_log backend; return 1; }
+	gv_bench_console 400
 	GV_GUEST_TIMEOUT=300 gv_guest_run "$(gv_bench_guest_cmd)" \
 	  'virtio = [ "backend=0,type=virtio,device2,transport=mmio,grant_usage=1" ]' \
 	  'disk = [ "format=raw,vdev=xvdb,access=rw,script=/tmp/gv-vbd-script,target=/dev/ram0" ]' >/tmp/gv-bench-guest.out 2>&1
@@ -137,21 +159,16 @@ gv_bench_kmod_guest_cmd() {
 	  'bench blkfront /dev/xvdb 1 || exit 1;' \
 	  'for w in 4k-qd1:4K:2M:1 64k-qd1:64K:32M:1 4k-qd32:4K:4M:32 64k-qd32:64K:64M:32; do' \
 	  'n=${w%%:*}; r=${w#*:}; bs=${r%%:*}; r=${r#*:}; sz=${r%%:*}; qd=${r#*:};' \
-	  'timeout 120 ./build-xen/gv-frontend --platform xen --devid 0 --dma pool bench --size $sz --io-size $bs --depth $qd --no-verify >/tmp/fe.out 2>&1;' \
-	  'echo "GVB pair-pool $n $(grep "^bench: read" /tmp/fe.out || tail -n 1 /tmp/fe.out)"; done'
+	  'timeout 120 ./build-xen/gv-bench seqread --platform xen --devid 0 --dma pool --app-pool --size $sz --io-size $bs --depth $qd >/tmp/fe.out 2>&1;' \
+	  'echo "GVB pair-pool $n $(grep "^bench: read" /tmp/fe.out || tail -n 1 /tmp/fe.out)" >/dev/console; done'
 }
 
 sc_xen_bench_kmod() {
 	[ -x ./build-xen/gv-dio ] && [ -f /gv/guest/kmod ] || { echo "gv-dio or grant_virtio.ko was not built"; return 1; }
-	insmod /lib/modules/xen/brd.ko rd_nr=1 rd_size=262144 || { echo "insmod brd failed"; return 1; }
-	insmod /lib/modules/xen/xen-blkback.ko || { echo "insmod xen-blkback failed"; return 1; }
-	dd if=/dev/zero of=/dev/ram0 bs=1M count=256 2>/dev/null && sync || { echo "cannot fill /dev/ram0"; return 1; }
-	gv_bench_vbd_script
+	gv_bench_setup || return 1
 	gv_bg_start backend ./build-xen/gv-backend --platform xen --disk "$GV_GUEST_NAME:0=/dev/ram0"
 	gv_wait_log backend 'serving' 20 || { gv_bg_log backend; return 1; }
-	# the guest's console as it comes, into this scenario's output: a run cut
-	# short by its time limit still shows how far it got
-	( timeout 780 tail -F /var/log/xen/console/guest-$GV_GUEST_NAME.log 2>/dev/null | sed -u 's/^/console: /' ) &
+	gv_bench_console 780
 	GV_GUEST_TIMEOUT=700 gv_guest_run "$(gv_bench_kmod_guest_cmd)" \
 	  'virtio = [ "backend=0,type=virtio,device2,transport=mmio,grant_usage=1" ]' \
 	  'disk = [ "format=raw,vdev=xvdb,access=rw,script=/tmp/gv-vbd-script,target=/dev/ram0" ]' >/tmp/gv-bench-guest.out 2>&1
