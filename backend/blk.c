@@ -153,6 +153,27 @@ fail_close:
 	return -saved;
 }
 
+int gvbe_blk_current_size(const struct gvbe_blk *b, uint64_t *sectors)
+{
+	struct stat st;
+	uint64_t bytes;
+
+	if (b->nbd)
+		return -ENOTSUP;
+	if (b->fd < 0)
+		return -EBADF;
+	if (fstat(b->fd, &st) < 0)
+		return -errno;
+	if (S_ISBLK(st.st_mode)) {
+		if (ioctl(b->fd, BLKGETSIZE64, &bytes) < 0)
+			return -errno;
+	} else {
+		bytes = (uint64_t)st.st_size;
+	}
+	*sectors = bytes / SECTOR;
+	return 0;
+}
+
 void gvbe_blk_close(struct gvbe_blk *b)
 {
 	gvbe_blk_quiesce(b, 5000);

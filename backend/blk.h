@@ -48,6 +48,10 @@ int  gvbe_blk_open(struct gvbe_blk *b, const char *path, const struct gvbe_blk_o
 /* Requests may complete later (io_uring, or an NBD disk's thread): the
  * caller reaps on the completion eventfd. */
 bool gvbe_blk_async(const struct gvbe_blk *b);
+/* The image's size now, in sectors (fstat, BLKGETSIZE64): for an online
+ * resize. -ENOTSUP for an NBD disk (a server tells its size only when a
+ * client connects), else 0 or negative errno. b->capacity is not changed. */
+int  gvbe_blk_current_size(const struct gvbe_blk *b, uint64_t *sectors);
 unsigned gvbe_blk_inflight(const struct gvbe_blk *b);
 /* Completions waiting (a hint, without a system call). */
 bool gvbe_blk_ready(const struct gvbe_blk *b);

@@ -23,6 +23,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include "abi.h"
 #include "platform.h"
 #include "blk.h"
@@ -72,6 +73,7 @@ struct gvbe_dev {
 	double watch_last;              /* when a watch last made us look (ms, monotonic) */
 	struct gvbe_blk blk;
 	char image[512];                /* the image served (an xl disk: params resolved) */
+	uint32_t cfg_gen;               /* config-generation: config changes published */
 	/* while connected */
 	uint64_t driver_features;
 	bool persistent;
@@ -150,6 +152,19 @@ bool gvbe_dev_busy(struct gvbe_backend *be);
 bool gvbe_dev_poll(struct gvbe_backend *be);
 /* Serves queues that stopped at their batch budget; true if any still has more. */
 bool gvbe_dev_serve_pending(struct gvbe_backend *be);
+/* Online resize: looks at the size of the image of a published blk device
+ * (InitWait or Connected) again. Grown: the new capacity and config-generation
+ * + 1 are written (one transaction), the frontend raises a config change.
+ * Refused, with nothing changed: the image shrank, a read-only disk, an NBD
+ * export (its size is fixed when connecting), a device not published. The
+ * one-line answer for the administrator goes to msg. Returns 1 resized, 0
+ * unchanged, negative errno refused. */
+int  gvbe_dev_resize(struct gvbe_dev *d, char *msg, size_t msglen);
+/* The same for every blk device: SIGHUP and "resize" with no device. Each
+ * answer is one line on f (NULL: only logged). Returns the refusals. */
+unsigned gvbe_dev_resize_all(struct gvbe_backend *be, FILE *f);
+/* The device (guest given as its name or domain id) or NULL. */
+struct gvbe_dev *gvbe_dev_lookup(struct gvbe_backend *be, const char *guest, unsigned devid);
 /* Closes every device (unmap all, BE=Closed) and frees them. */
 void gvbe_dev_shutdown_all(struct gvbe_backend *be);
 

@@ -51,6 +51,7 @@ static void usage(FILE *f)
 	"               [--foreground] [--pidfile FILE] [--control PATH|none]\n"
 	"    gv-backend --check-config [--config FILE] [--disk ...]\n"
 	"    gv-backend --status [--json] [--control PATH] [--platform xen|sim] [--sim-dir DIR]\n"
+	"    gv-backend --resize GUEST:DEVID|all [--control PATH] [--platform xen|sim] [--sim-dir DIR]\n"
 	"\n"
 	"DESCRIPTION\n"
 	"    Watches /local/domain/<self>/backend/virtio in xenstore and serves every\n"
@@ -111,6 +112,14 @@ static void usage(FILE *f)
 	"        and per queue, requests by type, bytes read and written, errors, in\n"
 	"        flight, map-cache pages, latency p50/p99/max (docs/admin.md lists\n"
 	"        every field).\n"
+	"    --resize GUEST:DEVID|all\n"
+	"        Online resize, after the image grew (truncate -s, fallocate, lvextend):\n"
+	"        ask the running daemon to look at the size of disk DEVID of GUEST (a\n"
+	"        name or domain id), or of every disk, again. A larger image is\n"
+	"        published to the guest at once (config/capacity, config-generation;\n"
+	"        Linux's virtio_blk resizes /dev/vda). Refused, nothing changed: an\n"
+	"        image that shrank, a read-only disk, an NBD disk (its server reports\n"
+	"        a size only when connecting). One line per disk; exit 1 if refused.\n"
 	"    --control PATH|none\n"
 	"        The control socket (default /run/grant-virtio/backend.sock on Xen,\n"
 	"        SIMDIR/gv-backend.sock on the simulated Xen); none: no socket.\n"
@@ -148,10 +157,11 @@ static void usage(FILE *f)
 	"    SIGHUP: re-read --config; a bad file is rejected (FILE:LINE in the log)\n"
 	"    and the running configuration kept. Devices not connected take the new\n"
 	"    settings at once; connected ones keep their image until they detach.\n"
+	"    Then every disk's size is looked at again, as --resize all does.\n"
 	"\n"
 	"EXIT STATUS\n"
 	"    0 clean stop, 1 usage or configuration error, 2 platform or xenstore error,\n"
-	"    3 --status found no daemon.\n");
+	"    3 --status or --resize found no daemon; --resize: 1 refused.\n");
 }
 
 /* A watch fired: path under root names a device, or something bigger. */
@@ -233,6 +243,7 @@ int main(int argc, char **argv)
 		{ "check-config", no_argument, NULL, 'C' },
 		{ "status", no_argument, NULL, 'S' },
 		{ "json", no_argument, NULL, 'J' },
+		{ "resize", required_argument, NULL, 'R' },
 		{ "control", required_argument, NULL, 'K' },
 		{ "pidfile", required_argument, NULL, 'P' },
 		{ "foreground", no_argument, NULL, 'F' },
@@ -247,6 +258,7 @@ int main(int argc, char **argv)
 	char err[512], ctlbuf[300];
 	const char *kind = NULL;
 	bool check_config = false, want_status = false, want_json = false, want_aio = true;
+	const char *resize = NULL;
 	int poll_us = 0;
 	double last_work = 0;
 	sigset_t sigs;
@@ -283,6 +295,9 @@ int main(int argc, char **argv)
 			break;
 		case 'J':
 			want_json = true;
+			break;
+		case 'R':
+			resize = optarg;
 			break;
 		case 'K':
 			svc.control = optarg;
@@ -377,6 +392,27 @@ int main(int argc, char **argv)
 	if (want_json && !want_status) {
 		fprintf(stderr, "gv-backend: --json goes with --status\n");
 		return 1;
+	}
+	if (resize) {
+		char req[64], *colon = strrchr(resize, ':');
+		char *end;
+		unsigned long devid = colon ? strtoul(colon + 1, &end, 10) : 0;
+
+		if (!svc.control) {
+			fprintf(stderr, "gv-backend: --resize needs a control socket\n");
+			return 1;
+		}
+		if (!strcmp(resize, "all")) {
+			snprintf(req, sizeof(req), "resize");
+		} else if (!colon || colon == resize || !colon[1] || *end || devid > 65535 ||
+		           colon - resize > 40 || strpbrk(resize, " \t\n")) {
+			fprintf(stderr, "gv-backend: --resize %s: expected GUEST:DEVID (a guest's name "
+			        "or domain id, and its device number) or all\n", resize);
+			return 1;
+		} else {
+			snprintf(req, sizeof(req), "resize %.*s %lu", (int)(colon - resize), resize, devid);
+		}
+		return gvbe_control_client(svc.control, req);
 	}
 	if (want_status) {
 		if (!svc.control) {
@@ -553,6 +589,8 @@ int main(int argc, char **argv)
 				if (si.ssi_signo == SIGHUP) {
 					gv_info("SIGHUP: reloading the configuration");
 					gvbe_service_reload(&be, &svc);
+					/* and an image that grew is published (online resize) */
+					gvbe_dev_resize_all(&be, NULL);
 				} else {
 					gv_info("signal %u: closing every device", si.ssi_signo);
 					gvbe_sd_notify("STOPPING=1");
