@@ -408,6 +408,18 @@ static void dev_offer(struct gvbe_dev *d, bool takeover)
 			be_write(d, GV_XS_CFG_MAX_WZ_SEG, "%u", GVBE_BLK_RANGE_SEG_MAX);
 			be_write(d, GV_XS_CFG_WZ_MAY_UNMAP, "1");
 		}
+		if (!takeover && !d->blk.nbd) {
+			/* the image stays open between connections: one that grew
+			 * while no frontend used it is published at its new size */
+			uint64_t now;
+
+			if (gvbe_blk_current_size(&d->blk, &now) == 0 && now > d->blk.capacity) {
+				gv_info("%s: %s grew from %llu to %llu sectors while not connected",
+				        d->label, d->image, (unsigned long long)d->blk.capacity,
+				        (unsigned long long)now);
+				d->blk.capacity = now;
+			}
+		}
 		be_write(d, GV_XS_CFG_CAPACITY, "%llu", (unsigned long long)d->blk.capacity);
 		be_write(d, GV_XS_CFG_BLK_SIZE, "%u", 512u);
 		be_write(d, GV_XS_CFG_SEG_MAX, "%u", GVBE_BLK_SEG_MAX);
@@ -1117,7 +1129,8 @@ int gvbe_dev_resize(struct gvbe_dev *d, char *msg, size_t msglen)
 	if (rc == -ENOTSUP) {
 		snprintf(msg, msglen, "%s: NBD disk: its size (%llu sectors) is what the server "
 		         "said when gv-backend connected; an NBD server reports a new size only "
-		         "to a new connection: the guest sees it when it attaches again",
+		         "to a new connection (gv-backend connects afresh when the disk's "
+		         "configuration line changes, with SIGHUP, while the guest is detached)",
 		         d->label, (unsigned long long)old);
 		return rc;
 	}
@@ -1148,6 +1161,10 @@ int gvbe_dev_resize(struct gvbe_dev *d, char *msg, size_t msglen)
 	/* the request handlers check ranges against it from now on */
 	d->blk.capacity = now;
 	d->cfg_gen = k.gen;
+	/* virtio's configuration-change interrupt: the device channel wakes the
+	 * frontend, which finds config-generation moved (its watch says so too) */
+	if (d->phase == GVBE_DEV_CONNECTED && d->dev_port != GV_NO_PORT)
+		gv_evtchn_notify(d->be->p, d->dev_port);
 	snprintf(msg, msglen, "%s: resized from %llu to %llu sectors (config-generation %u)",
 	         d->label, (unsigned long long)old, (unsigned long long)now, d->cfg_gen);
 	return 1;

@@ -212,6 +212,11 @@ static int t_nbd_verify_flush_check_body(void)
 	CHECK_EQ(attach(domid_g1, &d), 0);
 	gv_get_info(d, &info);
 	CHECK_EQ(info.capacity, 32u * 2048);
+	/* an online resize of an NBD disk is answered with why not */
+	rc = run_prog("gv-backend", (const char *[]){ "--resize", "g1:0", NULL }, NULL, out,
+	              sizeof(out), 30);
+	CHECK_MSG(rc == 1 && strstr(out, "NBD disk: its size (65536 sectors)"),
+	          "gv-backend --resize g1:0: exit %d:\n%s", rc, out);
 	CHECK(info.driver_features & (1ULL << VIRTIO_BLK_F_FLUSH));
 	CHECK(info.driver_features & (1ULL << VIRTIO_BLK_F_WRITE_ZEROES));
 	fill(wbuf, MB, 11);
