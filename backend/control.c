@@ -22,6 +22,7 @@
 #include "clock.h"
 #include "device.h"
 #include "mapcache.h"
+#include "nbd.h"
 #include "log.h"
 #include "platform.h"
 #include "service.h"
@@ -143,6 +144,12 @@ static const char *phase_name(enum gvbe_dev_phase ph)
 	return "?";
 }
 
+/* How a connected disk's requests reach its backing store. */
+static const char *io_engine(const struct gvbe_blk *b)
+{
+	return b->nbd ? "nbd" : b->aio ? "io_uring" : "synchronous";
+}
+
 static const char *type_name(unsigned virtio_id)
 {
 	return virtio_id == VIRTIO_ID_BLOCK ? "blk" : virtio_id == VIRTIO_ID_RNG ? "rng" : "?";
@@ -231,11 +238,16 @@ void gvbe_status_write(struct gvbe_backend *be, const struct gvbe_service *s, FI
 				        gvbe_qstats_percentile(&vq->st, 500) / 1000.0,
 				        gvbe_qstats_percentile(&vq->st, 990) / 1000.0);
 			}
-			if (d->virtio_id == VIRTIO_ID_BLOCK)
-				fprintf(f, "    io: %s, %llu O_DIRECT and %llu buffered transfers\n",
-				        d->blk.aio ? "io_uring" : "synchronous",
+			if (d->virtio_id == VIRTIO_ID_BLOCK && d->blk.nbd)
+				fprintf(f, "    io: nbd (libnbd, asynchronous, its own thread)%s, %llu "
+				        "sectors\n", gvbe_nbd_dead(d->blk.nbd) ? ", connection lost" : "",
+				        (unsigned long long)d->blk.capacity);
+			else if (d->virtio_id == VIRTIO_ID_BLOCK)
+				fprintf(f, "    io: %s, %llu O_DIRECT and %llu buffered transfers, %llu "
+				        "sectors\n", io_engine(&d->blk),
 				        (unsigned long long)d->blk.direct_ios,
-				        (unsigned long long)d->blk.buffered_ios);
+				        (unsigned long long)d->blk.buffered_ios,
+				        (unsigned long long)d->blk.capacity);
 		}
 		if (d->phase == GVBE_DEV_BROKEN) {
 			for (unsigned q = 0; q < GVBE_MAX_QUEUES; q++)
@@ -348,8 +360,9 @@ static void json_device(FILE *f, struct gvbe_backend *be, struct gvbe_dev *d)
 			fputs("null", f);
 		}
 		fprintf(f, ", \"io\": ");
-		gvbe_json_str(f, !live ? NULL : d->blk.aio ? "io_uring" : "synchronous");
-		fprintf(f, ", ");
+		gvbe_json_str(f, !live ? NULL : io_engine(&d->blk));
+		fprintf(f, ", \"capacity_sectors\": %llu, \"config_generation\": %u, ",
+		        (unsigned long long)d->blk.capacity, d->cfg_gen);
 		json_u64(f, "direct_ios", d->blk.direct_ios, true);
 		json_u64(f, "buffered_ios", d->blk.buffered_ios, true);
 	} else {

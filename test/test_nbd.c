@@ -217,6 +217,16 @@ static int t_nbd_verify_flush_check_body(void)
 	              sizeof(out), 30);
 	CHECK_MSG(rc == 1 && strstr(out, "NBD disk: its size (65536 sectors)"),
 	          "gv-backend --resize g1:0: exit %d:\n%s", rc, out);
+	/* --status names the NBD engine for the connected NBD disk, io_uring
+	 * (or synchronous) for the file disk that is not connected */
+	rc = run_prog("gv-backend", (const char *[]){ "--status", NULL }, NULL, out, sizeof(out), 30);
+	CHECK_MSG(rc == 0 && strstr(out, "    io: nbd (libnbd") && !strstr(out, "io: synchronous"),
+	          "gv-backend --status: exit %d:\n%s", rc, out);
+	rc = run_prog("gv-backend", (const char *[]){ "--status", "--json", NULL }, NULL, out,
+	              sizeof(out), 30);
+	CHECK_MSG(rc == 0 && strstr(out, "\"io\": \"nbd\"") && !strstr(out, "\"synchronous\"") &&
+	          strstr(out, "\"capacity_sectors\": 65536"),
+	          "gv-backend --status --json: exit %d:\n%s", rc, out);
 	CHECK(info.driver_features & (1ULL << VIRTIO_BLK_F_FLUSH));
 	CHECK(info.driver_features & (1ULL << VIRTIO_BLK_F_WRITE_ZEROES));
 	fill(wbuf, MB, 11);

@@ -87,7 +87,8 @@ json "json with the guest connected: queues and counters moved" \
 	'0 < blk["total"]["latency_us"]["p50"] <= blk["total"]["latency_us"]["p99"] <= blk["total"]["latency_us"]["max"]' \
 	'all(x["latency_us"]["p99"] <= x["latency_us"]["max"] for x in q if x["requests"])' \
 	'blk["map_cache_pages"] > 0 and blk["map_cache_pages"] == sum(x["map_cache"]["pages"] for x in q)' \
-	'blk["io"] in ("io_uring", "synchronous")' \
+	'blk["io"] in ("io_uring", "synchronous") and blk["capacity_sectors"] == 16384' \
+	'blk["config_generation"] == 0' \
 	'd["grants"]["mapped_now"] >= blk["map_cache_pages"]'
 check "text status has the queue latency" sh -c \
 	'"$1/gv-backend" --status | grep -Eq "^    queue 0: [1-9][0-9]* requests, .*; latency p50 [0-9.]+ us, p99 [0-9.]+ us$"' sh "$B"
@@ -129,7 +130,7 @@ check "socket: EOF without a request answers the table" sh -c 'echo "$1" | grep 
 check "socket: silence answers the table (after the wait)" sh -c 'echo "$1" | grep -q "^gv-backend pid "' \
 	sh "$(talk '-')"
 check "socket: an unknown request gets one error line" sh -c \
-	'[ "$1" = "error: unknown request '"'"'frobnicate'"'"' (expected: status, status json)" ]' \
+	'[ "$1" = "error: unknown request '"'"'frobnicate'"'"' (expected: status, status json, resize, resize GUEST DEVID)" ]' \
 	sh "$(talk 'frobnicate\n')"
 check "socket: a request line too long is refused" sh -c '[ "$1" = "error: request line too long" ]' \
 	sh "$(talk "$(printf '%0100d' 0)")"
