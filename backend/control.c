@@ -134,6 +134,7 @@ static const char *phase_name(enum gvbe_dev_phase ph)
 {
 	switch (ph) {
 	case GVBE_DEV_NEW:        return "new";
+	case GVBE_DEV_OPENING:    return "connecting";
 	case GVBE_DEV_INITWAIT:   return "InitWait";
 	case GVBE_DEV_CONNECTED:  return "Connected";
 	case GVBE_DEV_BROKEN:     return "broken";

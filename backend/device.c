@@ -368,17 +368,28 @@ static void dev_publish(struct gvbe_dev *d, bool takeover)
 		}
 		struct gvbe_blk_opts bo = { cfg->ro, cfg->buffered };
 
-		if (d->blk.nbd && gvbe_nbd_dead(d->blk.nbd)) {
+		if (d->blk.nbd && !d->blk.nbd_connecting && gvbe_nbd_dead(d->blk.nbd)) {
 			/* the server went away while it served: connect afresh */
 			gv_info("%s: NBD connection was lost; connecting again", d->label);
 			gvbe_blk_close(&d->blk);
 		}
-		if (d->blk.fd < 0 && !d->blk.nbd &&
-		    gvbe_blk_open(&d->blk, cfg->path, &bo, d->devid, err, sizeof(err)) < 0)
-			return dev_refuse(d, err);
+		snprintf(d->image, sizeof(d->image), "%s", cfg->path);
+		if (d->blk.fd < 0 && !d->blk.nbd) {
+			/* an NBD server is connected to by the disk's own thread:
+			 * the loop serves the other devices meanwhile */
+			rc = gvbe_blk_open_nowait(&d->blk, cfg->path, &bo, d->devid, be->open_efd,
+			                          err, sizeof(err));
+			if (rc < 0 && rc != -EINPROGRESS)
+				return dev_refuse(d, err);
+			if (rc == -EINPROGRESS)
+				gv_info("%s: connecting to %s", d->label, cfg->path);
+		}
+		if (d->blk.nbd_connecting) {
+			d->phase = GVBE_DEV_OPENING;
+			return;
+		}
 		d->nq = cfg->queues > 1 ? cfg->queues : 1;
 		d->allow_bypass |= cfg->allow_bypass;
-		snprintf(d->image, sizeof(d->image), "%s", cfg->path);
 	}
 	dev_offer(d, takeover);
 }
@@ -905,9 +916,32 @@ void gvbe_dev_reconcile(struct gvbe_backend *be, enum gvbe_dev_kind kind, domid_
 				dev_publish(d, false);
 		}
 		break;
+	case GVBE_DEV_OPENING:          /* gvbe_dev_open_done goes on */
 	case GVBE_DEV_REFUSED:
 	case GVBE_DEV_GONE:
 		break;
+	}
+}
+
+void gvbe_dev_open_done(struct gvbe_backend *be)
+{
+	for (struct gvbe_dev *d = be->devs, *next; d; d = next) {
+		char err[400];
+		int rc;
+
+		next = d->next;
+		if (d->phase != GVBE_DEV_OPENING)
+			continue;
+		rc = gvbe_blk_open_finish(&d->blk, d->image, d->devid, err, sizeof(err));
+		if (rc == -EINPROGRESS)
+			continue;
+		if (rc < 0) {
+			dev_refuse(d, err);
+			continue;
+		}
+		/* connected: published (or taken over) as a device seen afresh */
+		d->phase = GVBE_DEV_NEW;
+		gvbe_dev_reconcile(be, d->kind, d->fe, d->devid);      /* may free d */
 	}
 }
 

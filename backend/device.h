@@ -34,6 +34,7 @@
 
 enum gvbe_dev_phase {
 	GVBE_DEV_NEW,             /* seen, not yet published */
+	GVBE_DEV_OPENING,         /* its NBD disk's thread connects: published when done */
 	GVBE_DEV_INITWAIT,        /* published, waiting for the frontend */
 	GVBE_DEV_CONNECTED,
 	GVBE_DEV_BROKEN,          /* fatal error: everything unmapped, BE=Closing */
@@ -109,6 +110,7 @@ struct gvbe_backend {
 #endif
 	struct gvbe_dev *devs;
 	int aio_efd;                    /* eventfd of every device's io_uring; -1: synchronous I/O */
+	int open_efd;                   /* eventfd: an NBD disk's connection was made or failed */
 	/* xenstore watch work, coalesced: a flag per device and two for the
 	 * whole tree, so a flood of events costs no memory per event */
 	bool scan_pending;              /* the root changed: scan everything */
@@ -138,6 +140,9 @@ void gvbe_dev_note_watch(struct gvbe_backend *be, enum gvbe_dev_kind kind, domid
  * now); the caller serves the rings and comes back within that. */
 #define GVBE_WATCH_INTERVAL_MS 10
 int  gvbe_dev_watch_work(struct gvbe_backend *be, unsigned budget);
+/* open_efd fired: the devices whose NBD connection was made are published
+ * (or refused with the reason). The loop never waits for a server. */
+void gvbe_dev_open_done(struct gvbe_backend *be);
 /* An event on a local port: liveness/status or a queue kick. */
 void gvbe_dev_event(struct gvbe_backend *be, evtchn_port_t port);
 /* Completes the requests whose asynchronous I/O finished, on every device,

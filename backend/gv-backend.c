@@ -252,7 +252,7 @@ int main(int argc, char **argv)
 		{ 0 }
 	};
 	struct gv_platform_opts popts = { GV_PLATFORM_AUTO, NULL, -1 };
-	struct gvbe_backend be = { .aio_efd = -1 };
+	struct gvbe_backend be = { .aio_efd = -1, .open_efd = -1 };
 	struct gvbe_service svc = { .control_fd = -1 };
 	struct gvbe_disk_cfg d;
 	char err[512], ctlbuf[300];
@@ -521,6 +521,12 @@ int main(int argc, char **argv)
 		}
 	}
 	gv_info("block I/O: %s", be.aio_efd >= 0 ? "io_uring" : "synchronous");
+	be.open_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (be.open_efd < 0) {
+		gv_err("cannot open an eventfd: %s", strerror(errno));
+		status = 2;
+		goto out_xs;
+	}
 	xfd = xs_fileno(be.xs);
 	efd = gv_evtchn_fd(be.p);
 	if (xfd < 0 || efd < 0) {
@@ -550,11 +556,11 @@ int main(int argc, char **argv)
 
 	while (!stop) {
 		/* then the control socket and its clients (gvbe_control_pollfds) */
-		struct pollfd pfd[4 + 1 + GVBE_CONTROL_CLIENTS] = {
+		struct pollfd pfd[5 + 1 + GVBE_CONTROL_CLIENTS] = {
 			{ xfd, POLLIN, 0 }, { efd, POLLIN, 0 }, { sfd, POLLIN, 0 },
-			{ be.aio_efd, POLLIN, 0 },
+			{ be.aio_efd, POLLIN, 0 }, { be.open_efd, POLLIN, 0 },
 		};
-		unsigned nctl = gvbe_control_pollfds(&svc, pfd + 4, 1 + GVBE_CONTROL_CLIENTS);
+		unsigned nctl = gvbe_control_pollfds(&svc, pfd + 5, 1 + GVBE_CONTROL_CLIENTS);
 		bool more = gvbe_dev_serve_pending(&be);
 		int watch_wait = gvbe_dev_watch_work(&be, WATCH_RECONCILES_PER_PASS);
 
@@ -576,7 +582,7 @@ int main(int argc, char **argv)
 			if (ctl_wait >= 0 && (watch_wait < 0 || ctl_wait < watch_wait))
 				watch_wait = ctl_wait;
 		}
-		rc = poll(pfd, 4 + nctl, more ? 0 : watch_wait);
+		rc = poll(pfd, 5 + nctl, more ? 0 : watch_wait);
 		if (rc < 0 && errno != EINTR) {
 			gv_err("poll: %s", strerror(errno));
 			status = 2;
@@ -598,7 +604,15 @@ int main(int argc, char **argv)
 				}
 			}
 		}
-		gvbe_control_work(&be, &svc, pfd + 4, nctl);
+		gvbe_control_work(&be, &svc, pfd + 5, nctl);
+		if (pfd[4].revents & POLLIN) {
+			uint64_t n;
+
+			/* an NBD disk's connection was made (or failed) */
+			if (read(be.open_efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+				gv_warn("eventfd: %s", strerror(errno));
+			gvbe_dev_open_done(&be);
+		}
 		if (pfd[1].revents & POLLIN || pfd[3].revents & POLLIN)
 			last_work = now_us();
 		if (pfd[3].revents & POLLIN) {
@@ -632,6 +646,8 @@ out_platform:
 		close(sfd);
 	if (be.aio_efd >= 0)
 		close(be.aio_efd);
+	if (be.open_efd >= 0)
+		close(be.open_efd);
 	gv_platform_close(be.p);
 	gvbe_disk_free(be.disks);
 	gvbe_disk_free(svc.cli);
