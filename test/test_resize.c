@@ -6,7 +6,8 @@
  * callback, gv_config_changes, gv_get_info's capacity) and the new last
  * sector can be written and read back, and is in the image. Refused, with
  * nothing changed: a shrunk image, a read-only disk, an unknown device, a
- * malformed request on the control socket. Every wait is bounded.
+ * malformed request on the control socket; a garbled config-generation or
+ * capacity breaks the device with the reason. Every wait is bounded.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,8 +18,12 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <xenstore.h>
 #include "check.h"
+#include "platform.h"
 #include "sim_harness.h"
+#include "xs_keys.h"
+#include "xs_util.h"
 #include "../frontend/grant_virtio.h"
 
 static struct sim_env env;
@@ -271,6 +276,51 @@ static int t_resize_refused_body(void)
 	return 0;
 }
 
+/* What a backend writes is hostile input too: a garbled config-generation,
+ * or a change announced without a readable capacity, breaks the device with
+ * the reason (its configuration can no longer be trusted), no crash, and
+ * the detach still ends every grant. Written here as dom0 under the real
+ * backend's feet. */
+static int hostile_change(const char *gen, bool drop_capacity, const char *want)
+{
+	struct gv_platform *p = sim_open_domain(0);
+	struct xs_handle *xs = p ? gv_xs_open(p) : NULL;
+	struct gv_device *d;
+	struct gv_stats after;
+	char be[128];
+	long long end;
+	int rc = 0;
+
+	CHECK(xs);
+	snprintf(be, sizeof(be), GV_XS_BACKEND_DIR_FMT, 0u, (unsigned)domid_g1, 0u);
+	CHECK_EQ(attach(domid_g1, &d), 0);
+	if (drop_capacity)
+		CHECK_EQ(gv_xs_rm(xs, XBT_NULL, be, GV_XS_CFG_CAPACITY), 0);
+	CHECK_EQ(gv_xs_write_str(xs, XBT_NULL, be, GV_XS_CFG_GENERATION, gen), 0);
+	end = gv_now_ms() + 10000;
+	while (!gv_device_broken(d) && gv_now_ms() < end)
+		gv_poll(d, 200);
+	if (!gv_device_broken(d) || !strstr(gv_device_error(d), want)) {
+		printf("device broken %d, error '%s', expected '%s'\n", gv_device_broken(d),
+		       gv_device_error(d), want);
+		rc = -1;
+	}
+	CHECK_EQ(gv_detach_stats(d, &after), 0);
+	CHECK_EQ(after.platform.grants_active, 0);
+	xs_close(xs);
+	gv_platform_close(p);
+	CHECK_EQ(rc, 0);
+	CHECK_EQ(kill(backend, 0), 0);
+	return 0;
+}
+
+static int t_resize_hostile_keys_body(void)
+{
+	CHECK_EQ(hostile_change("7x", false, "config-generation is malformed"), 0);
+	CHECK_EQ(hostile_change("9", true, "config change whose keys cannot be read"), 0);
+	return 0;
+}
+
 static int with_setup(int (*body)(void))
 {
 	int rc = setup();
@@ -283,10 +333,12 @@ static int with_setup(int (*body)(void))
 
 static int t_resize_grow(void) { return with_setup(t_resize_grow_body); }
 static int t_resize_refused(void) { return with_setup(t_resize_refused_body); }
+static int t_resize_hostile_keys(void) { return with_setup(t_resize_hostile_keys_body); }
 
 static const struct gv_test tests[] = {
 	TEST(t_resize_grow),
 	TEST(t_resize_refused),
+	TEST(t_resize_hostile_keys),
 	{ 0 }
 };
 
