@@ -431,6 +431,19 @@ static void dev_offer(struct gvbe_dev *d, bool takeover)
 				d->blk.capacity = now;
 			}
 		}
+		{
+			/* the generation goes on from what an earlier backend (a
+			 * restart, a takeover) published, and moves if the size it
+			 * published differs: a connected frontend then sees it */
+			uint64_t g, cap;
+
+			if (gv_xs_read_u64(d->be->xs, XBT_NULL, d->be_dir, GV_XS_CFG_GENERATION,
+			                   UINT32_MAX - 1, &g) == 0 && g > d->cfg_gen)
+				d->cfg_gen = (uint32_t)g;
+			if (gv_xs_read_u64(d->be->xs, XBT_NULL, d->be_dir, GV_XS_CFG_CAPACITY,
+			                   UINT64_MAX, &cap) == 0 && cap != d->blk.capacity)
+				d->cfg_gen++;
+		}
 		be_write(d, GV_XS_CFG_CAPACITY, "%llu", (unsigned long long)d->blk.capacity);
 		be_write(d, GV_XS_CFG_BLK_SIZE, "%u", 512u);
 		be_write(d, GV_XS_CFG_SEG_MAX, "%u", GVBE_BLK_SEG_MAX);
