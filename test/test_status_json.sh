@@ -93,6 +93,15 @@ json "json with the guest connected: queues and counters moved" \
 check "text status has the queue latency" sh -c \
 	'"$1/gv-backend" --status | grep -Eq "^    queue 0: [1-9][0-9]* requests, .*; latency p50 [0-9.]+ us, p99 [0-9.]+ us$"' sh "$B"
 
+# online resize while the guest holds the device: gv-frontend prints it
+truncate -s 16M "$work/disk.img"
+check "gv-backend --resize guest1:0 publishes the grown image" sh -c \
+	'"$1/gv-backend" --resize guest1:0 | grep -q "resized from 16384 to 32768 sectors (config-generation 1)"' sh "$B"
+check "gv-frontend --hold prints the config change" wait_log 30 "$work/fe.log" \
+	"^config change 1: capacity 32768 sectors (16.0 MiB)"
+json "json after the resize: the new capacity and generation" \
+	'blk["capacity_sectors"] == 32768 and blk["config_generation"] == 1'
+
 exec 7>&-
 wait_bounded "$fepid" 30; rc=$?; fepid=
 check "the guest detached cleanly" [ "$rc" -eq 0 ]
