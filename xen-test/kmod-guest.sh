@@ -19,6 +19,7 @@
 #   kmod-guest.sh discard_info DEV     virtio_blk took VIRTIO_BLK_F_DISCARD through the
 #                                      module: discard_max_bytes > 0
 #   kmod-guest.sh tell KEY VALUE       xenstore data/KEY = VALUE, for dom0
+#   kmod-guest.sh wait_ack VALUE       wait (120 s) for dom0's data/gv-ack = VALUE
 #   kmod-guest.sh wait_size DEV BYTES  wait (90 s) until DEV has BYTES (online resize)
 #   kmod-guest.sh last_sector DEV      write a marked last sector, read it back
 #   kmod-guest.sh trim DEV MIB         ext2, a MIB MiB file, rm, fstrim; dom0 measures
@@ -200,6 +201,7 @@ do_tell() { # KEY VALUE
 }
 
 # dom0 answers a step in data/gv-ack (120 s)
+do_wait_ack() { wait_ack "$@"; }
 wait_ack() { # VALUE
 	i=0
 	until [ "$(xenstore-read data/gv-ack 2>/dev/null)" = "$1" ]; do

@@ -286,7 +286,7 @@ sc_kmod_resize_trim() {
 	gv_kmod_present && gv_start_backend || return 1
 	gv_guest_start "$VIRTIO_BLK_RNG" || return 1
 	_d=/local/domain/$GV_DOMID/data
-	gv_guest_cmd "sh /gv/kmod-guest.sh load dma=grant -- wait_blk /dev/vda 16777216 -- discard_info /dev/vda -- tell kmod-ready 1 -- wait_size /dev/vda 50331648 -- last_sector /dev/vda -- trim /dev/vda 24 -- counters -- unload" || return 1
+	gv_guest_cmd "sh /gv/kmod-guest.sh load dma=grant -- wait_blk /dev/vda 16777216 -- discard_info /dev/vda -- tell kmod-ready 1 -- wait_size /dev/vda 50331648 -- last_sector /dev/vda -- tell kmod-step last -- wait_ack last -- trim /dev/vda 24 -- counters -- unload" || return 1
 	gv_xs_wait_value "$_d/kmod-ready" 1 180 || { gv_guest_wait 1; return 1; }
 	dd if=/dev/zero of=/tmp/disk0.img bs=1M count=0 seek=8 2>/dev/null
 	./build-xen/gv-backend --platform xen --resize "$GV_GUEST_NAME:0" >/tmp/resize.out 2>&1; _rc=$?
@@ -299,6 +299,12 @@ sc_kmod_resize_trim() {
 	cat /tmp/resize.out
 	[ $_rc -eq 0 ] && grep -q 'resized from 32768 to 98304 sectors' /tmp/resize.out ||
 		{ echo "gv-backend --resize failed (exit $_rc)"; return 1; }
+	# the guest's new last sector, in the image (before mkfs and fstrim)
+	gv_xs_wait_value "$_d/kmod-step" last 240 || { gv_guest_wait 1; return 1; }
+	dd if=/tmp/disk0.img bs=512 skip=98303 count=1 2>/dev/null | grep -q 'gv-last-sector-98304' ||
+		{ echo "the guest's last sector is not in dom0's image"; return 1; }
+	echo "dom0: the guest's new last sector 98303 is in the image"
+	xenstore-write "$_d/gv-ack" last
 	gv_xs_wait_value "$_d/kmod-step" written 240 || { gv_guest_wait 1; return 1; }
 	_written=$(du -k /tmp/disk0.img | cut -f1)
 	xenstore-write "$_d/gv-ack" written
@@ -306,9 +312,7 @@ sc_kmod_resize_trim() {
 	_trimmed=$(du -k /tmp/disk0.img | cut -f1)
 	xenstore-write "$_d/gv-ack" trimmed
 	gv_guest_wait 240 || { gv_bg_log backend | tail -n 20; gv_guest_reason; return 1; }
-	dd if=/tmp/disk0.img bs=512 skip=98303 count=1 2>/dev/null | grep -q 'gv-last-sector-98304' ||
-		{ echo "the guest's last sector is not in dom0's image"; return 1; }
-	echo "dom0: the guest's last sector 98303 is in the image; du of the 48 MiB image: $_written KiB with the 24 MiB file, $_trimmed KiB after rm and fstrim"
+	echo "dom0: du of the 48 MiB image: $_written KiB with the 24 MiB file, $_trimmed KiB after rm and fstrim"
 	[ $((_written - _trimmed)) -ge $((20 * 1024)) ] ||
 		{ echo "fstrim gave back $((_written - _trimmed)) KiB, expected at least 20480"; return 1; }
 	gv_bg_log backend | grep -E 'resize|resized|shrank' | head -n 4
