@@ -715,7 +715,10 @@ static void gvk_cfg_changed(struct xenbus_watch *w, const char *path, const char
 	if (xenbus_scanf(XBT_NIL, gd->xb->otherend, "config-generation", "%llu", &gen) != 1)
 		return;
 	mutex_lock(&gd->lock);
-	if (gd->gv && gd->phase == GVK_CONNECTED && (u32)gen != gd->cfg_gen &&
+	/* connecting too: a change after read_device is not lost (the core
+	 * holds it until the driver's probe has finished) */
+	if (gd->gv && (gd->phase == GVK_CONNECTING || gd->phase == GVK_CONNECTED) &&
+	    (u32)gen != gd->cfg_gen &&
 	    gd->virtio_id == VIRTIO_ID_BLOCK) {
 		if (xenbus_scanf(XBT_NIL, gd->xb->otherend, "config/capacity", "%llu", &cap) == 1) {
 			gd->blkcfg.capacity = cpu_to_le64(cap);
