@@ -74,6 +74,61 @@
 #define SECTOR 512u
 #define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 
+/* An NBD disk whose connection is made: what the server can do. */
+static void nbd_opened(struct gvbe_blk *b, const struct gvbe_nbd_info *info, const char *path,
+                       unsigned devid)
+{
+	const char *exp;
+
+	b->nbd_connecting = false;
+	b->ro = info->ro;
+	b->capacity = info->size / SECTOR;
+	b->discard_ok = !b->ro && info->can_trim;
+	b->zeroes_ok = !b->ro;
+	/* the export name (after the authority), for GET_ID */
+	exp = strchr(path + strcspn(path, ":") + 3, '/');
+	exp = exp && exp[1] && exp[1] != '?' ? exp + 1 : "nbd";
+	memset(b->id, 0, sizeof(b->id));
+	snprintf(b->id, sizeof(b->id), "gv%u-%.*s", devid, (int)strcspn(exp, "?"), exp);
+}
+
+int gvbe_blk_open_nowait(struct gvbe_blk *b, const char *path, const struct gvbe_blk_opts *o,
+                         unsigned devid, int notify_efd, char *err, size_t errlen)
+{
+	int rc;
+
+	if (!gvbe_nbd_is_uri(path) || notify_efd < 0)
+		return gvbe_blk_open(b, path, o, devid, err, errlen);
+	memset(b, 0, sizeof(*b));
+	b->fd = b->fd_direct = -1;
+	rc = gvbe_nbd_start(path, o->ro, notify_efd, &b->nbd, err, errlen);
+	if (rc < 0) {
+		b->nbd = NULL;
+		return rc;
+	}
+	b->nbd_connecting = true;
+	return -EINPROGRESS;
+}
+
+int gvbe_blk_open_finish(struct gvbe_blk *b, const char *path, unsigned devid,
+                         char *err, size_t errlen)
+{
+	struct gvbe_nbd_info info;
+	int rc;
+
+	if (!b->nbd_connecting)
+		return 0;
+	rc = gvbe_nbd_connected(b->nbd, &info, err, errlen);
+	if (rc == -EINPROGRESS)
+		return rc;
+	if (rc < 0) {
+		gvbe_blk_close(b);
+		return rc;
+	}
+	nbd_opened(b, &info, path, devid);
+	return 0;
+}
+
 int gvbe_blk_open(struct gvbe_blk *b, const char *path, const struct gvbe_blk_opts *o,
                   unsigned devid, char *err, size_t errlen)
 {
@@ -88,20 +143,12 @@ int gvbe_blk_open(struct gvbe_blk *b, const char *path, const struct gvbe_blk_op
 	b->fd_direct = -1;
 	if (gvbe_nbd_is_uri(path)) {
 		struct gvbe_nbd_info info;
-		const char *exp;
 		int rc = gvbe_nbd_open(path, ro, -1, &b->nbd, &info, err, errlen);
 
 		b->fd = -1;
 		if (rc < 0)
 			return rc;
-		b->ro = info.ro;
-		b->capacity = info.size / SECTOR;
-		b->discard_ok = !b->ro && info.can_trim;
-		b->zeroes_ok = !b->ro;
-		/* the export name (after the authority), for GET_ID */
-		exp = strchr(path + strcspn(path, ":") + 3, '/');
-		exp = exp && exp[1] && exp[1] != '?' ? exp + 1 : "nbd";
-		snprintf(b->id, sizeof(b->id), "gv%u-%.*s", devid, (int)strcspn(exp, "?"), exp);
+		nbd_opened(b, &info, path, devid);
 		return 0;
 	}
 	b->fd = open(path, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC);
@@ -153,6 +200,27 @@ fail_close:
 	return -saved;
 }
 
+int gvbe_blk_current_size(const struct gvbe_blk *b, uint64_t *sectors)
+{
+	struct stat st;
+	uint64_t bytes;
+
+	if (b->nbd)
+		return -ENOTSUP;
+	if (b->fd < 0)
+		return -EBADF;
+	if (fstat(b->fd, &st) < 0)
+		return -errno;
+	if (S_ISBLK(st.st_mode)) {
+		if (ioctl(b->fd, BLKGETSIZE64, &bytes) < 0)
+			return -errno;
+	} else {
+		bytes = (uint64_t)st.st_size;
+	}
+	*sectors = bytes / SECTOR;
+	return 0;
+}
+
 void gvbe_blk_close(struct gvbe_blk *b)
 {
 	gvbe_blk_quiesce(b, 5000);
@@ -160,6 +228,7 @@ void gvbe_blk_close(struct gvbe_blk *b)
 		gvbe_nbd_close(b->nbd);
 		b->nbd = NULL;
 		b->nbd_async = false;
+		b->nbd_connecting = false;
 	}
 	if (b->fd >= 0)
 		close(b->fd);

@@ -37,6 +37,7 @@ struct gvbe_blk {
 	bool discard_ok, zeroes_ok;           /* VIRTIO_BLK_F_DISCARD / _WRITE_ZEROES offered */
 	struct gvbe_nbd *nbd;                 /* an NBD disk (nbd.c): fd is -1 */
 	bool nbd_async;                       /* its completions signalled to the loop */
+	bool nbd_connecting;                  /* its thread is connecting (open_nowait) */
 };
 struct gvbe_blk_opts {
 	bool ro;
@@ -45,9 +46,22 @@ struct gvbe_blk_opts {
 /* path: an image file, a block device, or an NBD URI (nbd.h). */
 int  gvbe_blk_open(struct gvbe_blk *b, const char *path, const struct gvbe_blk_opts *o,
                    unsigned devid, char *err, size_t errlen);
+/* The same without waiting for an NBD server (anything else is opened as
+ * above): -EINPROGRESS, the connection made by the disk's own thread, which
+ * writes notify_efd when it is made or failed; then gvbe_blk_open_finish. */
+int  gvbe_blk_open_nowait(struct gvbe_blk *b, const char *path, const struct gvbe_blk_opts *o,
+                          unsigned devid, int notify_efd, char *err, size_t errlen);
+/* 0: open (at once for anything but a connecting NBD disk); -EINPROGRESS:
+ * still connecting; else negative errno with err set, b closed. */
+int  gvbe_blk_open_finish(struct gvbe_blk *b, const char *path, unsigned devid,
+                          char *err, size_t errlen);
 /* Requests may complete later (io_uring, or an NBD disk's thread): the
  * caller reaps on the completion eventfd. */
 bool gvbe_blk_async(const struct gvbe_blk *b);
+/* The image's size now, in sectors (fstat, BLKGETSIZE64): for an online
+ * resize. -ENOTSUP for an NBD disk (a server tells its size only when a
+ * client connects), else 0 or negative errno. b->capacity is not changed. */
+int  gvbe_blk_current_size(const struct gvbe_blk *b, uint64_t *sectors);
 unsigned gvbe_blk_inflight(const struct gvbe_blk *b);
 /* Completions waiting (a hint, without a system call). */
 bool gvbe_blk_ready(const struct gvbe_blk *b);

@@ -22,6 +22,7 @@
 #include "clock.h"
 #include "device.h"
 #include "mapcache.h"
+#include "nbd.h"
 #include "log.h"
 #include "platform.h"
 #include "service.h"
@@ -133,6 +134,7 @@ static const char *phase_name(enum gvbe_dev_phase ph)
 {
 	switch (ph) {
 	case GVBE_DEV_NEW:        return "new";
+	case GVBE_DEV_OPENING:    return "connecting";
 	case GVBE_DEV_INITWAIT:   return "InitWait";
 	case GVBE_DEV_CONNECTED:  return "Connected";
 	case GVBE_DEV_BROKEN:     return "broken";
@@ -141,6 +143,12 @@ static const char *phase_name(enum gvbe_dev_phase ph)
 	case GVBE_DEV_GONE:       return "gone";
 	}
 	return "?";
+}
+
+/* How a connected disk's requests reach its backing store. */
+static const char *io_engine(const struct gvbe_blk *b)
+{
+	return b->nbd ? "nbd" : b->aio ? "io_uring" : "synchronous";
 }
 
 static const char *type_name(unsigned virtio_id)
@@ -231,11 +239,16 @@ void gvbe_status_write(struct gvbe_backend *be, const struct gvbe_service *s, FI
 				        gvbe_qstats_percentile(&vq->st, 500) / 1000.0,
 				        gvbe_qstats_percentile(&vq->st, 990) / 1000.0);
 			}
-			if (d->virtio_id == VIRTIO_ID_BLOCK)
-				fprintf(f, "    io: %s, %llu O_DIRECT and %llu buffered transfers\n",
-				        d->blk.aio ? "io_uring" : "synchronous",
+			if (d->virtio_id == VIRTIO_ID_BLOCK && d->blk.nbd)
+				fprintf(f, "    io: nbd (libnbd, asynchronous, its own thread)%s, %llu "
+				        "sectors\n", gvbe_nbd_dead(d->blk.nbd) ? ", connection lost" : "",
+				        (unsigned long long)d->blk.capacity);
+			else if (d->virtio_id == VIRTIO_ID_BLOCK)
+				fprintf(f, "    io: %s, %llu O_DIRECT and %llu buffered transfers, %llu "
+				        "sectors\n", io_engine(&d->blk),
 				        (unsigned long long)d->blk.direct_ios,
-				        (unsigned long long)d->blk.buffered_ios);
+				        (unsigned long long)d->blk.buffered_ios,
+				        (unsigned long long)d->blk.capacity);
 		}
 		if (d->phase == GVBE_DEV_BROKEN) {
 			for (unsigned q = 0; q < GVBE_MAX_QUEUES; q++)
@@ -348,8 +361,9 @@ static void json_device(FILE *f, struct gvbe_backend *be, struct gvbe_dev *d)
 			fputs("null", f);
 		}
 		fprintf(f, ", \"io\": ");
-		gvbe_json_str(f, !live ? NULL : d->blk.aio ? "io_uring" : "synchronous");
-		fprintf(f, ", ");
+		gvbe_json_str(f, !live ? NULL : io_engine(&d->blk));
+		fprintf(f, ", \"capacity_sectors\": %llu, \"config_generation\": %u, ",
+		        (unsigned long long)d->blk.capacity, d->cfg_gen);
 		json_u64(f, "direct_ios", d->blk.direct_ios, true);
 		json_u64(f, "buffered_ios", d->blk.buffered_ios, true);
 	} else {
@@ -497,6 +511,51 @@ static void send_close(int fd, const char *buf, size_t len)
 	close(fd);
 }
 
+/* "resize" (every disk) or "resize GUEST DEVID" (GUEST a name or domain
+ * id): the image's size looked at again (gvbe_dev_resize); one line per
+ * disk, "error: ..." for a refusal. */
+static void resize(struct gvbe_backend *be, int fd, const char *args)
+{
+	char guest[64], extra[2], *buf = NULL;
+	unsigned devid;
+	size_t len = 0;
+	FILE *mem;
+	int n;
+
+	mem = open_memstream(&buf, &len);
+	if (!mem) {
+		close(fd);
+		return;
+	}
+	n = sscanf(args, " %63s %u %1s", guest, &devid, extra);
+	if (n <= 0) {
+		gv_info("control socket: resize of every disk");
+		gvbe_dev_resize_all(be, mem);
+	} else if (n != 2) {
+		fprintf(mem, "error: resize takes no argument (every disk) or GUEST DEVID (a guest's "
+		        "name or domain id, and its device number), not '%.64s'\n", args + 1);
+	} else {
+		struct gvbe_dev *d = gvbe_dev_lookup(be, guest, devid);
+		char msg[800];
+		int rc;
+
+		if (!d) {
+			fprintf(mem, "error: no device %u of guest %s is known to this backend\n", devid,
+			        guest);
+		} else {
+			rc = gvbe_dev_resize(d, msg, sizeof(msg));
+			if (rc > 0)
+				gv_info("%s", msg);
+			else if (rc < 0)
+				gv_warn("resize refused: %s", msg);
+			fprintf(mem, "%s%s\n", rc < 0 ? "error: " : "", msg);
+		}
+	}
+	fclose(mem);
+	send_close(fd, buf, len);
+	free(buf);
+}
+
 /* Answers request line req (without its newline) on fd and closes it. */
 static void answer(struct gvbe_backend *be, struct gvbe_service *s, int fd, const char *req)
 {
@@ -504,10 +563,14 @@ static void answer(struct gvbe_backend *be, struct gvbe_service *s, int fd, cons
 	size_t len = 0;
 	FILE *mem;
 
+	if (!strncmp(req, "resize", 6) && (!req[6] || req[6] == ' ')) {
+		resize(be, fd, req + 6);
+		return;
+	}
 	if (strcmp(req, "") && strcmp(req, "status") && strcmp(req, "status json")) {
-		char line[160];
+		char line[200];
 		int n = snprintf(line, sizeof(line), "error: unknown request '%.64s' (expected: "
-		                 "status, status json)\n", req);
+		                 "status, status json, resize, resize GUEST DEVID)\n", req);
 
 		send_close(fd, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 		return;
@@ -617,12 +680,13 @@ void gvbe_control_work(struct gvbe_backend *be, struct gvbe_service *s,
 		accept_clients(s);
 }
 
-int gvbe_status_client(const char *path, bool json)
+int gvbe_control_client(const char *path, const char *req)
 {
-	const char *req = json ? "status json\n" : "status\n";
 	struct timeval tv = { 10, 0 };
 	struct sockaddr_un sa;
-	char buf[4096];
+	char buf[4096], last = '\n', pre[7] = "";
+	size_t npre = 0;
+	bool refused = false;
 	ssize_t n;
 	int fd;
 
@@ -645,17 +709,35 @@ int gvbe_status_client(const char *path, bool json)
 	/* a daemon that does not answer within 10 s is as good as none */
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (send(fd, req, strlen(req), MSG_NOSIGNAL) < 0) {
+	if (send(fd, req, strlen(req), MSG_NOSIGNAL) < 0 || send(fd, "\n", 1, MSG_NOSIGNAL) < 0) {
 		fprintf(stderr, "gv-backend: %s: %s\n", path, strerror(errno));
 		close(fd);
 		return 3;
 	}
-	while ((n = read(fd, buf, sizeof(buf))) > 0)
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		/* an answer line starting "error: " makes the exit status 1 */
+		for (ssize_t k = 0; k < n; k++) {
+			if (last == '\n')
+				npre = 0;
+			if (npre < 6)
+				pre[npre++] = buf[k];
+			if (npre == 6 && !memcmp(pre, "error:", 6))
+				refused = true;
+			last = buf[k];
+		}
 		if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n)
 			break;
+	}
 	if (n < 0)
 		fprintf(stderr, "gv-backend: %s: %s\n", path,
 		        errno == EAGAIN ? "no answer within 10 s" : strerror(errno));
 	close(fd);
-	return n < 0 ? 3 : 0;
+	return n < 0 ? 3 : refused ? 1 : 0;
+}
+
+int gvbe_status_client(const char *path, bool json)
+{
+	int rc = gvbe_control_client(path, json ? "status json" : "status");
+
+	return rc == 1 ? 0 : rc;
 }

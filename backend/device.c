@@ -368,17 +368,28 @@ static void dev_publish(struct gvbe_dev *d, bool takeover)
 		}
 		struct gvbe_blk_opts bo = { cfg->ro, cfg->buffered };
 
-		if (d->blk.nbd && gvbe_nbd_dead(d->blk.nbd)) {
+		if (d->blk.nbd && !d->blk.nbd_connecting && gvbe_nbd_dead(d->blk.nbd)) {
 			/* the server went away while it served: connect afresh */
 			gv_info("%s: NBD connection was lost; connecting again", d->label);
 			gvbe_blk_close(&d->blk);
 		}
-		if (d->blk.fd < 0 && !d->blk.nbd &&
-		    gvbe_blk_open(&d->blk, cfg->path, &bo, d->devid, err, sizeof(err)) < 0)
-			return dev_refuse(d, err);
+		snprintf(d->image, sizeof(d->image), "%s", cfg->path);
+		if (d->blk.fd < 0 && !d->blk.nbd) {
+			/* an NBD server is connected to by the disk's own thread:
+			 * the loop serves the other devices meanwhile */
+			rc = gvbe_blk_open_nowait(&d->blk, cfg->path, &bo, d->devid, be->open_efd,
+			                          err, sizeof(err));
+			if (rc < 0 && rc != -EINPROGRESS)
+				return dev_refuse(d, err);
+			if (rc == -EINPROGRESS)
+				gv_info("%s: connecting to %s", d->label, cfg->path);
+		}
+		if (d->blk.nbd_connecting) {
+			d->phase = GVBE_DEV_OPENING;
+			return;
+		}
 		d->nq = cfg->queues > 1 ? cfg->queues : 1;
 		d->allow_bypass |= cfg->allow_bypass;
-		snprintf(d->image, sizeof(d->image), "%s", cfg->path);
 	}
 	dev_offer(d, takeover);
 }
@@ -408,10 +419,37 @@ static void dev_offer(struct gvbe_dev *d, bool takeover)
 			be_write(d, GV_XS_CFG_MAX_WZ_SEG, "%u", GVBE_BLK_RANGE_SEG_MAX);
 			be_write(d, GV_XS_CFG_WZ_MAY_UNMAP, "1");
 		}
+		if (!takeover && !d->blk.nbd) {
+			/* the image stays open between connections: one that grew
+			 * while no frontend used it is published at its new size */
+			uint64_t now;
+
+			if (gvbe_blk_current_size(&d->blk, &now) == 0 && now > d->blk.capacity) {
+				gv_info("%s: %s grew from %llu to %llu sectors while not connected",
+				        d->label, d->image, (unsigned long long)d->blk.capacity,
+				        (unsigned long long)now);
+				d->blk.capacity = now;
+			}
+		}
+		{
+			/* the generation goes on from what an earlier backend (a
+			 * restart, a takeover) published, and moves if the size it
+			 * published differs: a connected frontend then sees it */
+			uint64_t g, cap;
+
+			if (gv_xs_read_u64(d->be->xs, XBT_NULL, d->be_dir, GV_XS_CFG_GENERATION,
+			                   UINT32_MAX - 1, &g) == 0 && g > d->cfg_gen)
+				d->cfg_gen = (uint32_t)g;
+			if (gv_xs_read_u64(d->be->xs, XBT_NULL, d->be_dir, GV_XS_CFG_CAPACITY,
+			                   UINT64_MAX, &cap) == 0 && cap != d->blk.capacity)
+				d->cfg_gen++;
+		}
 		be_write(d, GV_XS_CFG_CAPACITY, "%llu", (unsigned long long)d->blk.capacity);
 		be_write(d, GV_XS_CFG_BLK_SIZE, "%u", 512u);
 		be_write(d, GV_XS_CFG_SEG_MAX, "%u", GVBE_BLK_SEG_MAX);
 		be_write(d, GV_XS_CFG_SIZE_MAX, "%u", GVBE_BLK_SIZE_MAX);
+		/* after the config keys: a frontend that reads it reads them next */
+		be_write(d, GV_XS_CFG_GENERATION, "%u", d->cfg_gen);
 		gv_info("%s: disk %s (%s, %s, %u queue%s%s), %llu sectors", d->label, d->image,
 		        d->blk.ro ? "read-only" : "read-write",
 		        d->blk.nbd ? "NBD" : d->blk.fd_direct >= 0 ? "O_DIRECT when aligned"
@@ -891,9 +929,32 @@ void gvbe_dev_reconcile(struct gvbe_backend *be, enum gvbe_dev_kind kind, domid_
 				dev_publish(d, false);
 		}
 		break;
+	case GVBE_DEV_OPENING:          /* gvbe_dev_open_done goes on */
 	case GVBE_DEV_REFUSED:
 	case GVBE_DEV_GONE:
 		break;
+	}
+}
+
+void gvbe_dev_open_done(struct gvbe_backend *be)
+{
+	for (struct gvbe_dev *d = be->devs, *next; d; d = next) {
+		char err[400];
+		int rc;
+
+		next = d->next;
+		if (d->phase != GVBE_DEV_OPENING)
+			continue;
+		rc = gvbe_blk_open_finish(&d->blk, d->image, d->devid, err, sizeof(err));
+		if (rc == -EINPROGRESS)
+			continue;
+		if (rc < 0) {
+			dev_refuse(d, err);
+			continue;
+		}
+		/* connected: published (or taken over) as a device seen afresh */
+		d->phase = GVBE_DEV_NEW;
+		gvbe_dev_reconcile(be, d->kind, d->fe, d->devid);      /* may free d */
 	}
 }
 
@@ -1069,6 +1130,132 @@ bool gvbe_dev_serve_pending(struct gvbe_backend *be)
 				more |= d->vq_live[q] && d->vq[q].more;
 			}
 	return more;
+}
+
+/* ---- online resize ------------------------------------------------------------------ */
+
+struct resize_keys { const struct gvbe_dev *d; uint64_t capacity; uint32_t gen; };
+
+static int write_resize(struct xs_handle *xs, xs_transaction_t t, void *ctx)
+{
+	const struct resize_keys *k = ctx;
+	int rc;
+
+	/* capacity first, then the generation that announces it: a frontend
+	 * reading outside the transaction never sees the new generation with
+	 * the old capacity */
+	rc = gv_xs_printf(xs, t, k->d->be_dir, GV_XS_CFG_CAPACITY, "%llu",
+	                  (unsigned long long)k->capacity);
+	if (rc == 0)
+		rc = gv_xs_printf(xs, t, k->d->be_dir, GV_XS_CFG_GENERATION, "%u", k->gen);
+	return rc;
+}
+
+int gvbe_dev_resize(struct gvbe_dev *d, char *msg, size_t msglen)
+{
+	uint64_t now, old = d->blk.capacity;
+	struct resize_keys k;
+	int rc;
+
+	if (d->virtio_id != VIRTIO_ID_BLK) {
+		snprintf(msg, msglen, "%s: not a disk", d->label);
+		return -EINVAL;
+	}
+	if (d->phase != GVBE_DEV_INITWAIT && d->phase != GVBE_DEV_CONNECTED) {
+		snprintf(msg, msglen, "%s: not published (no frontend could use it now); its "
+		         "size is read again when it is next published", d->label);
+		return -EAGAIN;
+	}
+	if (d->blk.ro) {
+		snprintf(msg, msglen, "%s: read-only disk: its capacity is not changed online "
+		         "(%llu sectors); the guest sees a new size when it attaches again",
+		         d->label, (unsigned long long)old);
+		return -EROFS;
+	}
+	rc = gvbe_blk_current_size(&d->blk, &now);
+	if (rc == -ENOTSUP) {
+		snprintf(msg, msglen, "%s: NBD disk: its size (%llu sectors) is what the server "
+		         "said when gv-backend connected; an NBD server reports a new size only "
+		         "to a new connection (gv-backend connects afresh when the disk's "
+		         "configuration line changes, with SIGHUP, while the guest is detached)",
+		         d->label, (unsigned long long)old);
+		return rc;
+	}
+	if (rc < 0) {
+		snprintf(msg, msglen, "%s: cannot read the size of %s: %s", d->label, d->image,
+		         strerror(-rc));
+		return rc;
+	}
+	if (now < old) {
+		snprintf(msg, msglen, "%s: %s shrank from %llu to %llu sectors: shrinking is "
+		         "refused (the guest may keep data past the new end); still serving %llu "
+		         "sectors, requests past the image's end fail", d->label, d->image,
+		         (unsigned long long)old, (unsigned long long)now, (unsigned long long)old);
+		return -EINVAL;
+	}
+	if (now == old) {
+		snprintf(msg, msglen, "%s: unchanged, %llu sectors", d->label,
+		         (unsigned long long)old);
+		return 0;
+	}
+	k = (struct resize_keys){ d, now, d->cfg_gen + 1 };
+	rc = gv_xs_transaction(d->be->xs, write_resize, &k);
+	if (rc < 0) {
+		snprintf(msg, msglen, "%s: cannot publish the new capacity: %s (still %llu "
+		         "sectors)", d->label, strerror(-rc), (unsigned long long)old);
+		return rc;
+	}
+	/* the request handlers check ranges against it from now on */
+	d->blk.capacity = now;
+	d->cfg_gen = k.gen;
+	/* virtio's configuration-change interrupt: the device channel wakes the
+	 * frontend, which finds config-generation moved (its watch says so too) */
+	if (d->phase == GVBE_DEV_CONNECTED && d->dev_port != GV_NO_PORT)
+		gv_evtchn_notify(d->be->p, d->dev_port);
+	snprintf(msg, msglen, "%s: resized from %llu to %llu sectors (config-generation %u)",
+	         d->label, (unsigned long long)old, (unsigned long long)now, d->cfg_gen);
+	return 1;
+}
+
+unsigned gvbe_dev_resize_all(struct gvbe_backend *be, FILE *f)
+{
+	unsigned refused = 0, disks = 0;
+	char msg[800];
+
+	for (struct gvbe_dev *d = be->devs; d; d = d->next) {
+		int rc;
+
+		if (d->virtio_id != VIRTIO_ID_BLK)
+			continue;
+		disks++;
+		rc = gvbe_dev_resize(d, msg, sizeof(msg));
+		/* a disk that cannot change size online (read-only, NBD, not
+		 * published) is a note here: only a shrink or a failure is an
+		 * error; only a change or an error is worth a log line */
+		bool note = rc == -EAGAIN || rc == -ENOTSUP || rc == -EROFS, bad = rc < 0 && !note;
+
+		if (rc > 0)
+			gv_info("%s", msg);
+		else if (bad)
+			gv_warn("%s", msg);
+		refused += bad;
+		if (f)
+			fprintf(f, "%s%s\n", bad ? "error: " : "", msg);
+	}
+	if (f && !disks)
+		fprintf(f, "no disk is served\n");
+	return refused;
+}
+
+struct gvbe_dev *gvbe_dev_lookup(struct gvbe_backend *be, const char *guest, unsigned devid)
+{
+	uint64_t id;
+	bool numeric = gv_parse_decimal(guest, strlen(guest), DOMID_FIRST_RESERVED - 1, &id) == 0;
+
+	for (struct gvbe_dev *d = be->devs; d; d = d->next)
+		if (d->devid == devid && (numeric ? d->fe == id : !strcmp(d->name, guest)))
+			return d;
+	return NULL;
 }
 
 void gvbe_dev_shutdown_all(struct gvbe_backend *be)

@@ -23,6 +23,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include "abi.h"
 #include "platform.h"
 #include "blk.h"
@@ -33,6 +34,7 @@
 
 enum gvbe_dev_phase {
 	GVBE_DEV_NEW,             /* seen, not yet published */
+	GVBE_DEV_OPENING,         /* its NBD disk's thread connects: published when done */
 	GVBE_DEV_INITWAIT,        /* published, waiting for the frontend */
 	GVBE_DEV_CONNECTED,
 	GVBE_DEV_BROKEN,          /* fatal error: everything unmapped, BE=Closing */
@@ -72,6 +74,7 @@ struct gvbe_dev {
 	double watch_last;              /* when a watch last made us look (ms, monotonic) */
 	struct gvbe_blk blk;
 	char image[512];                /* the image served (an xl disk: params resolved) */
+	uint32_t cfg_gen;               /* config-generation: config changes published */
 	/* while connected */
 	uint64_t driver_features;
 	bool persistent;
@@ -107,6 +110,7 @@ struct gvbe_backend {
 #endif
 	struct gvbe_dev *devs;
 	int aio_efd;                    /* eventfd of every device's io_uring; -1: synchronous I/O */
+	int open_efd;                   /* eventfd: an NBD disk's connection was made or failed */
 	/* xenstore watch work, coalesced: a flag per device and two for the
 	 * whole tree, so a flood of events costs no memory per event */
 	bool scan_pending;              /* the root changed: scan everything */
@@ -136,6 +140,9 @@ void gvbe_dev_note_watch(struct gvbe_backend *be, enum gvbe_dev_kind kind, domid
  * now); the caller serves the rings and comes back within that. */
 #define GVBE_WATCH_INTERVAL_MS 10
 int  gvbe_dev_watch_work(struct gvbe_backend *be, unsigned budget);
+/* open_efd fired: the devices whose NBD connection was made are published
+ * (or refused with the reason). The loop never waits for a server. */
+void gvbe_dev_open_done(struct gvbe_backend *be);
 /* An event on a local port: liveness/status or a queue kick. */
 void gvbe_dev_event(struct gvbe_backend *be, evtchn_port_t port);
 /* Completes the requests whose asynchronous I/O finished, on every device,
@@ -150,6 +157,19 @@ bool gvbe_dev_busy(struct gvbe_backend *be);
 bool gvbe_dev_poll(struct gvbe_backend *be);
 /* Serves queues that stopped at their batch budget; true if any still has more. */
 bool gvbe_dev_serve_pending(struct gvbe_backend *be);
+/* Online resize: looks at the size of the image of a published blk device
+ * (InitWait or Connected) again. Grown: the new capacity and config-generation
+ * + 1 are written (one transaction), the frontend raises a config change.
+ * Refused, with nothing changed: the image shrank, a read-only disk, an NBD
+ * export (its size is fixed when connecting), a device not published. The
+ * one-line answer for the administrator goes to msg. Returns 1 resized, 0
+ * unchanged, negative errno refused. */
+int  gvbe_dev_resize(struct gvbe_dev *d, char *msg, size_t msglen);
+/* The same for every blk device: SIGHUP and "resize" with no device. Each
+ * answer is one line on f (NULL: only logged). Returns the refusals. */
+unsigned gvbe_dev_resize_all(struct gvbe_backend *be, FILE *f);
+/* The device (guest given as its name or domain id) or NULL. */
+struct gvbe_dev *gvbe_dev_lookup(struct gvbe_backend *be, const char *guest, unsigned devid);
 /* Closes every device (unmap all, BE=Closed) and frees them. */
 void gvbe_dev_shutdown_all(struct gvbe_backend *be);
 

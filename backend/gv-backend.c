@@ -51,6 +51,7 @@ static void usage(FILE *f)
 	"               [--foreground] [--pidfile FILE] [--control PATH|none]\n"
 	"    gv-backend --check-config [--config FILE] [--disk ...]\n"
 	"    gv-backend --status [--json] [--control PATH] [--platform xen|sim] [--sim-dir DIR]\n"
+	"    gv-backend --resize GUEST:DEVID|all [--control PATH] [--platform xen|sim] [--sim-dir DIR]\n"
 	"\n"
 	"DESCRIPTION\n"
 	"    Watches /local/domain/<self>/backend/virtio in xenstore and serves every\n"
@@ -111,6 +112,14 @@ static void usage(FILE *f)
 	"        and per queue, requests by type, bytes read and written, errors, in\n"
 	"        flight, map-cache pages, latency p50/p99/max (docs/admin.md lists\n"
 	"        every field).\n"
+	"    --resize GUEST:DEVID|all\n"
+	"        Online resize, after the image grew (truncate -s, fallocate, lvextend):\n"
+	"        ask the running daemon to look at the size of disk DEVID of GUEST (a\n"
+	"        name or domain id), or of every disk, again. A larger image is\n"
+	"        published to the guest at once (config/capacity, config-generation;\n"
+	"        Linux's virtio_blk resizes /dev/vda). Refused, nothing changed: an\n"
+	"        image that shrank, a read-only disk, an NBD disk (its server reports\n"
+	"        a size only when connecting). One line per disk; exit 1 if refused.\n"
 	"    --control PATH|none\n"
 	"        The control socket (default /run/grant-virtio/backend.sock on Xen,\n"
 	"        SIMDIR/gv-backend.sock on the simulated Xen); none: no socket.\n"
@@ -148,10 +157,11 @@ static void usage(FILE *f)
 	"    SIGHUP: re-read --config; a bad file is rejected (FILE:LINE in the log)\n"
 	"    and the running configuration kept. Devices not connected take the new\n"
 	"    settings at once; connected ones keep their image until they detach.\n"
+	"    Then every disk's size is looked at again, as --resize all does.\n"
 	"\n"
 	"EXIT STATUS\n"
 	"    0 clean stop, 1 usage or configuration error, 2 platform or xenstore error,\n"
-	"    3 --status found no daemon.\n");
+	"    3 --status or --resize found no daemon; --resize: 1 refused.\n");
 }
 
 /* A watch fired: path under root names a device, or something bigger. */
@@ -233,6 +243,7 @@ int main(int argc, char **argv)
 		{ "check-config", no_argument, NULL, 'C' },
 		{ "status", no_argument, NULL, 'S' },
 		{ "json", no_argument, NULL, 'J' },
+		{ "resize", required_argument, NULL, 'R' },
 		{ "control", required_argument, NULL, 'K' },
 		{ "pidfile", required_argument, NULL, 'P' },
 		{ "foreground", no_argument, NULL, 'F' },
@@ -241,12 +252,13 @@ int main(int argc, char **argv)
 		{ 0 }
 	};
 	struct gv_platform_opts popts = { GV_PLATFORM_AUTO, NULL, -1 };
-	struct gvbe_backend be = { .aio_efd = -1 };
+	struct gvbe_backend be = { .aio_efd = -1, .open_efd = -1 };
 	struct gvbe_service svc = { .control_fd = -1 };
 	struct gvbe_disk_cfg d;
 	char err[512], ctlbuf[300];
 	const char *kind = NULL;
 	bool check_config = false, want_status = false, want_json = false, want_aio = true;
+	const char *resize = NULL;
 	int poll_us = 0;
 	double last_work = 0;
 	sigset_t sigs;
@@ -283,6 +295,9 @@ int main(int argc, char **argv)
 			break;
 		case 'J':
 			want_json = true;
+			break;
+		case 'R':
+			resize = optarg;
 			break;
 		case 'K':
 			svc.control = optarg;
@@ -377,6 +392,27 @@ int main(int argc, char **argv)
 	if (want_json && !want_status) {
 		fprintf(stderr, "gv-backend: --json goes with --status\n");
 		return 1;
+	}
+	if (resize) {
+		char req[64], *colon = strrchr(resize, ':');
+		char *end;
+		unsigned long devid = colon ? strtoul(colon + 1, &end, 10) : 0;
+
+		if (!svc.control) {
+			fprintf(stderr, "gv-backend: --resize needs a control socket\n");
+			return 1;
+		}
+		if (!strcmp(resize, "all")) {
+			snprintf(req, sizeof(req), "resize");
+		} else if (!colon || colon == resize || !colon[1] || *end || devid > 65535 ||
+		           colon - resize > 40 || strpbrk(resize, " \t\n")) {
+			fprintf(stderr, "gv-backend: --resize %s: expected GUEST:DEVID (a guest's name "
+			        "or domain id, and its device number) or all\n", resize);
+			return 1;
+		} else {
+			snprintf(req, sizeof(req), "resize %.*s %lu", (int)(colon - resize), resize, devid);
+		}
+		return gvbe_control_client(svc.control, req);
 	}
 	if (want_status) {
 		if (!svc.control) {
@@ -485,6 +521,12 @@ int main(int argc, char **argv)
 		}
 	}
 	gv_info("block I/O: %s", be.aio_efd >= 0 ? "io_uring" : "synchronous");
+	be.open_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (be.open_efd < 0) {
+		gv_err("cannot open an eventfd: %s", strerror(errno));
+		status = 2;
+		goto out_xs;
+	}
 	xfd = xs_fileno(be.xs);
 	efd = gv_evtchn_fd(be.p);
 	if (xfd < 0 || efd < 0) {
@@ -514,11 +556,11 @@ int main(int argc, char **argv)
 
 	while (!stop) {
 		/* then the control socket and its clients (gvbe_control_pollfds) */
-		struct pollfd pfd[4 + 1 + GVBE_CONTROL_CLIENTS] = {
+		struct pollfd pfd[5 + 1 + GVBE_CONTROL_CLIENTS] = {
 			{ xfd, POLLIN, 0 }, { efd, POLLIN, 0 }, { sfd, POLLIN, 0 },
-			{ be.aio_efd, POLLIN, 0 },
+			{ be.aio_efd, POLLIN, 0 }, { be.open_efd, POLLIN, 0 },
 		};
-		unsigned nctl = gvbe_control_pollfds(&svc, pfd + 4, 1 + GVBE_CONTROL_CLIENTS);
+		unsigned nctl = gvbe_control_pollfds(&svc, pfd + 5, 1 + GVBE_CONTROL_CLIENTS);
 		bool more = gvbe_dev_serve_pending(&be);
 		int watch_wait = gvbe_dev_watch_work(&be, WATCH_RECONCILES_PER_PASS);
 
@@ -540,7 +582,7 @@ int main(int argc, char **argv)
 			if (ctl_wait >= 0 && (watch_wait < 0 || ctl_wait < watch_wait))
 				watch_wait = ctl_wait;
 		}
-		rc = poll(pfd, 4 + nctl, more ? 0 : watch_wait);
+		rc = poll(pfd, 5 + nctl, more ? 0 : watch_wait);
 		if (rc < 0 && errno != EINTR) {
 			gv_err("poll: %s", strerror(errno));
 			status = 2;
@@ -553,6 +595,8 @@ int main(int argc, char **argv)
 				if (si.ssi_signo == SIGHUP) {
 					gv_info("SIGHUP: reloading the configuration");
 					gvbe_service_reload(&be, &svc);
+					/* and an image that grew is published (online resize) */
+					gvbe_dev_resize_all(&be, NULL);
 				} else {
 					gv_info("signal %u: closing every device", si.ssi_signo);
 					gvbe_sd_notify("STOPPING=1");
@@ -560,7 +604,15 @@ int main(int argc, char **argv)
 				}
 			}
 		}
-		gvbe_control_work(&be, &svc, pfd + 4, nctl);
+		gvbe_control_work(&be, &svc, pfd + 5, nctl);
+		if (pfd[4].revents & POLLIN) {
+			uint64_t n;
+
+			/* an NBD disk's connection was made (or failed) */
+			if (read(be.open_efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+				gv_warn("eventfd: %s", strerror(errno));
+			gvbe_dev_open_done(&be);
+		}
 		if (pfd[1].revents & POLLIN || pfd[3].revents & POLLIN)
 			last_work = now_us();
 		if (pfd[3].revents & POLLIN) {
@@ -594,6 +646,8 @@ out_platform:
 		close(sfd);
 	if (be.aio_efd >= 0)
 		close(be.aio_efd);
+	if (be.open_efd >= 0)
+		close(be.open_efd);
 	gv_platform_close(be.p);
 	gvbe_disk_free(be.disks);
 	gvbe_disk_free(svc.cli);

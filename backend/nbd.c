@@ -118,6 +118,14 @@ struct gvbe_nbd {
 	struct gvbe_req *done_head, *done_tail; /* for the loop */
 	bool stop;
 	bool dead;                      /* the connection is gone (read under lock) */
+	/* the connection is made by the thread (the loop never waits for a
+	 * server): until then connecting; then connect_rc and connect_err */
+	char *uri;
+	bool ro_wanted;
+	int notify_efd;                 /* written once the connection is made or failed */
+	bool connecting;
+	int connect_rc;
+	char connect_err[300];
 	/* the loop's own */
 	struct gvbe_req *q_head, *q_tail;       /* queued since the last submit */
 	unsigned inflight;
@@ -131,8 +139,20 @@ static double now_ms(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-/* A connected handle (bounded wait), or NULL with err set. */
-static struct nbd_handle *connect_uri(const char *uri, char *err, size_t errlen)
+static bool stopping(struct gvbe_nbd *n)
+{
+	bool stop;
+
+	pthread_mutex_lock(&n->lock);
+	stop = n->stop;
+	pthread_mutex_unlock(&n->lock);
+	return stop;
+}
+
+/* A connected handle (bounded wait), or NULL with err set. With n (its
+ * thread connecting), n->wake is polled too: a stop ends the wait at once. */
+static struct nbd_handle *connect_uri(const char *uri, struct gvbe_nbd *n, char *err,
+                                      size_t errlen)
 {
 	struct nbd_handle *h;
 	double end;
@@ -149,14 +169,34 @@ static struct nbd_handle *connect_uri(const char *uri, char *err, size_t errlen)
 	end = now_ms() + GVBE_NBD_CONNECT_MS;
 	while (nbd_aio_is_connecting(h)) {
 		double left = end - now_ms();
+		struct pollfd pfd[2];
+		int fd = nbd_aio_get_fd(h), dir = nbd_aio_get_direction(h);
 
 		if (left <= 0) {
 			snprintf(err, errlen, "NBD %s: no answer within %d ms", uri, GVBE_NBD_CONNECT_MS);
 			nbd_close(h);
 			return NULL;
 		}
-		if (nbd_poll(h, (int)left + 1) < 0)
+		if (fd < 0)
 			goto fail;
+		pfd[0] = (struct pollfd){ .fd = fd, .events =
+			(short)((dir & LIBNBD_AIO_DIRECTION_READ ? POLLIN : 0) |
+			        (dir & LIBNBD_AIO_DIRECTION_WRITE ? POLLOUT : 0)) };
+		pfd[1] = (struct pollfd){ .fd = n ? n->wake : -1, .events = POLLIN };
+		if (poll(pfd, 2, (int)left + 1) < 0 && errno != EINTR)
+			goto fail;
+		if (n && stopping(n)) {
+			snprintf(err, errlen, "NBD %s: connection abandoned (the disk was closed)", uri);
+			nbd_close(h);
+			return NULL;
+		}
+		if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+			if (nbd_aio_notify_read(h) < 0 && !nbd_aio_is_connecting(h))
+				break;
+		} else if (pfd[0].revents & POLLOUT) {
+			if (nbd_aio_notify_write(h) < 0 && !nbd_aio_is_connecting(h))
+				break;
+		}
 	}
 	if (!nbd_aio_is_ready(h)) {
 		snprintf(err, errlen, "NBD %s: cannot connect: %s", uri,
@@ -173,7 +213,7 @@ fail:
 
 int gvbe_nbd_probe(const char *uri, bool ro, char *err, size_t errlen)
 {
-	struct nbd_handle *h = connect_uri(uri, err, errlen);
+	struct nbd_handle *h = connect_uri(uri, NULL, err, errlen);
 	int rc = 0;
 
 	if (!h)
@@ -284,10 +324,52 @@ static void issue(struct gvbe_nbd *n, struct gvbe_req *r)
 		push_done(n, r);
 }
 
+/* In the thread: connects and learns what the server can do; then tells
+ * the loop (notify_efd). 0 or -EIO with n->connect_err set. */
+static int thread_connect(struct gvbe_nbd *n)
+{
+	char err[sizeof(n->connect_err)];
+	struct nbd_handle *h = connect_uri(n->uri, n, err, sizeof(err));
+	int64_t size = -1;
+	uint64_t one = 1;
+	int rc = -EIO;
+
+	if (h) {
+		size = nbd_get_size(h);
+		if (size < 0) {
+			snprintf(err, sizeof(err), "NBD %s: no size: %s", n->uri, nbd_get_error());
+			nbd_close(h);
+			h = NULL;
+		}
+	}
+	pthread_mutex_lock(&n->lock);
+	if (h) {
+		n->h = h;
+		n->info.size = (uint64_t)size;
+		n->info.ro = n->ro_wanted || nbd_is_read_only(h) == 1;
+		n->info.can_flush = nbd_can_flush(h) == 1;
+		n->info.can_trim = nbd_can_trim(h) == 1;
+		n->info.can_zero = nbd_can_zero(h) == 1;
+		rc = 0;
+	} else {
+		snprintf(n->connect_err, sizeof(n->connect_err), "%s", err);
+		n->dead = true;
+	}
+	n->connect_rc = rc;
+	n->connecting = false;
+	pthread_mutex_unlock(&n->lock);
+	if (n->notify_efd >= 0 && write(n->notify_efd, &one, sizeof(one)) < 0) {
+		/* a full counter still wakes the loop */
+	}
+	return rc;
+}
+
 static void *io_thread(void *arg)
 {
 	struct gvbe_nbd *n = arg;
 
+	if (thread_connect(n) < 0)
+		return NULL;
 	for (;;) {
 		struct gvbe_req *list;
 		struct pollfd pfd[2];
@@ -342,34 +424,24 @@ static void *io_thread(void *arg)
 	return NULL;
 }
 
-int gvbe_nbd_open(const char *uri, bool ro, int done_efd, struct gvbe_nbd **out,
-                  struct gvbe_nbd_info *info, char *err, size_t errlen)
+int gvbe_nbd_start(const char *uri, bool ro, int notify_efd, struct gvbe_nbd **out,
+                   char *err, size_t errlen)
 {
-	struct gvbe_nbd *n = calloc(1, sizeof(*n));
-	int64_t size;
+	struct gvbe_nbd *n;
 	int rc;
 
-	if (!n) {
+	if (gvbe_nbd_check_uri(uri, err, errlen) < 0)
+		return -EINVAL;
+	n = calloc(1, sizeof(*n));
+	if (!n || !(n->uri = strdup(uri))) {
+		free(n);
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	n->wake = -1;
-	n->done_efd = done_efd;
-	n->h = connect_uri(uri, err, errlen);
-	if (!n->h) {
-		free(n);
-		return -EIO;
-	}
-	size = nbd_get_size(n->h);
-	if (size < 0) {
-		snprintf(err, errlen, "NBD %s: no size: %s", uri, nbd_get_error());
-		goto fail;
-	}
-	n->info.size = (uint64_t)size;
-	n->info.ro = ro || nbd_is_read_only(n->h) == 1;
-	n->info.can_flush = nbd_can_flush(n->h) == 1;
-	n->info.can_trim = nbd_can_trim(n->h) == 1;
-	n->info.can_zero = nbd_can_zero(n->h) == 1;
+	n->done_efd = -1;
+	n->notify_efd = notify_efd;
+	n->ro_wanted = ro;
+	n->connecting = true;
 	n->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (n->wake < 0) {
 		snprintf(err, errlen, "eventfd: %s", strerror(errno));
@@ -383,15 +455,49 @@ int gvbe_nbd_open(const char *uri, bool ro, int done_efd, struct gvbe_nbd **out,
 		goto fail;
 	}
 	n->thread_started = true;
-	*info = n->info;
 	*out = n;
 	return 0;
 fail:
 	if (n->wake >= 0)
 		close(n->wake);
-	nbd_close(n->h);
+	free(n->uri);
 	free(n);
 	return -EIO;
+}
+
+int gvbe_nbd_connected(struct gvbe_nbd *n, struct gvbe_nbd_info *info, char *err, size_t errlen)
+{
+	int rc;
+
+	pthread_mutex_lock(&n->lock);
+	if (n->connecting)
+		rc = -EINPROGRESS;
+	else if ((rc = n->connect_rc) < 0)
+		snprintf(err, errlen, "%s", n->connect_err);
+	else
+		*info = n->info;
+	pthread_mutex_unlock(&n->lock);
+	return rc;
+}
+
+int gvbe_nbd_open(const char *uri, bool ro, int done_efd, struct gvbe_nbd **out,
+                  struct gvbe_nbd_info *info, char *err, size_t errlen)
+{
+	struct gvbe_nbd *n;
+	int rc = gvbe_nbd_start(uri, ro, -1, &n, err, errlen);
+
+	if (rc < 0)
+		return rc;
+	/* the caller waits (at most the connect bound): look every 2 ms */
+	while ((rc = gvbe_nbd_connected(n, info, err, errlen)) == -EINPROGRESS)
+		nanosleep(&(struct timespec){ 0, 2 * 1000 * 1000 }, NULL);
+	if (rc < 0) {
+		gvbe_nbd_close(n);
+		return rc;
+	}
+	gvbe_nbd_set_efd(n, done_efd);
+	*out = n;
+	return 0;
 }
 
 void gvbe_nbd_set_efd(struct gvbe_nbd *n, int done_efd)
@@ -503,8 +609,10 @@ void gvbe_nbd_close(struct gvbe_nbd *n)
 	}
 	/* no NBD_CMD_DISC: it would wait for the server; closing the socket
 	 * is a disconnect every server handles */
-	nbd_close(n->h);
+	if (n->h)
+		nbd_close(n->h);
 	close(n->wake);
+	free(n->uri);
 	free(n);
 }
 
@@ -521,6 +629,19 @@ int gvbe_nbd_open(const char *uri, bool ro, int done_efd, struct gvbe_nbd **out,
 int gvbe_nbd_probe(const char *uri, bool ro, char *err, size_t errlen)
 {
 	return gvbe_nbd_open(uri, ro, -1, NULL, NULL, err, errlen);
+}
+
+int gvbe_nbd_start(const char *uri, bool ro, int notify_efd, struct gvbe_nbd **out,
+                   char *err, size_t errlen)
+{
+	(void)notify_efd;
+	return gvbe_nbd_open(uri, ro, -1, out, NULL, err, errlen);
+}
+
+int gvbe_nbd_connected(struct gvbe_nbd *n, struct gvbe_nbd_info *info, char *err, size_t errlen)
+{
+	(void)n, (void)info, (void)err, (void)errlen;
+	return -ENOTSUP;
 }
 
 void gvbe_nbd_set_efd(struct gvbe_nbd *n, int done_efd) { (void)n, (void)done_efd; }

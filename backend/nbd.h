@@ -19,7 +19,19 @@ bool gvbe_nbd_is_uri(const char *path);
 /* Checks the URI's syntax (scheme nbd or nbd+unix, a host or a socket=
  * path, a port number). 0, or -EINVAL with err set. */
 int  gvbe_nbd_check_uri(const char *uri, char *err, size_t errlen);
-/* Connects (at most GVBE_NBD_CONNECT_MS) and starts the disk's I/O thread;
+/* Starts the disk's I/O thread, which connects first (at most
+ * GVBE_NBD_CONNECT_MS, or until the handle is closed): the caller never
+ * waits for the server. notify_efd (-1: none) is written once when the
+ * connection is made or failed; then gvbe_nbd_connected says which. 0, or
+ * negative errno with err set (a bad URI, no memory). */
+int  gvbe_nbd_start(const char *uri, bool ro, int notify_efd, struct gvbe_nbd **out,
+                    char *err, size_t errlen);
+struct gvbe_nbd_info;
+/* -EINPROGRESS while connecting; 0 and *info once connected; else negative
+ * errno with err set (close the handle). */
+int  gvbe_nbd_connected(struct gvbe_nbd *n, struct gvbe_nbd_info *info, char *err,
+                        size_t errlen);
+/* Connects (at most GVBE_NBD_CONNECT_MS, waiting) and starts the disk's I/O thread;
  * completions are signalled on done_efd (-1: none, the caller polls). On
  * success fills the size in bytes and what the server can do. */
 struct gvbe_nbd_info {

@@ -208,6 +208,7 @@ int gvbe_service_reload(struct gvbe_backend *be, struct gvbe_service *s)
 			        "detaches", d->label);
 			break;
 		case GVBE_DEV_INITWAIT:
+		case GVBE_DEV_OPENING:          /* its connection is abandoned */
 		case GVBE_DEV_CLOSED:
 		case GVBE_DEV_REFUSED:
 			/* not in use: publish again with the new settings (or refuse) */

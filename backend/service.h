@@ -74,8 +74,10 @@ const char *gvbe_control_default_path(const char *kind, const char *sim_dir,
  * live daemon answers on is left alone (-EADDRINUSE). Returns the fd. */
 int  gvbe_control_listen(const char *path, char *err, size_t errlen);
 /* The control socket's protocol: a client connects and writes one request
- * line, "status" (the table for people) or "status json" (the same as one
- * JSON object, docs/admin.md); it is answered and the socket closed. A
+ * line, "status" (the table for people), "status json" (the same as one
+ * JSON object, docs/admin.md), "resize" (every disk's image size looked at
+ * again: online resize) or "resize GUEST DEVID" (one disk); it is answered
+ * and the socket closed. A
  * client that writes nothing (shuts its side, or says nothing for
  * GVBE_CONTROL_WAIT_MS) gets the table, as before requests existed. An
  * unknown request gets one line "error: ...". Nothing here waits on a
@@ -105,5 +107,9 @@ void gvbe_json_str(FILE *f, const char *str);
  * the JSON object), copies the answer to stdout. Returns the exit status:
  * 0, or 3 when no daemon answers (with why on stderr). */
 int  gvbe_status_client(const char *path, bool json);
+/* Sends one request line req (without its newline) to the daemon on path
+ * and copies the answer to stdout. Returns 0, 1 when a line of the answer
+ * starts with "error:" (a refusal), 3 when no daemon answers. */
+int  gvbe_control_client(const char *path, const char *req);
 
 #endif

@@ -97,6 +97,18 @@ static int blk_probe(struct gv_device *d, char *err, size_t errlen)
 	return 0;
 }
 
+/* Online resize: the capacity is the one configuration key that changes. */
+static int blk_config_changed(struct gv_device *d)
+{
+	uint64_t v;
+	int rc = gv_xs_read_u64(d->xs, XBT_NULL, d->be_dir, GV_XS_CFG_CAPACITY, UINT64_MAX >> 9, &v);
+
+	if (rc < 0)
+		return rc;
+	blk_of(d)->cfg.capacity = v;
+	return 0;
+}
+
 static int blk_setup(struct gv_device *d)
 {
 	struct blk *b = blk_of(d);
@@ -604,6 +616,7 @@ const struct gvfe_driver gvfe_blk_driver = {
 	.complete = blk_complete,
 	.pump = blk_pump,
 	.pending = blk_pending,
+	.config_changed = blk_config_changed,
 	.info = blk_info,
 	.teardown = blk_teardown,
 };

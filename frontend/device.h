@@ -39,6 +39,10 @@ struct gvfe_driver {
 	void (*pump)(struct gv_device *d);
 	/* true while requests were accepted but are not on the ring yet. */
 	bool (*pending)(const struct gv_device *d);
+	/* The backend announced a config change (config-generation): reads the
+	 * device's configuration keys that may change again. 0 or -errno.
+	 * NULL: nothing of the device's configuration changes. */
+	int (*config_changed)(struct gv_device *d);
 	/* Device-type fields of gv_get_info. */
 	void (*info)(const struct gv_device *d, struct gv_device_info *i);
 	/* Undoes setup and probe; frees d->drv_priv. */
@@ -89,6 +93,12 @@ struct gv_device {
 	long long last_progress_ms; /* a completion, or the first request into an idle ring */
 
 	struct gv_stats st;
+
+	/* config changes (docs/transport.md, "Config changes") */
+	uint64_t cfg_gen;           /* the backend's config-generation last read */
+	unsigned cfg_changes;       /* seen since attach */
+	void (*cfg_cb)(struct gv_device *d, void *priv);
+	void *cfg_cb_priv;
 };
 
 /* io.c: the event loop; transport.c and the drivers call it, it calls a
@@ -104,6 +114,8 @@ void gvfe_dev_read_be_error(struct gv_device *d);
 /* Waits for an event (evtchn or xenstore watch) at most timeout_ms (>= 0)
  * and processes it. 0, or -errno from poll. */
 int gvfe_dev_wait_event(struct gv_device *d, int timeout_ms);
+/* Reads the backend's config-generation (absent: 0) into *gen. */
+int gvfe_dev_read_cfg_gen(struct gv_device *d, uint64_t *gen);
 /* A driver put requests on an idle ring: the completion clock starts. */
 void gvfe_dev_started_io(struct gv_device *d);
 

@@ -132,6 +132,18 @@ const char *gv_device_error(const struct gv_device *d);
  * timeout) for a new backend to take it over; requests stay queued. */
 bool gv_backend_away(const struct gv_device *d);
 
+/* Config changes (virtio's configuration-change notification): the backend
+ * changed the device's configuration while attached, e.g. a disk's capacity
+ * after an online resize (gv-backend --resize). The library notices it
+ * inside gv_poll (and the synchronous calls, which poll), reads the new
+ * values (gv_get_info reports them from then on, and requests are checked
+ * against them), logs one info line and calls cb(d, priv) there. cb NULL:
+ * no callback. Neither function logs or fails. */
+void gv_set_config_callback(struct gv_device *d, void (*cb)(struct gv_device *d, void *priv),
+                            void *priv);
+/* How many config changes the device has seen since it was attached. */
+unsigned gv_config_changes(const struct gv_device *d);
+
 /* The event-channel fd, to poll() with other fds; then call gv_poll(d, 0). */
 int gv_device_fd(const struct gv_device *d);
 /* Processes events and completions, waiting at most timeout_ms for at

@@ -4,6 +4,7 @@
  * on every path (signals included).
  */
 #include <getopt.h>
+#include <poll.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -71,7 +72,9 @@ static const char usage[] =
 "                          (default 30000; 0: fail at once, keep no record)\n"
 "    --hold                after COMMAND, stay attached (idle) until stdin\n"
 "                          reaches end of file, then detach: to look at the\n"
-"                          backend's gv-backend --status of a connected device\n"
+"                          backend's gv-backend --status of a connected device;\n"
+"                          a config change (gv-backend --resize) is printed\n"
+"                          as it comes: config change N: capacity S sectors\n"
 "    SIZE and offsets take K, M, G suffixes (powers of 1024).\n"
 "\n"
 "EXIT STATUS\n"
@@ -155,6 +158,21 @@ struct cmd_args {
 	uint64_t size, offset, length, bytes, seed, io_size, depth, ops;
 	bool random, raw, have_length, have_seed;
 };
+
+/* A config change (an online resize): said at once, whatever runs. */
+static void on_config_change(struct gv_device *d, void *priv)
+{
+	struct gv_device_info i;
+
+	(void)priv;
+	gv_get_info(d, &i);
+	if (i.virtio_id == 2)
+		printf("config change %u: capacity %" PRIu64 " sectors (%.1f MiB)\n",
+		       gv_config_changes(d), i.capacity, (double)i.capacity / 2048);
+	else
+		printf("config change %u\n", gv_config_changes(d));
+	fflush(stdout);
+}
 
 static int cmd_info(struct gv_device *d)
 {
@@ -659,6 +677,7 @@ int main(int argc, char **argv)
 		return rc == -ECONNREFUSED ? 3 : 1;
 	}
 
+	gv_set_config_callback(d, on_config_change, NULL);
 	if (!strcmp(cmd, "info"))
 		status = cmd_info(d);
 	else if (!strcmp(cmd, "verify"))
@@ -696,12 +715,27 @@ int main(int argc, char **argv)
 		char buf[256];
 		ssize_t n;
 
-		/* attached and idle, for a look at the backend's --status */
+		/* attached and idle, for a look at the backend's --status; the
+		 * device's events are served meanwhile (a config change is
+		 * printed as it comes) */
 		printf("holding the device until stdin closes\n");
 		fflush(stdout);
-		while ((n = read(STDIN_FILENO, buf, sizeof(buf))) > 0 ||
-		       (n < 0 && errno == EINTR && !stop_signal))
-			;
+		for (;;) {
+			struct pollfd pfd[2] = { { STDIN_FILENO, POLLIN, 0 },
+			                         { gv_device_fd(d), POLLIN, 0 } };
+
+			if (poll(pfd, 2, 1000) < 0 && errno == EINTR && stop_signal)
+				break;
+			if (pfd[0].revents) {
+				n = read(STDIN_FILENO, buf, sizeof(buf));
+				if (n == 0 || (n < 0 && errno != EINTR))
+					break;
+			}
+			/* the watch's events come with the device's own fd polled
+			 * inside gv_poll: a short look each second or on an event */
+			if (gv_poll(d, 0) < 0)
+				break;
+		}
 	}
 	if (stop_signal) {
 		fprintf(stderr, "gv-frontend: %s: detaching\n", strsignal(stop_signal));

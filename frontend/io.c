@@ -120,6 +120,74 @@ int gvfe_dev_refresh_backend(struct gv_device *d)
 	return (int)s;
 }
 
+int gvfe_dev_read_cfg_gen(struct gv_device *d, uint64_t *gen)
+{
+	int rc = gv_xs_read_u64(d->xs, XBT_NULL, d->be_dir, GV_XS_CFG_GENERATION, UINT32_MAX, gen);
+
+	if (rc == -ENOENT) {
+		*gen = 0;           /* a backend without config changes */
+		return 0;
+	}
+	return rc;
+}
+
+/* The backend's config-generation moved: the configuration keys are read
+ * again (until the generation holds still around the reading, as virtio's
+ * config generation is used) and the caller's callback runs. A generation
+ * or a key the backend garbled breaks the device: its configuration can no
+ * longer be trusted. */
+static void check_config(struct gv_device *d)
+{
+	uint64_t before, after;
+	int rc, tries = 0;
+
+	if (!d->connected || d->closing || d->broken || !d->drv->config_changed)
+		return;
+	if (gvfe_dev_read_cfg_gen(d, &before) < 0) {
+		gvfe_dev_fail(d, "the backend's %s is malformed", GV_XS_CFG_GENERATION);
+		return;
+	}
+	if (before == d->cfg_gen)
+		return;
+	for (;;) {
+		rc = d->drv->config_changed(d);
+		if (rc < 0) {
+			gvfe_dev_fail(d, "the backend raised a config change whose keys cannot be "
+			              "read: %s", strerror(-rc));
+			return;
+		}
+		if (gvfe_dev_read_cfg_gen(d, &after) < 0) {
+			gvfe_dev_fail(d, "the backend's %s is malformed", GV_XS_CFG_GENERATION);
+			return;
+		}
+		if (after == before)
+			break;
+		if (++tries == 8) {
+			gvfe_dev_fail(d, "the backend's %s keeps changing", GV_XS_CFG_GENERATION);
+			return;
+		}
+		before = after;
+	}
+	d->cfg_gen = after;
+	d->cfg_changes++;
+	gv_info("device %u: the backend changed the device's configuration (config-generation "
+	        "%llu)", d->devid, (unsigned long long)after);
+	if (d->cfg_cb)
+		d->cfg_cb(d, d->cfg_cb_priv);
+}
+
+void gv_set_config_callback(struct gv_device *d, void (*cb)(struct gv_device *d, void *priv),
+                            void *priv)
+{
+	d->cfg_cb = cb;
+	d->cfg_cb_priv = priv;
+}
+
+unsigned gv_config_changes(const struct gv_device *d)
+{
+	return d->cfg_changes;
+}
+
 /* The backend's liveness byte went to 0 while connected. A backend that
  * stops the device also unmaps the page, before it writes `error` and
  * device-status: give xenstore a moment to say so, so the guest reports
@@ -267,8 +335,10 @@ int gvfe_dev_wait_event(struct gv_device *d, int timeout_ms)
 			changed = true;
 			free(w);
 		}
-		if (changed)
+		if (changed) {
 			gvfe_dev_refresh_backend(d);
+			check_config(d);
+		}
 	}
 	/* The device channel also carries the backend's death notice: a
 	 * cheap re-read of its liveness byte on every wake-up covers it. */

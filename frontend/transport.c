@@ -395,6 +395,12 @@ int gv_attach(const struct gv_attach_opts *o, struct gv_device **out, char *err,
 		goto teardown;
 	}
 	rc = read_device(d, err, errlen);
+	/* the generation before the keys: a change while they are read is
+	 * seen as one later (check_config in io.c) */
+	if (rc == 0 && gvfe_dev_read_cfg_gen(d, &d->cfg_gen) < 0) {
+		snprintf(err, errlen, "backend key %s/%s: malformed", d->be_dir, GV_XS_CFG_GENERATION);
+		rc = -EINVAL;
+	}
 	if (rc == 0 && d->drv->probe)
 		rc = d->drv->probe(d, err, errlen);
 	if (rc < 0)

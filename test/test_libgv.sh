@@ -62,6 +62,12 @@ grep -E '^[a-z].*[ *]gv_[a-z_]+\(' "$root/usr/include/grant_virtio.h" |
 	sed -E 's/.*[ *](gv_[a-z_]+)\(.*/\1/' | sort >"$work/declared"
 check "exports exactly the header's $(wc -l <"$work/declared") functions" sh -c \
 	'[ -s "$1" ] && cmp -s "$1" "$2" || { diff "$1" "$2"; false; }' sh "$work/declared" "$work/exported"
+# the version nodes of libgrant-virtio.map as Debian's symbols file lists them
+nm -D --defined-only "$lib/$real" | awk '$2 == "T" { print $3 } $2 == "A" { print $3 "@" $3 }' | sed 's/@@/@/' |
+	sort >"$work/versioned"
+grep '^ ' "$top/debian/libgrant-virtio0.symbols" | awk '{ print $1 }' | sort >"$work/symbols"
+check "debian/libgrant-virtio0.symbols lists every exported symbol with its version node" sh -c \
+	'[ -s "$1" ] && cmp -s "$1" "$2" || { diff "$1" "$2"; false; }' sh "$work/symbols" "$work/versioned"
 check "no gvfe_ or common/ symbol exported" sh -c \
 	'! nm -D --defined-only "$1" | grep -Eq " (gvfe_|gv_platform|gv_log|gv_xs_|gv_sim)"' sh "$lib/$real"
 

@@ -19,8 +19,14 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <xenstore.h>
 #include "abi.h"
 #include "check.h"
+#include "platform.h"
+#include "xs_keys.h"
+#include "xs_util.h"
 #include "sim_harness.h"
 #include "../frontend/grant_virtio.h"
 
@@ -212,6 +218,21 @@ static int t_nbd_verify_flush_check_body(void)
 	CHECK_EQ(attach(domid_g1, &d), 0);
 	gv_get_info(d, &info);
 	CHECK_EQ(info.capacity, 32u * 2048);
+	/* an online resize of an NBD disk is answered with why not */
+	rc = run_prog("gv-backend", (const char *[]){ "--resize", "g1:0", NULL }, NULL, out,
+	              sizeof(out), 30);
+	CHECK_MSG(rc == 1 && strstr(out, "NBD disk: its size (65536 sectors)"),
+	          "gv-backend --resize g1:0: exit %d:\n%s", rc, out);
+	/* --status names the NBD engine for the connected NBD disk, io_uring
+	 * (or synchronous) for the file disk that is not connected */
+	rc = run_prog("gv-backend", (const char *[]){ "--status", NULL }, NULL, out, sizeof(out), 30);
+	CHECK_MSG(rc == 0 && strstr(out, "    io: nbd (libnbd") && !strstr(out, "io: synchronous"),
+	          "gv-backend --status: exit %d:\n%s", rc, out);
+	rc = run_prog("gv-backend", (const char *[]){ "--status", "--json", NULL }, NULL, out,
+	              sizeof(out), 30);
+	CHECK_MSG(rc == 0 && strstr(out, "\"io\": \"nbd\"") && !strstr(out, "\"synchronous\"") &&
+	          strstr(out, "\"capacity_sectors\": 65536"),
+	          "gv-backend --status --json: exit %d:\n%s", rc, out);
 	CHECK(info.driver_features & (1ULL << VIRTIO_BLK_F_FLUSH));
 	CHECK(info.driver_features & (1ULL << VIRTIO_BLK_F_WRITE_ZEROES));
 	fill(wbuf, MB, 11);
@@ -349,6 +370,111 @@ static int t_nbd_bad_uri_check_config_body(void)
 	return 0;
 }
 
+/* A server that accepts the connection and never answers (a listening
+ * Unix socket nobody accepts on): gv-backend's connect waits for it up to
+ * its bound (GVBE_NBD_CONNECT_MS, 5 s), in the disk's own thread. Meanwhile
+ * another guest's disk of the same daemon is published and serves I/O: its
+ * guest attaches, writes and reads back while the first disk is still
+ * connecting (its backend state not yet moved, no error). Then the first
+ * disk is refused with the reason. The check is the order of events, not a
+ * time: a daemon that waited for the server in its loop could publish the
+ * second disk only after it refused the first. */
+static int t_nbd_silent_server_no_stall(void)
+{
+	enum { LEN = 65536 };
+	static uint8_t wbuf[LEN], rbuf[LEN];
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char silent[200], be1[128], st[16], why[400];
+	struct gv_platform *p = NULL;
+	struct xs_handle *xs = NULL;
+	struct gv_device *d2;
+	int lfd = -1, rc = -1;
+	FILE *f;
+
+	CHECK_EQ(sim_start(&env, NULL), 0);
+	snprintf(logfile, sizeof(logfile), "%s.backend.log", env.dir);
+	snprintf(silent, sizeof(silent), "%s/silent.sock", env.dir);
+	snprintf(raw2, sizeof(raw2), "%s/g2.img", env.dir);
+	snprintf(cfg, sizeof(cfg), "%s/backend.conf", env.dir);
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (strlen(silent) >= sizeof(sa.sun_path))
+		goto out;
+	memcpy(sa.sun_path, silent, strlen(silent) + 1);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 4) < 0) {
+		printf("silent server: %s\n", strerror(errno));
+		goto out;
+	}
+	{
+		int fd = open(raw2, O_CREAT | O_RDWR | O_TRUNC, 0644);
+
+		if (fd < 0 || ftruncate(fd, 16 << 20) < 0)
+			goto out;
+		close(fd);
+	}
+	f = fopen(cfg, "w");
+	if (!f)
+		goto out;
+	fprintf(f, "disk g1:0 nbd+unix:///disk?socket=%s\ndisk g2:0 %s\n", silent, raw2);
+	fclose(f);
+	backend = spawn_ready("gv-backend", (const char *[]){ "--config", cfg, NULL }, logfile, 20);
+	if (backend <= 0)
+		goto out;
+	/* the silent disk's guest first: its connect starts before the other */
+	domid_g1 = sim_create_guest(&env, "g1", "2");
+	domid_g2 = sim_create_guest(&env, "g2", "2");
+	p = sim_open_domain(0);
+	xs = p ? gv_xs_open(p) : NULL;
+	if (domid_g1 <= 0 || domid_g2 <= 0 || !xs)
+		goto out;
+	snprintf(be1, sizeof(be1), GV_XS_BACKEND_DIR_FMT, 0u, (unsigned)domid_g1, 0u);
+	if (attach(domid_g2, &d2) != 0)
+		goto out;
+	fill(wbuf, LEN, 5);
+	if (gv_blk_write(d2, 8192, wbuf, LEN) || gv_blk_read(d2, 8192, rbuf, LEN) ||
+	    memcmp(wbuf, rbuf, LEN)) {
+		printf("silent server test: the file disk did not serve\n");
+		gv_detach(d2);
+		goto out_quiet;
+	}
+	/* still connecting to the silent server: no answer yet for g1 */
+	st[0] = 0;
+	gv_xs_read_str(xs, XBT_NULL, be1, GV_XS_STATE, st, sizeof(st));
+	if (strcmp(st, "1") || gv_xs_read_str(xs, XBT_NULL, be1, GV_XS_ERROR, why, sizeof(why)) == 0) {
+		printf("silent server test: the other disk served only after the "
+		       "silent server's disk was answered (its state %s)\n", st);
+		gv_detach(d2);
+		goto out_quiet;
+	}
+	gv_detach(d2);
+	/* then refused with the reason, within the connect bound and a margin */
+	if (!xs_wait_key(xs, be1, GV_XS_STATE, "6", 20000) ||
+	    gv_xs_read_str(xs, XBT_NULL, be1, GV_XS_ERROR, why, sizeof(why)) < 0 ||
+	    !strstr(why, "no answer within 5000 ms")) {
+		printf("silent server test: the silent server's disk was not refused "
+		       "with the reason\n");
+		goto out_quiet;
+	}
+	printf("silent server's disk refused after the other disk served: %s\n", why);
+	rc = 0;
+	goto out;
+out_quiet:
+	rc = 1;
+out:
+	if (xs)
+		xs_close(xs);
+	if (p)
+		gv_platform_close(p);
+	if (lfd >= 0)
+		close(lfd);
+	stop_daemon(&backend, "gv-backend");
+	sim_stop(&env);
+	if (rc)
+		print_log(logfile);
+	unlink(logfile);
+	CHECK_MSG(rc == 0 || rc == 1, "set-up failed");
+	return rc ? -1 : 0;
+}
+
 /* setup, the body, teardown whatever the body did */
 static int with_setup(int (*body)(void))
 {
@@ -368,6 +494,7 @@ static const struct gv_test tests[] = {
 	TEST(t_nbd_verify_flush_check),
 	TEST(t_nbd_server_killed),
 	TEST(t_nbd_bad_uri_check_config),
+	TEST(t_nbd_silent_server_no_stall),
 	{ 0 }
 };
 

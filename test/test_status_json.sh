@@ -87,10 +87,20 @@ json "json with the guest connected: queues and counters moved" \
 	'0 < blk["total"]["latency_us"]["p50"] <= blk["total"]["latency_us"]["p99"] <= blk["total"]["latency_us"]["max"]' \
 	'all(x["latency_us"]["p99"] <= x["latency_us"]["max"] for x in q if x["requests"])' \
 	'blk["map_cache_pages"] > 0 and blk["map_cache_pages"] == sum(x["map_cache"]["pages"] for x in q)' \
-	'blk["io"] in ("io_uring", "synchronous")' \
+	'blk["io"] in ("io_uring", "synchronous") and blk["capacity_sectors"] == 16384' \
+	'blk["config_generation"] == 0' \
 	'd["grants"]["mapped_now"] >= blk["map_cache_pages"]'
 check "text status has the queue latency" sh -c \
 	'"$1/gv-backend" --status | grep -Eq "^    queue 0: [1-9][0-9]* requests, .*; latency p50 [0-9.]+ us, p99 [0-9.]+ us$"' sh "$B"
+
+# online resize while the guest holds the device: gv-frontend prints it
+truncate -s 16M "$work/disk.img"
+check "gv-backend --resize guest1:0 publishes the grown image" sh -c \
+	'"$1/gv-backend" --resize guest1:0 | grep -q "resized from 16384 to 32768 sectors (config-generation 1)"' sh "$B"
+check "gv-frontend --hold prints the config change" wait_log 30 "$work/fe.log" \
+	"^config change 1: capacity 32768 sectors (16.0 MiB)"
+json "json after the resize: the new capacity and generation" \
+	'blk["capacity_sectors"] == 32768 and blk["config_generation"] == 1'
 
 exec 7>&-
 wait_bounded "$fepid" 30; rc=$?; fepid=
@@ -129,7 +139,7 @@ check "socket: EOF without a request answers the table" sh -c 'echo "$1" | grep 
 check "socket: silence answers the table (after the wait)" sh -c 'echo "$1" | grep -q "^gv-backend pid "' \
 	sh "$(talk '-')"
 check "socket: an unknown request gets one error line" sh -c \
-	'[ "$1" = "error: unknown request '"'"'frobnicate'"'"' (expected: status, status json)" ]' \
+	'[ "$1" = "error: unknown request '"'"'frobnicate'"'"' (expected: status, status json, resize, resize GUEST DEVID)" ]' \
 	sh "$(talk 'frobnicate\n')"
 check "socket: a request line too long is refused" sh -c '[ "$1" = "error: request line too long" ]' \
 	sh "$(talk "$(printf '%0100d' 0)")"

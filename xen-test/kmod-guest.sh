@@ -16,6 +16,14 @@
 #   kmod-guest.sh bench ROW DEV [N]    make xen-bench's O_DIRECT reads (gv-dio read)
 #   kmod-guest.sh unload               rmmod the drivers and grant_virtio; the
 #                                      module's own count of active grants was 0
+#   kmod-guest.sh discard_info DEV     virtio_blk took VIRTIO_BLK_F_DISCARD through the
+#                                      module: discard_max_bytes > 0
+#   kmod-guest.sh tell KEY VALUE       xenstore data/KEY = VALUE, for dom0
+#   kmod-guest.sh wait_ack VALUE       wait (120 s) for dom0's data/gv-ack = VALUE
+#   kmod-guest.sh wait_size DEV BYTES  wait (90 s) until DEV has BYTES (online resize)
+#   kmod-guest.sh last_sector DEV      write a marked last sector, read it back
+#   kmod-guest.sh trim DEV MIB         ext2, a MIB MiB file, rm, fstrim; dom0 measures
+#                                      the image between (data/kmod-step, data/gv-ack)
 # Several steps in one command: kmod-guest.sh load dma=bounce -- wait_blk /dev/vda 16777216 -- fs /dev/vda
 M=/lib/modules/gv
 t0=$(cut -d' ' -f1 /proc/uptime)
@@ -179,6 +187,72 @@ do_unload() {
 	[ -s /tmp/removed ] || fail "grant_virtio logged no removal"
 	! grep -v 'grants active 0, leaked 0' /tmp/removed | grep -q . || fail "grants left after unload"
 	say "unloaded: every device ended all its grants"
+}
+
+do_discard_info() { # DEV
+	q=/sys/block/$(basename "$1")/queue
+	dmb=$(cat "$q/discard_max_bytes") || fail "no $q/discard_max_bytes"
+	[ "$dmb" -gt 0 ] || fail "$1: discard_max_bytes is 0: virtio_blk did not get VIRTIO_BLK_F_DISCARD"
+	say "$1: discard_max_bytes $dmb, discard_granularity $(cat "$q/discard_granularity"), write_zeroes_max_bytes $(cat "$q/write_zeroes_max_bytes")"
+}
+
+do_tell() { # KEY VALUE
+	xenstore-write "data/$1" "$2" || fail "xenstore-write data/$1"
+}
+
+# dom0 answers a step in data/gv-ack (120 s)
+do_wait_ack() { wait_ack "$@"; }
+wait_ack() { # VALUE
+	i=0
+	until [ "$(xenstore-read data/gv-ack 2>/dev/null)" = "$1" ]; do
+		i=$((i + 1)); [ $i -le 1200 ] || fail "dom0 did not acknowledge \"$1\" in 120 s"
+		sleep 0.1
+	done
+}
+
+# Online resize: dom0 grows the image and sends gv-backend --resize; the
+# module raises virtio's config change and virtio_blk resizes the disk.
+do_wait_size() { # DEV BYTES
+	t=$(cut -d' ' -f1 /proc/uptime)
+	i=0
+	until [ "$(blockdev --getsize64 "$1")" = "$2" ]; do
+		i=$((i + 1)); [ $i -le 900 ] || fail "$1 has $(blockdev --getsize64 "$1") bytes after 90 s, not $2"
+		sleep 0.1
+	done
+	say "$1 now has $2 bytes ($(cat /sys/block/$(basename "$1")/size) sectors), seen after $(awk -v a="$t" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.1f", b - a }') s of waiting"
+	dmesg | grep -E 'config change|capacity change|new size' | tail -n 3
+}
+
+do_last_sector() { # DEV
+	n=$(cat /sys/block/$(basename "$1")/size)
+	printf 'gv-last-sector-%s' "$n" | dd of="$1" bs=512 seek=$((n - 1)) conv=sync,fsync 2>/dev/null ||
+		fail "writing sector $((n - 1)) of $1"
+	blockdev --flushbufs "$1"
+	echo 3 >/proc/sys/vm/drop_caches
+	got=$(dd if="$1" bs=512 skip=$((n - 1)) count=1 2>/dev/null | tr -d '\000')
+	[ "$got" = "gv-last-sector-$n" ] || fail "sector $((n - 1)) reads back as \"$got\""
+	# one past the end does not exist
+	[ "$(dd if="$1" bs=512 skip="$n" count=1 2>/dev/null | wc -c)" = 0 ] || fail "$1 reads past sector $((n - 1))"
+	say "last sector $((n - 1)) of $1 written and read back"
+}
+
+do_trim() { # DEV MIB
+	for m in crc16 mbcache jbd2 crc32c_generic ext4; do
+		insmod "$M/$m.ko" 2>/dev/null || grep -q "^${m} " /proc/modules || fail "insmod $m"
+	done
+	mke2fs -q "$1" >/tmp/mke2fs.out 2>&1 || { cat /tmp/mke2fs.out; fail "mke2fs $1"; }
+	mkdir -p /mnt
+	mount -t ext2 "$1" /mnt || fail "mount $1"
+	dd if=/dev/urandom of=/mnt/big bs=1M count="$2" 2>/dev/null || fail "write /mnt/big"
+	sync
+	say "ext2 on $1 with a $2 MiB file: $(df -k /mnt | awk 'NR == 2 { print $3 }') KiB used"
+	do_tell kmod-step written; wait_ack written
+	rm /mnt/big
+	sync
+	out=$(fstrim -v /mnt 2>&1) || fail "fstrim /mnt: $out"
+	say "fstrim: $out"
+	do_tell kmod-step trimmed; wait_ack trimmed
+	umount /mnt || fail "umount"
 }
 
 # make xen-bench: O_DIRECT reads of DEV (gv-dio read) at 4 KiB and 64 KiB,

@@ -274,6 +274,52 @@ sc_kmod_bounce_two_disks() {
 	gv_bg_stop backend || { echo "gv-backend did not exit 0 on SIGTERM"; return 1; }
 }
 
+# Online resize and fstrim through grant_virtio.ko (docs/transport.md, "Config
+# changes"; docs/admin.md). virtio_blk has discard (discard_max_bytes > 0).
+# dom0 shrinks the sparse image: gv-backend --resize refuses and the guest's
+# disk keeps its size; dom0 grows it to 48 MiB and sends --resize: the module
+# raises the config change and /dev/vda grows in the guest, whose new last
+# sector is written, read back, and found in dom0's image. Then ext2 over the
+# whole disk, a 24 MiB file written, removed, fstrim: dom0's du of the image
+# shrinks by most of it (holes punched through the backend's discards).
+sc_kmod_resize_trim() {
+	gv_kmod_present && gv_start_backend || return 1
+	gv_guest_start "$VIRTIO_BLK_RNG" || return 1
+	_d=/local/domain/$GV_DOMID/data
+	gv_guest_cmd "sh /gv/kmod-guest.sh load dma=grant -- wait_blk /dev/vda 16777216 -- discard_info /dev/vda -- tell kmod-ready 1 -- wait_size /dev/vda 50331648 -- last_sector /dev/vda -- tell kmod-step last -- wait_ack last -- trim /dev/vda 24 -- counters -- unload" || return 1
+	gv_xs_wait_value "$_d/kmod-ready" 1 180 || { gv_guest_wait 1; return 1; }
+	dd if=/dev/zero of=/tmp/disk0.img bs=1M count=0 seek=8 2>/dev/null
+	./build-xen/gv-backend --platform xen --resize "$GV_GUEST_NAME:0" >/tmp/resize.out 2>&1; _rc=$?
+	cat /tmp/resize.out
+	[ $_rc -eq 1 ] && grep -q 'shrinking is refused' /tmp/resize.out ||
+		{ echo "a shrink was not refused (exit $_rc)"; return 1; }
+	gv_expect "/local/domain/0/backend/virtio/$GV_DOMID/0/config/capacity" 32768 || return 1
+	dd if=/dev/zero of=/tmp/disk0.img bs=1M count=0 seek=48 2>/dev/null
+	./build-xen/gv-backend --platform xen --resize "$GV_GUEST_NAME:0" >/tmp/resize.out 2>&1; _rc=$?
+	cat /tmp/resize.out
+	[ $_rc -eq 0 ] && grep -q 'resized from 32768 to 98304 sectors' /tmp/resize.out ||
+		{ echo "gv-backend --resize failed (exit $_rc)"; return 1; }
+	# the guest's new last sector, in the image (before mkfs and fstrim)
+	gv_xs_wait_value "$_d/kmod-step" last 240 || { gv_guest_wait 1; return 1; }
+	dd if=/tmp/disk0.img bs=512 skip=98303 count=1 2>/dev/null | grep -q 'gv-last-sector-98304' ||
+		{ echo "the guest's last sector is not in dom0's image"; return 1; }
+	echo "dom0: the guest's new last sector 98303 is in the image"
+	xenstore-write "$_d/gv-ack" last
+	gv_xs_wait_value "$_d/kmod-step" written 240 || { gv_guest_wait 1; return 1; }
+	_written=$(du -k /tmp/disk0.img | cut -f1)
+	xenstore-write "$_d/gv-ack" written
+	gv_xs_wait_value "$_d/kmod-step" trimmed 240 || { gv_guest_wait 1; return 1; }
+	_trimmed=$(du -k /tmp/disk0.img | cut -f1)
+	xenstore-write "$_d/gv-ack" trimmed
+	gv_guest_wait 240 || { gv_bg_log backend | tail -n 20; gv_guest_reason; return 1; }
+	echo "dom0: du of the 48 MiB image: $_written KiB with the 24 MiB file, $_trimmed KiB after rm and fstrim"
+	[ $((_written - _trimmed)) -ge $((20 * 1024)) ] ||
+		{ echo "fstrim gave back $((_written - _trimmed)) KiB, expected at least 20480"; return 1; }
+	gv_bg_log backend | grep -E 'resize|resized|shrank' | head -n 4
+	gv_wait_no_grants "$GV_DOMID" 5 || return 1
+	gv_fe_teardown_checks
+}
+
 # xl destroy while virtio_blk writes through the module: gv-backend unmaps
 # everything, the domain goes away completely, gv-backend carries on.
 sc_kmod_destroy_mid_io() {

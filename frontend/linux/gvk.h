@@ -88,6 +88,11 @@ struct gvk_dev {
 	unsigned int be_nq, max_qsize;
 	u8 status;
 	struct virtio_blk_config blkcfg;
+	/* config changes (online resize): a watch on the backend's
+	 * config-generation; the generation the config space was read at */
+	struct xenbus_watch cfg_watch;
+	bool cfg_watched;
+	u32 cfg_gen;
 
 	/* liveness page and device event channel (docs/transport.md, Liveness) */
 	u8 *live;

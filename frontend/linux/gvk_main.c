@@ -115,7 +115,8 @@ static void gvk_set(struct virtio_device *vdev, unsigned int offset, const void 
 
 static u32 gvk_generation(struct virtio_device *vdev)
 {
-	return 0;
+	/* moves after the config space changed (gvk_cfg_changed) */
+	return READ_ONCE(vdev_gd(vdev)->cfg_gen);
 }
 
 static u8 gvk_get_status(struct virtio_device *vdev)
@@ -627,6 +628,12 @@ static int read_device(struct gvk_dev *gd)
 		return -EINVAL;
 	}
 	memset(&gd->blkcfg, 0, sizeof(gd->blkcfg));
+	/* before the config keys: a change while they are read is seen again
+	 * by the config watch (absent: a backend without config changes) */
+	if (xenbus_scanf(XBT_NIL, gd->xb->otherend, "config-generation", "%llu", &v) == 1)
+		WRITE_ONCE(gd->cfg_gen, (u32)v);
+	else
+		WRITE_ONCE(gd->cfg_gen, 0);
 	if (id == VIRTIO_ID_BLOCK) {
 		if (read_u64(gd, "config/capacity", &v))
 			return -EINVAL;
@@ -689,6 +696,65 @@ static void gvk_register_work(struct work_struct *w)
 		gd->gv = NULL;
 		put_device(&gv->vdev.dev);
 	}
+}
+
+/* ---- config changes ------------------------------------------------------------------- */
+
+/* The backend's config-generation moved (docs/transport.md, "Config
+ * changes"): an online resize rewrote config/capacity before it. The config
+ * space is served from those keys, so the capacity is read again, then the
+ * virtio core is told as virtio-mmio's config interrupt would: virtio_blk's
+ * config work re-reads the capacity and resizes the disk. Runs in the
+ * xenwatch thread; the first call (at registration) finds nothing new. */
+static void gvk_cfg_changed(struct xenbus_watch *w, const char *path, const char *token)
+{
+	struct gvk_dev *gd = container_of(w, struct gvk_dev, cfg_watch);
+	struct virtio_device *vdev = NULL;
+	unsigned long long gen, cap;
+
+	if (xenbus_scanf(XBT_NIL, gd->xb->otherend, "config-generation", "%llu", &gen) != 1)
+		return;
+	mutex_lock(&gd->lock);
+	/* connecting too: a change after read_device is not lost (the core
+	 * holds it until the driver's probe has finished) */
+	if (gd->gv && (gd->phase == GVK_CONNECTING || gd->phase == GVK_CONNECTED) &&
+	    (u32)gen != gd->cfg_gen &&
+	    gd->virtio_id == VIRTIO_ID_BLOCK) {
+		if (xenbus_scanf(XBT_NIL, gd->xb->otherend, "config/capacity", "%llu", &cap) == 1) {
+			gd->blkcfg.capacity = cpu_to_le64(cap);
+			dev_info(&gd->xb->dev, "config change %llu from the backend: capacity %llu "
+			         "sectors\n", gen, cap);
+			vdev = &gd->gv->vdev;
+		} else {
+			dev_err(&gd->xb->dev, "config change %llu: config/capacity missing or "
+			        "malformed; capacity left as it was\n", gen);
+		}
+		/* after the config space: virtio_cread retries across it */
+		WRITE_ONCE(gd->cfg_gen, (u32)gen);
+	}
+	mutex_unlock(&gd->lock);
+	if (vdev)
+		virtio_config_changed(vdev);
+}
+
+static int gvk_cfg_watch(struct gvk_dev *gd)
+{
+	int rc = xenbus_watch_pathfmt(gd->xb, &gd->cfg_watch, NULL, gvk_cfg_changed,
+	                              "%s/config-generation", gd->xb->otherend);
+
+	gd->cfg_watched = !rc;
+	return rc;
+}
+
+static void gvk_cfg_unwatch(struct gvk_dev *gd)
+{
+	if (!gd->cfg_watched)
+		return;
+	/* waits for a callback that runs now */
+	unregister_xenbus_watch(&gd->cfg_watch);
+	kfree(gd->cfg_watch.node);
+	gd->cfg_watch.node = NULL;
+	gd->cfg_watched = false;
 }
 
 /* ---- xenbus --------------------------------------------------------------------------- */
@@ -798,6 +864,12 @@ static int gvk_probe(struct xenbus_device *xb, const struct xenbus_device_id *id
 	rc = sysfs_create_group(&xb->dev.kobj, &gvk_attr_group);
 	if (rc)
 		goto fail_dma;
+	rc = gvk_cfg_watch(gd);
+	if (rc) {
+		dev_err(&xb->dev, "watching the backend's config-generation: %d\n", rc);
+		sysfs_remove_group(&xb->dev.kobj, &gvk_attr_group);
+		goto fail_dma;
+	}
 	dev_info(&xb->dev, "grant-virtio frontend, dma %s, backend domain %u\n",
 	         gvk_strategy_name(gd->strategy), gd->be_domid);
 	xenbus_switch_state(xb, XenbusStateInitialising);
@@ -821,6 +893,7 @@ static void gvk_remove(struct xenbus_device *xb)
 	mutex_lock(&gd->lock);
 	gd->refused = true;   /* no new registration from here on */
 	mutex_unlock(&gd->lock);
+	gvk_cfg_unwatch(gd);
 	cancel_work_sync(&gd->register_work);
 	if (gd->gv) {
 		unregister_virtio_device(&gd->gv->vdev);   /* driver remove: reset, del_vqs */
