@@ -790,7 +790,7 @@ static int t_xl_config_and_destroy_body(void)
 	CHECK_EQ(run_prog("gv-xl", largs, NULL, out, sizeof(out), 10), 0);
 	CHECK_MSG(strstr(out, "rngguest"), "gv-xl list: %s", out);
 	/* destroy: the backend closes the device, the nodes and the domain go */
-	CHECK_EQ(run_prog("gv-xl", dargs, NULL, out, sizeof(out), 10), 0);
+	CHECK_EQ(run_prog("gv-xl", dargs, NULL, out, sizeof(out), 30), 0);
 	CHECK_MSG(!strstr(out, "did not close"), "gv-xl destroy: %s", out);
 	CHECK(be_is(be, GV_XS_STATE, NULL));
 	CHECK(!dom_info((domid_t)id));

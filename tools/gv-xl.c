@@ -770,8 +770,9 @@ static int destroy_id(struct gv_platform *p, struct xs_handle *xs, unsigned long
 				if (gv_xs_read_state(xs, XBT_NULL, bdir, GV_XS_STATE, &s) == 0 &&
 				    s != XenbusStateClosed) {
 					gv_xs_write_str(xs, XBT_NULL, bdir, GV_XS_STATE, "5");
-					if (!wait_state(xs, bdir, XenbusStateClosed, 5000))
-						fprintf(stderr, "gv-xl: %s did not close within 5 s; "
+					/* 10 s, libxl's own bound for a device to close (LIBXL_DESTROY_TIMEOUT) */
+					if (!wait_state(xs, bdir, XenbusStateClosed, 10000))
+						fprintf(stderr, "gv-xl: %s did not close within 10 s; "
 						        "removing it anyway\n", bdir);
 				}
 				rm_tree(xs, bdir);
