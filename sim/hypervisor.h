@@ -150,6 +150,8 @@ int  hv_grant_end(struct hv_conn *c, uint64_t handle, uint32_t *leaked);
 int  hv_map(struct hv_conn *c, const struct sim_req *req, uint64_t *handle,
             uint32_t *pages, int *fds, unsigned *nfds);
 int  hv_unmap(struct hv_conn *c, uint64_t handle);
+int  hv_grant_copy(struct hv_conn *c, const struct sim_req *req, uint32_t *pages,
+                   int *fds, unsigned *nfds, uint64_t *bad_seg);
 void hv_conn_release_grants(struct hv_conn *c);
 
 /* hypervisor_evtchn.c */

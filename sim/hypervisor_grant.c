@@ -373,6 +373,32 @@ static int alloc_ro_fd(struct hv_alloc *a)
 	return a->ro_fd >= 0 ? a->ro_fd : -errno;
 }
 
+/* Xen's checks of one ref `from` granted, for domain `me` to use: in
+ * range, granted to me (from one copy of the entry, only the copy is
+ * checked), writable if write, and a page of a live allocation. */
+static int gref_check(struct hv_domain *from, const struct hv_domain *me, grant_ref_t r,
+                      bool write, struct hv_gref **out)
+{
+	struct grant_entry_v1 e;
+	struct hv_gref *g;
+
+	if (r >= SIM_NR_GREFS)
+		return -EINVAL;
+	e.flags = entry_flags(&from->gtab[r]);
+	e.domid = from->gtab[r].domid;
+	e.frame = from->gtab[r].frame;
+	if ((e.flags & GTF_type_mask) != GTF_permit_access || e.domid != me->domid)
+		return -EINVAL;
+	if (write && (e.flags & GTF_readonly))
+		return -EACCES;
+	g = &from->grefs[r];
+	if (!g->alloc || g->state == GREF_FREE || g->state == GREF_RESERVED ||
+	    e.frame != g->alloc->frame_base + g->page)
+		return -EINVAL;
+	*out = g;
+	return 0;
+}
+
 int hv_map(struct hv_conn *c, const struct sim_req *req, uint64_t *handle,
            uint32_t *pages, int *fds, unsigned *nfds)
 {
@@ -399,24 +425,12 @@ int hv_map(struct hv_conn *c, const struct sim_req *req, uint64_t *handle,
 	/* validate everything first: all or nothing */
 	for (unsigned i = 0; i < count; i++) {
 		grant_ref_t r = req->data[i];
-		struct grant_entry_v1 e;
 		struct hv_gref *g;
 		unsigned k;
 
-		if (r >= SIM_NR_GREFS)
-			return -EINVAL;
-		/* one copy of the entry; only the copy is checked */
-		e.flags = entry_flags(&from->gtab[r]);
-		e.domid = from->gtab[r].domid;
-		e.frame = from->gtab[r].frame;
-		if ((e.flags & GTF_type_mask) != GTF_permit_access || e.domid != me->domid)
-			return -EINVAL;
-		if (write && (e.flags & GTF_readonly))
-			return -EACCES;
-		g = &from->grefs[r];
-		if (!g->alloc || g->state == GREF_FREE || g->state == GREF_RESERVED ||
-		    e.frame != g->alloc->frame_base + g->page)
-			return -EINVAL;
+		rc = gref_check(from, me, r, write, &g);
+		if (rc)
+			return rc;
 		/* one descriptor per allocation in the batch */
 		for (k = n; k > 0 && alloc_of_fd[k - 1] != g->alloc; k--)
 			;
@@ -461,6 +475,59 @@ int hv_map(struct hv_conn *c, const struct sim_req *req, uint64_t *handle,
 	me->maps_active += count;
 	hv_list_add(&c->maps[m->handle % HV_HASH], &m->link);
 	*handle = m->handle;
+	*nfds = n;
+	return 0;
+}
+
+/* GNTTABOP_copy: every segment is checked as Xen checks it (the ref as for
+ * a map, writable for a copy into it, offset and length within the page);
+ * all or nothing. The copy itself is done by the client on the
+ * descriptors handed back (writable only for a copy into the grant), right
+ * after this answer: unlike Xen, nothing is pinned across it; the
+ * descriptor keeps the pages alive, so a grant ended in between only makes
+ * the copy land in pages no one grants any more. */
+int hv_grant_copy(struct hv_conn *c, const struct sim_req *req, uint32_t *pages,
+                  int *fds, unsigned *nfds, uint64_t *bad_seg)
+{
+	struct hv_domain *me = c->dom, *from;
+	unsigned count = req->count, n = 0;
+	struct hv_alloc *alloc_of_fd[SIM_COPY_MAX_SEGS];
+	bool fd_write[SIM_COPY_MAX_SEGS];
+
+	if (count == 0 || count > SIM_COPY_MAX_SEGS || req->flags)
+		return -EINVAL;
+	from = req->domid < DOMID_FIRST_RESERVED ? hv_domain_get((domid_t)req->domid) : NULL;
+	if (!from)
+		return -ESRCH;
+	for (unsigned i = 0; i < count; i++) {
+		grant_ref_t r = req->data[2 * i];
+		uint32_t w = req->data[2 * i + 1];
+		bool to = w & SIM_COPY_TO_GRANT;
+		unsigned off = SIM_COPY_OFFSET(w), len = SIM_COPY_LEN(w), k;
+		struct hv_gref *g;
+		int rc;
+
+		*bad_seg = i;
+		if ((w & ~(SIM_COPY_TO_GRANT | 0x1ffffffu)) || !len || off + len > GV_PAGE_SIZE)
+			return -EINVAL;   /* GNTST_bad_copy_arg */
+		rc = gref_check(from, me, r, to, &g);
+		if (rc)
+			return rc;
+		for (k = n; k > 0 && (alloc_of_fd[k - 1] != g->alloc || fd_write[k - 1] != to); k--)
+			;
+		if (k == 0) {
+			int fd = to ? g->alloc->fd : alloc_ro_fd(g->alloc);
+
+			if (fd < 0)
+				return fd;
+			alloc_of_fd[n] = g->alloc;
+			fd_write[n] = to;
+			fds[n++] = fd;
+			k = n;
+		}
+		pages[2 * i] = k - 1;
+		pages[2 * i + 1] = g->page;
+	}
 	*nfds = n;
 	return 0;
 }
