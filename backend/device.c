@@ -136,10 +136,11 @@ static void dev_unmap_all(struct gvbe_dev *d)
 
 			/* what the queue cost: notifications per request (the figures
 			 * of make bench) and its private memory at the deepest */
-			gv_info("%s: queue %u: %llu requests, %.3f kicks and %.3f interrupts per "
-			        "request%s, %zu kB", d->label, q, (unsigned long long)vq->requests,
-			        vq->kicks / n, vq->interrupts / n, vq->event_idx ? " (event idx)" : "",
-			        gvbe_vq_memory(vq) / 1024);
+			gv_info("%s: queue %u: %llu requests (%llu by grant copy, %llu copy errors), "
+			        "%.3f kicks and %.3f interrupts per request%s, %zu kB", d->label, q,
+			        (unsigned long long)vq->requests, (unsigned long long)vq->copied_reqs,
+			        (unsigned long long)vq->copy_errors, vq->kicks / n, vq->interrupts / n,
+			        vq->event_idx ? " (event idx)" : "", gvbe_vq_memory(vq) / 1024);
 			if (d->vq[q].port != GV_NO_PORT)
 				gv_evtchn_unbind(p, d->vq[q].port);
 			gvbe_qstats_add(&d->retired, &vq->st);
@@ -640,6 +641,7 @@ static int dev_connect(struct gvbe_dev *d, bool takeover, char *err, size_t errl
 		vq->map_batch = d->be->map_batch;
 #endif
 		vq->event_idx = d->driver_features & (1ULL << VIRTIO_RING_F_EVENT_IDX);
+		vq->copy_max = d->be->grant_copy_max;
 		d->vq_live[q] = true;
 		if (have_inflight) {
 			if (num > GV_INFLIGHT_MAX_NUM) {
@@ -669,6 +671,7 @@ static int dev_connect(struct gvbe_dev *d, bool takeover, char *err, size_t errl
 		if (d->virtio_id == VIRTIO_ID_BLK) {
 			vq->handler = gvbe_blk_handle;
 			vq->handler_ctx = &d->blk;
+			vq->fail_status = VIRTIO_BLK_S_IOERR;
 		} else {
 			vq->handler = gvbe_rng_handle;
 			vq->handler_ctx = NULL;
@@ -750,7 +753,8 @@ static void dev_try_connect(struct gvbe_dev *d, bool takeover)
 	}
 	gv_info("%s: connected (%u queue%s of %u, features 0x%llx, %s)", d->label, d->fe_nq,
 	        d->fe_nq > 1 ? "s" : "", d->vq[0].num, (unsigned long long)d->driver_features,
-	        d->persistent ? "persistent pool, map cache" : "map per request");
+	        d->persistent ? "persistent pool, map cache" :
+	        d->be->grant_copy_max ? "grant copy or map per request" : "map per request");
 	/* requests queued before we connected got no kick we could see */
 	for (unsigned q = 0; q < d->fe_nq; q++)
 		serve_queue(d, q);

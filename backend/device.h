@@ -101,6 +101,8 @@ struct gvbe_backend {
 	char disk_root[64];             /* /local/domain/<self>/backend/virtio_disk */
 	struct gvbe_disk_cfg *disks;
 	bool allow_bypass;              /* --allow-bypass: every device */
+	uint32_t grant_copy_max;        /* --grant-copy-max: requests outside a persistent
+	                                   pool of at most this many bytes are grant-copied */
 #ifdef GVBE_BENCH
 	bool bench_direct;              /* --bench-direct (simulation only; make bench) */
 	unsigned map_batch;             /* --map-batch 1 (make bench); 0: batched */
