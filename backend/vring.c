@@ -358,7 +358,7 @@ static bool want_copy(struct gvbe_vq *vq, struct gvbe_req *r)
 	unsigned pages = 0;
 
 	if (vq->cache || !vq->copy_max || !vq->p->ops->grant_copy ||
-	    ch->read_bytes + ch->write_bytes > vq->copy_max)
+	    ch->read_bytes + ch->write_bytes > (uint64_t)vq->copy_max + GVBE_COPY_SLACK)
 		return false;
 #ifdef GVBE_BENCH
 	if (vq->direct || vq->map_batch == 1)

@@ -23,6 +23,9 @@
  * the most bytes a request may have to be copied, at most */
 #define GVBE_COPY_MAX_LIMIT   (128u * 1024)
 #define GVBE_COPY_MAX_PAGES   (GVBE_COPY_MAX_LIMIT / GV_PAGE_SIZE + 8)
+/* what a request may have beside its data and still count as copy_max
+ * bytes: a virtio-blk header (16) and status (1) */
+#define GVBE_COPY_SLACK       512u
 
 struct gvbe_mapcache;
 #ifdef GVBE_BENCH
@@ -164,8 +167,9 @@ struct gvbe_vq {
 	unsigned inflight;              /* taken from the ring, not yet completed */
 	struct gvbe_mapcache *cache;    /* NULL: map and unmap per request */
 	uint32_t copy_max;              /* without a cache: requests of at most this many
-	                                   bytes (all descriptors) are grant-copied, not
-	                                   mapped; 0: never (gvbe_vq_init: GVBE_COPY_MAX_DEFAULT) */
+	                                   bytes (all descriptors, less GVBE_COPY_SLACK) are
+	                                   grant-copied, not mapped; 0: never
+	                                   (gvbe_vq_init: GVBE_COPY_MAX_DEFAULT) */
 	uint64_t copied_reqs, copy_errors;
 	int fail_status;                /* a grant-copied request whose data cannot be
 	                                   copied out gets this in its last writable

@@ -467,6 +467,14 @@ static int row_index(struct table *t, const char *name)
 	return (int)t->nrows++;
 }
 
+static int row_find(const struct table *t, const char *name)
+{
+	for (unsigned i = 0; i < t->nrows; i++)
+		if (!strcmp(t->rows[i], name))
+			return (int)i;
+	return -1;
+}
+
 static int wl_index(const char *name)
 {
 	for (unsigned k = 0; k < NWORKLOADS; k++)
@@ -551,6 +559,20 @@ static int report(const char *in, const char *json, const char *dat, const char 
 			       c->fe_us, c->be_us, c->hv_us, dc->have ? c->iops / dc->iops : NAN,
 			       c->errors ? "  ERRORS" : "");
 		}
+		printf("\n");
+	}
+
+	/* the grant strategy's two backend paths, same run */
+	if (row_find(&t, "grant-copy") >= 0 && row_find(&t, "grant") >= 0) {
+		int gc = row_find(&t, "grant-copy"), gm = row_find(&t, "grant");
+
+		printf("grant copy vs map+unmap (IOPS of grant-copy / IOPS of grant, same run):\n");
+		for (unsigned k = 0; k < NWORKLOADS; k++)
+			if (t.c[gc][k].have && t.c[gm][k].have)
+				printf("  %-18s %6.2f  (be us/r %.2f vs %.2f, hv us/r %.2f vs %.2f)\n",
+				       workloads[k].name, t.c[gc][k].iops / t.c[gm][k].iops,
+				       t.c[gc][k].be_us, t.c[gm][k].be_us, t.c[gc][k].hv_us,
+				       t.c[gm][k].hv_us);
 		printf("\n");
 	}
 

@@ -9,6 +9,9 @@
 #   pool             guest --dma pool, app buffers in the pool (zero copy), map cache
 #   bounce           guest --dma bounce (one copy in the guest), map cache
 #   grant            guest --dma grant: map+unmap per request, one batch per direction
+#                    (backend --grant-copy-max 0)
+#   grant-copy       guest --dma grant, backend --grant-copy-max 131072: grant copy for
+#                    requests up to 128 KiB (1 MiB ones are still mapped)
 #   grant-unbatched  the same, backend --map-batch 1: one map call per page
 #   memcpy           the copy limit: one core copying buffers of the same sizes
 # Then gv-bench report prints the table (ratios to direct), writes
@@ -23,7 +26,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 B=${GV_BUILD:-$top/build}
 out=$top/bench/out
 SECS=3 WARM=0.3 quick=0 disk=1 ram=1
-ROWS="direct pool bounce grant grant-unbatched"
+ROWS="direct pool bounce grant grant-copy grant-unbatched"
 cmdline="make bench${*:+ BENCH_ARGS=\"$*\"}"
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -84,8 +87,9 @@ for row in $ROWS; do
 	direct) be_args=--bench-direct fe_args="--dma pool --app-pool" ;;
 	pool) be_args= fe_args="--dma pool --app-pool" ;;
 	bounce) be_args= fe_args="--dma bounce" ;;
-	grant) be_args= fe_args="--dma grant" ;;
-	grant-unbatched) be_args="--map-batch 1" fe_args="--dma grant" ;;
+	grant) be_args="--grant-copy-max 0" fe_args="--dma grant" ;;
+	grant-copy) be_args="--grant-copy-max 131072" fe_args="--dma grant" ;;
+	grant-unbatched) be_args="--map-batch 1 --grant-copy-max 0" fe_args="--dma grant" ;;
 	*) echo "bench: unknown row $row"; exit 2 ;;
 	esac
 	be_args="$be_args ${GV_BENCH_BE_ARGS:-}"
