@@ -160,6 +160,8 @@ static int dispatch(struct hv_conn *c, const struct sim_req *req, size_t len,
 
 	if (len != want)
 		return -EPROTO;
+	/* a new request: the client finished the copies of its last GRANT_COPY */
+	hv_copy_release(c);
 	switch (req->op) {
 	case SIM_OP_HELLO:
 		if (req->magic != SIM_PROTO_MAGIC)
