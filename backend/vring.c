@@ -368,9 +368,16 @@ static bool want_copy(struct gvbe_vq *vq, struct gvbe_req *r)
 		pages += ch->seg[s].npages;
 	if (pages > GVBE_COPY_MAX_PAGES)
 		return false;
-	if (!r->cbuf)
+	if (!r->cbuf) {
+		/* bounded: past GVBE_COPY_BUFS requests in flight, map */
+		if (vq->ncbufs >= GVBE_COPY_BUFS)
+			return false;
 		r->cbuf = aligned_alloc(GV_PAGE_SIZE, (size_t)GVBE_COPY_MAX_PAGES * GV_PAGE_SIZE);
-	return r->cbuf != NULL;
+		if (!r->cbuf)
+			return false;
+		vq->ncbufs++;
+	}
+	return true;
 }
 
 /* Maps the pages of the segments of one direction in [first, first+n). */
@@ -645,6 +652,7 @@ void gvbe_vq_fini(struct gvbe_vq *vq)
 	vq->nreqs = 0;
 	vq->free_reqs = NULL;
 	vq->inflight = 0;
+	vq->ncbufs = 0;
 }
 
 size_t gvbe_vq_memory(const struct gvbe_vq *vq)

@@ -23,6 +23,9 @@
  * the most bytes a request may have to be copied, at most */
 #define GVBE_COPY_MAX_LIMIT   (128u * 1024)
 #define GVBE_COPY_MAX_PAGES   (GVBE_COPY_MAX_LIMIT / GV_PAGE_SIZE + 8)
+/* requests of one queue that keep a copy buffer (the others map): 32 x
+ * 160 KiB = 5 MiB a queue at most */
+#define GVBE_COPY_BUFS        32u
 /* what a request may have beside its data and still count as copy_max
  * bytes: a virtio-blk header (16) and status (1) */
 #define GVBE_COPY_SLACK       512u
@@ -171,6 +174,7 @@ struct gvbe_vq {
 	                                   grant-copied, not mapped; 0: never
 	                                   (gvbe_vq_init: GVBE_COPY_MAX_DEFAULT) */
 	uint64_t copied_reqs, copy_errors;
+	unsigned ncbufs;                /* requests holding a copy buffer */
 	int fail_status;                /* a grant-copied request whose data cannot be
 	                                   copied out gets this in its last writable
 	                                   byte (virtio-blk: IOERR); -1: none */
@@ -196,7 +200,7 @@ struct gvbe_vq {
 
 /* The default of copy_max (--grant-copy-max), from bench/run.sh's grant-map and
  * grant-copy rows (docs/benchmarks.md) */
-#define GVBE_COPY_MAX_DEFAULT (64u * 1024)
+#define GVBE_COPY_MAX_DEFAULT (128u * 1024)
 
 /* Sets up vq over the three mapped areas. Does not map anything itself. */
 int  gvbe_vq_init(struct gvbe_vq *vq, struct gv_platform *p, domid_t from, unsigned index,
