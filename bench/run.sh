@@ -14,6 +14,8 @@
 #                    requests up to 128 KiB (1 MiB ones are still mapped)
 #   grant-unbatched  the same, backend --map-batch 1: one map call per page
 #   memcpy           the copy limit: one core copying buffers of the same sizes
+# then gv-grantops (one grant operation's cost per size, same gv-simxen) and
+# gv-bench rss (gv-backend's memory over 10^6 requests).
 # Then gv-bench report prints the table (ratios to direct), writes
 # bench/out/results.json, and gnuplot draws bench/out/chart.png.
 #
@@ -112,6 +114,12 @@ done
 echo "[memcpy] the copy limit, one core"
 "$B/gv-bench" memcpy --secs "$SECS" >> "$results" || failed=1
 
+# One grant operation's cost per size on this simulated Xen (docs/benchmarks.md,
+# "How the simulation's costs relate to Xen's"), against its null round trip.
+echo "[grantops] one grant operation per size"
+grantops=$("$B/gv-grantops" --iters "$([ "$quick" = 1 ] && echo 200 || echo 1000)") ||
+	{ echo "bench: gv-grantops failed"; failed=1; }
+
 # Backend memory bounded: gv-backend's resident memory before and after many
 # 4 KiB requests (a print, not a test): 10^6 through bounce (the map cache)
 # and 10^6 through grant (grant copy; ~90 s here) (--quick: 10^5 each).
@@ -136,6 +144,7 @@ done
 
 "$B/gv-bench" report "$results" "$out/results.json" "$out/chart.dat" "$cmdline" "$machine" ||
 	failed=1
+printf '%s\n\n' "$grantops"
 printf '%s' "$rss_lines"
 echo "bench: $cmdline"
 echo "machine: $machine"
