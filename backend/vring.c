@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include "mapcache.h"
 #include "vring.h"
 #ifdef GVBE_BENCH
@@ -372,9 +373,14 @@ static bool want_copy(struct gvbe_vq *vq, struct gvbe_req *r)
 		/* bounded: past GVBE_COPY_BUFS requests in flight, map */
 		if (vq->ncbufs >= GVBE_COPY_BUFS)
 			return false;
-		r->cbuf = aligned_alloc(GV_PAGE_SIZE, (size_t)GVBE_COPY_MAX_PAGES * GV_PAGE_SIZE);
-		if (!r->cbuf)
+		/* its own mapping: the pages go back to the system when the
+		 * device disconnects, whatever the allocator keeps */
+		void *b = mmap(NULL, (size_t)GVBE_COPY_MAX_PAGES * GV_PAGE_SIZE,
+		               PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (b == MAP_FAILED)
 			return false;
+		r->cbuf = b;
 		vq->ncbufs++;
 	}
 	return true;
@@ -641,7 +647,8 @@ void gvbe_vq_fini(struct gvbe_vq *vq)
 		if (r->inflight)
 			req_unmap_all(r);
 		gvbe_chain_fini(&r->own_ch);
-		free(r->cbuf);
+		if (r->cbuf)
+			munmap(r->cbuf, (size_t)GVBE_COPY_MAX_PAGES * GV_PAGE_SIZE);
 		free(r);
 	}
 	free(vq->reqs);
