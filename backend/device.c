@@ -471,6 +471,7 @@ static int map_area(struct gvbe_dev *d, unsigned q, unsigned a, const char *fmt,
 	}
 	d->area[q][a].addr = addr;
 	d->area[q][a].count = n;
+	d->area[q][a].ref0 = refs[0];
 	return 0;
 }
 
@@ -641,7 +642,21 @@ static int dev_connect(struct gvbe_dev *d, bool takeover, char *err, size_t errl
 		vq->map_batch = d->be->map_batch;
 #endif
 		vq->event_idx = d->driver_features & (1ULL << VIRTIO_RING_F_EVENT_IDX);
-		vq->copy_max = d->be->grant_copy_max;
+		vq->copy_max = d->persistent ? 0 : d->be->grant_copy_max;
+		if (vq->copy_max) {
+			/* one byte of the descriptor area (granted to us for the
+			 * queue's life): a platform that cannot grant-copy (an old
+			 * gntdev) maps every request instead */
+			uint8_t byte;
+			struct gv_copy_seg seg = { .ref = d->area[q][0].ref0, .len = 1, .local = &byte };
+
+			rc = gv_grant_copy(p, d->fe, 1, &seg);
+			if (rc < 0) {
+				gv_warn("%s: queue %u: grant copy refused (%s): every request is "
+				        "mapped", d->label, q, strerror(-rc));
+				vq->copy_max = 0;
+			}
+		}
 		d->vq_live[q] = true;
 		if (have_inflight) {
 			if (num > GV_INFLIGHT_MAX_NUM) {

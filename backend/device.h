@@ -52,7 +52,7 @@ struct gvbe_backend;
  *                      allowed only under an xl-disk-dir of the configuration */
 enum gvbe_dev_kind { GVBE_KIND_VIRTIO, GVBE_KIND_XL_DISK, GVBE_KINDS };
 
-struct gvbe_dev_area { void *addr; unsigned count; };
+struct gvbe_dev_area { void *addr; unsigned count; grant_ref_t ref0; };
 
 struct gvbe_dev {
 	struct gvbe_backend *be;
