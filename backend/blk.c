@@ -57,6 +57,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <limits.h>
 #include <liburing.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -315,32 +316,48 @@ static bool direct_ok(const struct gvbe_blk *b, const struct iovec *iov, int n, 
 	return true;
 }
 
-/* Reads (or writes) the whole iovec at off; returns bytes moved or -errno. */
-static int64_t io_full(int fd, struct iovec *iov, int n, uint64_t off, bool write)
+/* Reads (or writes) the whole iovec at off, one preadv/pwritev for all of
+ * it where the kernel moves it at once (a request's pages are often not
+ * contiguous in our mappings: one system call per page otherwise); returns
+ * bytes moved or -errno. iov itself is not changed. */
+static int64_t io_full(int fd, const struct iovec *iov, int n, uint64_t off, bool write)
 {
+	struct iovec v[GVBE_REQ_MAX_PAGES];
 	int64_t done = 0;
+	int at = 0;
 
-	for (int k = 0; k < n; k++) {
-		char *p = iov[k].iov_base;
-		size_t left = iov[k].iov_len;
+	if (n < 0 || n > (int)GVBE_REQ_MAX_PAGES)
+		return -EINVAL;
+	memcpy(v, iov, (size_t)n * sizeof(*v));
+	for (;;) {
+		ssize_t got;
+		int cnt;
 
-		while (left) {
-			ssize_t got = write ? pwrite(fd, p, left, (off_t)off)
-			                    : pread(fd, p, left, (off_t)off);
+		while (at < n && !v[at].iov_len)
+			at++;
+		if (at == n)
+			return done;
+		cnt = n - at < IOV_MAX ? n - at : IOV_MAX;
+		got = write ? pwritev(fd, v + at, cnt, (off_t)off) : preadv(fd, v + at, cnt, (off_t)off);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			return -errno;
+		if (got == 0)
+			return -EIO;    /* the image shrank under us */
+		done += got;
+		off += (uint64_t)got;
+		/* skip what moved; a short transfer goes on from there */
+		while (got > 0) {
+			size_t take = (size_t)got < v[at].iov_len ? (size_t)got : v[at].iov_len;
 
-			if (got < 0 && errno == EINTR)
-				continue;
-			if (got < 0)
-				return -errno;
-			if (got == 0)
-				return -EIO;    /* the image shrank under us */
-			p += got;
-			left -= (size_t)got;
-			off += (uint64_t)got;
-			done += got;
+			v[at].iov_base = (char *)v[at].iov_base + take;
+			v[at].iov_len -= take;
+			got -= (ssize_t)take;
+			if (!v[at].iov_len)
+				at++;
 		}
 	}
-	return done;
 }
 
 /* Copies len bytes between buf and bytes [off, off+len) of one part of the

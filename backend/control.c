@@ -382,6 +382,8 @@ static void json_device(FILE *f, struct gvbe_backend *be, struct gvbe_dev *d)
 		json_u64(f, "interrupts", vq->interrupts, true);
 		fprintf(f, "\"event_idx\": %s, ", vq->event_idx ? "true" : "false");
 		json_u64(f, "memory_bytes", gvbe_vq_memory(vq), true);
+		json_u64(f, "grant_copied", vq->copied_reqs, true);
+		json_u64(f, "grant_copy_errors", vq->copy_errors, true);
 		fprintf(f, "\"map_cache\": ");
 		if (d->cache[q]) {
 			struct gvbe_mapcache_stats ms;

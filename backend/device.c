@@ -136,10 +136,11 @@ static void dev_unmap_all(struct gvbe_dev *d)
 
 			/* what the queue cost: notifications per request (the figures
 			 * of make bench) and its private memory at the deepest */
-			gv_info("%s: queue %u: %llu requests, %.3f kicks and %.3f interrupts per "
-			        "request%s, %zu kB", d->label, q, (unsigned long long)vq->requests,
-			        vq->kicks / n, vq->interrupts / n, vq->event_idx ? " (event idx)" : "",
-			        gvbe_vq_memory(vq) / 1024);
+			gv_info("%s: queue %u: %llu requests (%llu by grant copy, %llu copy errors), "
+			        "%.3f kicks and %.3f interrupts per request%s, %zu kB", d->label, q,
+			        (unsigned long long)vq->requests, (unsigned long long)vq->copied_reqs,
+			        (unsigned long long)vq->copy_errors, vq->kicks / n, vq->interrupts / n,
+			        vq->event_idx ? " (event idx)" : "", gvbe_vq_memory(vq) / 1024);
 			if (d->vq[q].port != GV_NO_PORT)
 				gv_evtchn_unbind(p, d->vq[q].port);
 			gvbe_qstats_add(&d->retired, &vq->st);
@@ -508,6 +509,7 @@ static int map_area(struct gvbe_dev *d, unsigned q, unsigned a, const char *fmt,
 	}
 	d->area[q][a].addr = addr;
 	d->area[q][a].count = n;
+	d->area[q][a].ref0 = refs[0];
 	return 0;
 }
 
@@ -678,6 +680,21 @@ static int dev_connect(struct gvbe_dev *d, bool takeover, char *err, size_t errl
 		vq->map_batch = d->be->map_batch;
 #endif
 		vq->event_idx = d->driver_features & (1ULL << VIRTIO_RING_F_EVENT_IDX);
+		vq->copy_max = d->persistent ? 0 : d->be->grant_copy_max;
+		if (vq->copy_max) {
+			/* one byte of the descriptor area (granted to us for the
+			 * queue's life): a platform that cannot grant-copy (an old
+			 * gntdev) maps every request instead */
+			uint8_t byte;
+			struct gv_copy_seg seg = { .ref = d->area[q][0].ref0, .len = 1, .local = &byte };
+
+			rc = gv_grant_copy(p, d->fe, 1, &seg);
+			if (rc < 0) {
+				gv_warn("%s: queue %u: grant copy refused (%s): every request is "
+				        "mapped", d->label, q, strerror(-rc));
+				vq->copy_max = 0;
+			}
+		}
 		d->vq_live[q] = true;
 		if (have_inflight) {
 			if (num > GV_INFLIGHT_MAX_NUM) {
@@ -707,6 +724,7 @@ static int dev_connect(struct gvbe_dev *d, bool takeover, char *err, size_t errl
 		if (d->virtio_id == VIRTIO_ID_BLK) {
 			vq->handler = gvbe_blk_handle;
 			vq->handler_ctx = &d->blk;
+			vq->fail_status = VIRTIO_BLK_S_IOERR;
 		} else {
 			vq->handler = gvbe_rng_handle;
 			vq->handler_ctx = NULL;
@@ -788,7 +806,8 @@ static void dev_try_connect(struct gvbe_dev *d, bool takeover)
 	}
 	gv_info("%s: connected (%u queue%s of %u, features 0x%llx, %s)", d->label, d->fe_nq,
 	        d->fe_nq > 1 ? "s" : "", d->vq[0].num, (unsigned long long)d->driver_features,
-	        d->persistent ? "persistent pool, map cache" : "map per request");
+	        d->persistent ? "persistent pool, map cache" :
+	        d->be->grant_copy_max ? "grant copy or map per request" : "map per request");
 	/* requests queued before we connected got no kick we could see */
 	for (unsigned q = 0; q < d->fe_nq; q++)
 		serve_queue(d, q);

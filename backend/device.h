@@ -54,7 +54,7 @@ struct gvbe_backend;
  *                      allowed only under an xl-disk-dir of the configuration */
 enum gvbe_dev_kind { GVBE_KIND_VIRTIO, GVBE_KIND_XL_DISK, GVBE_KINDS };
 
-struct gvbe_dev_area { void *addr; unsigned count; };
+struct gvbe_dev_area { void *addr; unsigned count; grant_ref_t ref0; };
 
 struct gvbe_dev {
 	struct gvbe_backend *be;
@@ -104,6 +104,8 @@ struct gvbe_backend {
 	char disk_root[64];             /* /local/domain/<self>/backend/virtio_disk */
 	struct gvbe_disk_cfg *disks;
 	bool allow_bypass;              /* --allow-bypass: every device */
+	uint32_t grant_copy_max;        /* --grant-copy-max: requests outside a persistent
+	                                   pool of at most this many bytes are grant-copied */
 #ifdef GVBE_BENCH
 	bool bench_direct;              /* --bench-direct (simulation only; make bench) */
 	unsigned map_batch;             /* --map-batch 1 (make bench); 0: batched */

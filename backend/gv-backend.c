@@ -82,6 +82,11 @@ static void usage(FILE *f)
 	"        disk = [\"...,specification=virtio,backendtype=standalone,grant_usage=1,\n"
 	"        target=PATH\"]) when PATH resolves into DIR. Repeatable; also\n"
 	"        xl-disk-dir DIR in --config. Without any, such disks are refused.\n"
+	"    --grant-copy-max BYTES\n"
+	"        A request of a driver without a persistent pool (grant strategy) with\n"
+	"        at most BYTES of data is served by grant copy (GNTTABOP_copy: no\n"
+	"        mapping), larger ones by map and unmap. 0: always map. Default and\n"
+	"        most 131072 (measured: docs/benchmarks.md).\n"
 	"    --poll-us N\n"
 	"        While I/O is in flight or a request came within the last N microseconds,\n"
 	"        look at the rings for up to N us before sleeping (0..1000, default 0:\n"
@@ -249,10 +254,12 @@ int main(int argc, char **argv)
 		{ "foreground", no_argument, NULL, 'F' },
 		{ "io", required_argument, NULL, 'I' },
 		{ "poll-us", required_argument, NULL, 'W' },
+		{ "grant-copy-max", required_argument, NULL, 'G' },
 		{ 0 }
 	};
 	struct gv_platform_opts popts = { GV_PLATFORM_AUTO, NULL, -1 };
-	struct gvbe_backend be = { .aio_efd = -1, .open_efd = -1 };
+	struct gvbe_backend be = { .aio_efd = -1, .open_efd = -1,
+	                            .grant_copy_max = GVBE_COPY_MAX_DEFAULT };
 	struct gvbe_service svc = { .control_fd = -1 };
 	struct gvbe_disk_cfg d;
 	char err[512], ctlbuf[300];
@@ -360,6 +367,18 @@ int main(int argc, char **argv)
 		case 'v':
 			gv_log_threshold = GV_LOG_DEBUG;
 			break;
+		case 'G': {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+
+			if (end == optarg || *end || v > GVBE_COPY_MAX_LIMIT) {
+				fprintf(stderr, "gv-backend: --grant-copy-max %s: expected 0..%u bytes\n",
+				        optarg, GVBE_COPY_MAX_LIMIT);
+				return 1;
+			}
+			be.grant_copy_max = (uint32_t)v;
+			break;
+		}
 #ifdef GVBE_BENCH
 		case 'D':
 			be.bench_direct = true;

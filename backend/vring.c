@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include "mapcache.h"
 #include "vring.h"
 #ifdef GVBE_BENCH
@@ -200,6 +201,10 @@ int gvbe_vq_parse_chain(const volatile struct vring_desc *desc, unsigned num, ui
 
 /* ---- mapping a request ---------------------------------------------------- */
 
+static int copy_range(struct gv_platform *p, domid_t from, grant_ref_t gref, uint32_t off,
+                      void *local, uint64_t len, bool to_grant, struct gv_copy_seg *cs,
+                      unsigned max);
+
 static int indirect_copy_in(void *ctx, grant_ref_t gref, uint32_t off, void *dst, size_t len)
 {
 	struct gvbe_vq *vq = ctx;
@@ -210,6 +215,10 @@ static int indirect_copy_in(void *ctx, grant_ref_t gref, uint32_t off, void *dst
 
 	if (n > sizeof(refs) / sizeof(refs[0]))
 		return -E2BIG;
+	/* one grant copy where the platform has it: no mapping at all */
+	rc = copy_range(vq->p, vq->from, gref, off, dst, len, false, NULL, 0);
+	if (rc != -ENOSYS)
+		return rc;
 	for (unsigned k = 0; k < n; k++)
 		refs[k] = gref + k;
 	rc = gv_map(vq->p, vq->from, n, refs, 0, NULL, &addr);
@@ -218,6 +227,163 @@ static int indirect_copy_in(void *ctx, grant_ref_t gref, uint32_t off, void *dst
 	memcpy(dst, (char *)addr + off, len);
 	gv_unmap(vq->p, addr, n);
 	return 0;
+}
+
+/* The grant-copy segments of bytes [off, off+len) from the start of page
+ * gref (refs gref, gref+1, ...) to or from local (contiguous), appended to
+ * cs[*n..max); with cs NULL, copies them at once. 0 or -errno. */
+static int copy_range(struct gv_platform *p, domid_t from, grant_ref_t gref, uint32_t off,
+                      void *local, uint64_t len, bool to_grant, struct gv_copy_seg *cs,
+                      unsigned max)
+{
+	struct gv_copy_seg own[GVBE_COPY_MAX_PAGES];
+	unsigned n = 0;
+
+	if (!cs) {
+		cs = own;
+		max = GVBE_COPY_MAX_PAGES;
+	}
+	while (len) {
+		uint32_t in = off % GV_PAGE_SIZE;
+		uint32_t chunk = GV_PAGE_SIZE - in < len ? GV_PAGE_SIZE - in : (uint32_t)len;
+
+		if (n == max)
+			return -E2BIG;
+		cs[n++] = (struct gv_copy_seg){ .ref = gref + off / GV_PAGE_SIZE, .offset = (uint16_t)in,
+		                                .len = (uint16_t)chunk,
+		                                .flags = to_grant ? GV_COPY_TO_GRANT : 0,
+		                                .local = local };
+		local = (char *)local + chunk;
+		off += chunk;
+		len -= chunk;
+	}
+	if (cs != own)
+		return (int)n;
+	return n ? gv_grant_copy(p, from, n, cs) : 0;
+}
+
+/* Grant copy instead of a mapping: the segments of one direction in
+ * [first, first+n) get pages of r->cbuf (in order, so a segment's pages
+ * are contiguous); readable ones are copied in now, writable ones zeroed
+ * (nothing of an earlier request can leak) and copied out at completion. */
+static int copy_direction(struct gvbe_req *r, unsigned first, unsigned n, bool write)
+{
+	struct gvbe_chain *ch = r->ch;
+	struct gv_copy_seg cs[GVBE_COPY_MAX_PAGES];
+	unsigned ncs = 0;
+
+	for (unsigned s = first; s < first + n; s++) {
+		struct gvbe_seg *sg = &ch->seg[s];
+		uint8_t *at;
+		int k;
+
+		if (sg->write != write || !sg->npages)
+			continue;
+		if (sg->npages > GVBE_COPY_MAX_PAGES - r->npages ||
+		    (write && r->ncopy_out == GVBE_COPY_MAX_PAGES))
+			return -E2BIG;
+		sg->page0 = r->npages;
+		for (unsigned k2 = 0; k2 < sg->npages; k2++)
+			r->pages[r->npages + k2] = r->cbuf + (size_t)(r->npages + k2) * GV_PAGE_SIZE;
+		at = r->cbuf + (size_t)r->npages * GV_PAGE_SIZE + sg->off;
+		r->npages += sg->npages;
+		if (write) {
+			memset(at, 0, sg->len);
+			r->copy_out[r->ncopy_out++] = (uint16_t)s;
+			continue;
+		}
+		k = copy_range(r->vq->p, r->vq->from, sg->gref, sg->off, at, sg->len, false,
+		               cs + ncs, GVBE_COPY_MAX_PAGES - ncs);
+		if (k < 0)
+			return k;
+		ncs += (unsigned)k;
+	}
+	return ncs ? gv_grant_copy(r->vq->p, r->vq->from, ncs, cs) : 0;
+}
+
+/* Completion of a grant-copied request: its writable segments go back.
+ * 0, or -errno when some could not (a grant the driver ended or made
+ * read-only: on real Xen the others may have been copied). */
+static int copy_out(struct gvbe_req *r)
+{
+	struct gv_copy_seg cs[GVBE_COPY_MAX_PAGES];
+	unsigned ncs = 0;
+
+	for (unsigned i = 0; i < r->ncopy_out; i++) {
+		const struct gvbe_seg *sg = &r->ch->seg[r->copy_out[i]];
+		int k = copy_range(r->vq->p, r->vq->from, sg->gref, sg->off,
+		                   (uint8_t *)r->pages[sg->page0] + sg->off, sg->len, true,
+		                   cs + ncs, GVBE_COPY_MAX_PAGES - ncs);
+
+		if (k < 0)
+			return k;
+		ncs += (unsigned)k;
+	}
+	return ncs ? gv_grant_copy(r->vq->p, r->vq->from, ncs, cs) : 0;
+}
+
+/* The data could not be copied out: the request failed after all. Like
+ * QEMU's xen-block, whose grant copy after the read decides the answer:
+ * the device type's failure status (vq->fail_status) goes alone into the
+ * last writable byte. Returns the used length: 1 if it got there, else 0. */
+static uint32_t copy_out_failed(struct gvbe_req *r)
+{
+	const struct gvbe_chain *ch = r->ch;
+	const struct gvbe_seg *sg = NULL;
+	uint8_t *last;
+
+	r->vq->copy_errors++;
+	if (r->vq->fail_status < 0)
+		return 0;
+	for (unsigned s = ch->nseg; s > ch->nread && !sg; s--)
+		if (ch->seg[s - 1].len)
+			sg = &ch->seg[s - 1];
+	for (unsigned i = 0; sg && i < r->ncopy_out; i++)
+		if (&ch->seg[r->copy_out[i]] == sg)
+			break;
+		else if (i + 1 == r->ncopy_out)
+			sg = NULL;
+	if (!sg)
+		return 0;       /* no writable byte, or its page was never set up */
+	last = (uint8_t *)r->pages[sg->page0] + sg->off + sg->len - 1;
+	*last = (uint8_t)r->vq->fail_status;
+	return copy_range(r->vq->p, r->vq->from, sg->gref, sg->off + sg->len - 1, last, 1, true,
+	                  NULL, 0) == 0 ? 1 : 0;
+}
+
+/* Whether r goes by grant copy: no persistent pool (or bench mode), small
+ * enough, and a buffer for it. */
+static bool want_copy(struct gvbe_vq *vq, struct gvbe_req *r)
+{
+	const struct gvbe_chain *ch = r->ch;
+	unsigned pages = 0;
+
+	if (vq->cache || !vq->copy_max || !vq->p->ops->grant_copy ||
+	    ch->read_bytes + ch->write_bytes > (uint64_t)vq->copy_max + GVBE_COPY_SLACK)
+		return false;
+#ifdef GVBE_BENCH
+	if (vq->direct || vq->map_batch == 1)
+		return false;
+#endif
+	for (unsigned s = 0; s < ch->nseg; s++)
+		pages += ch->seg[s].npages;
+	if (pages > GVBE_COPY_MAX_PAGES)
+		return false;
+	if (!r->cbuf) {
+		/* bounded: past GVBE_COPY_BUFS requests in flight, map */
+		if (vq->ncbufs >= GVBE_COPY_BUFS)
+			return false;
+		/* its own mapping: the pages go back to the system when the
+		 * device disconnects, whatever the allocator keeps */
+		void *b = mmap(NULL, (size_t)GVBE_COPY_MAX_PAGES * GV_PAGE_SIZE,
+		               PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (b == MAP_FAILED)
+			return false;
+		r->cbuf = b;
+		vq->ncbufs++;
+	}
+	return true;
 }
 
 /* Maps the pages of the segments of one direction in [first, first+n). */
@@ -316,6 +482,10 @@ int gvbe_req_map(struct gvbe_req *r, unsigned first, unsigned n)
 		need += ch->seg[s].npages;
 	if (need > GVBE_REQ_MAX_PAGES - r->npages)
 		return -E2BIG;
+	if (r->copy) {
+		rc = copy_direction(r, first, n, false);
+		return rc < 0 ? rc : copy_direction(r, first, n, true);
+	}
 	rc = map_direction(r, first, n, false);
 	if (rc < 0)
 		return rc;
@@ -459,6 +629,8 @@ int gvbe_vq_init(struct gvbe_vq *vq, struct gv_platform *p, domid_t from, unsign
 	vq->used = used;
 	vq->indirect_ok = indirect_ok;
 	vq->cache = cache;
+	vq->copy_max = GVBE_COPY_MAX_DEFAULT;
+	vq->fail_status = -1;
 	vq->port = GV_NO_PORT;
 	/* the driver zeroed its pages; we own used idx from here, starting at 0 */
 	vq->used->flags = 0;
@@ -475,6 +647,8 @@ void gvbe_vq_fini(struct gvbe_vq *vq)
 		if (r->inflight)
 			req_unmap_all(r);
 		gvbe_chain_fini(&r->own_ch);
+		if (r->cbuf)
+			munmap(r->cbuf, (size_t)GVBE_COPY_MAX_PAGES * GV_PAGE_SIZE);
 		free(r);
 	}
 	free(vq->reqs);
@@ -485,11 +659,17 @@ void gvbe_vq_fini(struct gvbe_vq *vq)
 	vq->nreqs = 0;
 	vq->free_reqs = NULL;
 	vq->inflight = 0;
+	vq->ncbufs = 0;
 }
 
 size_t gvbe_vq_memory(const struct gvbe_vq *vq)
 {
-	return vq->num * sizeof(*vq->reqs) +
+	size_t copybufs = 0;
+
+	for (unsigned k = 0; k < vq->nreqs; k++)
+		if (vq->reqs[k]->cbuf)
+			copybufs += (size_t)GVBE_COPY_MAX_PAGES * GV_PAGE_SIZE;
+	return vq->num * sizeof(*vq->reqs) + copybufs +
 	       vq->nreqs * (sizeof(struct gvbe_req) +
 	                    vq->num * (sizeof(struct gvbe_seg) + sizeof(struct vring_desc)));
 }
@@ -562,6 +742,8 @@ void gvbe_req_complete(struct gvbe_req *r, uint32_t len)
 
 	if (len > r->ch->write_bytes)
 		len = (uint32_t)r->ch->write_bytes;
+	if (r->copy && r->ncopy_out && copy_out(r) < 0)
+		len = copy_out_failed(r);
 	/* grant mode: nothing stays mapped once the driver can see the
 	 * completion, so it may end its grants right away */
 	req_unmap_all(r);
@@ -622,6 +804,10 @@ static void vq_start(struct gvbe_vq *vq, struct gvbe_req *r)
 	r->npages = 0;
 	r->nunmap = 0;
 	r->mapped = false;
+	r->ncopy_out = 0;
+	r->copy = want_copy(vq, r);
+	if (r->copy)
+		vq->copied_reqs++;
 	r->inflight = true;
 	r->t0 = gvbe_now_ns();
 #ifdef GVBE_BENCH

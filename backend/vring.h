@@ -19,6 +19,16 @@
 #define GVBE_MAX_QUEUE_SIZE   256u   /* max-queue-size */
 #define GVBE_REQ_MAX_PAGES    640u   /* pages one request may map (<= SIM_MAX_BATCH) */
 #define GVBE_REQ_MAX_RANGES   16u    /* discard / write-zeroes segments of one request */
+/* Grant copy instead of map + unmap (requests outside a persistent pool):
+ * the most bytes a request may have to be copied, at most */
+#define GVBE_COPY_MAX_LIMIT   (128u * 1024)
+#define GVBE_COPY_MAX_PAGES   (GVBE_COPY_MAX_LIMIT / GV_PAGE_SIZE + 8)
+/* requests of one queue that keep a copy buffer (the others map): 32 x
+ * 160 KiB = 5 MiB a queue at most */
+#define GVBE_COPY_BUFS        32u
+/* what a request may have beside its data and still count as copy_max
+ * bytes: a virtio-blk header (16) and status (1) */
+#define GVBE_COPY_SLACK       512u
 
 struct gvbe_mapcache;
 #ifdef GVBE_BENCH
@@ -93,6 +103,13 @@ struct gvbe_req {
 	struct { void *addr; unsigned count; } unmap[8]; /* batches to unmap after */
 	unsigned nunmap;
 	bool mapped;                    /* the handler mapped every segment */
+	/* grant copy (vq->copy_max): pages[] point into cbuf, a private
+	 * page-aligned buffer copied in at map time (device-readable
+	 * segments) and out at completion (device-writable ones) */
+	bool copy;
+	unsigned ncopy_out;             /* writable segments set up for copying out */
+	uint16_t copy_out[GVBE_COPY_MAX_PAGES];   /* their indices in ch->seg */
+	uint8_t *cbuf;                  /* GVBE_COPY_MAX_PAGES pages, allocated on first use */
 	struct iovec iov[GVBE_REQ_MAX_PAGES];   /* the handler's data iovecs */
 	/* scratch for one batch: distinct refs, and each page's slot among them */
 	grant_ref_t uref[GVBE_REQ_MAX_PAGES];
@@ -152,6 +169,15 @@ struct gvbe_vq {
 	struct gvbe_req *free_reqs;
 	unsigned inflight;              /* taken from the ring, not yet completed */
 	struct gvbe_mapcache *cache;    /* NULL: map and unmap per request */
+	uint32_t copy_max;              /* without a cache: requests of at most this many
+	                                   bytes (all descriptors, less GVBE_COPY_SLACK) are
+	                                   grant-copied, not mapped; 0: never
+	                                   (gvbe_vq_init: GVBE_COPY_MAX_DEFAULT) */
+	uint64_t copied_reqs, copy_errors;
+	unsigned ncbufs;                /* requests holding a copy buffer */
+	int fail_status;                /* a grant-copied request whose data cannot be
+	                                   copied out gets this in its last writable
+	                                   byte (virtio-blk: IOERR); -1: none */
 #ifdef GVBE_BENCH
 	struct gvbe_direct *direct;     /* bench only: set after gvbe_vq_init, replaces cache */
 	unsigned map_batch;             /* bench only: 1 = one page per map call; 0 = batched */
@@ -171,6 +197,10 @@ struct gvbe_vq {
 	bool broken;
 	char why[320];
 };
+
+/* The default of copy_max (--grant-copy-max), from bench/run.sh's grant-map and
+ * grant-copy rows (docs/benchmarks.md) */
+#define GVBE_COPY_MAX_DEFAULT (128u * 1024)
 
 /* Sets up vq over the three mapped areas. Does not map anything itself. */
 int  gvbe_vq_init(struct gvbe_vq *vq, struct gv_platform *p, domid_t from, unsigned index,

@@ -8,6 +8,8 @@
  *   gv-bench report FILE...      read those lines, print the table with each
  *                                row's ratio to `direct`, write JSON and the
  *                                gnuplot data file
+ *   gv-bench rss ROW [options]   gv-backend's resident memory before and after
+ *                                --size (default 10^6) 4 KiB requests at QD32
  *   gv-bench seqread [options]   attach (simulated or real Xen), write a
  *                                region, then time one sequential read pass
  *                                of it: `make xen-bench`'s guest side
@@ -312,6 +314,85 @@ free_bufs:
 	return rc;
 }
 
+/* ---- backend memory over many requests ---- */
+
+/* VmRSS of pid in kB, or -1. */
+static long proc_rss_kb(int pid)
+{
+	char path[64], line[256];
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+/* 4 KiB random reads and writes at depth 32, alternating in rounds of
+ * 10,000: a warm-up of 20,000 requests, the backend's resident memory,
+ * then `count` more, and its resident memory again. A print, not a test:
+ * growth per request is what to look at. */
+static int run_rss(struct gv_device *d, const struct run_opts *o, uint64_t count)
+{
+	static const struct workload wl[2] = {
+		{ "4k-randread-qd32", false, true, 4096, 32 },
+		{ "4k-randwrite-qd32", true, true, 4096, 32 },
+	};
+	struct slot slots[32];
+	uint64_t done = 0, errors = 0;
+	long before = -1, after;
+	double t0 = 0, t1;
+	int rc = 0;
+
+	memset(slots, 0, sizeof(slots));
+	for (unsigned i = 0; i < 32; i++) {
+		slots[i].buf = aligned_alloc(4096, 4096);
+		if (!slots[i].buf) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		memset(slots[i].buf, 0x5a, 4096);
+		slots[i].t0 = -1;
+	}
+	for (int phase = 0; phase < 2; phase++) {
+		uint64_t want = phase ? count : 20000;
+
+		if (phase) {
+			before = proc_rss_kb(o->be_pid);
+			t0 = now_s();
+		}
+		for (uint64_t at = 0; at < want && rc == 0; at += 10000) {
+			struct run r = { .d = d, .w = &wl[(at / 10000) % 2], .region = o->region,
+			                 .rng = 0x9e3779b97f4a7c15ull + at,
+			                 .limit = (want - at < 10000 ? want - at : 10000) * 4096 };
+
+			rc = drive(&r, slots, now_s() + 3600);
+			errors += r.errors;
+			if (phase)
+				done += r.submitted / 4096;
+		}
+	}
+	t1 = now_s();
+	after = proc_rss_kb(o->be_pid);
+	if (rc == 0)
+		printf("rss: %s: gv-backend VmRSS %ld kB after a 20,000-request warm-up, %ld kB after "
+		       "%" PRIu64 " more 4 KiB requests at QD32 (%+ld kB, %.0f requests/s), %" PRIu64
+		       " errors\n", o->row, before, after, done, after - before, done / (t1 - t0),
+		       errors);
+	if (errors)
+		rc = -EIO;
+out:
+	for (unsigned i = 0; i < 32; i++)
+		free(slots[i].buf);
+	return rc;
+}
+
 /* ---- one sequential read pass, by size (make xen-bench) ---- */
 
 /* Writes [0, size) in io_size requests at depth, then times reading it
@@ -467,6 +548,14 @@ static int row_index(struct table *t, const char *name)
 	return (int)t->nrows++;
 }
 
+static int row_find(const struct table *t, const char *name)
+{
+	for (unsigned i = 0; i < t->nrows; i++)
+		if (!strcmp(t->rows[i], name))
+			return (int)i;
+	return -1;
+}
+
 static int wl_index(const char *name)
 {
 	for (unsigned k = 0; k < NWORKLOADS; k++)
@@ -554,6 +643,20 @@ static int report(const char *in, const char *json, const char *dat, const char 
 		printf("\n");
 	}
 
+	/* the grant strategy's two backend paths, same run */
+	if (row_find(&t, "grant-copy") >= 0 && row_find(&t, "grant") >= 0) {
+		int gc = row_find(&t, "grant-copy"), gm = row_find(&t, "grant");
+
+		printf("grant copy vs map+unmap (IOPS of grant-copy / IOPS of grant, same run):\n");
+		for (unsigned k = 0; k < NWORKLOADS; k++)
+			if (t.c[gc][k].have && t.c[gm][k].have)
+				printf("  %-18s %6.2f  (be us/r %.2f vs %.2f, hv us/r %.2f vs %.2f)\n",
+				       workloads[k].name, t.c[gc][k].iops / t.c[gm][k].iops,
+				       t.c[gc][k].be_us, t.c[gm][k].be_us, t.c[gc][k].hv_us,
+				       t.c[gm][k].hv_us);
+		printf("\n");
+	}
+
 	f = fopen(json, "w");
 	if (!f) {
 		fprintf(stderr, "gv-bench: %s: %s\n", json, strerror(errno));
@@ -623,6 +726,7 @@ static const char usage[] =
 "usage: gv-bench run ROW --dma STRATEGY [--app-pool] [--devid N] [--secs S] [--warm S]\n"
 "                [--region BYTES] [--backend-pid PID] [--hv-pid PID]\n"
 "       gv-bench memcpy [--secs S]\n"
+"       gv-bench rss ROW --dma STRATEGY --backend-pid PID [--size REQUESTS]\n"
 "       gv-bench report RESULTS.tsv OUT.json OUT.dat COMMAND MACHINE\n"
 "       gv-bench seqread [--platform sim|xen] [--devid N] [--dma STRATEGY] [--app-pool]\n"
 "                [--size SIZE] [--io-size SIZE] [--depth N] [--timeout MS]\n"
@@ -670,13 +774,15 @@ int main(int argc, char **argv)
 		return report(argv[2], argv[3], argv[4], argv[5], argv[6]);
 	}
 	gv_attach_opts_init(&ao);
-	if (!strcmp(cmd, "run")) {
+	if (!strcmp(cmd, "run") || !strcmp(cmd, "rss")) {
 		if (argc < 3) {
 			fputs(usage, stderr);
 			return 2;
 		}
 		o.row = argv[2];
 		optind = 3;
+		if (!strcmp(cmd, "rss"))
+			seq_size = 1000000;     /* --size: the requests counted */
 	} else {
 		optind = 2;
 	}
@@ -718,7 +824,9 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "memcpy"))
 		return run_memcpy(o.secs) < 0 ? 1 : 0;
-	if (strcmp(cmd, "run") && strcmp(cmd, "seqread"))
+	if (strcmp(cmd, "run") && strcmp(cmd, "seqread") && strcmp(cmd, "rss"))
+		goto bad_usage;
+	if (!strcmp(cmd, "rss") && o.be_pid <= 0)
 		goto bad_usage;
 
 	rc = gv_attach(&ao, &d, err, sizeof(err));
@@ -743,6 +851,16 @@ int main(int argc, char **argv)
 	}
 	if (o.region > info.capacity * 512)
 		o.region = info.capacity * 512;
+	if (!strcmp(cmd, "rss")) {
+		rc = run_rss(d, &o, seq_size);
+		if (rc < 0)
+			fprintf(stderr, "gv-bench: rss: %s%s%s\n", strerror(-rc),
+			        gv_device_broken(d) ? ": " : "", gv_device_error(d));
+		status = rc < 0;
+		if (gv_detach(d) < 0)
+			status = 1;
+		return status;
+	}
 	for (unsigned k = 0; k < NWORKLOADS && !status; k++) {
 		fprintf(stderr, "  %-8s %-18s ...\n", o.row, workloads[k].name);
 		rc = run_workload(d, &workloads[k], &o);

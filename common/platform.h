@@ -49,6 +49,20 @@ struct gv_notify {
 /* map flags */
 #define GV_MAP_WRITE      0x1u    /* map writable; refused for a readonly grant */
 
+/* One segment of grant_copy */
+#define GV_COPY_TO_GRANT  0x1u    /* local -> the granted page; else granted page -> local */
+struct gv_copy_seg {
+	grant_ref_t ref;          /* granted by the peer to this domain */
+	uint16_t offset;          /* in the granted page */
+	uint16_t len;             /* 1..GV_PAGE_SIZE - offset */
+	uint16_t flags;           /* GV_COPY_TO_GRANT */
+	int16_t status;           /* out: 0, or -errno for this segment */
+	void *local;              /* len bytes here */
+};
+/* segments per grant_copy call at most (the simulation's limit; gntdev
+ * takes more, in batches of its own) */
+#define GV_COPY_MAX_SEGS  512u
+
 struct gv_platform_opts {
 	enum gv_platform_kind kind; /* AUTO: env GV_PLATFORM (xen|sim), else xen
 	                               when /dev/xen/gntdev exists, else sim */
@@ -87,6 +101,19 @@ struct gv_platform_ops {
 	int (*map)(struct gv_platform *p, domid_t from, unsigned count, const grant_ref_t *refs,
 	           unsigned flags, const struct gv_notify *notify, void **addr);
 	int (*unmap)(struct gv_platform *p, void *addr, unsigned count);
+	/* Copies between local memory and pages granted by `from` without
+	 * mapping them (Xen's GNTTABOP_copy, xengnttab_grant_copy). Each
+	 * segment names one granted page: 1 <= len and offset + len <=
+	 * GV_PAGE_SIZE (a copy never crosses a page of the grant; the local
+	 * buffer may). Xen's rules: the ref must be in range and granted to this
+	 * domain (-EINVAL), a copy into the grant needs a writable grant
+	 * (-EACCES), the domain must exist (-ESRCH). Returns 0 when every
+	 * segment was copied, else the first failing segment's error; each
+	 * segment's status says which. On real Xen segments are independent
+	 * (those before a failed one are copied); the simulation checks all of
+	 * them first and copies nothing on any error. */
+	int (*grant_copy)(struct gv_platform *p, domid_t from, unsigned count,
+	                  struct gv_copy_seg *segs);
 
 	/* Event channels (libxenevtchn semantics: a delivered port stays masked
 	 * until unmasked; events while masked stay pending, coalesced). */
@@ -142,6 +169,9 @@ static inline int gv_map(struct gv_platform *p, domid_t from, unsigned count,
 { return GV_PLAT_CALL(p, map, from, count, refs, flags, n, addr); }
 static inline int gv_unmap(struct gv_platform *p, void *addr, unsigned count)
 { return GV_PLAT_CALL(p, unmap, addr, count); }
+static inline int gv_grant_copy(struct gv_platform *p, domid_t from, unsigned count,
+                                struct gv_copy_seg *segs)
+{ return GV_PLAT_CALL(p, grant_copy, from, count, segs); }
 static inline int gv_domain_exists(struct gv_platform *p, domid_t d)
 { return GV_PLAT_CALL(p, domain_exists, d); }
 static inline int gv_evtchn_fd(struct gv_platform *p)

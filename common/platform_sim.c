@@ -365,6 +365,7 @@ static const struct gv_platform_ops sim_ops = {
 	.grant_end = gv_sim_grant_end,
 	.map = gv_sim_map,
 	.unmap = gv_sim_unmap,
+	.grant_copy = gv_sim_grant_copy,
 	.evtchn_fd = gv_sim_evtchn_fd,
 	.evtchn_alloc_unbound = gv_sim_evtchn_alloc_unbound,
 	.evtchn_bind = gv_sim_evtchn_bind,

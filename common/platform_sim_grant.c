@@ -82,7 +82,9 @@ int gv_sim_grant_alloc(struct gv_platform *p, domid_t to, unsigned count, unsign
 		rc = -EPROTO;
 		goto end_grant;
 	}
-	va = mmap(NULL, (size_t)count * GV_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	/* gntalloc inserts every page at mmap: no fault on first touch */
+	va = mmap(NULL, (size_t)count * GV_PAGE_SIZE, PROT_READ | PROT_WRITE,
+	          MAP_SHARED | MAP_POPULATE, fd, 0);
 	if (va == MAP_FAILED) {
 		rc = -errno;
 		goto end_grant;
@@ -177,8 +179,11 @@ int gv_sim_map(struct gv_platform *p, domid_t from, unsigned count, const grant_
 		for (j = i + 1; j < count && rep->data[2 * j] == fdi &&
 		     rep->data[2 * j + 1] == page + (j - i); j++)
 			;
+		/* populated, as the map hypercall writes every page table
+		 * entry at once: no fault on first touch */
 		if (mmap(base + (size_t)i * GV_PAGE_SIZE, (size_t)(j - i) * GV_PAGE_SIZE, prot,
-		         MAP_SHARED | MAP_FIXED, fds[fdi], (off_t)page * GV_PAGE_SIZE) == MAP_FAILED) {
+		         MAP_SHARED | MAP_FIXED | MAP_POPULATE, fds[fdi],
+		         (off_t)page * GV_PAGE_SIZE) == MAP_FAILED) {
 			rc = -errno;
 			goto unmap_range;
 		}
@@ -220,3 +225,60 @@ int gv_sim_unmap(struct gv_platform *p, void *addr, unsigned count)
 	return rc;
 }
 
+
+/* ---- grant copy (GNTTABOP_copy) ---- */
+
+int gv_sim_grant_copy(struct gv_platform *p, domid_t from, unsigned count, struct gv_copy_seg *segs)
+{
+	struct sim_priv *s = gv_sim_priv(p);
+	struct sim_rep *rep = (struct sim_rep *)s->rep;
+	int fds[SIM_COPY_MAX_SEGS];
+	struct sim_req *req;
+	unsigned nfds = 0;
+	int rc = 0;
+
+	if (count == 0 || count > SIM_COPY_MAX_SEGS || !segs)
+		return -EINVAL;
+	req = gv_sim_new_req(s, SIM_OP_GRANT_COPY);
+	req->domid = from;
+	req->count = count;
+	for (unsigned i = 0; i < count; i++) {
+		/* out of range values are passed on for the hypervisor to refuse */
+		uint32_t off = segs[i].offset, len = segs[i].len;
+
+		segs[i].status = -ECANCELED;
+		if (off > 0xfffu || len > 0x1fffu || (segs[i].flags & ~GV_COPY_TO_GRANT))
+			return -EINVAL;
+		req->data[2 * i] = segs[i].ref;
+		req->data[2 * i + 1] = SIM_COPY_WORD(off, len, segs[i].flags & GV_COPY_TO_GRANT);
+	}
+	rc = gv_sim_call(s, 2 * count, fds, SIM_COPY_MAX_SEGS, &nfds);
+	if (rc < 0) {
+		/* nothing was copied; the segment the hypervisor refused says why */
+		if (rep->handle < count)
+			segs[rep->handle].status = (int16_t)rc;
+		return rc;
+	}
+	if (rep->count != 2 * count) {
+		rc = -EPROTO;
+		goto out;
+	}
+	for (unsigned i = 0; i < count; i++) {
+		uint32_t fdi = rep->data[2 * i], page = rep->data[2 * i + 1];
+		off_t at = (off_t)page * GV_PAGE_SIZE + segs[i].offset;
+		ssize_t n;
+
+		if (fdi >= nfds || page >= SIM_MAX_BATCH) {
+			rc = -EPROTO;
+			goto out;
+		}
+		n = segs[i].flags & GV_COPY_TO_GRANT ? pwrite(fds[fdi], segs[i].local, segs[i].len, at)
+		                                     : pread(fds[fdi], segs[i].local, segs[i].len, at);
+		segs[i].status = n == (ssize_t)segs[i].len ? 0 : n < 0 ? (int16_t)-errno : -EIO;
+		if (segs[i].status && !rc)
+			rc = segs[i].status;
+	}
+out:
+	gv_sim_close_fds(fds, nfds);
+	return rc;
+}

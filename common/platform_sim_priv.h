@@ -67,6 +67,8 @@ int gv_sim_grant_end(struct gv_platform *p, void *addr, unsigned count);
 int gv_sim_map(struct gv_platform *p, domid_t from, unsigned count, const grant_ref_t *refs,
                unsigned flags, const struct gv_notify *notify, void **addr);
 int gv_sim_unmap(struct gv_platform *p, void *addr, unsigned count);
+int gv_sim_grant_copy(struct gv_platform *p, domid_t from, unsigned count,
+                      struct gv_copy_seg *segs);
 
 /* platform_sim_evtchn.c: the gv_platform_ops of the same names */
 int gv_sim_evtchn_fd(struct gv_platform *p);

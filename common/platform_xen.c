@@ -337,6 +337,74 @@ static int xen_unmap(struct gv_platform *p, void *addr, unsigned count)
 	return 0;
 }
 
+/* ---- grant copy ---- */
+
+/* Xen's per-segment status as the contract's errno. */
+static int16_t gntst_errno(int16_t st)
+{
+	switch (st) {
+	case GNTST_okay:
+		return 0;
+	case GNTST_bad_domain:
+		return -ESRCH;
+	case GNTST_permission_denied:
+		return -EACCES;
+	case GNTST_bad_gntref:
+	case GNTST_bad_copy_arg:
+		return -EINVAL;
+	default:
+		return -EIO;
+	}
+}
+
+static int xen_grant_copy(struct gv_platform *p, domid_t from, unsigned count,
+                          struct gv_copy_seg *segs)
+{
+	struct xen_priv *x = priv_of(p);
+	xengnttab_grant_copy_segment_t xs[64];
+	int first = 0;
+
+	if (count == 0 || count > GV_COPY_MAX_SEGS)
+		return -EINVAL;
+	for (unsigned i = 0; i < count; i++)
+		if (!segs[i].len || segs[i].offset + (unsigned)segs[i].len > GV_PAGE_SIZE ||
+		    (segs[i].flags & ~GV_COPY_TO_GRANT))
+			return -EINVAL;
+	/* in batches of xs[]: one ioctl (and one GNTTABOP_copy) each */
+	for (unsigned at = 0; at < count; at += 64) {
+		unsigned n = count - at < 64 ? count - at : 64;
+
+		for (unsigned i = 0; i < n; i++) {
+			const struct gv_copy_seg *g = &segs[at + i];
+			xengnttab_grant_copy_segment_t *c = &xs[i];
+
+			memset(c, 0, sizeof(*c));
+			c->len = g->len;
+			if (g->flags & GV_COPY_TO_GRANT) {
+				c->source.virt = g->local;
+				c->dest.foreign.ref = g->ref;
+				c->dest.foreign.offset = g->offset;
+				c->dest.foreign.domid = from;
+				c->flags = GNTCOPY_dest_gref;
+			} else {
+				c->source.foreign.ref = g->ref;
+				c->source.foreign.offset = g->offset;
+				c->source.foreign.domid = from;
+				c->dest.virt = g->local;
+				c->flags = GNTCOPY_source_gref;
+			}
+		}
+		if (xengnttab_grant_copy(x->gnttab, n, xs) < 0)
+			return neg_errno();
+		for (unsigned i = 0; i < n; i++) {
+			segs[at + i].status = gntst_errno(xs[i].status);
+			if (segs[at + i].status && !first)
+				first = segs[at + i].status;
+		}
+	}
+	return first;
+}
+
 /* ---- event channels ---- */
 
 static int xen_evtchn_fd(struct gv_platform *p)
@@ -469,6 +537,7 @@ static const struct gv_platform_ops xen_ops = {
 	.grant_end = xen_grant_end,
 	.map = xen_map,
 	.unmap = xen_unmap,
+	.grant_copy = xen_grant_copy,
 	.evtchn_fd = xen_evtchn_fd,
 	.evtchn_alloc_unbound = xen_evtchn_alloc_unbound,
 	.evtchn_bind = xen_evtchn_bind,

@@ -62,10 +62,21 @@ enum sim_op {
 	                             -> port; fds: its eventfd, the peer's eventfd; gen */
 	SIM_OP_EVTCHN_UNBIND,     /* port */
 	SIM_OP_EVTCHN_PEER,       /* port -> gen; fd: the peer port's eventfd, if bound */
+	SIM_OP_GRANT_COPY,        /* domid=from, count segments, data: count x {ref, SIM_COPY_*}
+	                             -> data: count x {fd index, page}; fds (the client
+	                             copies); on an error rep.handle: the segment */
 	SIM_OP_MAX
 };
 
 /* flags of SIM_OP_GRANT_ALLOC and SIM_OP_MAP: GV_GRANT_READONLY, GV_MAP_WRITE */
+
+/* SIM_OP_GRANT_COPY: the second word of a segment */
+#define SIM_COPY_OFFSET(w)     ((w) & 0xfffu)
+#define SIM_COPY_LEN(w)        (((w) >> 12) & 0x1fffu)
+#define SIM_COPY_TO_GRANT      0x80000000u
+#define SIM_COPY_WORD(off, len, to) \
+	((uint32_t)(off) | (uint32_t)(len) << 12 | ((to) ? SIM_COPY_TO_GRANT : 0))
+#define SIM_COPY_MAX_SEGS      (SIM_MAX_BATCH / 2)
 
 struct sim_req {
 	uint32_t op;

@@ -154,10 +154,14 @@ static int dispatch(struct hv_conn *c, const struct sim_req *req, size_t len,
                     struct sim_rep *rep, int *fds, unsigned *nfds)
 {
 	struct hv_domain *d = c->dom;
-	size_t want = sizeof(*req) + (req->op == SIM_OP_MAP ? (size_t)req->count * sizeof(uint32_t) : 0);
+	size_t want = sizeof(*req) +
+	              (req->op == SIM_OP_MAP ? (size_t)req->count * sizeof(uint32_t) :
+	               req->op == SIM_OP_GRANT_COPY ? (size_t)req->count * 2 * sizeof(uint32_t) : 0);
 
 	if (len != want)
 		return -EPROTO;
+	/* a new request: the client finished the copies of its last GRANT_COPY */
+	hv_copy_release(c);
 	switch (req->op) {
 	case SIM_OP_HELLO:
 		if (req->magic != SIM_PROTO_MAGIC)
@@ -227,6 +231,11 @@ static int dispatch(struct hv_conn *c, const struct sim_req *req, size_t len,
 		break;
 	case SIM_OP_UNMAP:
 		rep->rc = hv_unmap(c, req->handle);
+		break;
+	case SIM_OP_GRANT_COPY:
+		rep->rc = hv_grant_copy(c, req, rep->data, fds, nfds, &rep->handle);
+		if (rep->rc == 0)
+			rep->count = 2 * req->count;
 		break;
 	case SIM_OP_EVTCHN_ALLOC_UNBOUND: {
 		int efd;

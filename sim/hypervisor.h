@@ -79,6 +79,8 @@ struct hv_alloc {
 	domid_t to;
 	bool readonly;
 	int fd, ro_fd;           /* ro_fd: opened on the first read-only map */
+	unsigned fd_pages;       /* the memfd's size (a recycled one may be larger) */
+	unsigned copy_refs;      /* grant copies whose client may still be copying */
 	unsigned count;
 	unsigned live;           /* pages whose entry is not ended yet */
 	uint32_t frame_base;
@@ -134,6 +136,11 @@ struct hv_conn {
 	uint64_t next_handle;
 	struct hv_link allocs[HV_HASH];
 	struct hv_link maps[HV_HASH];
+	/* the allocations its last GRANT_COPY handed descriptors of: the client
+	 * copies after the answer, so they are not recycled before its next
+	 * request (or its close) shows the copy done */
+	unsigned ncopy_allocs;
+	struct hv_alloc *copy_allocs[SIM_COPY_MAX_SEGS];
 };
 
 /* hypervisor.c */
@@ -150,7 +157,10 @@ int  hv_grant_end(struct hv_conn *c, uint64_t handle, uint32_t *leaked);
 int  hv_map(struct hv_conn *c, const struct sim_req *req, uint64_t *handle,
             uint32_t *pages, int *fds, unsigned *nfds);
 int  hv_unmap(struct hv_conn *c, uint64_t handle);
+int  hv_grant_copy(struct hv_conn *c, const struct sim_req *req, uint32_t *pages,
+                   int *fds, unsigned *nfds, uint64_t *bad_seg);
 void hv_conn_release_grants(struct hv_conn *c);
+void hv_copy_release(struct hv_conn *c);
 
 /* hypervisor_evtchn.c */
 int  hv_evtchn_alloc_unbound(struct hv_conn *c, domid_t remote, evtchn_port_t *port, int *efd);

@@ -58,13 +58,70 @@ int hv_gnttab_init(struct hv_domain *d)
 	return 0;
 }
 
+/* Guest pages are recycled, as a guest kernel reuses the pages it frees:
+ * a freed allocation's memfd (and its read-only reopen) waits here with its
+ * pages given back (a hole reads as zeros, as gntalloc's fresh pages), for
+ * the next allocation that fits it, instead of a memfd_create, ftruncate
+ * and close per allocation. Bounded: PAGE_CACHE_FDS memfds of at most
+ * PAGE_CACHE_MAX_PAGES pages each. */
+#define PAGE_CACHE_FDS        64u
+#define PAGE_CACHE_MAX_PAGES  256u
+static struct { int fd, ro_fd; unsigned pages; } page_cache[PAGE_CACHE_FDS];
+static unsigned page_cache_n;
+
+/* A memfd of at least count pages (at most twice that): from the cache,
+ * else a fresh one. -errno. */
+static int pages_get(unsigned count, int *ro_fd, unsigned *pages)
+{
+	unsigned best = page_cache_n;
+	int fd;
+
+	for (unsigned i = 0; i < page_cache_n; i++)
+		if (page_cache[i].pages >= count && page_cache[i].pages <= 2 * count &&
+		    (best == page_cache_n || page_cache[i].pages < page_cache[best].pages))
+			best = i;
+	if (best < page_cache_n) {
+		fd = page_cache[best].fd;
+		*ro_fd = page_cache[best].ro_fd;
+		*pages = page_cache[best].pages;
+		page_cache[best] = page_cache[--page_cache_n];
+		return fd;
+	}
+	fd = memfd_create("gv-guest-pages", MFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)count * GV_PAGE_SIZE) < 0) {
+		int rc = -errno;
+
+		close(fd);
+		return rc;
+	}
+	*ro_fd = -1;
+	*pages = count;
+	return fd;
+}
+
+static void pages_put(int fd, int ro_fd, unsigned pages)
+{
+	if (page_cache_n < PAGE_CACHE_FDS && pages <= PAGE_CACHE_MAX_PAGES &&
+	    fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
+	              (off_t)pages * GV_PAGE_SIZE) == 0) {
+		page_cache[page_cache_n].fd = fd;
+		page_cache[page_cache_n].ro_fd = ro_fd;
+		page_cache[page_cache_n].pages = pages;
+		page_cache_n++;
+		return;
+	}
+	close(fd);
+	if (ro_fd >= 0)
+		close(ro_fd);
+}
+
 static void alloc_free(struct hv_alloc *a)
 {
 	struct hv_domain *d = a->dom;
 
-	close(a->fd);
-	if (a->ro_fd >= 0)
-		close(a->ro_fd);
+	pages_put(a->fd, a->ro_fd, a->fd_pages);
 	d->nr_allocs--;
 	free(a);
 }
@@ -212,25 +269,20 @@ int hv_grant_alloc(struct hv_conn *c, const struct sim_req *req, grant_ref_t *re
 	a = calloc(1, sizeof(*a) + count * sizeof(a->refs[0]));
 	if (!a)
 		return -ENOMEM;
-	a->fd = memfd_create("gv-guest-pages", MFD_CLOEXEC);
+	a->fd = pages_get(count, &a->ro_fd, &a->fd_pages);
 	if (a->fd < 0) {
-		rc = -errno;
+		rc = a->fd;
 		goto free_alloc;
-	}
-	if (ftruncate(a->fd, (off_t)count * GV_PAGE_SIZE) < 0) {
-		rc = -errno;
-		goto close_fd;
 	}
 	rc = gref_pick(d, count, a->refs);
 	if (rc)
-		goto close_fd;
+		goto put_pages;
 
 	a->dom = d;
 	a->owner = c;
 	a->handle = c->next_handle++;
 	a->to = (domid_t)req->domid;
 	a->readonly = ro;
-	a->ro_fd = -1;
 	a->count = count;
 	a->live = count;
 	a->notify = notify;
@@ -259,8 +311,8 @@ int hv_grant_alloc(struct hv_conn *c, const struct sim_req *req, grant_ref_t *re
 	*fd_out = a->fd;
 	return 0;
 
-close_fd:
-	close(a->fd);
+put_pages:
+	pages_put(a->fd, a->ro_fd, a->fd_pages);
 free_alloc:
 	free(a);
 	return rc;
@@ -270,7 +322,7 @@ static void alloc_maybe_free(struct hv_alloc *a)
 {
 	struct hv_domain *d = a->dom;
 
-	if (a->owner || a->live)
+	if (a->owner || a->live || a->copy_refs)
 		return;
 	alloc_free(a);
 	hv_domain_maybe_free(d);
@@ -373,6 +425,32 @@ static int alloc_ro_fd(struct hv_alloc *a)
 	return a->ro_fd >= 0 ? a->ro_fd : -errno;
 }
 
+/* Xen's checks of one ref `from` granted, for domain `me` to use: in
+ * range, granted to me (from one copy of the entry, only the copy is
+ * checked), writable if write, and a page of a live allocation. */
+static int gref_check(struct hv_domain *from, const struct hv_domain *me, grant_ref_t r,
+                      bool write, struct hv_gref **out)
+{
+	struct grant_entry_v1 e;
+	struct hv_gref *g;
+
+	if (r >= SIM_NR_GREFS)
+		return -EINVAL;
+	e.flags = entry_flags(&from->gtab[r]);
+	e.domid = from->gtab[r].domid;
+	e.frame = from->gtab[r].frame;
+	if ((e.flags & GTF_type_mask) != GTF_permit_access || e.domid != me->domid)
+		return -EINVAL;
+	if (write && (e.flags & GTF_readonly))
+		return -EACCES;
+	g = &from->grefs[r];
+	if (!g->alloc || g->state == GREF_FREE || g->state == GREF_RESERVED ||
+	    e.frame != g->alloc->frame_base + g->page)
+		return -EINVAL;
+	*out = g;
+	return 0;
+}
+
 int hv_map(struct hv_conn *c, const struct sim_req *req, uint64_t *handle,
            uint32_t *pages, int *fds, unsigned *nfds)
 {
@@ -399,24 +477,12 @@ int hv_map(struct hv_conn *c, const struct sim_req *req, uint64_t *handle,
 	/* validate everything first: all or nothing */
 	for (unsigned i = 0; i < count; i++) {
 		grant_ref_t r = req->data[i];
-		struct grant_entry_v1 e;
 		struct hv_gref *g;
 		unsigned k;
 
-		if (r >= SIM_NR_GREFS)
-			return -EINVAL;
-		/* one copy of the entry; only the copy is checked */
-		e.flags = entry_flags(&from->gtab[r]);
-		e.domid = from->gtab[r].domid;
-		e.frame = from->gtab[r].frame;
-		if ((e.flags & GTF_type_mask) != GTF_permit_access || e.domid != me->domid)
-			return -EINVAL;
-		if (write && (e.flags & GTF_readonly))
-			return -EACCES;
-		g = &from->grefs[r];
-		if (!g->alloc || g->state == GREF_FREE || g->state == GREF_RESERVED ||
-		    e.frame != g->alloc->frame_base + g->page)
-			return -EINVAL;
+		rc = gref_check(from, me, r, write, &g);
+		if (rc)
+			return rc;
 		/* one descriptor per allocation in the batch */
 		for (k = n; k > 0 && alloc_of_fd[k - 1] != g->alloc; k--)
 			;
@@ -465,6 +531,74 @@ int hv_map(struct hv_conn *c, const struct sim_req *req, uint64_t *handle,
 	return 0;
 }
 
+/* GNTTABOP_copy: every segment is checked as Xen checks it (the ref as for
+ * a map, writable for a copy into it, offset and length within the page);
+ * all or nothing. The copy itself is done by the client on the
+ * descriptors handed back (writable only for a copy into the grant), right
+ * after this answer: unlike Xen, nothing is pinned across it; the
+ * descriptor keeps the pages alive, so a grant ended in between only makes
+ * the copy land in pages no one grants any more. */
+int hv_grant_copy(struct hv_conn *c, const struct sim_req *req, uint32_t *pages,
+                  int *fds, unsigned *nfds, uint64_t *bad_seg)
+{
+	struct hv_domain *me = c->dom, *from;
+	unsigned count = req->count, n = 0;
+	struct hv_alloc *alloc_of_fd[SIM_COPY_MAX_SEGS];
+	bool fd_write[SIM_COPY_MAX_SEGS];
+
+	if (count == 0 || count > SIM_COPY_MAX_SEGS || req->flags)
+		return -EINVAL;
+	from = req->domid < DOMID_FIRST_RESERVED ? hv_domain_get((domid_t)req->domid) : NULL;
+	if (!from)
+		return -ESRCH;
+	for (unsigned i = 0; i < count; i++) {
+		grant_ref_t r = req->data[2 * i];
+		uint32_t w = req->data[2 * i + 1];
+		bool to = w & SIM_COPY_TO_GRANT;
+		unsigned off = SIM_COPY_OFFSET(w), len = SIM_COPY_LEN(w), k;
+		struct hv_gref *g;
+		int rc;
+
+		*bad_seg = i;
+		if ((w & ~(SIM_COPY_TO_GRANT | 0x1ffffffu)) || !len || off + len > GV_PAGE_SIZE)
+			return -EINVAL;   /* GNTST_bad_copy_arg */
+		rc = gref_check(from, me, r, to, &g);
+		if (rc)
+			return rc;
+		for (k = n; k > 0 && (alloc_of_fd[k - 1] != g->alloc || fd_write[k - 1] != to); k--)
+			;
+		if (k == 0) {
+			int fd = to ? g->alloc->fd : alloc_ro_fd(g->alloc);
+
+			if (fd < 0)
+				return fd;
+			alloc_of_fd[n] = g->alloc;
+			fd_write[n] = to;
+			fds[n++] = fd;
+			k = n;
+		}
+		pages[2 * i] = k - 1;
+		pages[2 * i + 1] = g->page;
+	}
+	/* kept (not recycled) until the client's next request */
+	for (unsigned k = 0; k < n; k++) {
+		alloc_of_fd[k]->copy_refs++;
+		c->copy_allocs[c->ncopy_allocs++] = alloc_of_fd[k];
+	}
+	*nfds = n;
+	return 0;
+}
+
+void hv_copy_release(struct hv_conn *c)
+{
+	while (c->ncopy_allocs) {
+		struct hv_alloc *a = c->copy_allocs[--c->ncopy_allocs];
+
+		a->copy_refs--;
+		alloc_maybe_free(a);
+	}
+}
+
 static void map_release(struct hv_conn *c, struct hv_map *m)
 {
 	struct hv_gref *first = &m->from->grefs[m->refs[0]];
@@ -500,6 +634,7 @@ int hv_unmap(struct hv_conn *c, uint64_t handle)
  * gntalloc, end every grant, deferring what a peer still maps. */
 void hv_conn_release_grants(struct hv_conn *c)
 {
+	hv_copy_release(c);
 	for (unsigned b = 0; b < HV_HASH; b++)
 		while (!hv_list_empty(&c->maps[b]))
 			map_release(c, hv_container(c->maps[b].next, struct hv_map, link));

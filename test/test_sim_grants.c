@@ -802,12 +802,145 @@ static int t_hostile_client(void)
 	return 0;
 }
 
+
+/* ---- grant copy (GNTTABOP_copy) ---- */
+
+static struct gv_copy_seg copy_seg(grant_ref_t ref, unsigned off, unsigned len, bool to, void *local)
+{
+	return (struct gv_copy_seg){ .ref = ref, .offset = (uint16_t)off, .len = (uint16_t)len,
+	                             .flags = to ? GV_COPY_TO_GRANT : 0, .local = local };
+}
+
+/* data both ways, at an offset, several pages and allocations in one call;
+ * the granter's flags are untouched (nothing stays pinned) */
+static int t_copy_both_ways(void)
+{
+	struct gv_platform *p0 = start_with_domains(1), *p1;
+	grant_ref_t refs[2], ref3;
+	char *g, *g3, in[100], out[GV_PAGE_SIZE];
+	struct gv_copy_seg seg[3];
+
+	CHECK(p0);
+	CHECK((p1 = sim_open_domain(1)));
+	CHECK_EQ(gv_grant_alloc(p1, 0, 2, 0, NULL, refs, (void **)&g), 0);
+	CHECK_EQ(gv_grant_alloc(p1, 0, 1, GV_GRANT_READONLY, NULL, &ref3, (void **)&g3), 0);
+	memset(g3, 'r', GV_PAGE_SIZE);
+	strcpy(g + GV_PAGE_SIZE + 7, "guest page two");
+	/* 100 bytes into page one at 4000 (to the page's end), page two out,
+	 * the read-only page out */
+	memset(in, 'w', sizeof(in));
+	memset(out, 0, sizeof(out));
+	seg[0] = copy_seg(refs[0], GV_PAGE_SIZE - 96, 96, true, in);
+	seg[1] = copy_seg(refs[1], 7, 15, false, out);
+	seg[2] = copy_seg(ref3, 0, GV_PAGE_SIZE, false, out + 100);
+	seg[2].len = 50;
+	CHECK_EQ(gv_grant_copy(p0, 1, 3, seg), 0);
+	CHECK_EQ(seg[0].status, 0);
+	CHECK_EQ(seg[1].status, 0);
+	CHECK_EQ(seg[2].status, 0);
+	CHECK(!memcmp(out, "guest page two", 15));
+	CHECK(out[100] == 'r' && out[149] == 'r' && out[150] == 0);
+	CHECK(g[GV_PAGE_SIZE - 97] == 0 && g[GV_PAGE_SIZE - 96] == 'w' && g[GV_PAGE_SIZE - 1] == 'w');
+	CHECK(g[GV_PAGE_SIZE] == 0);   /* nothing past the segment */
+	CHECK_EQ(flags_of(p1, refs[0]), GTF_permit_access);
+	CHECK_EQ(flags_of(p1, ref3), GTF_permit_access | GTF_readonly);
+	CHECK_EQ(gv_grant_end(p1, g, 2), 0);
+	CHECK_EQ(gv_grant_end(p1, g3, 1), 0);
+	CHECK(counters_zero(&p1->ctr) && counters_zero(&p0->ctr));
+	gv_platform_close(p1);
+	gv_platform_close(p0);
+	CHECK_EQ(sim_stop(&env), 0);
+	return 0;
+}
+
+/* Xen's refusals: a bad ref, a grant for another domain or from another
+ * granter, a copy into a read-only grant, a segment crossing the page, a
+ * domain that does not exist; each refuses the whole call and copies
+ * nothing, and names the segment */
+static int t_copy_refused(void)
+{
+	struct gv_platform *p0 = start_with_domains(2), *p1, *p2;
+	grant_ref_t ref, roref;
+	char *g, *ro, buf[GV_PAGE_SIZE + 1];
+	struct gv_copy_seg seg[2];
+
+	CHECK(p0);
+	CHECK((p1 = sim_open_domain(1)));
+	CHECK((p2 = sim_open_domain(2)));
+	CHECK_EQ(gv_grant_alloc(p1, 0, 1, 0, NULL, &ref, (void **)&g), 0);
+	CHECK_EQ(gv_grant_alloc(p1, 0, 1, GV_GRANT_READONLY, NULL, &roref, (void **)&ro), 0);
+	memset(buf, 'x', sizeof(buf));
+
+	/* a good segment first, then the bad one: nothing copied, second named */
+	seg[0] = copy_seg(ref, 0, 8, true, buf);
+	seg[1] = copy_seg(SIM_NR_GREFS + 5, 0, 8, true, buf);     /* out of range */
+	CHECK_EQ(gv_grant_copy(p0, 1, 2, seg), -EINVAL);
+	CHECK_EQ(seg[1].status, -EINVAL);
+	CHECK(seg[0].status != 0);
+	CHECK(g[0] == 0);
+	seg[1] = copy_seg(ref + 100, 0, 8, false, buf);            /* never granted */
+	CHECK_EQ(gv_grant_copy(p0, 1, 2, seg), -EINVAL);
+	CHECK(g[0] == 0);
+	seg[1] = copy_seg(1, 0, 8, false, buf);                    /* reserved */
+	CHECK_EQ(gv_grant_copy(p0, 1, 2, seg), -EINVAL);
+
+	/* granted to 0: not domain 2's to copy, nor from the wrong granter */
+	seg[0] = copy_seg(ref, 0, 8, false, buf);
+	CHECK_EQ(gv_grant_copy(p2, 1, 1, seg), -EINVAL);
+	CHECK_EQ(gv_grant_copy(p0, 2, 1, seg), -EINVAL);
+	CHECK_EQ(gv_grant_copy(p1, 1, 1, seg), -EINVAL);           /* its own grant, to 0 */
+	/* no such domain */
+	CHECK_EQ(gv_grant_copy(p0, 7, 1, seg), -ESRCH);
+
+	/* a read-only grant is read, never written */
+	strcpy(ro, "ro");
+	seg[0] = copy_seg(roref, 0, 3, true, buf);
+	CHECK_EQ(gv_grant_copy(p0, 1, 1, seg), -EACCES);
+	CHECK_EQ(seg[0].status, -EACCES);
+	CHECK(!strcmp(ro, "ro"));
+	seg[0] = copy_seg(roref, 0, 3, false, buf);
+	CHECK_EQ(gv_grant_copy(p0, 1, 1, seg), 0);
+	CHECK(!strcmp(buf, "ro"));
+
+	/* within the page: offset + len past it, zero length, more than a page */
+	memset(buf, 'x', sizeof(buf));
+	seg[0] = copy_seg(ref, GV_PAGE_SIZE - 4, 8, true, buf);
+	CHECK_EQ(gv_grant_copy(p0, 1, 1, seg), -EINVAL);
+	seg[0] = copy_seg(ref, 0, GV_PAGE_SIZE + 1, true, buf);
+	CHECK_EQ(gv_grant_copy(p0, 1, 1, seg), -EINVAL);
+	seg[0] = copy_seg(ref, 16, 0, true, buf);
+	CHECK_EQ(gv_grant_copy(p0, 1, 1, seg), -EINVAL);
+	for (unsigned i = 0; i < GV_PAGE_SIZE; i++)
+		CHECK(g[i] == 0);
+	/* no segment at all, too many */
+	CHECK_EQ(gv_grant_copy(p0, 1, 0, seg), -EINVAL);
+	CHECK_EQ(gv_grant_copy(p0, 1, GV_COPY_MAX_SEGS + 1, seg), -EINVAL);
+
+	/* an ended grant cannot be copied any more */
+	CHECK_EQ(gv_grant_end(p1, g, 1), 0);
+	seg[0] = copy_seg(ref, 0, 8, true, buf);
+	CHECK_EQ(gv_grant_copy(p0, 1, 1, seg), -EINVAL);
+	CHECK_EQ(gv_grant_end(p1, ro, 1), 0);
+	/* the handles still work after every refusal */
+	CHECK_EQ(gv_grant_alloc(p1, 0, 1, 0, NULL, &ref, (void **)&g), 0);
+	seg[0] = copy_seg(ref, 0, 8, true, buf);
+	CHECK_EQ(gv_grant_copy(p0, 1, 1, seg), 0);
+	CHECK(g[0] == 'x' && g[7] == 'x' && g[8] == 0);
+	CHECK_EQ(gv_grant_end(p1, g, 1), 0);
+	CHECK(counters_zero(&p1->ctr) && counters_zero(&p0->ctr));
+	gv_platform_close(p2);
+	gv_platform_close(p1);
+	gv_platform_close(p0);
+	CHECK_EQ(sim_stop(&env), 0);
+	return 0;
+}
+
 static const struct gv_test tests[] = {
 	TEST(t_map_without_grant), TEST(t_wrong_domid), TEST(t_readonly_grant),
 	TEST(t_flags_while_mapped), TEST(t_gntalloc_limit), TEST(t_end_while_mapped_leaks), TEST(t_data_both_ways),
 	TEST(t_mapper_killed), TEST(t_granter_killed), TEST(t_batch_all_or_nothing),
 	TEST(t_batch_many_allocations), TEST(t_domains), TEST(t_refs_consecutive_or_scattered),
-	TEST(t_hostile_client), { 0 }
+	TEST(t_hostile_client), TEST(t_copy_both_ways), TEST(t_copy_refused), { 0 }
 };
 
 int main(int argc, char **argv)
