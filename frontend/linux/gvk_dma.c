@@ -429,3 +429,20 @@ void *gvk_dma_to_virt(struct gvk_dev *gd, dma_addr_t dma, size_t len)
 		return NULL;
 	return page_address(pg) + GV_DMA_OFF(dma);
 }
+
+/* After a restore from `xl save` the guest runs in a new domain whose grant
+ * table is empty: every grant the old one held is gone (and nothing maps them:
+ * the backend unmapped the pool when the device closed before the save). The
+ * bounce pool keeps its refs, so each pool page is granted again on its ref,
+ * with the frame the page has now (a PV guest's frames change in a restore). */
+void gvk_dma_resume(struct gvk_dev *gd)
+{
+	unsigned int i;
+
+	if (!gd->pool)
+		return;
+	for (i = 0; i < gd->pool_pages; i++)
+		gnttab_grant_foreign_access_ref(gd->pool_ref + i, gd->be_domid,
+		                                 xen_page_to_gfn(virt_to_page(gd->pool + (i << PAGE_SHIFT))),
+		                                 0);
+}

@@ -212,14 +212,34 @@ static void close_locked(struct gvk_dev *gd)
 	gd->phase = GVK_STOPPED;
 }
 
-static void gvk_reset(struct virtio_device *vdev)
+/* Stops the device: waits (bounded) for the backend to finish what is in
+ * flight, closes (the backend unmaps everything), then fails whatever the
+ * backend left unused, so no request is lost with the rings. The driver's
+ * reset (unbind, freeze before a save) and the guest's shutdown (gvk_pm.c). */
+void gvk_shut(struct gvk_dev *gd)
 {
-	struct gvk_dev *gd = vdev_gd(vdev);
+	unsigned int left = 0;
 
+	if (READ_ONCE(gd->phase) == GVK_CONNECTED && !READ_ONCE(gd->dead))
+		left = gvk_drain(gd, connect_timeout * HZ);
 	mutex_lock(&gd->lock);
 	if (gd->phase == GVK_CONNECTED || gd->phase == GVK_CONNECTING ||
 	    (gd->phase == GVK_STOPPED && gd->xb->state != XenbusStateClosed))
 		close_locked(gd);
+	mutex_unlock(&gd->lock);
+	if (left) {
+		dev_warn(&gd->xb->dev, "%u request%s still in flight after %u s: failed with an I/O error\n",
+		         left, left == 1 ? "" : "s", connect_timeout);
+		gvk_fail_inflight(&gd->fail_work);
+	}
+}
+
+static void gvk_reset(struct virtio_device *vdev)
+{
+	struct gvk_dev *gd = vdev_gd(vdev);
+
+	gvk_shut(gd);
+	mutex_lock(&gd->lock);
 	gd->status = 0;
 	mutex_unlock(&gd->lock);
 }
@@ -438,6 +458,35 @@ again:
 	return rc;
 }
 
+static int read_device(struct gvk_dev *gd);
+
+/* Before connecting, the backend must offer the device (BE=InitWait): at once
+ * the first time (the device was registered on InitWait), but after a close
+ * the backend publishes it again only once FE=Closed, and after a restore in
+ * a new domain it first sees the device libxl made anew. After a restore the
+ * device keys are read again: the features the driver negotiated before the
+ * save must still be offered. */
+static int backend_ready(struct gvk_dev *gd, struct virtio_device *vdev)
+{
+	if (!wait_event_timeout(gd->state_wq, READ_ONCE(gd->be_state) == XenbusStateInitWait,
+	                        connect_timeout * HZ)) {
+		dev_err(&gd->xb->dev, "backend did not offer the device (InitWait) within %u s "
+		        "(its state is %d)\n", connect_timeout, READ_ONCE(gd->be_state));
+		return -EIO;
+	}
+	if (!gd->resumed)
+		return 0;
+	gd->resumed = false;
+	if (read_device(gd))
+		return -EIO;
+	if (vdev->features & ~gd->dev_features) {
+		dev_err(&gd->xb->dev, "after the restore the backend no longer offers features 0x%llx "
+		        "the driver uses\n", (unsigned long long)(vdev->features & ~gd->dev_features));
+		return -EIO;
+	}
+	return 0;
+}
+
 static int gvk_find_vqs(struct virtio_device *vdev, unsigned int nvqs, struct virtqueue *vqs[],
                         vq_callback_t *callbacks[], const char *const names[], const bool *ctx,
                         struct irq_affinity *desc)
@@ -446,6 +495,9 @@ static int gvk_find_vqs(struct virtio_device *vdev, unsigned int nvqs, struct vi
 	unsigned int i, n = 0;
 	int rc;
 
+	rc = backend_ready(gd, vdev);
+	if (rc)
+		return rc;
 	if (nvqs > GVK_MAX_VQS || nvqs > gd->be_nq) {
 		dev_err(&gd->xb->dev, "driver wants %u queues, the device has %u\n", nvqs, gd->be_nq);
 		return -EINVAL;
@@ -682,6 +734,7 @@ static void gvk_register_work(struct work_struct *w)
 	gv->vdev.id.device = gd->virtio_id;
 	gv->vdev.id.vendor = 0x4756;  /* "GV" */
 	gv->vdev.config = &gvk_config_ops;
+	gv->vdev.dev.pm_domain = &gvk_vdev_pm_domain;   /* freeze/restore (gvk_pm.c) */
 	gd->gv = gv;
 	rc = register_virtio_device(&gv->vdev);
 	if (rc) {
@@ -701,6 +754,7 @@ static void gvk_otherend_changed(struct xenbus_device *xb, enum xenbus_state sta
 		return;
 	mutex_lock(&gd->lock);
 	gd->be_state = state;
+	wake_up_all(&gd->state_wq);
 	switch (state) {
 	case XenbusStateInitWait:
 		if (gd->phase == GVK_IDLE && !gd->refused) {
@@ -775,6 +829,7 @@ static int gvk_probe(struct xenbus_device *xb, const struct xenbus_device_id *id
 	mutex_init(&gd->lock);
 	init_completion(&gd->conn_done);
 	init_completion(&gd->closed);
+	init_waitqueue_head(&gd->state_wq);
 	INIT_WORK(&gd->register_work, gvk_register_work);
 	INIT_WORK(&gd->live_work, gvk_live_work);
 	INIT_WORK(&gd->fail_work, gvk_fail_inflight);
@@ -859,18 +914,28 @@ static struct xenbus_driver gvk_driver = {
 	.probe = gvk_probe,
 	.remove = gvk_remove,
 	.otherend_changed = gvk_otherend_changed,
+	.resume = gvk_xb_resume,          /* gvk_pm.c: after xl restore */
 };
 
 static int __init gvk_init(void)
 {
+	int rc;
+
 	if (!xen_domain())
 		return -ENODEV;
-	return xenbus_register_frontend(&gvk_driver);
+	rc = gvk_pm_init(&gvk_driver);
+	if (rc)
+		return rc;
+	rc = xenbus_register_frontend(&gvk_driver);
+	if (rc)
+		gvk_pm_exit();
+	return rc;
 }
 
 static void __exit gvk_exit(void)
 {
 	xenbus_unregister_driver(&gvk_driver);
+	gvk_pm_exit();
 }
 
 module_init(gvk_init);
