@@ -105,7 +105,7 @@ do_hammer() { # DEV [until_error]
 		if ! dd if=/dev/urandom of="$1" bs=64k count=32 oflag=direct 2>/tmp/dd.err; then
 			[ "$2" = until_error ] || fail "write error on $1: $(cat /tmp/dd.err)"
 			say "pass $((n + 1)) failed: $(grep -v records /tmp/dd.err | head -n 1)"
-			dmesg | grep -E 'backend went away|backend gone|I/O error' | head -n 4
+			dmesg | grep -E 'backend went away|no backend took|backend gone|I/O error' | head -n 5
 			dmesg | grep -q 'backend went away' || fail "write failed but the module saw no backend death"
 			# new I/O fails fast, it does not hang
 			t=$(cut -d' ' -f1 /proc/uptime)
@@ -216,6 +216,18 @@ do_across_save() { # DEV
 	dmesg | grep -E 'grant-virtio|vbd|virtio-[0-9]' | grep -E 'restored|connected|closed|in flight' | tail -n 6
 }
 
+# after backend restarts (sc_kmod_backend_restart): device DEVID was taken
+# over N times and the kernel saw no I/O error
+do_expect_restarts() { # DEVID N
+	r=$(cat "/sys/bus/xen/devices/virtio-$1/gvk_backend_restarts") || fail "no takeover counter for virtio-$1"
+	[ "$r" = "$2" ] || fail "virtio-$1 was taken over $r times, expected $2"
+	if dmesg | grep -qE 'I/O error|fail with I/O errors|still in flight'; then
+		dmesg | grep -E 'I/O error|fail with I/O errors|still in flight' | head -n 5
+		fail "I/O errors in the kernel log"
+	fi
+	say "virtio-$1 taken over $r times by a new backend, no I/O error in the kernel log"
+}
+
 # fs on whichever vd* has BYTES (probe order may vary)
 do_fs_size() {
 	for d in /dev/vd?; do
@@ -240,7 +252,8 @@ do_counters() {
 	for d in /sys/bus/xen/devices/virtio-* /sys/bus/xen/devices/virtio_disk-*; do
 		[ -e "$d/gvk_grants_active" ] || continue
 		say "$(basename "$d"): dma $(cat "$d/gvk_dma_strategy"), grants active $(cat "$d/gvk_grants_active"),"\
-" leaked $(cat "$d/gvk_grants_leaked"), bounced $(cat "$d/gvk_bounced_bytes") bytes, map errors $(cat "$d/gvk_map_errors")"
+" leaked $(cat "$d/gvk_grants_leaked"), bounced $(cat "$d/gvk_bounced_bytes") bytes, map errors $(cat "$d/gvk_map_errors"),"\
+" backend restarts $(cat "$d/gvk_backend_restarts")"
 	done
 }
 

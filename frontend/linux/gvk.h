@@ -55,6 +55,11 @@ struct gvk_vq {
 	spinlock_t track_lock;
 	u16 avail_seen, used_seen;
 	s16 *inflight;
+	/* the backend's in-flight record of this queue (docs/transport.md,
+	 * Backend restart): a zeroed page granted writable, written only by the
+	 * backend; NULL when the backend offers no takeover */
+	void *record;
+	grant_ref_t record_ref;
 	/* bypass only: the ring pages granted by hand (dma-direct gave no grants) */
 	grant_ref_t bypass_ref;
 	unsigned int bypass_nr;
@@ -81,6 +86,11 @@ struct gvk_dev {
 	bool resumed;                 /* restored from a save: re-read the device before connecting */
 	bool refused;
 	bool dead;                    /* backend went away while connected */
+	bool be_inflight;             /* backend offers feature-inflight (takeover) */
+	bool away;                    /* backend gone, waiting for one to take the device over */
+	unsigned long away_since;     /* jiffies */
+	unsigned int restarts;        /* takeovers survived */
+	struct delayed_work restart_work;  /* no backend came back in time: go dead */
 	struct work_struct register_work;
 	struct work_struct live_work;
 	struct work_struct fail_work;
@@ -123,6 +133,7 @@ void gvk_dma_exit(struct gvk_dev *gd);          /* ends what is left */
 int gvk_grant_pages(struct gvk_dev *gd, struct page *page, unsigned int nr, bool readonly,
                     grant_ref_t *first);
 void gvk_end_pages(struct gvk_dev *gd, grant_ref_t first, unsigned int nr);
+void gvk_end_page_free(struct gvk_dev *gd, grant_ref_t ref, struct page *page);
 void *gvk_dma_to_virt(struct gvk_dev *gd, dma_addr_t dma, size_t len);
 
 void gvk_dma_resume(struct gvk_dev *gd);        /* grants the bounce pool again after a restore */

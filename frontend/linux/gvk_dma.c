@@ -446,3 +446,22 @@ void gvk_dma_resume(struct gvk_dev *gd)
 		                                 xen_page_to_gfn(virt_to_page(gd->pool + (i << PAGE_SHIFT))),
 		                                 0);
 }
+
+/* Ends the grant of one page this device allocated and frees the page; a page
+ * the backend still maps goes with its grant, freed when the grant ends. */
+void gvk_end_page_free(struct gvk_dev *gd, grant_ref_t ref, struct page *page)
+{
+	if (!xa_erase(&gd->pages, ref)) {
+		dev_err(&gd->xb->dev, "end of grant %u that this device does not hold\n", ref);
+		return;
+	}
+	atomic_dec(&gd->grants_active);
+	if (gnttab_end_foreign_access_ref(ref)) {
+		gnttab_free_grant_reference(ref);
+		__free_page(page);
+	} else {
+		atomic_inc(&gd->grants_leaked);
+		dev_warn(&gd->xb->dev, "grant %u still mapped by the backend: page kept until unmapped\n", ref);
+		gnttab_end_foreign_access(ref, page);
+	}
+}

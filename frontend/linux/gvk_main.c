@@ -32,6 +32,10 @@ MODULE_PARM_DESC(dma, "DMA strategy: grant | bounce | bypass, for every device, 
 static unsigned int connect_timeout = 30;
 module_param(connect_timeout, uint, 0644);
 MODULE_PARM_DESC(connect_timeout, "seconds to wait for the backend to connect or to close (default 30)");
+static unsigned int restart_timeout = 30;
+module_param(restart_timeout, uint, 0644);
+MODULE_PARM_DESC(restart_timeout, "seconds requests wait for a new backend to take a device over after "
+                                  "the backend went away (default 30; 0: fail them at once)");
 
 static const char *const strategy_names[] = {
 	[GVK_GRANT] = "grant", [GVK_BOUNCE] = "bounce", [GVK_BYPASS] = "bypass",
@@ -191,7 +195,7 @@ static bool backend_closed(struct gvk_dev *gd)
 static void close_locked(struct gvk_dev *gd)
 {
 	unsigned long end = jiffies + connect_timeout * HZ;
-	bool wait = !gd->dead && gd->be_state != XenbusStateClosed;
+	bool wait = !gd->dead && !gd->away && gd->be_state != XenbusStateClosed;
 
 	gd->phase = GVK_CLOSING;
 	reinit_completion(&gd->closed);
@@ -219,19 +223,25 @@ static void close_locked(struct gvk_dev *gd)
 void gvk_shut(struct gvk_dev *gd)
 {
 	unsigned int left = 0;
+	bool away = READ_ONCE(gd->away);
+	bool connected = READ_ONCE(gd->phase) == GVK_CONNECTED;
 
-	if (READ_ONCE(gd->phase) == GVK_CONNECTED && !READ_ONCE(gd->dead))
+	if (connected && !READ_ONCE(gd->dead) && !away)
 		left = gvk_drain(gd, connect_timeout * HZ);
+	cancel_delayed_work_sync(&gd->restart_work);
 	mutex_lock(&gd->lock);
 	if (gd->phase == GVK_CONNECTED || gd->phase == GVK_CONNECTING ||
 	    (gd->phase == GVK_STOPPED && gd->xb->state != XenbusStateClosed))
 		close_locked(gd);
+	gd->away = false;
 	mutex_unlock(&gd->lock);
-	if (left) {
+	if (left)
 		dev_warn(&gd->xb->dev, "%u request%s still in flight after %u s: failed with an I/O error\n",
 		         left, left == 1 ? "" : "s", connect_timeout);
+	/* hands the driver what the backend used but no interrupt delivered
+	 * yet, and fails what it left */
+	if (connected)
 		gvk_fail_inflight(&gd->fail_work);
-	}
 }
 
 static void gvk_reset(struct virtio_device *vdev)
@@ -282,9 +292,39 @@ static irqreturn_t gvk_dev_irq(int irq, void *data)
 static void go_dead_locked(struct gvk_dev *gd)
 {
 	WRITE_ONCE(gd->dead, true);
+	gd->away = false;
+	cancel_delayed_work(&gd->restart_work);
 	gd->phase = GVK_STOPPED;
 	xenbus_switch_state(gd->xb, XenbusStateClosing);
 	schedule_work(&gd->fail_work);
+}
+
+/* The backend offered takeover and every queue has its in-flight record. */
+static bool takeover_possible(struct gvk_dev *gd)
+{
+	unsigned int i;
+
+	if (!gd->be_inflight || !restart_timeout || !gd->nvqs)
+		return false;
+	for (i = 0; i < gd->nvqs; i++)
+		if (!gd->vqs[i].record)
+			return false;
+	return true;
+}
+
+/* No backend took the device over in time. */
+static void gvk_restart_work(struct work_struct *w)
+{
+	struct gvk_dev *gd = container_of(to_delayed_work(w), struct gvk_dev, restart_work);
+
+	mutex_lock(&gd->lock);
+	if (gd->away && gd->phase == GVK_CONNECTED && !gd->dead) {
+		dev_err(&gd->xb->dev, "no backend took the device over within %u s: in-flight and new "
+		        "requests fail with I/O errors; unload the module to release the device\n",
+		        restart_timeout);
+		go_dead_locked(gd);
+	}
+	mutex_unlock(&gd->lock);
 }
 
 static void gvk_live_work(struct work_struct *w)
@@ -292,10 +332,37 @@ static void gvk_live_work(struct work_struct *w)
 	struct gvk_dev *gd = container_of(w, struct gvk_dev, live_work);
 
 	mutex_lock(&gd->lock);
-	if (gd->phase == GVK_CONNECTED && !gd->dead && gd->live && READ_ONCE(gd->live[1]) == 0) {
-		dev_err(&gd->xb->dev, "backend went away (its liveness byte was cleared): in-flight "
-		        "and new requests fail with I/O errors; unload the module to release the device\n");
-		go_dead_locked(gd);
+	if (gd->phase != GVK_CONNECTED || gd->dead || !gd->live) {
+		mutex_unlock(&gd->lock);
+		return;
+	}
+	if (READ_ONCE(gd->live[1]) == 0 && !gd->away) {
+		if (takeover_possible(gd)) {
+			/* requests stay on the rings; kicks to the port the dead
+			 * backend left unbound are dropped by Xen */
+			gd->away = true;
+			gd->away_since = jiffies;
+			schedule_delayed_work(&gd->restart_work, restart_timeout * HZ);
+			dev_warn(&gd->xb->dev, "backend went away: requests in flight wait up to %u s "
+			         "for a new one to take the device over\n", restart_timeout);
+		} else {
+			dev_err(&gd->xb->dev, "backend went away (its liveness byte was cleared): in-flight "
+			        "and new requests fail with I/O errors; unload the module to release the device\n");
+			go_dead_locked(gd);
+		}
+	} else if (READ_ONCE(gd->live[1]) && gd->away) {
+		/* a new backend mapped the rings and the records, set its
+		 * byte and serves again what was in flight */
+		unsigned int i;
+
+		gd->away = false;
+		gd->restarts++;
+		cancel_delayed_work(&gd->restart_work);
+		dev_warn(&gd->xb->dev, "a new backend took the device over after %u ms: requests "
+		         "in flight go on\n", jiffies_to_msecs(jiffies - gd->away_since));
+		for (i = 0; i < gd->nvqs; i++)
+			if (gd->vqs[i].irq > 0)
+				notify_remote_via_irq(gd->vqs[i].irq);
 	}
 	mutex_unlock(&gd->lock);
 }
@@ -317,6 +384,10 @@ static void free_queues(struct gvk_dev *gd)
 		if (q->bypass_nr) {
 			gvk_end_pages(gd, q->bypass_ref, q->bypass_nr);
 			q->bypass_nr = 0;
+		}
+		if (q->record) {
+			gvk_end_page_free(gd, q->record_ref, virt_to_page(q->record));
+			q->record = NULL;
 		}
 		if (q->vq) {
 			struct virtqueue *vq = q->vq;
@@ -447,6 +518,10 @@ again:
 		rc = rc ?: xenbus_printf(t, fe, key, "%s", refs[2]);
 		snprintf(key, sizeof(key), "queue-%u/event-channel", i);
 		rc = rc ?: xenbus_printf(t, fe, key, "%u", q->port);
+		if (q->record) {
+			snprintf(key, sizeof(key), "queue-%u/inflight-ref", i);
+			rc = rc ?: xenbus_printf(t, fe, key, "%u", q->record_ref);
+		}
 	}
 	if (rc) {
 		xenbus_transaction_end(t, 1);
@@ -459,6 +534,24 @@ again:
 }
 
 static int read_device(struct gvk_dev *gd);
+
+/* The queue's in-flight record for the backend (docs/transport.md, Backend
+ * restart): a zeroed page granted writable, that only the backend writes. */
+static int grant_record(struct gvk_dev *gd, struct gvk_vq *q)
+{
+	struct page *pg = alloc_page(GFP_KERNEL | __GFP_ZERO);
+	int rc;
+
+	if (!pg)
+		return -ENOMEM;
+	rc = gvk_grant_pages(gd, pg, 1, false, &q->record_ref);
+	if (rc) {
+		__free_page(pg);
+		return rc;
+	}
+	q->record = page_address(pg);
+	return 0;
+}
 
 /* Before connecting, the backend must offer the device (BE=InitWait): at once
  * the first time (the device was registered on InitWait), but after a close
@@ -538,6 +631,11 @@ static int gvk_find_vqs(struct virtio_device *vdev, unsigned int nvqs, struct vi
 		rc = xenbus_alloc_evtchn(gd->xb, &q->port);
 		if (rc)
 			goto fail;
+		if (gd->be_inflight && restart_timeout && gd->strategy != GVK_BYPASS) {
+			rc = grant_record(gd, q);
+			if (rc)
+				goto fail;
+		}
 		vq = vring_create_virtqueue(n, GVK_QUEUE_SIZE, PAGE_SIZE, vdev, true, false,
 		                            ctx ? ctx[i] : false, gvk_notify, callbacks[i], names[i]);
 		if (!vq) {
@@ -667,6 +765,7 @@ static int read_device(struct gvk_dev *gd)
 		return -EINVAL;
 	}
 	gd->dev_features = feat;
+	gd->be_inflight = xenbus_read_unsigned(gd->xb->otherend, "feature-inflight", 0) == 1;
 	if (read_u64(gd, "num-queues", &v))
 		return -EINVAL;
 	gd->be_nq = min_t(unsigned long long, v, GVK_MAX_VQS);
@@ -765,6 +864,8 @@ static void gvk_otherend_changed(struct xenbus_device *xb, enum xenbus_state sta
 	case XenbusStateConnected:
 		if (gd->phase == GVK_CONNECTING)
 			complete(&gd->conn_done);
+		else if (gd->phase == GVK_CONNECTED && gd->away)
+			schedule_work(&gd->live_work);   /* a takeover writes Connected again */
 		break;
 	case XenbusStateClosing:
 	case XenbusStateClosed:
@@ -799,11 +900,13 @@ GVK_ATTR(gvk_bounced_bytes, "%lld", (long long)atomic64_read(&gd->bounced_bytes)
 GVK_ATTR(gvk_map_errors, "%d", atomic_read(&gd->map_errors));
 GVK_ATTR(gvk_dma_strategy, "%s", gvk_strategy_name(gd->strategy));
 GVK_ATTR(gvk_backend_dead, "%d", READ_ONCE(gd->dead));
+GVK_ATTR(gvk_backend_restarts, "%u", READ_ONCE(gd->restarts));
 
 static struct attribute *gvk_attrs[] = {
 	&dev_attr_gvk_grants_active.attr, &dev_attr_gvk_grants_leaked.attr,
 	&dev_attr_gvk_bounced_bytes.attr, &dev_attr_gvk_map_errors.attr,
-	&dev_attr_gvk_dma_strategy.attr, &dev_attr_gvk_backend_dead.attr, NULL,
+	&dev_attr_gvk_dma_strategy.attr, &dev_attr_gvk_backend_dead.attr,
+	&dev_attr_gvk_backend_restarts.attr, NULL,
 };
 static const struct attribute_group gvk_attr_group = { .attrs = gvk_attrs };
 
@@ -833,6 +936,7 @@ static int gvk_probe(struct xenbus_device *xb, const struct xenbus_device_id *id
 	INIT_WORK(&gd->register_work, gvk_register_work);
 	INIT_WORK(&gd->live_work, gvk_live_work);
 	INIT_WORK(&gd->fail_work, gvk_fail_inflight);
+	INIT_DELAYED_WORK(&gd->restart_work, gvk_restart_work);
 	xa_init(&gd->pages);
 	spin_lock_init(&gd->pool_lock);
 	atomic_set(&gd->grants_active, 0);
@@ -882,6 +986,7 @@ static void gvk_remove(struct xenbus_device *xb)
 		gd->gv = NULL;
 	}
 	cancel_work_sync(&gd->live_work);
+	cancel_delayed_work_sync(&gd->restart_work);
 	cancel_work_sync(&gd->fail_work);
 	mutex_lock(&gd->lock);
 	if (xb->state != XenbusStateClosed && xb->state != XenbusStateInitialising)
