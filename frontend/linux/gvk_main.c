@@ -559,12 +559,32 @@ static int grant_record(struct gvk_dev *gd, struct gvk_vq *q)
  * a new domain it first sees the device libxl made anew. After a restore the
  * device keys are read again: the features the driver negotiated before the
  * save must still be offered. */
+/* Waits (up to connect_timeout) until the backend's state is one of MASK
+ * (bits 1 << state); returns the last state read. The state key is read here
+ * as well as waited for on the watch: while the guest resumes from a save,
+ * the xenbus watch thread is busy running the suspend itself (Linux runs it
+ * from the control/shutdown watch), so no otherend_changed arrives before
+ * every device is restored. */
+static enum xenbus_state await_backend(struct gvk_dev *gd, unsigned int mask)
+{
+	unsigned long end = jiffies + connect_timeout * HZ;
+	enum xenbus_state s;
+
+	for (;;) {
+		s = xenbus_read_driver_state(gd->xb->otherend);
+		if ((mask & (1u << s)) || time_after(jiffies, end))
+			return s;
+		wait_event_timeout(gd->state_wq, mask & (1u << READ_ONCE(gd->be_state)), HZ / 20);
+	}
+}
+
 static int backend_ready(struct gvk_dev *gd, struct virtio_device *vdev)
 {
-	if (!wait_event_timeout(gd->state_wq, READ_ONCE(gd->be_state) == XenbusStateInitWait,
-	                        connect_timeout * HZ)) {
+	enum xenbus_state s = await_backend(gd, 1u << XenbusStateInitWait);
+
+	if (s != XenbusStateInitWait) {
 		dev_err(&gd->xb->dev, "backend did not offer the device (InitWait) within %u s "
-		        "(its state is %d)\n", connect_timeout, READ_ONCE(gd->be_state));
+		        "(its state is %d)\n", connect_timeout, s);
 		return -EIO;
 	}
 	if (!gd->resumed)
@@ -586,6 +606,7 @@ static int gvk_find_vqs(struct virtio_device *vdev, unsigned int nvqs, struct vi
 {
 	struct gvk_dev *gd = vdev_gd(vdev);
 	unsigned int i, n = 0;
+	enum xenbus_state s;
 	int rc;
 
 	rc = backend_ready(gd, vdev);
@@ -676,9 +697,12 @@ static int gvk_find_vqs(struct virtio_device *vdev, unsigned int nvqs, struct vi
 	xenbus_switch_state(gd->xb, XenbusStateInitialised);
 	mutex_unlock(&gd->lock);
 
-	if (!wait_for_completion_timeout(&gd->conn_done, connect_timeout * HZ))
+	s = await_backend(gd, 1u << XenbusStateConnected | 1u << XenbusStateClosing |
+	                      1u << XenbusStateClosed);
+	if (s != XenbusStateConnected && s != XenbusStateClosing && s != XenbusStateClosed)
 		dev_err(&gd->xb->dev, "backend did not connect within %u s\n", connect_timeout);
 	mutex_lock(&gd->lock);
+	gd->be_state = s;
 	if (gd->be_state == XenbusStateConnected && gd->phase == GVK_CONNECTING) {
 		gd->phase = GVK_CONNECTED;
 		xenbus_switch_state(gd->xb, XenbusStateConnected);
