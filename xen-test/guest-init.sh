@@ -25,6 +25,22 @@ mount -t xenfs xenfs /proc/xen
 limit=$(xenstore-read data/gv-gntalloc-limit 2>/dev/null)
 insmod /lib/modules/xen/xen-gntalloc.ko ${limit:+limit=$limit} || echo "guest: insmod xen-gntalloc failed"
 [ -n "$limit" ] && echo "guest: xen-gntalloc limit=$limit"
+# `xl shutdown` writes control/shutdown = poweroff; Linux's PV shutdown handler
+# then runs /sbin/poweroff (orderly_poweroff, kernel.poweroff_cmd) and drops
+# the request if that fails: busybox's links are all in /bin, so without this
+# a guest never shut down (xl shutdown -w waited for ever). This one does what
+# an init would: unmount the guest's disks, sync, power off; the kernel then
+# runs its reboot notifiers (grant_virtio.ko closes its devices there).
+cat >/sbin/poweroff <<'EOF_POWEROFF'
+#!/bin/sh
+echo "guest: orderly poweroff" >/dev/console
+for m in $(awk '$1 ~ /^\/dev\/vd/ { print $2 }' /proc/mounts); do
+	umount "$m" || mount -o remount,ro "$m"
+done
+sync
+exec /bin/busybox poweroff -f
+EOF_POWEROFF
+chmod 755 /sbin/poweroff
 echo "GV-GUEST-UP domid $(xenstore-read domid)"
 
 i=0

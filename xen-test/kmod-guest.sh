@@ -24,6 +24,12 @@
 #   kmod-guest.sh last_sector DEV      write a marked last sector, read it back
 #   kmod-guest.sh trim DEV MIB         ext2, a MIB MiB file, rm, fstrim; dom0 measures
 #                                      the image between (data/kmod-step, data/gv-ack)
+#   kmod-guest.sh mount_fs DEV         mke2fs, mount on /mnt, random files (left mounted:
+#                                      the guest's shutdown must unmount it)
+#   kmod-guest.sh across_save DEV      files on ext2 and a verified O_DIRECT loop running
+#                                      while dom0 saves and restores the guest; waits for
+#                                      dom0's data/kmod-go (written after the restore),
+#                                      then stops the loop and verifies everything
 # Several steps in one command: kmod-guest.sh load dma=bounce -- wait_blk /dev/vda 16777216 -- fs /dev/vda
 M=/lib/modules/gv
 t0=$(cut -d' ' -f1 /proc/uptime)
@@ -107,7 +113,7 @@ do_hammer() { # DEV [until_error]
 		if ! dd if=/dev/urandom of="$1" bs=64k count=32 oflag=direct 2>/tmp/dd.err; then
 			[ "$2" = until_error ] || fail "write error on $1: $(cat /tmp/dd.err)"
 			say "pass $((n + 1)) failed: $(grep -v records /tmp/dd.err | head -n 1)"
-			dmesg | grep -E 'backend went away|backend gone|I/O error' | head -n 4
+			dmesg | grep -E 'backend went away|no backend took|backend gone|I/O error' | head -n 5
 			dmesg | grep -q 'backend went away' || fail "write failed but the module saw no backend death"
 			# new I/O fails fast, it does not hang
 			t=$(cut -d' ' -f1 /proc/uptime)
@@ -123,10 +129,14 @@ do_hammer() { # DEV [until_error]
 	fail "no write error after $n passes"
 }
 
-do_fs() { # DEV
+load_ext4() {
 	for m in crc16 mbcache jbd2 crc32c_generic ext4; do
 		insmod "$M/$m.ko" 2>/dev/null || grep -q "^${m} " /proc/modules || fail "insmod $m"
 	done
+}
+
+do_fs() { # DEV
+	load_ext4
 	mke2fs -q "$1" >/tmp/mke2fs.out 2>&1 || { cat /tmp/mke2fs.out; fail "mke2fs $1"; }
 	mkdir -p /mnt
 	mount -t ext2 "$1" /mnt || fail "mount $1"
@@ -147,6 +157,83 @@ do_fs() { # DEV
 do_dio() { # DEV
 	/gv/build-xen/gv-dio verify "$1" >/tmp/dio 2>&1 || { tail -n 3 /tmp/dio; fail "O_DIRECT verify on $1"; }
 	tail -n 1 /tmp/dio
+}
+
+# ext2 on DEV with random files, left mounted on /mnt (sums in /tmp/sums)
+do_mount_fs() { # DEV
+	load_ext4
+	mke2fs -q "$1" >/tmp/mke2fs.out 2>&1 || { cat /tmp/mke2fs.out; fail "mke2fs $1"; }
+	mkdir -p /mnt
+	mount -t ext2 "$1" /mnt || fail "mount $1"
+	for i in 1 2 3 4; do
+		dd if=/dev/urandom of=/mnt/file$i bs=1k count=$((i * 100 + 7)) 2>/dev/null || fail "write /mnt/file$i"
+	done
+	(cd /mnt && md5sum file*) >/tmp/sums
+	sync
+	say "ext2 on $1 mounted on /mnt with $(wc -l </tmp/sums) random files"
+}
+
+# One pass a loop: 1 MiB of random data written with O_DIRECT to a file of
+# /mnt, read back with O_DIRECT and compared; passes counted in xenstore
+# (data/kmod-pass). Stops after the pass during which /tmp/stop appeared;
+# /tmp/io.rc: 0, or 1 after the first error (its reason in /tmp/io.err).
+io_loop() {
+	n=0
+	dd if=/dev/urandom of=/tmp/pat bs=64k count=16 2>/dev/null
+	while [ ! -e /tmp/stop ]; do
+		n=$((n + 1))
+		if ! dd if=/tmp/pat of=/mnt/loop bs=64k oflag=direct 2>/tmp/dd.err ||
+		   ! dd if=/mnt/loop of=/tmp/back bs=64k iflag=direct 2>>/tmp/dd.err; then
+			echo "pass $n: $(grep -v records /tmp/dd.err | head -n 1)" >/tmp/io.err
+			echo 1 >/tmp/io.rc; return 1
+		fi
+		cmp -s /tmp/pat /tmp/back || { echo "pass $n: data read back differs" >/tmp/io.err; echo 1 >/tmp/io.rc; return 1; }
+		xenstore-write data/kmod-pass "$n"
+		# the next pass with other data
+		dd if=/dev/urandom of=/tmp/pat bs=64k count=1 conv=notrunc seek=$((n % 16)) 2>/dev/null
+	done
+	echo "$n" >/tmp/io.passes
+	echo 0 >/tmp/io.rc
+}
+
+do_across_save() { # DEV
+	do_mount_fs "$1"
+	rm -f /tmp/stop /tmp/io.rc /tmp/io.err
+	io_loop &
+	loop=$!
+	say "O_DIRECT loop running (pid $loop); waiting for dom0's data/kmod-go"
+	i=0
+	until [ "$(xenstore-read data/kmod-go 2>/dev/null)" = 1 ]; do
+		i=$((i + 1))
+		[ $i -le 3000 ] || { touch /tmp/stop; fail "no data/kmod-go from dom0 after 300 s"; }
+		[ -e /tmp/io.rc ] && { cat /tmp/io.err; fail "the O_DIRECT loop stopped before dom0 said go"; }
+		sleep 0.1
+	done
+	say "guest is domain $(xenstore-read domid) now"
+	touch /tmp/stop
+	wait "$loop"
+	[ "$(cat /tmp/io.rc 2>/dev/null)" = 0 ] || fail "O_DIRECT loop: $(cat /tmp/io.err 2>/dev/null)"
+	say "O_DIRECT loop: $(cat /tmp/io.passes) passes written, read back and compared, none failed"
+	(cd /mnt && md5sum -c /tmp/sums) >/tmp/check 2>&1 || { cat /tmp/check; fail "checksums differ after the restore"; }
+	umount /mnt || fail "umount"
+	echo 3 >/proc/sys/vm/drop_caches
+	mount -t ext2 "$1" /mnt || fail "remount $1"
+	(cd /mnt && md5sum -c /tmp/sums) >/tmp/check 2>&1 || { cat /tmp/check; fail "checksums differ after a remount"; }
+	umount /mnt || fail "umount after check"
+	say "files written before the save verified after the restore and after a remount"
+	dmesg | grep -E 'grant-virtio|vbd|virtio-[0-9]' | grep -E 'restored|connected|closed|in flight' | tail -n 6
+}
+
+# after backend restarts (sc_kmod_backend_restart): device DEVID was taken
+# over N times and the kernel saw no I/O error
+do_expect_restarts() { # DEVID N
+	r=$(cat "/sys/bus/xen/devices/virtio-$1/gvk_backend_restarts") || fail "no takeover counter for virtio-$1"
+	[ "$r" = "$2" ] || fail "virtio-$1 was taken over $r times, expected $2"
+	if dmesg | grep -qE 'I/O error|fail with I/O errors|still in flight'; then
+		dmesg | grep -E 'I/O error|fail with I/O errors|still in flight' | head -n 5
+		fail "I/O errors in the kernel log"
+	fi
+	say "virtio-$1 taken over $r times by a new backend, no I/O error in the kernel log"
 }
 
 # fs on whichever vd* has BYTES (probe order may vary)
@@ -173,7 +260,8 @@ do_counters() {
 	for d in /sys/bus/xen/devices/virtio-* /sys/bus/xen/devices/virtio_disk-*; do
 		[ -e "$d/gvk_grants_active" ] || continue
 		say "$(basename "$d"): dma $(cat "$d/gvk_dma_strategy"), grants active $(cat "$d/gvk_grants_active"),"\
-" leaked $(cat "$d/gvk_grants_leaked"), bounced $(cat "$d/gvk_bounced_bytes") bytes, map errors $(cat "$d/gvk_map_errors")"
+" leaked $(cat "$d/gvk_grants_leaked"), bounced $(cat "$d/gvk_bounced_bytes") bytes, map errors $(cat "$d/gvk_map_errors"),"\
+" backend restarts $(cat "$d/gvk_backend_restarts")"
 	done
 }
 

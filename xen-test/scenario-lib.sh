@@ -21,6 +21,7 @@
 #   gv_no_null_domains             fails if `xl list` shows a "(null)" domain
 #   gv_bg_start/gv_bg_stop/gv_bg_log  daemons (gv-backend...) in the background
 #   gv_guest_destroy               xl destroy the guest, wait until it is gone
+#   gv_guest_shutdown SECS         xl shutdown -w the guest, bounded; it is gone
 #   gv_wait_log TAG PATTERN SECS   wait for a line in a background program's log
 #   gv_guest_reason                repeat why the last gv_guest_wait failed
 #   gv_cleanup_guests              destroy every domain but dom0, stop what
@@ -180,6 +181,23 @@ gv_guest_destroy() {
 		_n=$((_n - 1)); [ $_n -gt 0 ] || { echo "guest $GV_DOMID still listed 10 s after xl destroy"; return 1; }
 		sleep 0.1
 	done
+}
+
+# xl shutdown -w of the scenario's guest, bounded (SECS): the guest powers
+# itself off (its /sbin/poweroff, guest-init.sh); then Xen no longer lists it.
+gv_guest_shutdown() {
+	_t=$(cut -d' ' -f1 /proc/uptime)
+	if ! timeout "$1" xl shutdown -w "$GV_DOMID"; then
+		echo "--- guest console"; tail -n 20 /var/log/xen/console/guest-$GV_GUEST_NAME.log 2>/dev/null
+		echo "xl shutdown -w of guest $GV_DOMID did not finish within $1 s"
+		return 1
+	fi
+	_n=100
+	while xl list "$GV_DOMID" >/dev/null 2>&1; do
+		_n=$((_n - 1)); [ $_n -gt 0 ] || { xl list; echo "guest $GV_DOMID still listed 10 s after xl shutdown -w"; return 1; }
+		sleep 0.1
+	done
+	echo "xl shutdown -w of guest $GV_DOMID took $(awk -v a="$_t" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.1f", b - a }') s"
 }
 
 # Waits (SECS) for a line matching PATTERN (grep -E) in a gv_bg_start log.

@@ -18,6 +18,7 @@
 #include <linux/completion.h>
 #include <linux/workqueue.h>
 #include <linux/mutex.h>
+#include <linux/wait.h>
 #include <linux/virtio.h>
 #include <linux/virtio_blk.h>
 #include <xen/xenbus.h>
@@ -54,6 +55,11 @@ struct gvk_vq {
 	spinlock_t track_lock;
 	u16 avail_seen, used_seen;
 	s16 *inflight;
+	/* the backend's in-flight record of this queue (docs/transport.md,
+	 * Backend restart): a zeroed page granted writable, written only by the
+	 * backend; NULL when the backend offers no takeover */
+	void *record;
+	grant_ref_t record_ref;
 	/* bypass only: the ring pages granted by hand (dma-direct gave no grants) */
 	grant_ref_t bypass_ref;
 	unsigned int bypass_nr;
@@ -76,8 +82,15 @@ struct gvk_dev {
 	int be_state;                 /* last backend state seen */
 	struct completion conn_done;  /* BE Connected, Closing or Closed while connecting */
 	struct completion closed;     /* BE Closed while closing */
+	wait_queue_head_t state_wq;   /* woken at every backend state change */
+	bool resumed;                 /* restored from a save: re-read the device before connecting */
 	bool refused;
 	bool dead;                    /* backend went away while connected */
+	bool be_inflight;             /* backend offers feature-inflight (takeover) */
+	bool away;                    /* backend gone, waiting for one to take the device over */
+	unsigned long away_since;     /* jiffies */
+	unsigned int restarts;        /* takeovers survived */
+	struct delayed_work restart_work;  /* no backend came back in time: go dead */
 	struct work_struct register_work;
 	struct work_struct live_work;
 	struct work_struct fail_work;
@@ -125,10 +138,22 @@ void gvk_dma_exit(struct gvk_dev *gd);          /* ends what is left */
 int gvk_grant_pages(struct gvk_dev *gd, struct page *page, unsigned int nr, bool readonly,
                     grant_ref_t *first);
 void gvk_end_pages(struct gvk_dev *gd, grant_ref_t first, unsigned int nr);
+void gvk_end_page_free(struct gvk_dev *gd, grant_ref_t ref, struct page *page);
 void *gvk_dma_to_virt(struct gvk_dev *gd, dma_addr_t dma, size_t len);
+
+void gvk_dma_resume(struct gvk_dev *gd);        /* grants the bounce pool again after a restore */
 
 void gvk_track(struct gvk_vq *q);                /* scan avail and used (gvk_dead.c) */
 void gvk_fail_inflight(struct work_struct *w);   /* the backend is gone */
+unsigned int gvk_drain(struct gvk_dev *gd, unsigned long timeout);  /* requests still in flight */
+
+void gvk_shut(struct gvk_dev *gd);               /* drain, close, fail what is left (gvk_main.c) */
+
+/* gvk_pm.c: guest shutdown, save and restore */
+int gvk_pm_init(struct xenbus_driver *drv);
+void gvk_pm_exit(void);
+int gvk_xb_resume(struct xenbus_device *xb);
+extern struct dev_pm_domain gvk_vdev_pm_domain;
 
 const char *gvk_strategy_name(enum gvk_strategy s);
 

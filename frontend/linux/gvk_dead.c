@@ -18,6 +18,7 @@
 #include <linux/virtio_ring.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_ids.h>
+#include <linux/delay.h>
 #include "gvk.h"
 
 /* Scans the rings since the last scan. Called before each kick and each
@@ -143,4 +144,41 @@ void gvk_fail_inflight(struct work_struct *w)
 			                     n, n == 1 ? "" : "s", i);
 		vring_interrupt(q->irq, q->vq);
 	}
+}
+
+/* Requests the driver made available that the backend has not used yet, over
+ * every queue of the device. */
+static unsigned int inflight_now(struct gvk_dev *gd)
+{
+	unsigned int i, h, n = 0;
+	unsigned long flags;
+
+	for (i = 0; i < gd->nvqs; i++) {
+		struct gvk_vq *q = &gd->vqs[i];
+
+		if (!q->vq || !q->inflight)
+			continue;
+		gvk_track(q);
+		spin_lock_irqsave(&q->track_lock, flags);
+		for (h = 0; h < virtqueue_get_vring_size(q->vq); h++)
+			n += max_t(s16, q->inflight[h], 0);
+		spin_unlock_irqrestore(&q->track_lock, flags);
+	}
+	return n;
+}
+
+/* Before the device is closed (driver reset: unbind, freeze for a save,
+ * guest shutdown): waits up to TIMEOUT jiffies for the backend to use every
+ * request in flight, so that none is lost with the rings. Stock virtio_blk of
+ * 6.1 resets the device in its freeze callback without waiting for its
+ * requests. Returns how many are still in flight (the caller fails them once
+ * the backend has let go of the rings). */
+unsigned int gvk_drain(struct gvk_dev *gd, unsigned long timeout)
+{
+	unsigned long end = jiffies + timeout;
+	unsigned int n;
+
+	while ((n = inflight_now(gd)) && !READ_ONCE(gd->dead) && time_before(jiffies, end))
+		msleep(5);
+	return n;
 }

@@ -429,3 +429,39 @@ void *gvk_dma_to_virt(struct gvk_dev *gd, dma_addr_t dma, size_t len)
 		return NULL;
 	return page_address(pg) + GV_DMA_OFF(dma);
 }
+
+/* After a restore from `xl save` the guest runs in a new domain whose grant
+ * table is empty: every grant the old one held is gone (and nothing maps them:
+ * the backend unmapped the pool when the device closed before the save). The
+ * bounce pool keeps its refs, so each pool page is granted again on its ref,
+ * with the frame the page has now (a PV guest's frames change in a restore). */
+void gvk_dma_resume(struct gvk_dev *gd)
+{
+	unsigned int i;
+
+	if (!gd->pool)
+		return;
+	for (i = 0; i < gd->pool_pages; i++)
+		gnttab_grant_foreign_access_ref(gd->pool_ref + i, gd->be_domid,
+		                                 xen_page_to_gfn(virt_to_page(gd->pool + (i << PAGE_SHIFT))),
+		                                 0);
+}
+
+/* Ends the grant of one page this device allocated and frees the page; a page
+ * the backend still maps goes with its grant, freed when the grant ends. */
+void gvk_end_page_free(struct gvk_dev *gd, grant_ref_t ref, struct page *page)
+{
+	if (!xa_erase(&gd->pages, ref)) {
+		dev_err(&gd->xb->dev, "end of grant %u that this device does not hold\n", ref);
+		return;
+	}
+	atomic_dec(&gd->grants_active);
+	if (gnttab_end_foreign_access_ref(ref)) {
+		gnttab_free_grant_reference(ref);
+		__free_page(page);
+	} else {
+		atomic_inc(&gd->grants_leaked);
+		dev_warn(&gd->xb->dev, "grant %u still mapped by the backend: page kept until unmapped\n", ref);
+		gnttab_end_foreign_access(ref, page);
+	}
+}

@@ -32,6 +32,10 @@ MODULE_PARM_DESC(dma, "DMA strategy: grant | bounce | bypass, for every device, 
 static unsigned int connect_timeout = 30;
 module_param(connect_timeout, uint, 0644);
 MODULE_PARM_DESC(connect_timeout, "seconds to wait for the backend to connect or to close (default 30)");
+static unsigned int restart_timeout = 30;
+module_param(restart_timeout, uint, 0644);
+MODULE_PARM_DESC(restart_timeout, "seconds requests wait for a new backend to take a device over after "
+                                  "the backend went away (default 30; 0: fail them at once)");
 
 static const char *const strategy_names[] = {
 	[GVK_GRANT] = "grant", [GVK_BOUNCE] = "bounce", [GVK_BYPASS] = "bypass",
@@ -192,7 +196,7 @@ static bool backend_closed(struct gvk_dev *gd)
 static void close_locked(struct gvk_dev *gd)
 {
 	unsigned long end = jiffies + connect_timeout * HZ;
-	bool wait = !gd->dead && gd->be_state != XenbusStateClosed;
+	bool wait = !gd->dead && !gd->away && gd->be_state != XenbusStateClosed;
 
 	gd->phase = GVK_CLOSING;
 	reinit_completion(&gd->closed);
@@ -213,14 +217,40 @@ static void close_locked(struct gvk_dev *gd)
 	gd->phase = GVK_STOPPED;
 }
 
-static void gvk_reset(struct virtio_device *vdev)
+/* Stops the device: waits (bounded) for the backend to finish what is in
+ * flight, closes (the backend unmaps everything), then fails whatever the
+ * backend left unused, so no request is lost with the rings. The driver's
+ * reset (unbind, freeze before a save) and the guest's shutdown (gvk_pm.c). */
+void gvk_shut(struct gvk_dev *gd)
 {
-	struct gvk_dev *gd = vdev_gd(vdev);
+	unsigned int left = 0;
+	bool away = READ_ONCE(gd->away);
+	bool connected = READ_ONCE(gd->phase) == GVK_CONNECTED;
 
+	if (connected && !READ_ONCE(gd->dead) && !away)
+		left = gvk_drain(gd, connect_timeout * HZ);
+	cancel_delayed_work_sync(&gd->restart_work);
 	mutex_lock(&gd->lock);
 	if (gd->phase == GVK_CONNECTED || gd->phase == GVK_CONNECTING ||
 	    (gd->phase == GVK_STOPPED && gd->xb->state != XenbusStateClosed))
 		close_locked(gd);
+	gd->away = false;
+	mutex_unlock(&gd->lock);
+	if (left)
+		dev_warn(&gd->xb->dev, "%u request%s still in flight after %u s: failed with an I/O error\n",
+		         left, left == 1 ? "" : "s", connect_timeout);
+	/* hands the driver what the backend used but no interrupt delivered
+	 * yet, and fails what it left */
+	if (connected)
+		gvk_fail_inflight(&gd->fail_work);
+}
+
+static void gvk_reset(struct virtio_device *vdev)
+{
+	struct gvk_dev *gd = vdev_gd(vdev);
+
+	gvk_shut(gd);
+	mutex_lock(&gd->lock);
 	gd->status = 0;
 	mutex_unlock(&gd->lock);
 }
@@ -263,9 +293,39 @@ static irqreturn_t gvk_dev_irq(int irq, void *data)
 static void go_dead_locked(struct gvk_dev *gd)
 {
 	WRITE_ONCE(gd->dead, true);
+	gd->away = false;
+	cancel_delayed_work(&gd->restart_work);
 	gd->phase = GVK_STOPPED;
 	xenbus_switch_state(gd->xb, XenbusStateClosing);
 	schedule_work(&gd->fail_work);
+}
+
+/* The backend offered takeover and every queue has its in-flight record. */
+static bool takeover_possible(struct gvk_dev *gd)
+{
+	unsigned int i;
+
+	if (!gd->be_inflight || !restart_timeout || !gd->nvqs)
+		return false;
+	for (i = 0; i < gd->nvqs; i++)
+		if (!gd->vqs[i].record)
+			return false;
+	return true;
+}
+
+/* No backend took the device over in time. */
+static void gvk_restart_work(struct work_struct *w)
+{
+	struct gvk_dev *gd = container_of(to_delayed_work(w), struct gvk_dev, restart_work);
+
+	mutex_lock(&gd->lock);
+	if (gd->away && gd->phase == GVK_CONNECTED && !gd->dead) {
+		dev_err(&gd->xb->dev, "no backend took the device over within %u s: in-flight and new "
+		        "requests fail with I/O errors; unload the module to release the device\n",
+		        restart_timeout);
+		go_dead_locked(gd);
+	}
+	mutex_unlock(&gd->lock);
 }
 
 static void gvk_live_work(struct work_struct *w)
@@ -273,10 +333,37 @@ static void gvk_live_work(struct work_struct *w)
 	struct gvk_dev *gd = container_of(w, struct gvk_dev, live_work);
 
 	mutex_lock(&gd->lock);
-	if (gd->phase == GVK_CONNECTED && !gd->dead && gd->live && READ_ONCE(gd->live[1]) == 0) {
-		dev_err(&gd->xb->dev, "backend went away (its liveness byte was cleared): in-flight "
-		        "and new requests fail with I/O errors; unload the module to release the device\n");
-		go_dead_locked(gd);
+	if (gd->phase != GVK_CONNECTED || gd->dead || !gd->live) {
+		mutex_unlock(&gd->lock);
+		return;
+	}
+	if (READ_ONCE(gd->live[1]) == 0 && !gd->away) {
+		if (takeover_possible(gd)) {
+			/* requests stay on the rings; kicks to the port the dead
+			 * backend left unbound are dropped by Xen */
+			gd->away = true;
+			gd->away_since = jiffies;
+			schedule_delayed_work(&gd->restart_work, restart_timeout * HZ);
+			dev_warn(&gd->xb->dev, "backend went away: requests in flight wait up to %u s "
+			         "for a new one to take the device over\n", restart_timeout);
+		} else {
+			dev_err(&gd->xb->dev, "backend went away (its liveness byte was cleared): in-flight "
+			        "and new requests fail with I/O errors; unload the module to release the device\n");
+			go_dead_locked(gd);
+		}
+	} else if (READ_ONCE(gd->live[1]) && gd->away) {
+		/* a new backend mapped the rings and the records, set its
+		 * byte and serves again what was in flight */
+		unsigned int i;
+
+		gd->away = false;
+		gd->restarts++;
+		cancel_delayed_work(&gd->restart_work);
+		dev_warn(&gd->xb->dev, "a new backend took the device over after %u ms: requests "
+		         "in flight go on\n", jiffies_to_msecs(jiffies - gd->away_since));
+		for (i = 0; i < gd->nvqs; i++)
+			if (gd->vqs[i].irq > 0)
+				notify_remote_via_irq(gd->vqs[i].irq);
 	}
 	mutex_unlock(&gd->lock);
 }
@@ -298,6 +385,10 @@ static void free_queues(struct gvk_dev *gd)
 		if (q->bypass_nr) {
 			gvk_end_pages(gd, q->bypass_ref, q->bypass_nr);
 			q->bypass_nr = 0;
+		}
+		if (q->record) {
+			gvk_end_page_free(gd, q->record_ref, virt_to_page(q->record));
+			q->record = NULL;
 		}
 		if (q->vq) {
 			struct virtqueue *vq = q->vq;
@@ -428,6 +519,10 @@ again:
 		rc = rc ?: xenbus_printf(t, fe, key, "%s", refs[2]);
 		snprintf(key, sizeof(key), "queue-%u/event-channel", i);
 		rc = rc ?: xenbus_printf(t, fe, key, "%u", q->port);
+		if (q->record) {
+			snprintf(key, sizeof(key), "queue-%u/inflight-ref", i);
+			rc = rc ?: xenbus_printf(t, fe, key, "%u", q->record_ref);
+		}
 	}
 	if (rc) {
 		xenbus_transaction_end(t, 1);
@@ -439,14 +534,85 @@ again:
 	return rc;
 }
 
+static int read_device(struct gvk_dev *gd);
+
+/* The queue's in-flight record for the backend (docs/transport.md, Backend
+ * restart): a zeroed page granted writable, that only the backend writes. */
+static int grant_record(struct gvk_dev *gd, struct gvk_vq *q)
+{
+	struct page *pg = alloc_page(GFP_KERNEL | __GFP_ZERO);
+	int rc;
+
+	if (!pg)
+		return -ENOMEM;
+	rc = gvk_grant_pages(gd, pg, 1, false, &q->record_ref);
+	if (rc) {
+		__free_page(pg);
+		return rc;
+	}
+	q->record = page_address(pg);
+	return 0;
+}
+
+/* Before connecting, the backend must offer the device (BE=InitWait): at once
+ * the first time (the device was registered on InitWait), but after a close
+ * the backend publishes it again only once FE=Closed, and after a restore in
+ * a new domain it first sees the device libxl made anew. After a restore the
+ * device keys are read again: the features the driver negotiated before the
+ * save must still be offered. */
+/* Waits (up to connect_timeout) until the backend's state is one of MASK
+ * (bits 1 << state); returns the last state read. The state key is read here
+ * as well as waited for on the watch: while the guest resumes from a save,
+ * the xenbus watch thread is busy running the suspend itself (Linux runs it
+ * from the control/shutdown watch), so no otherend_changed arrives before
+ * every device is restored. */
+static enum xenbus_state await_backend(struct gvk_dev *gd, unsigned int mask)
+{
+	unsigned long end = jiffies + connect_timeout * HZ;
+	enum xenbus_state s;
+
+	for (;;) {
+		s = xenbus_read_driver_state(gd->xb->otherend);
+		if ((mask & (1u << s)) || time_after(jiffies, end))
+			return s;
+		wait_event_timeout(gd->state_wq, mask & (1u << READ_ONCE(gd->be_state)), HZ / 20);
+	}
+}
+
+static int backend_ready(struct gvk_dev *gd, struct virtio_device *vdev)
+{
+	enum xenbus_state s = await_backend(gd, 1u << XenbusStateInitWait);
+
+	if (s != XenbusStateInitWait) {
+		dev_err(&gd->xb->dev, "backend did not offer the device (InitWait) within %u s "
+		        "(its state is %d)\n", connect_timeout, s);
+		return -EIO;
+	}
+	if (!gd->resumed)
+		return 0;
+	gd->resumed = false;
+	if (read_device(gd))
+		return -EIO;
+	if (vdev->features & ~gd->dev_features) {
+		dev_err(&gd->xb->dev, "after the restore the backend no longer offers features 0x%llx "
+		        "the driver uses\n", (unsigned long long)(vdev->features & ~gd->dev_features));
+		return -EIO;
+	}
+	return 0;
+}
+
 static int gvk_find_vqs(struct virtio_device *vdev, unsigned int nvqs, struct virtqueue *vqs[],
                         vq_callback_t *callbacks[], const char *const names[], const bool *ctx,
                         struct irq_affinity *desc)
 {
 	struct gvk_dev *gd = vdev_gd(vdev);
 	unsigned int i, n = 0;
+	enum xenbus_state s;
 	int rc;
 
+	rc = backend_ready(gd, vdev);
+	if (rc)
+		return rc;
 	if (nvqs > GVK_MAX_VQS || nvqs > gd->be_nq) {
 		dev_err(&gd->xb->dev, "driver wants %u queues, the device has %u\n", nvqs, gd->be_nq);
 		return -EINVAL;
@@ -487,6 +653,11 @@ static int gvk_find_vqs(struct virtio_device *vdev, unsigned int nvqs, struct vi
 		rc = xenbus_alloc_evtchn(gd->xb, &q->port);
 		if (rc)
 			goto fail;
+		if (gd->be_inflight && restart_timeout && gd->strategy != GVK_BYPASS) {
+			rc = grant_record(gd, q);
+			if (rc)
+				goto fail;
+		}
 		vq = vring_create_virtqueue(n, GVK_QUEUE_SIZE, PAGE_SIZE, vdev, true, false,
 		                            ctx ? ctx[i] : false, gvk_notify, callbacks[i], names[i]);
 		if (!vq) {
@@ -527,9 +698,12 @@ static int gvk_find_vqs(struct virtio_device *vdev, unsigned int nvqs, struct vi
 	xenbus_switch_state(gd->xb, XenbusStateInitialised);
 	mutex_unlock(&gd->lock);
 
-	if (!wait_for_completion_timeout(&gd->conn_done, connect_timeout * HZ))
+	s = await_backend(gd, 1u << XenbusStateConnected | 1u << XenbusStateClosing |
+	                      1u << XenbusStateClosed);
+	if (s != XenbusStateConnected && s != XenbusStateClosing && s != XenbusStateClosed)
 		dev_err(&gd->xb->dev, "backend did not connect within %u s\n", connect_timeout);
 	mutex_lock(&gd->lock);
+	gd->be_state = s;
 	if (gd->be_state == XenbusStateConnected && gd->phase == GVK_CONNECTING) {
 		gd->phase = GVK_CONNECTED;
 		xenbus_switch_state(gd->xb, XenbusStateConnected);
@@ -616,6 +790,7 @@ static int read_device(struct gvk_dev *gd)
 		return -EINVAL;
 	}
 	gd->dev_features = feat;
+	gd->be_inflight = xenbus_read_unsigned(gd->xb->otherend, "feature-inflight", 0) == 1;
 	if (read_u64(gd, "num-queues", &v))
 		return -EINVAL;
 	gd->be_nq = min_t(unsigned long long, v, GVK_MAX_VQS);
@@ -689,6 +864,7 @@ static void gvk_register_work(struct work_struct *w)
 	gv->vdev.id.device = gd->virtio_id;
 	gv->vdev.id.vendor = 0x4756;  /* "GV" */
 	gv->vdev.config = &gvk_config_ops;
+	gv->vdev.dev.pm_domain = &gvk_vdev_pm_domain;   /* freeze/restore (gvk_pm.c) */
 	gd->gv = gv;
 	rc = register_virtio_device(&gv->vdev);
 	if (rc) {
@@ -767,6 +943,7 @@ static void gvk_otherend_changed(struct xenbus_device *xb, enum xenbus_state sta
 		return;
 	mutex_lock(&gd->lock);
 	gd->be_state = state;
+	wake_up_all(&gd->state_wq);
 	switch (state) {
 	case XenbusStateInitWait:
 		if (gd->phase == GVK_IDLE && !gd->refused) {
@@ -777,6 +954,8 @@ static void gvk_otherend_changed(struct xenbus_device *xb, enum xenbus_state sta
 	case XenbusStateConnected:
 		if (gd->phase == GVK_CONNECTING)
 			complete(&gd->conn_done);
+		else if (gd->phase == GVK_CONNECTED && gd->away)
+			schedule_work(&gd->live_work);   /* a takeover writes Connected again */
 		break;
 	case XenbusStateClosing:
 	case XenbusStateClosed:
@@ -811,11 +990,13 @@ GVK_ATTR(gvk_bounced_bytes, "%lld", (long long)atomic64_read(&gd->bounced_bytes)
 GVK_ATTR(gvk_map_errors, "%d", atomic_read(&gd->map_errors));
 GVK_ATTR(gvk_dma_strategy, "%s", gvk_strategy_name(gd->strategy));
 GVK_ATTR(gvk_backend_dead, "%d", READ_ONCE(gd->dead));
+GVK_ATTR(gvk_backend_restarts, "%u", READ_ONCE(gd->restarts));
 
 static struct attribute *gvk_attrs[] = {
 	&dev_attr_gvk_grants_active.attr, &dev_attr_gvk_grants_leaked.attr,
 	&dev_attr_gvk_bounced_bytes.attr, &dev_attr_gvk_map_errors.attr,
-	&dev_attr_gvk_dma_strategy.attr, &dev_attr_gvk_backend_dead.attr, NULL,
+	&dev_attr_gvk_dma_strategy.attr, &dev_attr_gvk_backend_dead.attr,
+	&dev_attr_gvk_backend_restarts.attr, NULL,
 };
 static const struct attribute_group gvk_attr_group = { .attrs = gvk_attrs };
 
@@ -841,9 +1022,11 @@ static int gvk_probe(struct xenbus_device *xb, const struct xenbus_device_id *id
 	mutex_init(&gd->lock);
 	init_completion(&gd->conn_done);
 	init_completion(&gd->closed);
+	init_waitqueue_head(&gd->state_wq);
 	INIT_WORK(&gd->register_work, gvk_register_work);
 	INIT_WORK(&gd->live_work, gvk_live_work);
 	INIT_WORK(&gd->fail_work, gvk_fail_inflight);
+	INIT_DELAYED_WORK(&gd->restart_work, gvk_restart_work);
 	xa_init(&gd->pages);
 	spin_lock_init(&gd->pool_lock);
 	atomic_set(&gd->grants_active, 0);
@@ -900,6 +1083,7 @@ static void gvk_remove(struct xenbus_device *xb)
 		gd->gv = NULL;
 	}
 	cancel_work_sync(&gd->live_work);
+	cancel_delayed_work_sync(&gd->restart_work);
 	cancel_work_sync(&gd->fail_work);
 	mutex_lock(&gd->lock);
 	if (xb->state != XenbusStateClosed && xb->state != XenbusStateInitialising)
@@ -932,18 +1116,28 @@ static struct xenbus_driver gvk_driver = {
 	.probe = gvk_probe,
 	.remove = gvk_remove,
 	.otherend_changed = gvk_otherend_changed,
+	.resume = gvk_xb_resume,          /* gvk_pm.c: after xl restore */
 };
 
 static int __init gvk_init(void)
 {
+	int rc;
+
 	if (!xen_domain())
 		return -ENODEV;
-	return xenbus_register_frontend(&gvk_driver);
+	rc = gvk_pm_init(&gvk_driver);
+	if (rc)
+		return rc;
+	rc = xenbus_register_frontend(&gvk_driver);
+	if (rc)
+		gvk_pm_exit();
+	return rc;
 }
 
 static void __exit gvk_exit(void)
 {
 	xenbus_unregister_driver(&gvk_driver);
+	gvk_pm_exit();
 }
 
 module_init(gvk_init);
