@@ -1115,9 +1115,10 @@ unsigned gvbe_dev_handover_all(struct gvbe_backend *be, int timeout_ms)
 			gv_info("%s: handed over: left Connected for the next gv-backend to take over",
 			        d->label);
 			handed++;
-		} else if (d->phase != GVBE_DEV_GONE && d->phase != GVBE_DEV_REFUSED) {
+		} else {
+			/* the state stays as it is: a frontend attaching now (InitWait,
+			 * Initialised) is answered by the successor, as after a crash */
 			dev_unmap_all(d);
-			set_state(d, XenbusStateClosed);
 		}
 		dev_free(be, d);
 	}

@@ -147,7 +147,7 @@ static void usage(FILE *f)
 	"    or an upgrade): no new request is taken, those in flight finish (at most\n"
 	"    5 s), every grant is unmapped but the devices stay Connected; the guests\n"
 	"    wait (their restart timeout, 30 s by default) for a new instance to take\n"
-	"    them over. Devices not connected are closed. Exit 0.\n"
+	"    them over. No device state is written. Exit 0.\n"
 	"    SIGINT: close every device properly (unmap all grants, backend state\n"
 	"    Closed; the guests' requests fail) and exit 0.\n"
 	"    SIGHUP: re-read --config; a bad file is rejected (FILE:LINE in the log)\n"
@@ -599,7 +599,7 @@ int main(int argc, char **argv)
 	if (handover) {
 		unsigned n = gvbe_dev_handover_all(&be, HANDOVER_DRAIN_MS);
 
-		gv_info("%u device%s handed over, the others closed; exiting", n, n == 1 ? "" : "s");
+		gv_info("%u connected device%s handed over; exiting", n, n == 1 ? "" : "s");
 	} else {
 		gvbe_dev_shutdown_all(&be);
 		if (!status)

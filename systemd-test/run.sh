@@ -9,7 +9,8 @@
 # machined here). Inside: gv-simxen and a guest from the example xl config,
 # then the unit: Type=notify readiness, reload (good and bad configuration),
 # Restart=on-failure after SIGKILL, restart under a guest doing I/O (the
-# SIGTERM hand-over: no error for the guest), stop (devices Closed, exit 0).
+# SIGTERM hand-over: no error for the guest), stop (the same hand-over, exit
+# 0), SIGINT (devices Closed, exit 0).
 #
 # Prints PASS/FAIL lines and "systemd-test: N passed, M failed"; exit 0 only
 # if nothing failed. Every wait is on an event (systemctl's own, a ready fd,
@@ -208,15 +209,28 @@ check handover_guest_verify_ok sh -c 'echo "$1" | grep -q "^verify: OK" && echo 
 	! echo "$1" | grep "^after:" | grep -q " backend_restarts=0 "' sh "$(fe_log)"
 [ "$fail" -eq 0 ] || fe_log | tail -n 5 | sed 's/^/  | /'
 
-# 9. stop: every device Closed, exit 0, pidfile and control socket gone
+# 9. stop: the same hand-over (SIGTERM), no device state written (they wait
+# in InitWait for a next instance), exit 0, pidfile and control socket gone
 inside systemctl stop grant-virtio-backend
 absent() { ! inside test -e "$1"; }
 check stop_inactive is ActiveState inactive
 check stop_result_success is Result success
 check stop_exit_0 is ExecMainStatus 0
-check stop_devices_closed published 6
+check stop_devices_left published 2
 check stop_pidfile_removed absent /run/grant-virtio/backend.pid
 check stop_control_socket_removed absent /run/grant-virtio-sim/gv-backend.sock
+
+# 10. SIGINT: every device Closed for good, exit 0 (no restart)
+inside systemctl start grant-virtio-backend
+check sigint_started is SubState running
+inside systemctl kill --signal=SIGINT grant-virtio-backend
+check sigint_devices_closed published 6
+check sigint_logged wait_log 1 "every device closed; exiting"
+# the unit goes inactive once systemd reaped the daemon (a state, not a job:
+# wait for it on the journal's line)
+check sigint_deactivated wait_log 2 "Deactivated successfully"
+check sigint_inactive is ActiveState inactive
+check sigint_exit_0 is ExecMainStatus 0
 
 say "run took $(($(date +%s) - t_start)) s"
 finish
