@@ -266,8 +266,10 @@ gvs_fault_rm_node() {
 		[ $_k -gt 0 ] || { grep gntdev "/proc/$(gvs_bepid)/maps"; echo "gv-backend still maps $(gvs_be_maps) areas $GVS_REST_LIMIT s after its node was removed"; return 1; }
 		sleep 0.2
 	done
+	_t=$(gvs_now)
 	gvs_fe_wait "$GVS_IO_LIMIT" || return 1
-	gvs_when="$gvs_when, frontend exit $gvs_rc"
+	# how the guest learnt it (the removed directory, or a timeout)
+	gvs_when="$gvs_when, frontend exit $gvs_rc $(gvs_since "$_t") s after: $(gvs_fe_out | grep -E 'stopped|removed|took the device' | tail -n 1 | sed 's/^  guest: //')"
 	gvs_destroy_guest
 }
 
