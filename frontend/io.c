@@ -96,8 +96,8 @@ int gvfe_dev_refresh_backend(struct gv_device *d)
 	rc = gv_xs_read_state(d->xs, XBT_NULL, d->be_dir, GV_XS_STATE, &s);
 	if ((rc == -ENOENT || rc == -EACCES) && d->connected && !d->closing && !d->broken) {
 		/* the toolstack removed the device: no backend will take it over
-		 * (Xen's xenstored answers EACCES, not ENOENT, for a removed node
-		 * whose parent directory the guest cannot read) */
+		 * (EACCES: what Xen's xenstored answers, it seems, for a removed
+		 * node whose parent directory the guest cannot read) */
 		gvfe_dev_fail(d, "the device was removed (its backend directory is gone)");
 		return rc;
 	}
@@ -196,11 +196,12 @@ int gvfe_dev_check_backend(struct gv_device *d)
 		 * device on purpose says so in xenstore (Closing, Closed,
 		 * device-status), and the watch fails the device then. */
 		if (!d->backend_away) {
-			/* Xen's xenstored sends no watch event for the removal of a
-			 * node whose parent the guest cannot read (the backend's
-			 * directory): look once whether the device itself is gone,
-			 * which no new backend would take over (on real Xen the
-			 * guest otherwise waited the whole restart timeout) */
+			/* On real Xen the guest got no usable watch event when the
+			 * toolstack removed the backend's directory (Xen's xenstored
+			 * tells of a removed node only a domain that may read its
+			 * parent, it seems) and waited the whole restart timeout:
+			 * look once whether the device itself is gone, which no new
+			 * backend would take over */
 			gvfe_dev_refresh_backend(d);
 			if (d->broken)
 				return -EPIPE;
