@@ -70,6 +70,7 @@
 #include <unistd.h>
 #include "aio.h"
 #include "blk.h"
+#include "clock.h"
 #include "nbd.h"
 
 #define SECTOR 512u
@@ -301,6 +302,20 @@ unsigned gvbe_blk_quiesce(struct gvbe_blk *b, int timeout_ms)
 	if (!left)
 		b->aio = NULL;
 	return left;
+}
+
+/* The hand-over (SIGTERM): waits (bounded) for the I/O in flight to finish,
+ * each request completed as it does; nothing is cancelled (a cancelled
+ * request would reach the guest as an error). Returns how many are left. */
+unsigned gvbe_blk_drain(struct gvbe_blk *b, int timeout_ms)
+{
+	int64_t end = gv_now_ms() + timeout_ms;
+
+	if (b->nbd)
+		return gvbe_nbd_quiesce(b->nbd, timeout_ms);
+	while (b->aio && gvbe_aio_inflight(b->aio) && gv_now_ms() < end)
+		gvbe_aio_wait(b->aio, 100);
+	return gvbe_blk_inflight(b);
 }
 
 /* O_DIRECT if every piece is aligned (and the image allows it). */

@@ -81,6 +81,10 @@ unsigned gvbe_blk_reap(struct gvbe_blk *b);
  * asynchronous I/O. Returns the number still in flight when time ran out
  * (their pages must then stay mapped: the caller leaks them knowingly). */
 unsigned gvbe_blk_quiesce(struct gvbe_blk *b, int timeout_ms);
+/* The hand-over (SIGTERM): waits (at most timeout_ms) for the I/O in flight
+ * to finish, completing its requests (gvbe_req_complete); cancels nothing.
+ * The caller publishes the queues. Returns the number still in flight. */
+unsigned gvbe_blk_drain(struct gvbe_blk *b, int timeout_ms);
 
 /* What a request asks of the backing store, once parsed and mapped. */
 enum { GVBE_BLK_DONE, GVBE_BLK_READ, GVBE_BLK_WRITE, GVBE_BLK_FLUSH, GVBE_BLK_DISCARD,

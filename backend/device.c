@@ -1289,3 +1289,44 @@ void gvbe_dev_shutdown_all(struct gvbe_backend *be)
 		dev_free(be, d);
 	}
 }
+
+unsigned gvbe_dev_handover_all(struct gvbe_backend *be, int timeout_ms)
+{
+	int64_t end = gv_now_ms() + timeout_ms;
+	unsigned handed = 0;
+
+	while (be->devs) {
+		struct gvbe_dev *d = be->devs;
+
+		if (d->phase == GVBE_DEV_CONNECTED) {
+			int64_t ms = end - gv_now_ms();
+			unsigned left = gvbe_blk_drain(&d->blk, ms > 0 ? (int)ms : 0);
+
+			/* what finished is shown to the driver and cleared from
+			 * the record before anything is unmapped */
+			for (unsigned q = 0; q < GVBE_MAX_QUEUES; q++)
+				if (d->vq_live[q])
+					gvbe_vq_publish(&d->vq[q]);
+			if (left) {
+				/* the backing store holds guest pages: they stay mapped
+				 * until we exit (the kernel lets go of them when the I/O
+				 * ends); the successor serves these requests again */
+				gv_warn("%s: %u request%s still in flight after %d ms: left marked "
+				        "in the in-flight record for the next backend", d->label, left,
+				        left == 1 ? "" : "s", timeout_ms);
+				be->devs = d->next;
+				continue;
+			}
+			dev_unmap_all(d);
+			gv_info("%s: handed over: left Connected for the next gv-backend to take over",
+			        d->label);
+			handed++;
+		} else {
+			/* the state stays as it is: a frontend attaching now (InitWait,
+			 * Initialised) is answered by the successor, as after a crash */
+			dev_unmap_all(d);
+		}
+		dev_free(be, d);
+	}
+	return handed;
+}

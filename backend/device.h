@@ -174,5 +174,14 @@ unsigned gvbe_dev_resize_all(struct gvbe_backend *be, FILE *f);
 struct gvbe_dev *gvbe_dev_lookup(struct gvbe_backend *be, const char *guest, unsigned devid);
 /* Closes every device (unmap all, BE=Closed) and frees them. */
 void gvbe_dev_shutdown_all(struct gvbe_backend *be);
+/* The hand-over to a successor (SIGTERM; docs/transport.md, "Backend
+ * restart"): connected devices stay Connected, their I/O in flight finished
+ * and published (at most timeout_ms in all), then every grant unmapped and
+ * every port unbound, so the next gv-backend takes them over; no state is
+ * written, of any device (one in InitWait is answered by the successor).
+ * Frees them all, except a device whose I/O would not finish: its pages
+ * stay mapped until the process exits and its requests stay marked in the
+ * record for the successor. Returns the number of devices handed over. */
+unsigned gvbe_dev_handover_all(struct gvbe_backend *be, int timeout_ms);
 
 #endif

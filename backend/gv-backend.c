@@ -157,8 +157,13 @@ static void usage(FILE *f)
 	"\n"
 #endif
 	"SIGNALS\n"
-	"    SIGTERM, SIGINT: close every device properly (unmap all grants, backend\n"
-	"    state Closed) and exit 0.\n"
+	"    SIGTERM: hand the connected devices over to the next gv-backend (a restart\n"
+	"    or an upgrade): no new request is taken, those in flight finish (at most\n"
+	"    5 s), every grant is unmapped but the devices stay Connected; the guests\n"
+	"    wait (their restart timeout, 30 s by default) for a new instance to take\n"
+	"    them over. No device state is written. Exit 0.\n"
+	"    SIGINT: close every device properly (unmap all grants, backend state\n"
+	"    Closed; the guests' requests fail) and exit 0.\n"
 	"    SIGHUP: re-read --config; a bad file is rejected (FILE:LINE in the log)\n"
 	"    and the running configuration kept. Devices not connected take the new\n"
 	"    settings at once; connected ones keep their image until they detach.\n"
@@ -168,6 +173,10 @@ static void usage(FILE *f)
 	"    0 clean stop, 1 usage or configuration error, 2 platform or xenstore error,\n"
 	"    3 --status or --resize found no daemon; --resize: 1 refused.\n");
 }
+
+/* SIGTERM: how long the I/O in flight may take to finish before the daemon
+ * exits anyway (well within systemd's TimeoutStopSec of the packaged unit) */
+#define HANDOVER_DRAIN_MS 5000
 
 /* A watch fired: path under root names a device, or something bigger. */
 static void on_watch(struct gvbe_backend *be, const char *path, const char *token)
@@ -270,7 +279,7 @@ int main(int argc, char **argv)
 	double last_work = 0;
 	sigset_t sigs;
 	int ready_fd = -1, sfd, efd, xfd, rc, c, status = 0;
-	bool stop = false;
+	bool stop = false, handover = false;
 
 	gv_log_set_program("gv-backend");
 	while ((c = getopt_long(argc, argv, "d:c:bvh", opts, NULL)) != -1) {
@@ -616,6 +625,11 @@ int main(int argc, char **argv)
 					gvbe_service_reload(&be, &svc);
 					/* and an image that grew is published (online resize) */
 					gvbe_dev_resize_all(&be, NULL);
+				} else if (si.ssi_signo == SIGTERM) {
+					gv_info("SIGTERM: handing the connected devices over to the next "
+					        "gv-backend");
+					gvbe_sd_notify("STOPPING=1");
+					stop = handover = true;
 				} else {
 					gv_info("signal %u: closing every device", si.ssi_signo);
 					gvbe_sd_notify("STOPPING=1");
@@ -653,11 +667,17 @@ int main(int argc, char **argv)
 			}
 		}
 	}
-	gvbe_dev_shutdown_all(&be);
+	if (handover) {
+		unsigned n = gvbe_dev_handover_all(&be, HANDOVER_DRAIN_MS);
+
+		gv_info("%u connected device%s handed over; exiting", n, n == 1 ? "" : "s");
+	} else {
+		gvbe_dev_shutdown_all(&be);
+		if (!status)
+			gv_info("every device closed; exiting");
+	}
 	gvbe_control_close(&svc);
 	gvbe_pidfile_remove(&svc);
-	if (!status)
-		gv_info("every device closed; exiting");
 out_xs:
 	xs_close(be.xs);
 out_platform:

@@ -94,8 +94,10 @@ int gvfe_dev_refresh_backend(struct gv_device *d)
 	int rc;
 
 	rc = gv_xs_read_state(d->xs, XBT_NULL, d->be_dir, GV_XS_STATE, &s);
-	if (rc == -ENOENT && d->connected && !d->closing && !d->broken) {
-		/* the toolstack removed the device: no backend will take it over */
+	if ((rc == -ENOENT || rc == -EACCES) && d->connected && !d->closing && !d->broken) {
+		/* the toolstack removed the device: no backend will take it over
+		 * (EACCES: what Xen's xenstored answers, it seems, for a removed
+		 * node whose parent directory the guest cannot read) */
 		gvfe_dev_fail(d, "the device was removed (its backend directory is gone)");
 		return rc;
 	}
@@ -262,6 +264,15 @@ int gvfe_dev_check_backend(struct gv_device *d)
 		 * device on purpose says so in xenstore (Closing, Closed,
 		 * device-status), and the watch fails the device then. */
 		if (!d->backend_away) {
+			/* On real Xen the guest got no usable watch event when the
+			 * toolstack removed the backend's directory (Xen's xenstored
+			 * tells of a removed node only a domain that may read its
+			 * parent, it seems) and waited the whole restart timeout:
+			 * look once whether the device itself is gone, which no new
+			 * backend would take over */
+			gvfe_dev_refresh_backend(d);
+			if (d->broken)
+				return -EPIPE;
 			d->backend_away = true;
 			d->away_since_ms = gv_now_ms();
 			gv_info("device %u: the backend went away; waiting up to %d ms for a new one "

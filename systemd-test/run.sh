@@ -8,7 +8,9 @@
 # and booted with systemd-nspawn --boot; the host drives it with nsenter (no
 # machined here). Inside: gv-simxen and a guest from the example xl config,
 # then the unit: Type=notify readiness, reload (good and bad configuration),
-# stop (devices Closed, exit 0), and Restart=on-failure after SIGKILL.
+# Restart=on-failure after SIGKILL, restart under a guest doing I/O (the
+# SIGTERM hand-over: no error for the guest), stop (the same hand-over, exit
+# 0), SIGINT (devices Closed, exit 0).
 #
 # Prints PASS/FAIL lines and "systemd-test: N passed, M failed"; exit 0 only
 # if nothing failed. Every wait is on an event (systemctl's own, a ready fd,
@@ -53,15 +55,26 @@ abort() { echo "FAIL $1"; fail=$((fail + 1)); finish; }
 [ "$(id -u)" -eq 0 ] || abort "setup: needs root (debootstrap, systemd-nspawn, nsenter)"
 sh "$top/tools/install-deps.sh" --systemd-test >/dev/null || abort "setup: tools/install-deps.sh --systemd-test"
 
-# 1. the Debian 12 root, once
-if [ ! -e "$base.stamp" ]; then
+# 1. the Debian 12 root, once; the stamp holds the package list it was made
+# with: a root made from an older list gets what is missing with apt-get
+# inside it (the daemon's runtime libraries grew: liburing2, libnbd0)
+PKGS="systemd,systemd-sysv,dbus,xenstore-utils,libxenmisc4.17,libxenstore4,liburing2,libnbd0"
+if [ -e "$base.stamp" ] && [ "$(cat "$base.stamp")" != "$PKGS" ] && [ -x "$base/usr/bin/apt-get" ]; then
+	t=$(date +%s)
+	timeout -k 10 "$(left)" sh -c 'chroot "$1" apt-get update -qq && chroot "$1" env DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends $2' sh "$base" "$(echo "$PKGS" | tr , ' ')" \
+	  >"$cache/root-upgrade.log" 2>&1 ||
+		{ tail -5 "$cache/root-upgrade.log"; abort "setup: apt-get in the root (log: $cache/root-upgrade.log)"; }
+	echo "$PKGS" >"$base.stamp"
+	say "root brought up to the package list in $(($(date +%s) - t)) s"
+fi
+if [ ! -e "$base.stamp" ] || [ "$(cat "$base.stamp")" != "$PKGS" ]; then
 	t=$(date +%s)
 	rm -rf "$base"; mkdir -p "$cache"
-	timeout -k 10 "$(left)" debootstrap --variant=minbase \
-	  --include=systemd,systemd-sysv,dbus,xenstore-utils,libxenmisc4.17,libxenstore4 \
+	timeout -k 10 "$(left)" debootstrap --variant=minbase --include="$PKGS" \
 	  bookworm "$base" http://deb.debian.org/debian >"$cache/debootstrap.log" 2>&1 ||
 		{ tail -5 "$cache/debootstrap.log"; abort "setup: debootstrap (log: $cache/debootstrap.log)"; }
-	touch "$base.stamp"
+	echo "$PKGS" >"$base.stamp"
 	say "root made in $(($(date +%s) - t)) s"
 fi
 
@@ -171,15 +184,53 @@ check restart_new_pid [ "$pid2" != "$pid1" -a "$pid2" -gt 0 ]
 check restart_active is SubState running
 check restart_serves status_has "guest1 +$dom +1 +rng"
 
-# 8. stop: every device Closed, exit 0, pidfile and control socket gone
+# 8. restart under a guest doing I/O: SIGTERM is a hand-over (the device
+# stays Connected, I/O in flight finishes first), the new instance takes the
+# device over with nothing to serve again, the guest's random verified I/O
+# goes on with no error
+printf 'disk guest1:0 /var/lib/grant-virtio/guest1.img\n' >"$root/etc/grant-virtio/backend.conf"
+inside systemctl reload grant-virtio-backend
+check handover_rw_disk wait_log 2 "reload: configuration applied"
+inside sh -c 'setsid sh -c "gv-frontend --domid $1 --devid 0 --restart-timeout 20000 verify --size 2M --random --ops 100000000 >/run/gv-fe.log 2>&1 & echo \$! >/run/gv-fe.pid; wait \$!; echo \$? >/run/gv-fe.rc" </dev/null >/dev/null 2>&1 &' sh "$dom"
+check handover_guest_connected wait_xs "/local/domain/$dom/device/virtio/0/state" 4
+inside systemctl restart grant-virtio-backend
+pid3=$(prop MainPID)
+check handover_new_pid [ "$pid3" != "$pid2" -a "$pid3" -gt 0 ]
+check handover_logged wait_log 1 "handed over: left Connected for the next gv-backend"
+check handover_taken_over wait_log 1 "taken over from an earlier backend, 0 requests in flight served again"
+# the old instance ended with status 0 (systemd: not a failure)
+check handover_old_exit_0 wait_log 1 "Deactivated successfully"
+fe_end() {
+	inside sh -c 'kill -USR1 "$(cat /run/gv-fe.pid)" && timeout 60 tail --pid="$(cat /run/gv-fe.pid)" -f /dev/null; cat /run/gv-fe.rc' 2>/dev/null
+}
+check handover_guest_exit_0 [ "$(fe_end)" = 0 ]
+fe_log() { inside cat /run/gv-fe.log; }
+check handover_guest_verify_ok sh -c 'echo "$1" | grep -q "^verify: OK" && echo "$1" | grep "^after:" | grep -q " errors=0 " &&
+	! echo "$1" | grep "^after:" | grep -q " backend_restarts=0 "' sh "$(fe_log)"
+[ "$fail" -eq 0 ] || fe_log | tail -n 5 | sed 's/^/  | /'
+
+# 9. stop: the same hand-over (SIGTERM), no device state written (they wait
+# in InitWait for a next instance), exit 0, pidfile and control socket gone
 inside systemctl stop grant-virtio-backend
 absent() { ! inside test -e "$1"; }
 check stop_inactive is ActiveState inactive
 check stop_result_success is Result success
 check stop_exit_0 is ExecMainStatus 0
-check stop_devices_closed published 6
+check stop_devices_left published 2
 check stop_pidfile_removed absent /run/grant-virtio/backend.pid
 check stop_control_socket_removed absent /run/grant-virtio-sim/gv-backend.sock
+
+# 10. SIGINT: every device Closed for good, exit 0 (no restart)
+inside systemctl start grant-virtio-backend
+check sigint_started is SubState running
+inside systemctl kill --signal=SIGINT grant-virtio-backend
+check sigint_devices_closed published 6
+check sigint_logged wait_log 1 "every device closed; exiting"
+# the unit goes inactive once systemd reaped the daemon (a state, not a job:
+# wait for it on the journal's line)
+check sigint_deactivated wait_log 2 "Deactivated successfully"
+check sigint_inactive is ActiveState inactive
+check sigint_exit_0 is ExecMainStatus 0
 
 say "run took $(($(date +%s) - t_start)) s"
 finish

@@ -3,7 +3,8 @@
 # --check-config (every error with FILE:LINE), pidfile (written, locked against
 # a second daemon, removed), --status through the control socket, SIGHUP reload
 # (a bad file rejected and the old configuration kept; a good one applied to a
-# device not yet connected), SIGTERM (devices Closed in xenstore, exit 0).
+# device not yet connected), SIGTERM (the hand-over: exit 0, no device state
+# written), SIGINT (devices Closed in xenstore, exit 0).
 # Prints PASS/FAIL lines for test/run-tests.sh. No sleeps and no polling:
 # readiness through --ready-fd, xenstore values through a xenstore watch, log
 # lines through tail -f, each with a time limit.
@@ -91,9 +92,20 @@ check reload_good_applied status_has "guest1 +1 +0 +blk InitWait .*b.img \(ro\).
 check reload_logged grep -q "reload: changed disk guest1:0 = .*b.img,ro" "$work/be.log"
 check reload_capacity_republished sh -c 'XENSTORED_PATH="$1/dom0/xenstored" xenstore-read /local/domain/0/backend/virtio/1/0/config/capacity | grep -qx 16384' sh "$GV_SIM_DIR"
 
+be_state() { XENSTORED_PATH="$GV_SIM_DIR/dom0/xenstored" xenstore-read /local/domain/0/backend/virtio/1/0/state; }
+# SIGTERM, the hand-over: no device state written (InitWait stays for the
+# next instance); the pidfile and control socket go
 kill -TERM "$bepid"; wait "$bepid"; rc=$?; bepid=
 check sigterm_exit_0 [ "$rc" -eq 0 ]
-check sigterm_devices_closed sh -c 'XENSTORED_PATH="$1/dom0/xenstored" xenstore-read /local/domain/0/backend/virtio/1/0/state | grep -qx 6' sh "$GV_SIM_DIR"
+check sigterm_devices_left [ "$(be_state)" = 2 ]
+check sigterm_logged grep -q "0 connected devices handed over; exiting" "$work/be.log"
+check sigterm_pidfile_removed [ ! -e "$work/be.pid" ]
+check sigterm_control_socket_removed [ ! -e "$GV_SIM_DIR/gv-backend.sock" ]
+# SIGINT: every device closed for good
+start gv-backend "$work/be.log" --config "$work/be.conf" --pidfile "$work/be.pid"; bepid=$pid
+kill -INT "$bepid"; wait "$bepid"; rc=$?; bepid=
+check sigint_exit_0 [ "$rc" -eq 0 ]
+check sigint_devices_closed [ "$(be_state)" = 6 ]
 check pidfile_removed [ ! -e "$work/be.pid" ]
 check control_socket_removed [ ! -e "$GV_SIM_DIR/gv-backend.sock" ]
 "$B/gv-backend" --status >/dev/null 2>&1; rc=$?

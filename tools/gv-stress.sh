@@ -14,6 +14,9 @@
 #   kill-guest    SIGKILL of the guest process during its I/O
 #   kill-backend  SIGKILL of gv-backend during the I/O, then a new gv-backend
 #                 takes the device over: the verify must pass
+#   term-backend  SIGTERM of gv-backend during the I/O (the hand-over of a
+#                 restart: exit 0), then a new gv-backend takes the device
+#                 over: the verify must pass
 #   rm-node       the device's backend node removed from xenstore during the
 #                 I/O; the guest is then destroyed and created again (gv-xl)
 # gv-simxen itself is not restarted: it is the hypervisor and xenstored
@@ -134,14 +137,14 @@ check() {
 	[ -z "$bad" ] || { violation "keys not in the schema under FE: $bad"; return; }
 }
 
-seed0=$seed faults=0 none=0 kg=0 kb=0 rn=0 refused=0 base_fds= base_rss=
+seed0=$seed faults=0 none=0 kg=0 kb=0 tb=0 rn=0 refused=0 base_fds= base_rss=
 t0=$(date +%s)
 i=0
 while [ $i -lt "$cycles" ] && [ $failed = 0 ]; do
 	i=$((i + 1))
 	case $((i % 3)) in 0) dma=bounce ;; 1) dma=grant ;; 2) dma=pool ;; esac
 	rnd 8
-	case $r in 0|1) fault=kill-guest ;; 2) fault=kill-backend ;; 3) fault=rm-node ;; *) fault=none ;; esac
+	case $r in 0|1) fault=kill-guest ;; 2) fault=kill-backend ;; 3) fault=rm-node ;; 4) fault=term-backend ;; *) fault=none ;; esac
 	settle || { violation "the device did not come to rest (state ${st:-none})"; break; }
 	"$B/gv-frontend" --domid "$dom" --dma "$dma" --timeout 5000 --io-timeout 10000 \
 		verify --size 256K --random \
@@ -167,6 +170,14 @@ while [ $i -lt "$cycles" ] && [ $failed = 0 ]; do
 		wait_bounded $fepid 60; rc=$?; fepid=
 		[ $rc = 0 ] || { violation "verify across a backend restart failed (exit $rc): $(tail -3 "$work/fe.log")"; break; }
 		base_fds= ;;
+	term-backend)
+		tb=$((tb + 1)); faults=$((faults + 1))
+		kill -TERM $bepid; wait_bounded $bepid 20; rc=$?
+		[ $rc = 0 ] || { violation "gv-backend exited $rc on SIGTERM"; break; }
+		start_daemon gv-backend "$work/backend.log" --disk "stress:0=$img"; bepid=$pid
+		wait_bounded $fepid 60; rc=$?; fepid=
+		[ $rc = 0 ] || { violation "verify across a SIGTERM hand-over failed (exit $rc): $(tail -3 "$work/fe.log")"; break; }
+		base_fds= ;;
 	rm-node)
 		rn=$((rn + 1)); faults=$((faults + 1))
 		xenstore-rm "/local/domain/0/backend/virtio/$dom/0"
@@ -176,7 +187,7 @@ while [ $i -lt "$cycles" ] && [ $failed = 0 ]; do
 	esac
 	settle || { violation "the device did not come to rest (state ${st:-none})"; break; }
 	check
-	[ $((i % 50)) = 0 ] && echo "gv-stress: $i cycles, $faults faults (kill-guest $kg, kill-backend $kb, rm-node $rn), $(( $(date +%s) - t0 )) s"
+	[ $((i % 50)) = 0 ] && echo "gv-stress: $i cycles, $faults faults (kill-guest $kg, kill-backend $kb, term-backend $tb, rm-node $rn), $(( $(date +%s) - t0 )) s"
 done
-echo "gv-stress: summary: $i cycles, $none clean, $faults faults injected (kill-guest $kg, kill-backend $kb, rm-node $rn), $refused refused handshakes of killed guests, $failed violations, $(( $(date +%s) - t0 )) s, seed $seed0"
+echo "gv-stress: summary: $i cycles, $none clean, $faults faults injected (kill-guest $kg, kill-backend $kb, term-backend $tb, rm-node $rn), $refused refused handshakes of killed guests, $failed violations, $(( $(date +%s) - t0 )) s, seed $seed0"
 [ $failed = 0 ]

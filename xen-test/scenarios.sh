@@ -526,3 +526,86 @@ sc_kmod_backend_restart() {
 	gv_wait_no_grants "$GV_DOMID" 5 || return 1
 	gv_fe_teardown_checks
 }
+
+# gv-backend restarted under the guest's random verified I/O (issue 13, item
+# 4, on real Xen; docs/transport.md "Backend restart"). The guest's
+# gv-frontend runs verify --random (checked against a shadow copy, then the
+# whole region read back) with its restart timeout; dom0 stops gv-backend
+# COUNT times at random points of the I/O with SIGNAL, KILL (a crash: the new
+# instance serves again what the record marks in flight) or TERM (the
+# hand-over of a restart or an upgrade: the old instance finishes what is in
+# flight first, exits 0, and the successor finds nothing left to serve), and
+# starts a new one each time, which must log the takeover. Between the two,
+# with no backend running, Xen's grant dump shows no page of the guest mapped.
+# The guest ends its I/O when dom0 writes data/gv-stop, and must report
+# verify OK, 0 failed requests and the restarts it noticed. Then no grant of
+# the guest or of dom0 is mapped once the frontend detached, and after the
+# guest is destroyed gv-backend holds no gntdev mapping and exits 0.
+# sc_fe_backend_restart SIGNAL DMA COUNT
+sc_fe_backend_restart() {
+	_sig=$1 _dma=$2 _count=$3
+	gv_start_backend || return 1
+	: >/tmp/gv-backend-all.log
+	gv_guest_start "$VIRTIO_BLK_RNG" || return 1
+	# the guest: verify until dom0 says stop (SIGUSR1 ends the random
+	# pass, then the final check runs), each xenstore watch bounded to 2 s
+	gv_guest_cmd "./build-xen/gv-frontend --platform xen --devid 0 --dma $_dma --restart-timeout 60000 --io-timeout 60000 verify --size 1M --random --ops 1000000000 --seed 7 & p=\$!; until xenstore-read data/gv-stop >/dev/null 2>&1 || ! kill -0 \$p 2>/dev/null; do timeout 2 xenstore-watch -n 2 data/gv-stop >/dev/null 2>&1; done; kill -USR1 \$p 2>/dev/null; wait \$p" || return 1
+	_be=/local/domain/0/backend/virtio/$GV_DOMID/0
+	_res=/local/domain/$GV_DOMID/data/gv-result
+	gv_xs_wait_value "$_be/state" 4 120 || { gv_bg_log backend | tail -n 20; return 1; }
+	_i=0 _again=0 _seed=7
+	while [ $_i -lt "$_count" ]; do
+		_i=$((_i + 1))
+		# random timing on purpose (0.5-2.5 s into the I/O), not a
+		# synchronisation: the stop lands at a random point of it
+		_seed=$(( (_seed * 1103515245 + 12345) % 2147483648 ))
+		sleep "$(( _seed / 65536 % 3 )).$(( _seed / 7 % 10 ))"
+		xenstore-exists "$_res" 2>/dev/null && { gv_guest_wait 1; echo "the guest's I/O ended before restart $_i"; return 1; }
+		_pid=$(cat /tmp/gv-backend.pid)
+		_maps=$(grep -c /dev/xen/gntdev "/proc/$_pid/maps")
+		kill "-$_sig" "$_pid"
+		wait "$_pid"; _rc=$?
+		rm -f /tmp/gv-backend.pid
+		cat /tmp/gv-backend.log >>/tmp/gv-backend-all.log
+		if [ "$_sig" = TERM ]; then
+			[ $_rc -eq 0 ] || { gv_bg_log backend | tail -n 15; echo "gv-backend exited $_rc on SIGTERM"; return 1; }
+			grep -q 'handed over: left Connected' /tmp/gv-backend.log ||
+				{ gv_bg_log backend | tail -n 15; echo "SIGTERM: no hand-over logged"; return 1; }
+		fi
+		# no backend runs: Xen shows none of the guest's pages mapped
+		gv_wait_no_grants "$GV_DOMID" 10 || return 1
+		gv_bg_start backend ./build-xen/gv-backend --platform xen --disk "$GV_GUEST_NAME:0=/tmp/disk0.img"
+		gv_wait_log backend 'taken over from an earlier backend' 30 ||
+			{ gv_bg_log backend | tail -n 20; xenstore-ls -fp "$_be"; echo "restart $_i: the new gv-backend did not take the device over"; return 1; }
+		_line=$(grep -o 'taken over from an earlier backend.*' /tmp/gv-backend.log)
+		_n=$(echo "$_line" | sed -n 's/.*backend, \([0-9]*\) request.*/\1/p')
+		_again=$((_again + _n))
+		echo "restart $_i (SIG$_sig with $_maps gntdev mappings): $_line"
+		if [ "$_sig" = TERM ] && [ "$_n" != 0 ]; then
+			echo "after the hand-over the successor served $_n requests again: SIGTERM left them unfinished"; return 1
+		fi
+	done
+	xenstore-write "/local/domain/$GV_DOMID/data/gv-stop" 1
+	gv_guest_wait 240 || { gv_bg_log backend | tail -n 20; gv_guest_reason; return 1; }
+	_out=$(xenstore-read "/local/domain/$GV_DOMID/data/gv-output" | sed 's/\\n/\n/g')
+	_after=$(echo "$_out" | grep '^after:')
+	_e=$(echo "$_after" | sed -n 's/.* errors=\([0-9]*\).*/\1/p')
+	_s=$(echo "$_after" | sed -n 's/.* backend_restarts=\([0-9]*\).*/\1/p')
+	_w=$(echo "$_after" | sed -n 's/.* restart_wait_max_ms=\([0-9]*\).*/\1/p')
+	echo "$_out" | grep -q '^verify: OK' || { echo "the guest's verify did not say OK"; return 1; }
+	[ "$_e" = 0 ] || { echo "the guest saw ${_e:-unknown} failed requests"; return 1; }
+	[ "${_s:-0}" -gt 0 ] || { echo "the guest noticed no backend restart"; return 1; }
+	gv_wait_no_grants "$GV_DOMID" 5 || return 1
+	gv_wait_no_grants 0 5 || return 1
+	gv_guest_destroy && gv_no_null_domains || return 1
+	_pid=$(cat /tmp/gv-backend.pid)
+	kill -0 "$_pid" 2>/dev/null || { gv_bg_log backend | tail -n 20; echo "gv-backend died"; return 1; }
+	_k=50
+	while [ "$(grep -c /dev/xen/gntdev "/proc/$_pid/maps")" != 0 ]; do
+		_k=$((_k - 1))
+		[ $_k -gt 0 ] || { grep gntdev "/proc/$_pid/maps"; echo "gv-backend still has gntdev mappings 10 s after the guest was destroyed"; return 1; }
+		sleep 0.2
+	done
+	gv_bg_stop backend || { gv_bg_log backend | tail -n 15; echo "gv-backend did not exit 0 on SIGTERM"; return 1; }
+	echo "backend restarts by SIG$_sig under random verified I/O ($_dma): $_count, the guest noticed $_s and waited $_w ms at most, 0 errors, verify OK; $_again requests in flight served again; $(echo "$_out" | grep '^random:')"
+}

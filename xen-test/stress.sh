@@ -6,11 +6,15 @@
 # runs gv-frontend verify --random (1 MiB, checked against a shadow copy) in
 # the three DMA strategies in turn. Each cycle is attach / random verified
 # I/O / detach, with one fault injected mid-I/O, the faults taken in turn from
-# $GVS_FAULTS (the DMA strategy turns with period 3, so every fault meets every
-# strategy; the moment of the fault within the I/O is random, from $GVS_SEED):
+# $GVS_FAULTS (the DMA strategy turns with period 3 and shifts by one every
+# round of the faults, so every fault meets every strategy; the moment of the fault within the I/O is random, from $GVS_SEED):
 #   none          the verify must pass (exit 0)
 #   kill_fe       SIGKILL of gv-frontend inside the guest (the guest lives on)
-#   kill_backend  SIGKILL of gv-backend, then a new gv-backend is started
+#   kill_backend  SIGKILL of gv-backend, then a new gv-backend is started:
+#                 it takes the device over, the verify must pass (exit 0)
+#   term_backend  SIGTERM of gv-backend (the hand-over: exit 0), a new one
+#                 started: it takes the device over with nothing left to
+#                 serve again, the verify must pass (exit 0)
 #   destroy       xl destroy of the guest; the next cycle creates a new one
 #   rm_node       the device's backend node removed from xenstore, then the
 #                 guest destroyed; the next cycle creates a new one
@@ -42,7 +46,7 @@
 # $GV_DOMID (the next cycle creates a guest); a guest left alive must have no
 # frontend command running.
 
-GVS_FAULTS=${GVS_FAULTS:-"none kill_fe kill_backend destroy rm_node"}
+GVS_FAULTS=${GVS_FAULTS:-"none kill_fe kill_backend term_backend destroy rm_node"}
 GVS_SEED=${GVS_SEED:-1}
 GVS_SIZE=${GVS_SIZE:-256K}
 # verify's options: the random pass (at least 200 requests of up to 4 MiB,
@@ -212,14 +216,39 @@ gvs_fault_kill_fe() {
 	gvs_fe_wait "$GVS_IO_LIMIT" || return 1
 }
 
-gvs_fault_kill_backend() {
+# A backend stopped mid-I/O with signal $1 and a new one started: the new
+# one takes the device over (docs/transport.md, "Backend restart") and the
+# guest's verify must pass: 0 errors, the right data (exit 0), whatever the
+# moment. Counts the takeovers and the requests served again.
+gvs_backend_restart() {
+	_ho= _tk=
 	gvs_mid_io || return 1
 	_pid=$(gvs_bepid)
-	kill -9 "$_pid"; wait "$_pid" 2>/dev/null
+	kill "-$1" "$_pid"; wait "$_pid"; _rc=$?
 	cat /tmp/gv-backend.log >>/tmp/gvs-backend-old.log
-	gvs_backend_start || { echo "gv-backend did not start again after SIGKILL"; return 1; }
+	if [ "$1" = TERM ]; then
+		[ $_rc -eq 0 ] || { tail -n 10 /tmp/gv-backend.log; echo "gv-backend exited $_rc on SIGTERM"; return 1; }
+		_ho=$(grep -c 'handed over: left Connected' /tmp/gv-backend.log)
+	fi
+	gvs_backend_start || { echo "gv-backend did not start again after SIG$1"; return 1; }
+	# the takeover happens before the new instance says it serves
+	_tk=$(grep -o 'taken over from an earlier backend, [0-9]*' /tmp/gv-backend.log | awk '{ print $NF }')
+	if [ -n "$_tk" ]; then
+		gvs_takeovers=$((gvs_takeovers + 1)) gvs_again=$((gvs_again + _tk))
+		[ "$1" = TERM ] && [ "$_tk" != 0 ] &&
+			{ echo "after the SIGTERM hand-over the successor served $_tk requests again"; return 1; }
+	fi
 	gvs_fe_wait "$GVS_IO_LIMIT" || return 1
-	gvs_when="$gvs_when, frontend exit $gvs_rc"
+	[ "$gvs_rc" = 0 ] || { gvs_fe_out; echo "the guest's verify failed (exit $gvs_rc) across a backend restart by SIG$1"; return 1; }
+	gvs_when="$gvs_when, ${_tk:+taken over ($_tk served again), }${_ho:+$_ho handed over, }frontend exit 0"
+}
+
+gvs_fault_kill_backend() {
+	gvs_backend_restart KILL
+}
+
+gvs_fault_term_backend() {
+	gvs_backend_restart TERM
 }
 
 gvs_fault_destroy() {
@@ -237,8 +266,10 @@ gvs_fault_rm_node() {
 		[ $_k -gt 0 ] || { grep gntdev "/proc/$(gvs_bepid)/maps"; echo "gv-backend still maps $(gvs_be_maps) areas $GVS_REST_LIMIT s after its node was removed"; return 1; }
 		sleep 0.2
 	done
+	_t=$(gvs_now)
 	gvs_fe_wait "$GVS_IO_LIMIT" || return 1
-	gvs_when="$gvs_when, frontend exit $gvs_rc"
+	# how the guest learnt it (the removed directory, or a timeout)
+	gvs_when="$gvs_when, frontend exit $gvs_rc $(gvs_since "$_t") s after: $(gvs_fe_out | grep -E 'stopped|removed|took the device' | tail -n 1 | sed 's/^  guest: //')"
 	gvs_destroy_guest
 }
 
@@ -304,6 +335,7 @@ sc_grant_stress() {
 	set -- $GVS_FAULTS
 	_nf=$#
 	gvs_seed=$GVS_SEED gvs_guests=0 gvs_late=0 gvs_refused=0 gvs_gone= GV_DOMID=
+	gvs_takeovers=0 gvs_again=0
 	for gvs_fault in $GVS_FAULTS; do eval "gvs_count_$gvs_fault=0"; done
 	dd if=/dev/zero of="$GVS_DISK" bs=1M count=0 seek=16 2>/dev/null
 	: >/tmp/gvs-backend-old.log
@@ -314,7 +346,7 @@ sc_grant_stress() {
 	while [ $gvs_i -lt "$_cycles" ]; do
 		gvs_i=$((gvs_i + 1))
 		_tc=$(gvs_now)
-		case $((gvs_i % 3)) in 1) gvs_dma=grant ;; 2) gvs_dma=pool ;; 0) gvs_dma=bounce ;; esac
+		case $(( (gvs_i - 1 + (gvs_i - 1) / _nf) % 3 )) in 0) gvs_dma=grant ;; 1) gvs_dma=pool ;; 2) gvs_dma=bounce ;; esac
 		eval "gvs_fault=\${$(( (gvs_i - 1) % _nf + 1 ))}"
 		if [ -z "$GV_DOMID" ]; then
 			gvs_guest_new || { gvs_violation "no new guest"; return 1; }
@@ -334,7 +366,7 @@ sc_grant_stress() {
 	echo "---"
 	_by=
 	for gvs_fault in $GVS_FAULTS; do eval "_by=\"\$_by $gvs_fault \$gvs_count_$gvs_fault\""; done
-	echo "grant stress: $gvs_i cycles in $(gvs_since "$_t0") s, by fault:$_by; $gvs_late faults came after the I/O ended; $gvs_refused refused handshakes; $gvs_guests guests created; seed $GVS_SEED"
+	echo "grant stress: $gvs_i cycles in $(gvs_since "$_t0") s, by fault:$_by; $gvs_late faults came after the I/O ended; $gvs_takeovers takeovers by a new gv-backend ($gvs_again requests served again), 0 guest-visible errors across them; $gvs_refused refused handshakes; $gvs_guests guests created; seed $GVS_SEED"
 	[ -z "$GV_DOMID" ] || { gvs_destroy_guest || return 1; }
 	gvs_check || return 1
 	gv_bg_stop backend; _rc=$?
