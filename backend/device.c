@@ -897,6 +897,15 @@ void gvbe_dev_reconcile(struct gvbe_backend *be, enum gvbe_dev_kind kind, domid_
 			dev_unmap_all(d);
 			set_state(d, XenbusStateClosed);
 			d->phase = GVBE_DEV_GONE;
+		} else if (rc == 0 && online == 0) {
+			enum xenbus_state bs;
+
+			/* the toolstack writes online=0, then state=Closing, and
+			 * waits for Closed (libxl's device removal, gv-xl destroy):
+			 * its Closing may land after our Closed; answer it again */
+			if (gv_xs_read_state(be->xs, XBT_NULL, be_dir, GV_XS_STATE, &bs) == 0 &&
+			    bs == XenbusStateClosing)
+				set_state(d, XenbusStateClosed);
 		}
 		return;
 	}
