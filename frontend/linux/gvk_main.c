@@ -428,9 +428,13 @@ static void gvk_del_vqs(struct virtio_device *vdev)
 	free_queues(gd);
 }
 
-/* The refs of the pages holding [dma, dma + bytes): the area must start a page. */
+/* The refs of the pages holding [dma, dma + bytes): the area must start a page.
+ * READONLY: the device only reads this area (descriptor table, avail ring), so
+ * its pages, granted writable by the coherent allocation, are granted again
+ * read-only before the backend can map them (publish runs once per set of new
+ * rings, before Initialised): a backend cannot write what it must only read. */
 static int area_refs(struct gvk_dev *gd, struct gvk_vq *q, dma_addr_t dma, size_t bytes,
-                     char *buf, size_t len)
+                     bool readonly, char *buf, size_t len)
 {
 	unsigned int n = PFN_UP(bytes), k;
 	size_t used = 0;
@@ -445,9 +449,18 @@ static int area_refs(struct gvk_dev *gd, struct gvk_vq *q, dma_addr_t dma, size_
 		return -EINVAL;
 	}
 	buf[0] = 0;
-	for (k = 0; k < n; k++)
-		used += scnprintf(buf + used, len - used, "%s%llu", k ? " " : "",
-		                  GV_DMA_REF(dma) + k);
+	for (k = 0; k < n; k++) {
+		grant_ref_t ref = (grant_ref_t)(GV_DMA_REF(dma) + k);
+		struct page *pg = xa_load(&gd->pages, ref);
+
+		if (!pg) {
+			dev_err(&gd->xb->dev, "vring page of grant %u is not this device's\n", ref);
+			return -EINVAL;
+		}
+		if (readonly)
+			gnttab_grant_foreign_access_ref(ref, gd->be_domid, xen_page_to_gfn(pg), 1);
+		used += scnprintf(buf + used, len - used, "%s%u", k ? " " : "", ref);
+	}
 	return 0;
 }
 
@@ -505,7 +518,7 @@ again:
 			                     virtqueue_get_used_addr(vq) };
 
 			for (a = 0; !rc && a < 3; a++)
-				rc = area_refs(gd, q, da[a], sz[a], refs[a], sizeof(refs[a]));
+				rc = area_refs(gd, q, da[a], sz[a], a < 2, refs[a], sizeof(refs[a]));
 		}
 		if (rc)
 			break;
