@@ -111,26 +111,8 @@ static void gvk_free(struct device *dev, size_t size, void *va, dma_addr_t dma,
 	unsigned int nr = PFN_UP(size), i;
 	grant_ref_t first = GV_DMA_REF(dma);
 
-	for (i = 0; i < nr; i++) {
-		grant_ref_t ref = first + i;
-		struct page *pg = virt_to_page(va + (i << PAGE_SHIFT));
-
-		if (!xa_erase(&gd->pages, ref)) {
-			dev_err(dev, "free of ring page with grant %u this device does not hold\n", ref);
-			continue;
-		}
-		atomic_dec(&gd->grants_active);
-		if (gnttab_end_foreign_access_ref(ref)) {
-			gnttab_free_grant_reference(ref);
-			__free_page(pg);
-		} else {
-			/* still mapped: the page goes with the grant, freed when it ends */
-			atomic_inc(&gd->grants_leaked);
-			dev_warn(dev, "ring grant %u still mapped by the backend: page kept until unmapped\n",
-			         ref);
-			gnttab_end_foreign_access(ref, pg);
-		}
-	}
+	for (i = 0; i < nr; i++)
+		gvk_end_page_free(gd, first + i, virt_to_page(va + (i << PAGE_SHIFT)));
 }
 
 /* ---- grant: a grant per mapping --------------------------------------------------- */
