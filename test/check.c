@@ -14,6 +14,18 @@ void gv_check_failed(const char *file, int line, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* setup, the body, teardown whatever the body did */
+static int run_one(const struct gv_test *t)
+{
+	int rc = t->setup ? t->setup() : 0;
+
+	if (rc == 0)
+		rc = t->fn();
+	if (t->teardown)
+		t->teardown();
+	return rc;
+}
+
 static int wanted(int argc, char **argv, const char *name)
 {
 	if (argc < 2)
@@ -38,7 +50,7 @@ int gv_test_main(int argc, char **argv, const struct gv_test *tests)
 		if (!wanted(argc, argv, t->name))
 			continue;
 		failure[0] = 0;
-		if (t->fn() == 0) {
+		if (run_one(t) == 0) {
 			printf("PASS %s\n", t->name);
 		} else {
 			printf("FAIL %s: %s\n", t->name, failure[0] ? failure : "returned failure");

@@ -8,6 +8,10 @@
  * Each test prints "PASS name" or "FAIL name: file:line: what"; test/run-tests.sh
  * counts those lines. Checks never compile out (no NDEBUG dependence).
  * `prog NAME...` runs only the named tests; `prog -l` lists them.
+ *
+ * A test that needs a fixture: TEST_WITH(t_body, setup, teardown) runs setup
+ * (non-zero = the test fails), then the body, then teardown whatever the body
+ * did; the test's name is the body's.
  */
 #ifndef GV_TEST_CHECK_H
 #define GV_TEST_CHECK_H
@@ -20,8 +24,11 @@
 struct gv_test {
 	const char *name;
 	int (*fn)(void);
+	int (*setup)(void);
+	void (*teardown)(void);
 };
-#define TEST(fn) { #fn, fn }
+#define TEST(fn) { #fn, fn, NULL, NULL }
+#define TEST_WITH(fn, setup, teardown) { #fn, fn, setup, teardown }
 
 void gv_check_failed(const char *file, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

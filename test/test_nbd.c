@@ -201,7 +201,7 @@ static void fill(uint8_t *b, size_t n, unsigned seed)
 /* gv-frontend's verified random I/O, then data + flush that must be in the
  * image though qemu-nbd is killed right after: qemu-img check is clean and
  * the bytes are there. Discard and write-zeroes reach the server too. */
-static int t_nbd_verify_flush_check_body(void)
+static int t_nbd_verify_flush_check(void)
 {
 	enum { MB = 1 << 20 };
 	static uint8_t wbuf[MB], rbuf[MB];
@@ -278,7 +278,7 @@ static void probe_done(struct gv_blk_io *io)
 /* qemu-nbd killed with the guest's requests in flight: they end (OK or
  * -EIO), later ones fail with -EIO, the daemon lives and its other disk
  * serves; every wait bounded. */
-static int t_nbd_server_killed_body(void)
+static int t_nbd_server_killed(void)
 {
 	enum { NIO = 48, LEN = 65536 };
 	static uint8_t bufs[NIO][LEN], back[LEN];
@@ -354,7 +354,7 @@ static int check_config(const char *line, const char *want)
 	return 0;
 }
 
-static int t_nbd_bad_uri_check_config_body(void)
+static int t_nbd_bad_uri_check_config(void)
 {
 	char line[400];
 	snprintf(line, sizeof(line), "disk g1:0 nbd+unix:///disk?socket=%s", sock);
@@ -475,25 +475,11 @@ out:
 	return rc ? -1 : 0;
 }
 
-/* setup, the body, teardown whatever the body did */
-static int with_setup(int (*body)(void))
-{
-	int rc = setup();
-
-	if (!rc)
-		rc = body();
-	teardown();
-	return rc;
-}
-
-static int t_nbd_verify_flush_check(void) { return with_setup(t_nbd_verify_flush_check_body); }
-static int t_nbd_server_killed(void) { return with_setup(t_nbd_server_killed_body); }
-static int t_nbd_bad_uri_check_config(void) { return with_setup(t_nbd_bad_uri_check_config_body); }
 
 static const struct gv_test tests[] = {
-	TEST(t_nbd_verify_flush_check),
-	TEST(t_nbd_server_killed),
-	TEST(t_nbd_bad_uri_check_config),
+	TEST_WITH(t_nbd_verify_flush_check, setup, teardown),
+	TEST_WITH(t_nbd_server_killed, setup, teardown),
+	TEST_WITH(t_nbd_bad_uri_check_config, setup, teardown),
 	TEST(t_nbd_silent_server_no_stall),
 	{ 0 }
 };

@@ -175,7 +175,7 @@ static int control(const char *line)
 	return 0;
 }
 
-static int t_resize_grow_body(void)
+static int t_resize_grow(void)
 {
 	struct gv_device *d;
 	struct seen s = { 0 };
@@ -219,7 +219,7 @@ static int t_resize_grow_body(void)
 	return 0;
 }
 
-static int t_resize_refused_body(void)
+static int t_resize_refused(void)
 {
 	struct gv_device *d, *ro;
 
@@ -314,31 +314,18 @@ static int hostile_change(const char *gen, bool drop_capacity, const char *want)
 	return 0;
 }
 
-static int t_resize_hostile_keys_body(void)
+static int t_resize_hostile_keys(void)
 {
 	CHECK_EQ(hostile_change("7x", false, "config-generation is malformed"), 0);
 	CHECK_EQ(hostile_change("9", true, "config change whose keys cannot be read"), 0);
 	return 0;
 }
 
-static int with_setup(int (*body)(void))
-{
-	int rc = setup();
-
-	if (!rc)
-		rc = body();
-	teardown();
-	return rc;
-}
-
-static int t_resize_grow(void) { return with_setup(t_resize_grow_body); }
-static int t_resize_refused(void) { return with_setup(t_resize_refused_body); }
-static int t_resize_hostile_keys(void) { return with_setup(t_resize_hostile_keys_body); }
 
 static const struct gv_test tests[] = {
-	TEST(t_resize_grow),
-	TEST(t_resize_refused),
-	TEST(t_resize_hostile_keys),
+	TEST_WITH(t_resize_grow, setup, teardown),
+	TEST_WITH(t_resize_refused, setup, teardown),
+	TEST_WITH(t_resize_hostile_keys, setup, teardown),
 	{ 0 }
 };
 
