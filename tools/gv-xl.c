@@ -491,101 +491,92 @@ struct create_ctx {
 	domid_t domid;
 };
 
+/* What every device of both kinds has: the two parent directories, the
+ * backend directory (n<be>,r<fe>) with its frontend link, frontend-id,
+ * online, state, irq, base and grant_usage, the frontend directory
+ * (n<fe>,r<be>) with its backend link, backend-id and state, and the
+ * toolstack's private copy /libxl/<fe>/device/<kind>/<name>. One transaction:
+ * the order of the writes does not matter to a watcher. */
+static int write_pair(struct xs_handle *xs, xs_transaction_t t, const char *kind, unsigned be,
+                      unsigned fe, const char *bdir, const char *fdir, unsigned name,
+                      bool grant_usage)
+{
+	char parent[128], feid[16], beid[16];
+	int rc;
+
+	snprintf(feid, sizeof(feid), "%u", fe);
+	snprintf(beid, sizeof(beid), "%u", be);
+	snprintf(parent, sizeof(parent), "/local/domain/%u/device/%s", fe, kind);
+	if ((rc = put(xs, t, parent, NULL, "", fe, be)))
+		return rc;
+	snprintf(parent, sizeof(parent), "/local/domain/%u/backend/%s/%u", be, kind, fe);
+	if ((rc = put(xs, t, parent, NULL, "", be, fe)))
+		return rc;
+	if ((rc = put(xs, t, bdir, NULL, "", be, fe)) ||
+	    (rc = put(xs, t, bdir, GV_XS_FRONTEND, fdir, be, fe)) ||
+	    (rc = put(xs, t, bdir, GV_XS_FRONTEND_ID, feid, be, fe)) ||
+	    (rc = put(xs, t, bdir, GV_XS_ONLINE, "1", be, fe)) ||
+	    (rc = put(xs, t, bdir, GV_XS_STATE, "1", be, fe)) ||
+	    (rc = put(xs, t, bdir, GV_XS_IRQ, "0", be, fe)) ||
+	    (rc = put(xs, t, bdir, GV_XS_BASE, "0", be, fe)) ||
+	    (rc = put(xs, t, bdir, GV_XS_GRANT_USAGE, grant_usage ? "1" : "0", be, fe)))
+		return rc;
+	if ((rc = put(xs, t, fdir, NULL, "", fe, be)) ||
+	    (rc = put(xs, t, fdir, GV_XS_BACKEND, bdir, fe, be)) ||
+	    (rc = put(xs, t, fdir, GV_XS_BACKEND_ID, beid, fe, be)) ||
+	    (rc = put(xs, t, fdir, GV_XS_FE_STATE, "1", fe, be)))
+		return rc;
+	snprintf(parent, sizeof(parent), "/libxl/%u/device/%s/%u", fe, kind, name);
+	if ((rc = put(xs, t, parent, "frontend", fdir, 0, 0)) ||
+	    (rc = put(xs, t, parent, "backend", bdir, 0, 0)))
+		return rc;
+	return 0;
+}
+
 static int write_domain(struct xs_handle *xs, xs_transaction_t t, void *arg)
 {
 	struct create_ctx *c = arg;
 	unsigned fe = c->domid;
-	char buf[64];
 	int rc;
 
 	for (unsigned i = 0; i < c->cfg->ndev; i++) {
 		const struct xl_virtio *v = &c->cfg->dev[i];
 		unsigned be = v->backend;
-		char bdir[128], fdir[128], parent[128];
+		char bdir[128], fdir[128];
 
 		snprintf(bdir, sizeof(bdir), GV_XS_BACKEND_DIR_FMT, be, fe, i);
 		snprintf(fdir, sizeof(fdir), GV_XS_FRONTEND_DIR_FMT, fe, i);
-		snprintf(parent, sizeof(parent), "/local/domain/%u/device/virtio", fe);
-		if ((rc = put(xs, t, parent, NULL, "", fe, be)))
-			return rc;
-		snprintf(parent, sizeof(parent), "/local/domain/%u/backend/virtio/%u", be, fe);
-		if ((rc = put(xs, t, parent, NULL, "", be, fe)))
-			return rc;
-		/* backend keys: n<be>,r<fe> */
-		snprintf(buf, sizeof(buf), "%u", fe);
-		if ((rc = put(xs, t, bdir, NULL, "", be, fe)) ||
-		    (rc = put(xs, t, bdir, GV_XS_FRONTEND, fdir, be, fe)) ||
-		    (rc = put(xs, t, bdir, GV_XS_FRONTEND_ID, buf, be, fe)) ||
-		    (rc = put(xs, t, bdir, GV_XS_ONLINE, "1", be, fe)) ||
-		    (rc = put(xs, t, bdir, GV_XS_STATE, "1", be, fe)) ||
-		    (rc = put(xs, t, bdir, GV_XS_IRQ, "0", be, fe)) ||
-		    (rc = put(xs, t, bdir, GV_XS_BASE, "0", be, fe)) ||
+		if ((rc = write_pair(xs, t, "virtio", be, fe, bdir, fdir, i, v->grant_usage)) ||
 		    (rc = put(xs, t, bdir, GV_XS_TYPE, v->type, be, fe)) ||
-		    (rc = put(xs, t, bdir, GV_XS_TRANSPORT, v->transport, be, fe)) ||
-		    (rc = put(xs, t, bdir, GV_XS_GRANT_USAGE, v->grant_usage ? "1" : "0", be, fe)))
-			return rc;
-		/* frontend keys: n<fe>,r<be> */
-		snprintf(buf, sizeof(buf), "%u", be);
-		if ((rc = put(xs, t, fdir, NULL, "", fe, be)) ||
-		    (rc = put(xs, t, fdir, GV_XS_BACKEND, bdir, fe, be)) ||
-		    (rc = put(xs, t, fdir, GV_XS_BACKEND_ID, buf, fe, be)) ||
-		    (rc = put(xs, t, fdir, GV_XS_FE_STATE, "1", fe, be)))
-			return rc;
-		/* the toolstack's private copy */
-		snprintf(parent, sizeof(parent), "/libxl/%u/device/virtio/%u", fe, i);
-		if ((rc = put(xs, t, parent, "frontend", fdir, 0, 0)) ||
-		    (rc = put(xs, t, parent, "backend", bdir, 0, 0)))
+		    (rc = put(xs, t, bdir, GV_XS_TRANSPORT, v->transport, be, fe)))
 			return rc;
 	}
 	for (unsigned i = 0; i < c->cfg->ndisk; i++) {
 		const struct xl_disk *k = &c->cfg->disk[i];
 		unsigned be = k->backend;
-		char bdir[128], fdir[128], parent[128], vd[16];
+		char bdir[128], fdir[128], vd[16];
 
 		/* as libxl 4.20 for specification=virtio,backendtype=standalone
 		 * (xenstore-schema/virtio-disk-standalone.md, measured) */
 		snprintf(bdir, sizeof(bdir), GV_XS_DISK_BACKEND_DIR_FMT, be, fe, k->vdev);
 		snprintf(fdir, sizeof(fdir), GV_XS_DISK_FRONTEND_DIR_FMT, fe, k->vdev);
 		snprintf(vd, sizeof(vd), "%u", k->vdev);
-		snprintf(parent, sizeof(parent), "/local/domain/%u/device/virtio_disk", fe);
-		if ((rc = put(xs, t, parent, NULL, "", fe, be)))
-			return rc;
-		snprintf(parent, sizeof(parent), "/local/domain/%u/backend/virtio_disk/%u", be, fe);
-		if ((rc = put(xs, t, parent, NULL, "", be, fe)))
-			return rc;
-		snprintf(buf, sizeof(buf), "%u", fe);
-		if ((rc = put(xs, t, bdir, NULL, "", be, fe)) ||
-		    (rc = put(xs, t, bdir, GV_XS_FRONTEND, fdir, be, fe)) ||
-		    (rc = put(xs, t, bdir, GV_XS_FRONTEND_ID, buf, be, fe)) ||
+		if ((rc = write_pair(xs, t, "virtio_disk", be, fe, bdir, fdir, k->vdev, k->grant_usage)) ||
 		    (rc = put(xs, t, bdir, GV_XS_PARAMS, k->target, be, fe)) ||
-		    (rc = put(xs, t, bdir, GV_XS_ONLINE, "1", be, fe)) ||
 		    (rc = put(xs, t, bdir, GV_XS_REMOVABLE, "0", be, fe)) ||
 		    (rc = put(xs, t, bdir, GV_XS_BOOTABLE, "1", be, fe)) ||
-		    (rc = put(xs, t, bdir, GV_XS_STATE, "1", be, fe)) ||
 		    (rc = put(xs, t, bdir, GV_XS_DEV, k->dev, be, fe)) ||
 		    (rc = put(xs, t, bdir, GV_XS_TYPE, "standalone", be, fe)) ||
 		    (rc = put(xs, t, bdir, GV_XS_MODE, k->mode, be, fe)) ||
 		    (rc = put(xs, t, bdir, GV_XS_DEVICE_TYPE, "disk", be, fe)) ||
 		    (rc = put(xs, t, bdir, GV_XS_DISCARD_ENABLE, "1", be, fe)) ||
 		    (rc = put(xs, t, bdir, GV_XS_SPECIFICATION, "virtio", be, fe)) ||
-		    (rc = put(xs, t, bdir, GV_XS_TRANSPORT, "mmio", be, fe)) ||
-		    (rc = put(xs, t, bdir, GV_XS_BASE, "0", be, fe)) ||
-		    (rc = put(xs, t, bdir, GV_XS_IRQ, "0", be, fe)) ||
-		    (rc = put(xs, t, bdir, GV_XS_GRANT_USAGE, k->grant_usage ? "1" : "0", be, fe)))
+		    (rc = put(xs, t, bdir, GV_XS_TRANSPORT, "mmio", be, fe)))
 			return rc;
-		snprintf(buf, sizeof(buf), "%u", be);
-		if ((rc = put(xs, t, fdir, NULL, "", fe, be)) ||
-		    (rc = put(xs, t, fdir, GV_XS_BACKEND, bdir, fe, be)) ||
-		    (rc = put(xs, t, fdir, GV_XS_BACKEND_ID, buf, fe, be)) ||
-		    (rc = put(xs, t, fdir, GV_XS_FE_STATE, "1", fe, be)) ||
-		    (rc = put(xs, t, fdir, GV_XS_VIRTUAL_DEVICE, vd, fe, be)) ||
+		if ((rc = put(xs, t, fdir, GV_XS_VIRTUAL_DEVICE, vd, fe, be)) ||
 		    (rc = put(xs, t, fdir, GV_XS_DEVICE_TYPE, "disk", fe, be)) ||
 		    (rc = put(xs, t, fdir, GV_XS_TRUSTED, "1", fe, be)) ||
 		    (rc = put(xs, t, fdir, GV_XS_PROTOCOL, "x86_64-abi", fe, be)))
-			return rc;
-		snprintf(parent, sizeof(parent), "/libxl/%u/device/virtio_disk/%u", fe, k->vdev);
-		if ((rc = put(xs, t, parent, "frontend", fdir, 0, 0)) ||
-		    (rc = put(xs, t, parent, "backend", bdir, 0, 0)))
 			return rc;
 	}
 	return 0;
