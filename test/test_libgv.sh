@@ -16,20 +16,9 @@ B=${GV_BUILD:-$top/build}
 case $B in /*) ;; *) B=$top/$B ;; esac
 CC=${GV_TEST_CC:-cc}
 SAN=${GV_TEST_SANITIZE:-}
-work=$(mktemp -d /tmp/gv-libgv-XXXXXX)
+. "$top/test/lib.sh"
+gv_test_init libgv
 root=$work/root
-export GV_PLATFORM=sim GV_SIM_DIR="$work/xen"
-simpid= bepid=
-cleanup() {
-	[ -n "$bepid" ] && kill "$bepid" 2>/dev/null && wait "$bepid" 2>/dev/null
-	[ -n "$simpid" ] && kill "$simpid" 2>/dev/null && wait "$simpid" 2>/dev/null
-	rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
-check() { # check NAME CONDITION...
-	name=$1; shift
-	if "$@"; then echo "PASS $name"; else echo "FAIL $name"; fi
-}
 
 # make install into a private tree; the build is up to date (make test built it)
 rel=${B#"$top"/}

@@ -11,24 +11,8 @@
 set -u
 B=${GV_BUILD:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
-work=$(mktemp -d /tmp/gv-service-XXXXXX)
-export GV_PLATFORM=sim GV_SIM_DIR="$work/xen"
-simpid= bepid=
-cleanup() {
-	[ -n "$bepid" ] && kill "$bepid" 2>/dev/null && wait "$bepid" 2>/dev/null
-	[ -n "$simpid" ] && kill "$simpid" 2>/dev/null && wait "$simpid" 2>/dev/null
-	rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
-check() { # check NAME CONDITION...
-	name=$1; shift
-	if "$@"; then echo "PASS $name"; else echo "FAIL $name"; fi
-}
-# wait_log SECONDS FILE PATTERN: until a line of FILE matches, woken by
-# tail -f (inotify) as lines come; at most SECONDS
-wait_log() {
-	timeout "$1" tail -n +1 -f "$2" | grep -q -- "$3"
-}
+. "$top/test/lib.sh"
+gv_test_init service
 # wait_xs SECONDS PATH VALUE: until dom0's xenstore PATH reads VALUE, woken by
 # a xenstore watch on it (which also fires once when set); at most SECONDS
 wait_xs() {

@@ -12,24 +12,9 @@
 set -u
 B=${GV_BUILD:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
-work=$(mktemp -d /tmp/gv-status-XXXXXX)
-export GV_PLATFORM=sim GV_SIM_DIR="$work/xen"
-simpid= bepid= fepid=
-cleanup() {
-	exec 7>&- 2>/dev/null
-	[ -n "$fepid" ] && kill "$fepid" 2>/dev/null && wait "$fepid" 2>/dev/null
-	[ -n "$bepid" ] && kill "$bepid" 2>/dev/null && wait "$bepid" 2>/dev/null
-	[ -n "$simpid" ] && kill "$simpid" 2>/dev/null && wait "$simpid" 2>/dev/null
-	rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
-check() { # check NAME CONDITION...
-	name=$1; shift
-	if "$@"; then echo "PASS $name"; else echo "FAIL $name"; fi
-}
-wait_log() { # wait_log SECONDS FILE PATTERN
-	timeout "$1" tail -n +1 -f "$2" | grep -q -- "$3"
-}
+. "$top/test/lib.sh"
+gv_test_init status
+test_cleanup() { exec 7>&- 2>/dev/null; }
 # json NAME PYTHON-EXPRESSION...: fetches --status --json into $work/s.json,
 # and checks each expression (d: the parsed object, blk: the blk device,
 # q: its queues) is true; a false one is printed

@@ -12,19 +12,8 @@
 # PASS/FAIL lines for test/run-tests.sh; every wait bounded, no sleeps.
 set -u
 B=${GV_BUILD:-build}
-work=$(mktemp -d /tmp/gv-xldisk-XXXXXX)
-export GV_PLATFORM=sim GV_SIM_DIR="$work/xen"
-simpid= bepid=
-cleanup() {
-	[ -n "$bepid" ] && kill "$bepid" 2>/dev/null && wait "$bepid" 2>/dev/null
-	[ -n "$simpid" ] && kill "$simpid" 2>/dev/null && wait "$simpid" 2>/dev/null
-	rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
-check() { # check NAME CONDITION...
-	name=$1; shift
-	if "$@"; then echo "PASS $name"; else echo "FAIL $name"; return 1; fi
-}
+. "$(dirname "$0")/lib.sh"
+gv_test_init xldisk
 start() { # start NAME LOG ARGS...: background with --ready-fd; sets pid
 	name=$1 log=$2; shift 2
 	mkfifo "$work/ready"
