@@ -82,6 +82,22 @@ static void complete(unsigned k)
 	held[k] = NULL;
 }
 
+/* a first backend on a fresh ring, with a record */
+static void first_backend(struct gvbe_vq *vq)
+{
+	driver_reset();
+	backend_start(vq);
+	gvbe_vq_track(vq, REC);
+}
+
+/* completes every held request and publishes them */
+static void complete_held(struct gvbe_vq *vq)
+{
+	for (unsigned k = 0; k < nheld; k++)
+		complete(k);
+	gvbe_vq_publish(vq);
+}
+
 /* the process dies: its memory goes, the guest's pages stay as they are */
 static void backend_dies(struct gvbe_vq *vq)
 {
@@ -129,9 +145,7 @@ static int t_takeover_serves_only_unpublished(void)
 {
 	struct gvbe_vq vq;
 
-	driver_reset();
-	backend_start(&vq);
-	gvbe_vq_track(&vq, REC);
+	first_backend(&vq);
 	for (uint16_t h = 0; h < 6; h++)
 		driver_add(h);
 	CHECK_EQ(gvbe_vq_serve(&vq, QN), 6);
@@ -152,9 +166,7 @@ static int t_takeover_serves_only_unpublished(void)
 	CHECK_EQ(gvbe_vq_serve(&vq, QN), 2);    /* the new ones, once each */
 	CHECK_EQ(calls[6], 1);
 	CHECK_EQ(calls[7], 1);
-	for (unsigned k = 0; k < nheld; k++)
-		complete(k);
-	gvbe_vq_publish(&vq);
+	complete_held(&vq);
 	CHECK_EQ(USED->idx, 8);
 	for (uint16_t h = 0; h < QN; h++)
 		CHECK_EQ(used_count(h, 0, 8), 1);   /* every head completed exactly once */
@@ -172,9 +184,7 @@ static int t_takeover_died_while_taking(void)
 {
 	struct gvbe_vq vq;
 
-	driver_reset();
-	backend_start(&vq);
-	gvbe_vq_track(&vq, REC);
+	first_backend(&vq);
 	driver_add(0);
 	driver_add(1);
 	CHECK_EQ(gvbe_vq_serve(&vq, QN), 2);
@@ -188,9 +198,7 @@ static int t_takeover_died_while_taking(void)
 	CHECK_EQ(gvbe_vq_serve(&vq, QN), 0);    /* head 5 is not taken a second time */
 	CHECK_EQ(calls[5], 1);
 	CHECK_EQ(REC->last_avail, 3);
-	for (unsigned k = 0; k < nheld; k++)
-		complete(k);
-	gvbe_vq_publish(&vq);
+	complete_held(&vq);
 	CHECK_EQ(USED->idx, 3);
 	backend_dies(&vq);
 	return 0;
@@ -202,9 +210,7 @@ static int t_takeover_died_while_publishing(void)
 {
 	struct gvbe_vq vq;
 
-	driver_reset();
-	backend_start(&vq);
-	gvbe_vq_track(&vq, REC);
+	first_backend(&vq);
 	for (uint16_t h = 0; h < 4; h++)
 		driver_add(h);
 	CHECK_EQ(gvbe_vq_serve(&vq, QN), 4);
@@ -224,9 +230,7 @@ static int t_takeover_died_while_publishing(void)
 	driver_add(0);
 	CHECK_EQ(gvbe_vq_serve(&vq, QN), 1);
 	CHECK_EQ(calls[0], 1);
-	for (unsigned k = 0; k < nheld; k++)
-		complete(k);
-	gvbe_vq_publish(&vq);
+	complete_held(&vq);
 	CHECK_EQ(USED->idx, 5);
 	CHECK_EQ(used_count(0, 0, 5), 2);
 	CHECK_EQ(used_count(1, 0, 5), 1);
@@ -241,9 +245,7 @@ static void four_in_flight(void)
 {
 	struct gvbe_vq vq;
 
-	driver_reset();
-	backend_start(&vq);
-	gvbe_vq_track(&vq, REC);
+	first_backend(&vq);
 	for (uint16_t h = 0; h < 4; h++)
 		driver_add(h);
 	gvbe_vq_serve(&vq, QN);
@@ -339,9 +341,7 @@ static int t_garbage_records(void)
 			CHECK(nheld <= QN);
 			for (unsigned h = 0; h < QN; h++)
 				CHECK(calls[h] <= 1);
-			for (unsigned k = 0; k < nheld; k++)
-				complete(k);
-			gvbe_vq_publish(&vq);
+			complete_held(&vq);
 			accepted++;
 		}
 		backend_dies(&vq);
