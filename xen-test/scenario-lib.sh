@@ -228,3 +228,8 @@ gv_cleanup_guests() {
 		rm -f "$_f"
 	done
 }
+
+# gv_since T: seconds (one decimal) since T, a first field of /proc/uptime
+gv_since() {
+	awk -v a="$1" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.1f", b - a }'
+}
