@@ -233,3 +233,13 @@ gv_cleanup_guests() {
 gv_since() {
 	awk -v a="$1" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.1f", b - a }'
 }
+
+# gv_wait_count NAME TEXT N SECONDS: until the log of background program NAME
+# has N lines containing TEXT (a fixed string); at most SECONDS
+gv_wait_count() {
+	_n=$(( $4 * 10 ))
+	until [ "$(grep -cF -- "$2" "/tmp/gv-$1.log" 2>/dev/null)" -ge "$3" ]; do
+		_n=$((_n - 1)); [ $_n -gt 0 ] || { echo "fewer than $3 \"$2\" from $1 after $4 s"; return 1; }
+		sleep 0.1
+	done
+}

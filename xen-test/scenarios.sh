@@ -457,6 +457,11 @@ sc_kmod_two_guests() {
 # new domain's devices. Then dom0 says go: the loop, which ran across the
 # save, stops with every pass compared; the files written before the save are
 # verified, also after a remount; /dev/hwrng works; unload ends every grant.
+# With a second argument `checkpoint`: `xl save -c`, the suspend cancelled —
+# the domain saves and then resumes where it was (the same domid, the same
+# grant table): the devices freeze and close as for a save, then the PM
+# domain's thaw connects them again to the same backend (a second
+# "connected" per device), and the loop goes on.
 # (xl migrate cannot run here: Debian's Xen 4.20 is built without
 # CONFIG_SHADOW_PAGING, so a PV guest has no log-dirty mode; xen-test/README.md.)
 sc_kmod_save_restore() {
@@ -468,6 +473,40 @@ sc_kmod_save_restore() {
 	_p=$(xenstore-read "/local/domain/$_d/data/kmod-pass")
 	# (gv-backend's gntdev mappings: Xen's dump of the ~1000 active pool grants
 	# overflows the console ring xl dmesg reads)
+	if [ "${2:-}" = checkpoint ]; then
+		echo "guest $_d: $_p O_DIRECT passes; gv-backend has $(gv_backend_mappings) gntdev mappings; xl save -c"
+		_t=$(cut -d' ' -f1 /proc/uptime)
+		timeout 240 xl save -c "$GV_GUEST_NAME" /tmp/gv-save.img || { echo "xl save -c failed"; tail -n 20 /var/log/xen/console/guest-$GV_GUEST_NAME.log; return 1; }
+		echo "xl save -c took $(gv_since "$_t") s ($(du -m /tmp/gv-save.img | cut -f1) MiB)"
+		rm -f /tmp/gv-save.img
+		gv_kmod_closed_by_fe "$_d" 0 && gv_kmod_closed_by_fe "$_d" 1 || return 1
+		[ "$(xl domid "$GV_GUEST_NAME")" = "$_d" ] || { echo "the guest is not domain $_d after xl save -c"; xl list; return 1; }
+		for _dev in 0 1; do
+			gv_wait_count backend "(domain $_d) device $_dev: connected" 2 60 || { gv_bg_log backend | tail -n 20; tail -n 20 /var/log/xen/console/guest-$GV_GUEST_NAME.log; return 1; }
+		done
+		echo "both devices connected again after the cancelled suspend (thaw), $(gv_since "$_t") s after the save began"
+	else
+		gv_save_restore_moves "$_d" || return 1
+	fi
+	# the loop carries on in the guest
+	_p2=$(xenstore-read "/local/domain/$GV_DOMID/data/kmod-pass" 2>/dev/null || echo 0)
+	gv_kmod_wait_passes $((_p2 + 2)) 120 || return 1
+	echo "guest after the save: O_DIRECT passes continue ($(xenstore-read "/local/domain/$GV_DOMID/data/kmod-pass")); gv-backend has $(gv_backend_mappings) gntdev mappings"
+	xenstore-write "/local/domain/$GV_DOMID/data/kmod-go" 1
+	gv_guest_wait 240 || { gv_bg_log backend | tail -n 20; gv_guest_reason; return 1; }
+	gv_wait_no_grants "$GV_DOMID" 5 || return 1
+	gv_guest_shutdown 60 || return 1
+	[ "$(gv_backend_mappings)" = 0 ] || { echo "gv-backend still has gntdev mappings"; return 1; }
+	gv_no_null_domains || return 1
+	gv_wait_no_grants 0 5 || return 1
+	gv_bg_stop backend || { echo "gv-backend did not exit 0 on SIGTERM"; return 1; }
+}
+
+# xl save and xl restore of the guest in domain D (sc_kmod_save_restore):
+# saved with both devices closed by the guest and nothing mapped, restored
+# as a new domain ($GV_DOMID) whose devices connect.
+gv_save_restore_moves() {
+	_d=$1
 	echo "guest $_d: $_p O_DIRECT passes; gv-backend has $(gv_backend_mappings) gntdev mappings; xl save"
 	_t=$(cut -d' ' -f1 /proc/uptime)
 	timeout 240 xl save "$GV_GUEST_NAME" /tmp/gv-save.img || { echo "xl save failed"; tail -n 20 /var/log/xen/console/guest-$GV_GUEST_NAME.log; return 1; }
@@ -485,18 +524,6 @@ sc_kmod_save_restore() {
 		gv_wait_log backend "\(domain $GV_DOMID\) device $_dev: connected" 60 || { gv_bg_log backend | tail -n 20; tail -n 20 /var/log/xen/console/guest-$GV_GUEST_NAME.log; return 1; }
 	done
 	gv_bg_log backend | grep -F "(domain $GV_DOMID)" | grep connected
-	# the loop carries on in the restored guest
-	_p2=$(xenstore-read "/local/domain/$GV_DOMID/data/kmod-pass" 2>/dev/null || echo 0)
-	gv_kmod_wait_passes $((_p2 + 2)) 120 || return 1
-	echo "restored guest: O_DIRECT passes continue ($(xenstore-read "/local/domain/$GV_DOMID/data/kmod-pass")); gv-backend has $(gv_backend_mappings) gntdev mappings"
-	xenstore-write "/local/domain/$GV_DOMID/data/kmod-go" 1
-	gv_guest_wait 240 || { gv_bg_log backend | tail -n 20; gv_guest_reason; return 1; }
-	gv_wait_no_grants "$GV_DOMID" 5 || return 1
-	gv_guest_shutdown 60 || return 1
-	[ "$(gv_backend_mappings)" = 0 ] || { echo "gv-backend still has gntdev mappings"; return 1; }
-	gv_no_null_domains || return 1
-	gv_wait_no_grants 0 5 || return 1
-	gv_bg_stop backend || { echo "gv-backend did not exit 0 on SIGTERM"; return 1; }
 }
 
 # gv-backend SIGKILLed and started again, three times, while the guest's
