@@ -641,7 +641,10 @@ static int t_garbage_keys(void)
 		{ ec, NULL, 5 }, { ec, "-3", 5 },
 		{ lr, "x", 5 }, { lr, "4294967296", 5 }, { lr, "123456", 5 }, { lr, NULL, 5 },
 		{ lr, ro_desc, 5 },
-		{ num, "0", 5 }, { num, "2", 5 }, { num, "99999999999999999999", 5 },
+		/* the disk offers 2 queues: 2 without any queue-1/ key, 3 and 9
+		 * more than offered */
+		{ num, "0", 5 }, { num, "2", 5 }, { num, "3", 5 }, { num, "9", 5 },
+		{ num, "99999999999999999999", 5 },
 		{ num, "1x", 5 }, { num, NULL, 5 },
 		{ qs, "0", 5 }, { qs, "3", 5 }, { qs, "512", 5 }, { qs, "-8", 5 }, { qs, "8 8", 5 },
 		{ qs, big, 5 }, { qs, NULL, 5 },
