@@ -862,6 +862,15 @@ static int t_lib_multi_queue(void)
 	CHECK(!(info.driver_features & (1ULL << VIRTIO_BLK_F_MQ)));
 	CHECK_EQ(gv_blk_submit_queue(d, 1, &(struct gv_blk_io){ .op = GV_BLK_FLUSH }), -EINVAL);
 	CHECK_EQ(gv_detach(d), 0);
+	/* gv-frontend --queues: verify's sequential pass in a thread per queue */
+	rc = frontend(domid_g1, (const char *[]){ "--queues", "3", "--dma", "grant", "verify",
+	                                          "--size", "6M", "--io-size", "16K",
+	                                          "--depth", "12", NULL });
+	CHECK_MSG(rc == 0 && strstr(out, "3 queues (a thread each), 0 mismatching") &&
+	          strstr(out, "verify: OK") && strstr(out, "grants_active=0"),
+	          "gv-frontend --queues 3 verify: exit %d:\n%s", rc, out);
+	rc = frontend(domid_g1, (const char *[]){ "--queues", "9", "info", NULL });
+	CHECK_MSG(rc == 2, "--queues 9: exit %d:\n%s", rc, out);
 	/* the entropy device has one queue whatever is asked */
 	o.devid = 1;
 	CHECK_MSG(gv_attach_queues(&o, 4, &d, err, sizeof(err)) == 0, "attach rng: %s", err);
