@@ -122,6 +122,7 @@ struct gv_device {
 	unsigned cfg_changes;       /* seen since attach */
 	void (*cfg_cb)(struct gv_device *d, void *priv);
 	void *cfg_cb_priv;
+	bool cfg_cb_due;            /* a change seen: cfg_cb runs after the lock is let go */
 };
 
 /* io.c: the event loop; transport.c and the drivers call it, it calls a

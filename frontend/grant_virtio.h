@@ -88,9 +88,8 @@ int gv_attach(const struct gv_attach_opts *o, struct gv_device **out, char *err,
  *    any thread; gv_detach only once every other thread stopped using d.
  * The library serialises its own bookkeeping with one lock per device (a
  * few microseconds per request); the waiting, and the backend's work for
- * each queue, go on in parallel. A config-change callback
- * (gv_set_config_callback) runs with that lock held: it must not call the
- * I/O functions.
+ * each queue, go on in parallel. No callback (request or config change)
+ * runs with that lock held.
  *
  * gv_attach_queues: as gv_attach, with num_queues virtqueues: 0 asks for
  * one per online CPU; the device gives at most its num-queues (1 without
@@ -181,8 +180,10 @@ bool gv_backend_away(const struct gv_device *d);
  * after an online resize (gv-backend --resize). The library notices it
  * inside gv_poll (and the synchronous calls, which poll), reads the new
  * values (gv_get_info reports them from then on, and requests are checked
- * against them), logs one info line and calls cb(d, priv) there. cb NULL:
- * no callback. Neither function logs or fails. */
+ * against them), logs one info line and calls cb(d, priv) there (at the
+ * end of that call, with no library lock held; with several queues, in
+ * whichever thread noticed it). cb NULL: no callback. Neither function
+ * logs or fails. */
 void gv_set_config_callback(struct gv_device *d, void (*cb)(struct gv_device *d, void *priv),
                             void *priv);
 /* How many config changes the device has seen since it was attached. */

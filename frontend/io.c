@@ -121,6 +121,8 @@ static bool has_done(const struct gv_device *d, int qi)
 int gvfe_dev_unlock_run_done(struct gv_device *d, int qi)
 {
 	struct gv_blk_io *head = NULL, *tail = NULL, *io;
+	void (*cfg_cb)(struct gv_device *d, void *priv);
+	void *cfg_priv;
 	int n = 0;
 
 	for (unsigned i = 0; i < d->nq; i++) {
@@ -143,7 +145,12 @@ int gvfe_dev_unlock_run_done(struct gv_device *d, int qi)
 	 * thread may be waiting on cond rather than on the event fd. */
 	if (d->nq > 1 && (d->broken || has_done(d, -1)))
 		pthread_cond_broadcast(&d->cond);
+	cfg_cb = d->cfg_cb_due ? d->cfg_cb : NULL;
+	cfg_priv = d->cfg_cb_priv;
+	d->cfg_cb_due = false;
 	pthread_mutex_unlock(&d->lock);
+	if (cfg_cb)
+		cfg_cb(d, cfg_priv);
 	while ((io = head)) {
 		head = io->next;
 		io->next = NULL;
@@ -249,20 +256,26 @@ static void check_config(struct gv_device *d)
 	d->cfg_changes++;
 	gv_info("device %u: the backend changed the device's configuration (config-generation "
 	        "%llu)", d->devid, (unsigned long long)after);
-	if (d->cfg_cb)
-		d->cfg_cb(d, d->cfg_cb_priv);
+	d->cfg_cb_due = true;       /* the callback runs once the lock is let go */
 }
 
 void gv_set_config_callback(struct gv_device *d, void (*cb)(struct gv_device *d, void *priv),
                             void *priv)
 {
+	pthread_mutex_lock(&d->lock);
 	d->cfg_cb = cb;
 	d->cfg_cb_priv = priv;
+	pthread_mutex_unlock(&d->lock);
 }
 
 unsigned gv_config_changes(const struct gv_device *d)
 {
-	return d->cfg_changes;
+	unsigned n;
+
+	pthread_mutex_lock((pthread_mutex_t *)&d->lock);
+	n = d->cfg_changes;
+	pthread_mutex_unlock((pthread_mutex_t *)&d->lock);
+	return n;
 }
 
 /* The backend's liveness byte went to 0 while connected. A backend that

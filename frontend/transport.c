@@ -663,6 +663,7 @@ int gv_detach_stats(struct gv_device *d, struct gv_stats *after)
 
 void gv_get_info(const struct gv_device *d, struct gv_device_info *i)
 {
+	pthread_mutex_lock((pthread_mutex_t *)&d->lock);
 	memset(i, 0, sizeof(*i));
 	i->platform = d->p->desc;
 	i->devid = d->devid;
@@ -679,6 +680,7 @@ void gv_get_info(const struct gv_device *d, struct gv_device_info *i)
 	i->max_persistent_grants = d->max_persistent;
 	if (d->drv && d->drv->info && d->drv_priv)
 		d->drv->info(d, i);
+	pthread_mutex_unlock((pthread_mutex_t *)&d->lock);
 }
 
 void gv_get_stats(const struct gv_device *d, struct gv_stats *s)
@@ -704,11 +706,12 @@ void gv_get_stats(const struct gv_device *d, struct gv_stats *s)
 
 int gv_get_queue_stats(const struct gv_device *d, unsigned q, struct gv_queue_stats *s)
 {
-	const struct gvfe_queue *vq = &d->q[q];
+	const struct gvfe_queue *vq;
 
 	memset(s, 0, sizeof(*s));
-	if (q >= d->nq || !vq->vq)
+	if (q >= d->nq || !d->q[q].vq)
 		return -EINVAL;
+	vq = &d->q[q];
 	pthread_mutex_lock((pthread_mutex_t *)&d->lock);
 	s->in_flight = gvfe_vq_in_flight(vq->vq);
 	s->free_descriptors = gvfe_vq_num_free(vq->vq);
@@ -724,8 +727,10 @@ void gv_get_queue_state(const struct gv_device *d, struct gv_queue_state *q)
 {
 	const struct gvfe_vq *vq = d->q[0].vq;
 
+	pthread_mutex_lock((pthread_mutex_t *)&d->lock);
 	q->in_flight = vq ? gvfe_dev_in_flight(d) : 0;
 	q->free_descriptors = vq ? gvfe_vq_num_free(vq) : 0;
+	pthread_mutex_unlock((pthread_mutex_t *)&d->lock);
 }
 
 const char *gv_feature_names(uint64_t f, unsigned virtio_id, char *buf, size_t len)
