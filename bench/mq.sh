@@ -10,8 +10,10 @@
 #          before each run where permitted; the reference is fio (libaio,
 #          O_DIRECT) on the same file in this run, QD32 in one job, and also
 #          two jobs of QD16 (what two threads give a local program)
-# Every row is printed with its IOPS and its ratio to the reference, and the
-# CPU the three processes spent per request.
+# Every row is printed with its IOPS and its ratio to the reference, the CPU
+# the three processes spent per request, and how busy gv-backend's one thread
+# was (be %: its CPU time over the run's time; near 100 the thread is what
+# limits, and a thread per queue could help).
 #
 #   sh bench/mq.sh [--quick] [--secs S] [--no-disk]
 set -u
@@ -113,17 +115,19 @@ echo "multi-queue: 4 KiB random read, total QD32, 1 queue (1 thread) vs 2 queues
 echo "ratio: to direct-1q (RAM) or to fio-1j (disk), same run; CPU: us per request (guest, backend, simxen)"
 awk -F'\t' '
 	$2 == "direct-1q" || $2 == "fio-1j" { ref[$1] = $4 / $5 }
-	{ sec[NR] = $1; name[NR] = $2; iops[NR] = $4 / $5; ops[NR] = $4
+	{ sec[NR] = $1; name[NR] = $2; iops[NR] = $4 / $5; ops[NR] = $4; secs[NR] = $5
 	  fe[NR] = $9; be[NR] = $10; hv[NR] = $11; p50[NR] = $7; p99[NR] = $8; fio[NR] = $2 ~ /^fio/ }
 	END {
-		printf "%-5s %-10s %10s %6s %8s %8s %18s\n", "", "row", "IOPS", "ratio", "p50 us", "p99 us", "CPU fe/be/hv us"
+		printf "%-5s %-10s %10s %6s %8s %8s %18s %6s\n", "", "row", "IOPS", "ratio", "p50 us", "p99 us",
+		       "CPU fe/be/hv us", "be %"
 		for (i = 1; i <= NR; i++) {
 			r = ref[sec[i]] > 0 ? iops[i] / ref[sec[i]] : 0
 			if (fio[i])
-				printf "%-5s %-10s %10.0f %6.2f %8s %8s %18s\n", sec[i], name[i], iops[i], r, "-", "-", "-"
+				printf "%-5s %-10s %10.0f %6.2f %8s %8s %18s %6s\n", sec[i], name[i], iops[i], r, "-", "-", "-", "-"
 			else
-				printf "%-5s %-10s %10.0f %6.2f %8.1f %8.1f %6.2f/%5.2f/%5.2f\n", sec[i], name[i], iops[i], r,
-				       p50[i], p99[i], fe[i] / ops[i] / 1000, be[i] / ops[i] / 1000, hv[i] / ops[i] / 1000
+				printf "%-5s %-10s %10.0f %6.2f %8.1f %8.1f %6.2f/%5.2f/%5.2f %6.0f\n", sec[i], name[i], iops[i], r,
+				       p50[i], p99[i], fe[i] / ops[i] / 1000, be[i] / ops[i] / 1000, hv[i] / ops[i] / 1000,
+				       be[i] / secs[i] / 1e7
 		}
 	}' "$results" | tee "$out/mq.txt"
 echo "mq bench: load average after: $(cut -d' ' -f1-3 /proc/loadavg); raw: $results"
