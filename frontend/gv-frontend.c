@@ -421,11 +421,11 @@ static int cmd_verify(struct gv_device *d, const struct cmd_args *a, bool pool)
 		fprintf(stderr, "verify: sequential pass failed: %s\n", strerror(-rc));
 		return 1;
 	}
-	printf("sequential: wrote %.1f MiB at %.1f MiB/s, read at %.1f MiB/s, depth %u x %zu bytes, "
+	printf("sequential: wrote %.1f MiB at %.1f MiB/s, read at %.1f MiB/s, depth %u x %zu bytes%s, "
 	       "%u queue%s, %" PRIu64 " mismatching requests\n", (double)size / 1048576,
 	       (double)size / 1048576 / (t1 - t0 + 1e-9), (double)size / 1048576 / (t2 - t1 + 1e-9),
-	       seq_depth, io_size, info.num_queues, info.num_queues > 1 ? "s (a thread each)" : "",
-	       mismatch);
+	       seq_depth, io_size, info.num_queues > 1 ? " per queue" : "", info.num_queues,
+	       info.num_queues > 1 ? "s (a thread each)" : "", mismatch);
 	if (mismatch)
 		return 1;
 
