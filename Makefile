@@ -80,7 +80,7 @@ PROGS   += $(BUILD)/gv-backend-bench
 # tree keep linking the static libfrontend.a; test/test_libgv.sh installs the
 # shared one and builds examples/gv-read.c against what was installed.
 LIBGV_SOVERSION = 0
-LIBGV_VERSION   = 0.2.0
+LIBGV_VERSION   = 0.3.0
 LIBGV_SONAME    = libgrant-virtio.so.$(LIBGV_SOVERSION)
 LIBGV           = $(BUILD)/libgrant-virtio.so.$(LIBGV_VERSION)
 LIBGV_MAP       = frontend/libgrant-virtio.map

@@ -633,11 +633,14 @@ static int dev_connect(struct gvbe_dev *d, bool takeover, char *err, size_t errl
 	} else
 #endif
 	if (d->persistent) {
-		/* one cache per queue (each queue is served on its own), the
-		 * device's max-persistent-grants shared between them */
+		/* one cache per queue (each queue is served on its own), each
+		 * of max-persistent-grants pages: the frontend's persistent
+		 * pool is one per device and any queue may use any page of it
+		 * (its bounce slots are shared), so a cache of a share of the
+		 * pool thrashed: 2 queues through bounce did 0.08x of one
+		 * queue (docs/benchmarks.md, "Multi-queue") */
 		for (unsigned q = 0; q < d->fe_nq; q++) {
-			rc = gvbe_mapcache_create(p, d->fe, GVBE_MAX_PERSISTENT / d->fe_nq,
-			                          &d->cache[q]);
+			rc = gvbe_mapcache_create(p, d->fe, GVBE_MAX_PERSISTENT, &d->cache[q]);
 			if (rc < 0) {
 				snprintf(err, errlen, "out of memory");
 				return -EPROTO;

@@ -29,6 +29,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,6 +129,7 @@ struct slot {
 
 struct run {
 	struct gv_device *d;
+	unsigned q;             /* the queue this run's thread drives (mq: one each) */
 	const struct workload *w;
 	uint64_t region;        /* bytes of the disk the workload covers */
 	uint64_t next_off;      /* sequential position */
@@ -184,7 +186,7 @@ static int submit(struct run *r, struct slot *s)
 	s->busy = true;
 	s->t0 = now_s();
 	r->submitted += r->w->size;
-	return gv_blk_submit(r->d, &s->io);
+	return gv_blk_submit_queue(r->d, r->q, &s->io);
 }
 
 /* Keeps depth requests in flight until `until`; then drains. Completions
@@ -204,7 +206,7 @@ static int drive(struct run *r, struct slot *slots, double until)
 	while (inflight) {
 		bool more = more_to_submit(r, until);
 
-		rc = gv_poll(r->d, -1);
+		rc = gv_poll_queue(r->d, r->q, -1);
 		if (rc < 0)
 			return rc;
 		for (unsigned i = 0; i < depth; i++) {
@@ -311,6 +313,126 @@ free_bufs:
 			free(slots[i].buf);
 	}
 	free(r.lat);
+	return rc;
+}
+
+/* ---- multi-queue: one thread per queue ---- */
+
+#define MQ_MAX 8
+
+struct mq_worker {
+	struct run r;
+	struct workload w;
+	struct slot slots[MAX_DEPTH];
+	const struct run_opts *o;
+	pthread_t tid;
+	pthread_barrier_t *start;
+	double t0, t1;
+	int rc;
+};
+
+static void *mq_worker_main(void *arg)
+{
+	struct mq_worker *k = arg;
+
+	k->rc = drive(&k->r, k->slots, now_s() + k->o->warm);
+	pthread_barrier_wait(k->start);     /* everyone warm: measure together */
+	k->r.record = true;
+	k->t0 = now_s();
+	if (!k->rc)
+		k->rc = drive(&k->r, k->slots, k->t0 + k->o->secs);
+	k->t1 = now_s();
+	return NULL;
+}
+
+/* 4 KiB random reads at a total depth of `depth`, spread over nq threads,
+ * thread i keeping depth/nq requests in flight on queue i (the device was
+ * attached with nq queues). One result line, workload
+ * 4k-randread-qd<depth>-<nq>q, the latency percentiles over all threads. */
+static int run_mq(struct gv_device *d, unsigned nq, unsigned depth, const struct run_opts *o)
+{
+	struct mq_worker *k = calloc(nq, sizeof(*k));
+	pthread_barrier_t start;
+	uint64_t fe0, be0, hv0, fe1, be1, hv1, ops = 0, errors = 0;
+	double t0 = 0, t1 = 0;
+	float *lat = NULL;
+	size_t nlat = 0;
+	char name[48];
+	int rc = 0;
+
+	if (!k)
+		return -ENOMEM;
+	snprintf(name, sizeof(name), "4k-randread-qd%u-%uq", depth, nq);
+	pthread_barrier_init(&start, NULL, nq + 1);
+	for (unsigned q = 0; q < nq; q++) {
+		k[q].w = (struct workload){ name, false, true, 4096, depth / nq };
+		k[q].r = (struct run){ .d = d, .q = q, .w = &k[q].w, .region = o->region,
+		                       .rng = 0x9e3779b97f4a7c15ull * (q + 1) };
+		k[q].o = o;
+		k[q].start = &start;
+		for (unsigned i = 0; i < k[q].w.depth; i++) {
+			k[q].slots[i].buf = o->app_pool ? gv_pool_alloc(d, 4096) : aligned_alloc(4096, 4096);
+			if (!k[q].slots[i].buf) {
+				rc = -ENOMEM;
+				goto free_bufs;
+			}
+			memset(k[q].slots[i].buf, 0x5a, 4096);
+			k[q].slots[i].t0 = -1;
+		}
+	}
+	for (unsigned q = 0; q < nq; q++)
+		if (pthread_create(&k[q].tid, NULL, mq_worker_main, &k[q]))
+			abort();        /* the barrier would wait for ever */
+	pthread_barrier_wait(&start);
+	fe0 = self_cpu_ns();
+	be0 = proc_cpu_ns(o->be_pid);
+	hv0 = proc_cpu_ns(o->hv_pid);
+	for (unsigned q = 0; q < nq; q++)
+		pthread_join(k[q].tid, NULL);
+	fe1 = self_cpu_ns();
+	be1 = proc_cpu_ns(o->be_pid);
+	hv1 = proc_cpu_ns(o->hv_pid);
+	for (unsigned q = 0; q < nq; q++) {
+		if (k[q].rc && !rc)
+			rc = k[q].rc;
+		ops += k[q].r.ops;
+		errors += k[q].r.errors;
+		nlat += k[q].r.nlat;
+		t0 = q && t0 < k[q].t0 ? t0 : k[q].t0;  /* the earliest start ... */
+		t1 = k[q].t1 > t1 ? k[q].t1 : t1;       /* ... to the last end */
+	}
+	lat = malloc((nlat ? nlat : 1) * sizeof(*lat));
+	if (!lat && !rc)
+		rc = -ENOMEM;
+	if (!rc) {
+		size_t n = 0;
+
+		for (unsigned q = 0; q < nq; q++) {
+			memcpy(lat + n, k[q].r.lat, k[q].r.nlat * sizeof(*lat));
+			n += k[q].r.nlat;
+		}
+		qsort(lat, nlat, sizeof(*lat), cmp_float);
+		print_line(o->row, name, ops, t1 - t0, ops * 4096, nlat ? lat[nlat / 2] : 0,
+		           nlat ? lat[(size_t)(nlat * 0.99)] : 0, fe1 - fe0, be1 - be0, hv1 - hv0,
+		           errors);
+		if (errors)
+			rc = -EIO;
+	}
+free_bufs:
+	for (unsigned q = 0; q < nq; q++) {
+		for (unsigned i = 0; i < k[q].w.depth; i++) {
+			if (!k[q].slots[i].buf)
+				continue;
+			if (o->app_pool)
+				gv_pool_free(d, k[q].slots[i].buf, 4096);
+			else
+				free(k[q].slots[i].buf);
+		}
+		free(k[q].r.lat);
+	}
+	pthread_barrier_destroy(&start);
+	free(lat);
+	free(k);
 	return rc;
 }
 
@@ -725,6 +847,8 @@ static int report(const char *in, const char *json, const char *dat, const char 
 static const char usage[] =
 "usage: gv-bench run ROW --dma STRATEGY [--app-pool] [--devid N] [--secs S] [--warm S]\n"
 "                [--region BYTES] [--backend-pid PID] [--hv-pid PID]\n"
+"       gv-bench mq ROW --queues N --dma STRATEGY [--app-pool] [--depth D] [--secs S]\n"
+"                [--warm S] [--region BYTES] [--backend-pid PID] [--hv-pid PID]\n"
 "       gv-bench memcpy [--secs S]\n"
 "       gv-bench rss ROW --dma STRATEGY --backend-pid PID [--size REQUESTS]\n"
 "       gv-bench report RESULTS.tsv OUT.json OUT.dat COMMAND MACHINE\n"
@@ -749,10 +873,12 @@ int main(int argc, char **argv)
 		{ "io-size", required_argument, NULL, 'I' },
 		{ "depth", required_argument, NULL, 'D' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "queues", required_argument, NULL, 'Q' },
 		{ 0 }
 	};
 	struct run_opts o = { .secs = 2, .warm = 0.2, .region = 256ull << 20 };
 	uint64_t seq_size = 64ull << 20, seq_io = 128 * 1024, seq_depth = 1;
+	unsigned mq_queues = 0;
 	struct gv_attach_opts ao;
 	struct gv_device_info info;
 	struct gv_device *d;
@@ -774,7 +900,7 @@ int main(int argc, char **argv)
 		return report(argv[2], argv[3], argv[4], argv[5], argv[6]);
 	}
 	gv_attach_opts_init(&ao);
-	if (!strcmp(cmd, "run") || !strcmp(cmd, "rss")) {
+	if (!strcmp(cmd, "run") || !strcmp(cmd, "rss") || !strcmp(cmd, "mq")) {
 		if (argc < 3) {
 			fputs(usage, stderr);
 			return 2;
@@ -817,6 +943,11 @@ int main(int argc, char **argv)
 				goto bad_usage;
 			break;
 		case 't': ao.timeout_ms = atoi(optarg); break;
+		case 'Q':
+			mq_queues = (unsigned)atoi(optarg);
+			if (!mq_queues || mq_queues > MQ_MAX)
+				goto bad_usage;
+			break;
 		default:
 			fputs(usage, stderr);
 			return 2;
@@ -824,17 +955,31 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "memcpy"))
 		return run_memcpy(o.secs) < 0 ? 1 : 0;
-	if (strcmp(cmd, "run") && strcmp(cmd, "seqread") && strcmp(cmd, "rss"))
+	if (strcmp(cmd, "run") && strcmp(cmd, "seqread") && strcmp(cmd, "rss") && strcmp(cmd, "mq"))
 		goto bad_usage;
+	if (!strcmp(cmd, "mq")) {
+		if (!mq_queues)
+			goto bad_usage;
+		if (seq_depth == 1)
+			seq_depth = 32;     /* --depth: the total, spread over the queues */
+		if (seq_depth % mq_queues)
+			goto bad_usage;
+	}
 	if (!strcmp(cmd, "rss") && o.be_pid <= 0)
 		goto bad_usage;
 
-	rc = gv_attach(&ao, &d, err, sizeof(err));
+	rc = gv_attach_queues(&ao, mq_queues ? mq_queues : 1, &d, err, sizeof(err));
 	if (rc < 0) {
 		fprintf(stderr, "gv-bench: cannot attach: %s\n", err);
 		return 3;
 	}
 	gv_get_info(d, &info);
+	if (mq_queues && info.num_queues != mq_queues) {
+		fprintf(stderr, "gv-bench: mq: asked for %u queues, the device gave %u\n", mq_queues,
+		        info.num_queues);
+		gv_detach(d);
+		return 3;
+	}
 	if (!strcmp(cmd, "seqread")) {
 		if (seq_size > info.capacity * 512)
 			seq_size = info.capacity * 512;
@@ -851,6 +996,18 @@ int main(int argc, char **argv)
 	}
 	if (o.region > info.capacity * 512)
 		o.region = info.capacity * 512;
+	if (!strcmp(cmd, "mq")) {
+		fprintf(stderr, "  %-8s 4k-randread-qd%u-%uq ...\n", o.row, (unsigned)seq_depth,
+		        mq_queues);
+		rc = run_mq(d, mq_queues, (unsigned)seq_depth, &o);
+		if (rc < 0)
+			fprintf(stderr, "gv-bench: mq: %s%s%s\n", strerror(-rc),
+			        gv_device_broken(d) ? ": " : "", gv_device_error(d));
+		status = rc < 0;
+		if (gv_detach(d) < 0)
+			status = 1;
+		return status;
+	}
 	if (!strcmp(cmd, "rss")) {
 		rc = run_rss(d, &o, seq_size);
 		if (rc < 0)

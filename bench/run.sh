@@ -20,7 +20,8 @@
 # bench/out/results.json, and gnuplot draws bench/out/chart.png.
 #
 # Then the real-disk section (bench/disk.sh): the pair on an image on this
-# machine's disk against fio on the same file, same run.
+# machine's disk against fio on the same file, same run; then the multi-queue
+# rows (bench/mq.sh): 4 KiB random read QD32 through 1 and 2 queues.
 #
 #   sh bench/run.sh [--quick] [--secs S] [--rows "direct pool ..."] [--no-disk | --disk-only]
 set -u
@@ -163,4 +164,8 @@ if [ "$disk" = 1 ]; then
 	echo "bench: the real-disk section (bench/disk.sh)"
 	sh "$top/bench/disk.sh" $([ "$quick" = 1 ] && echo --quick) || failed=1
 fi
+echo
+echo "bench: the multi-queue rows (bench/mq.sh)"
+sh "$top/bench/mq.sh" $([ "$quick" = 1 ] && echo --quick) $([ "$disk" = 0 ] && echo --no-disk) ||
+	failed=1
 [ "$failed" -eq 0 ] || { echo "bench: FAILED (see above)"; exit 1; }

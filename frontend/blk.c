@@ -10,6 +10,8 @@
  * slot per chunk; the status byte is written by the backend, so it is read
  * once and only the copy is judged.
  */
+#include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,12 +52,14 @@ struct blk {
 		unsigned max_wz_sectors, max_wz_seg;
 		bool wz_may_unmap;
 	} cfg;
-	struct gvfe_dma_coherent hdrs;
-	struct blk_chunk *chunks, *free_chunks;
-	struct gv_blk_io *pend_head, *pend_tail;
-	struct gvfe_dma_seg *segs;
 	unsigned seg_limit;
 	size_t chunk_max;
+	struct blk_queue {          /* one per virtqueue */
+		struct gvfe_dma_coherent hdrs;
+		struct blk_chunk *chunks, *free_chunks;
+		struct gv_blk_io *pend_head, *pend_tail;
+		struct gvfe_dma_seg *segs;
+	} q[GVFE_MAX_QUEUES];
 };
 
 static struct blk *blk_of(const struct gv_device *d)
@@ -112,7 +116,7 @@ static int blk_config_changed(struct gv_device *d)
 static int blk_setup(struct gv_device *d)
 {
 	struct blk *b = blk_of(d);
-	unsigned num = d->vq->num, unit = GV_PAGE_SIZE;
+	unsigned num = d->q[0].vq->num, unit = GV_PAGE_SIZE;
 	size_t cap;
 	int rc;
 
@@ -139,29 +143,26 @@ static int blk_setup(struct gv_device *d)
 	if (b->chunk_max < 512)
 		b->chunk_max = 512;
 
-	b->chunks = calloc(num, sizeof(*b->chunks));
-	b->segs = calloc(b->seg_limit + 2, sizeof(*b->segs));
-	if (!b->chunks || !b->segs) {
-		rc = -ENOMEM;
-		goto free_arrays;
-	}
-	rc = gvfe_dma_alloc_coherent(&d->dma, (size_t)num * sizeof(struct blk_hdr_slot), false,
-	                             &b->hdrs);
-	if (rc < 0)
-		goto free_arrays;
-	for (unsigned i = num; i-- > 0;) {
-		b->chunks[i].index = i;
-		b->chunks[i].next_free = b->free_chunks;
-		b->free_chunks = &b->chunks[i];
+	/* Each queue its own header slots, chunks and waiting list (every
+	 * queue has the same size): queues share nothing but the DMA pool. */
+	for (unsigned qi = 0; qi < d->nq; qi++) {
+		struct blk_queue *bq = &b->q[qi];
+
+		bq->chunks = calloc(num, sizeof(*bq->chunks));
+		bq->segs = calloc(b->seg_limit + 2, sizeof(*bq->segs));
+		if (!bq->chunks || !bq->segs)
+			return -ENOMEM;     /* blk_teardown frees what was allocated */
+		rc = gvfe_dma_alloc_coherent(&d->dma, (size_t)num * sizeof(struct blk_hdr_slot),
+		                             false, &bq->hdrs);
+		if (rc < 0)
+			return rc;
+		for (unsigned i = num; i-- > 0;) {
+			bq->chunks[i].index = i;
+			bq->chunks[i].next_free = bq->free_chunks;
+			bq->free_chunks = &bq->chunks[i];
+		}
 	}
 	return 0;
-
-free_arrays:
-	free(b->segs);
-	free(b->chunks);
-	b->segs = NULL;
-	b->chunks = NULL;
-	return rc;
 }
 
 static void blk_teardown(struct gv_device *d)
@@ -170,17 +171,24 @@ static void blk_teardown(struct gv_device *d)
 
 	if (!b)
 		return;
-	if (b->hdrs.npages)
-		gvfe_dma_free_coherent(&d->dma, &b->hdrs);
-	free(b->segs);
-	free(b->chunks);
+	for (unsigned qi = 0; qi < GVFE_MAX_QUEUES; qi++) {
+		struct blk_queue *bq = &b->q[qi];
+
+		if (bq->hdrs.npages)
+			gvfe_dma_free_coherent(&d->dma, &bq->hdrs);
+		free(bq->segs);
+		free(bq->chunks);
+	}
 	free(b);
 	d->drv_priv = NULL;
 }
 
 static bool blk_pending(const struct gv_device *d)
 {
-	return blk_of(d)->pend_head != NULL;
+	for (unsigned qi = 0; qi < d->nq; qi++)
+		if (blk_of(d)->q[qi].pend_head)
+			return true;
+	return false;
 }
 
 static void blk_info(const struct gv_device *d, struct gv_device_info *i)
@@ -200,48 +208,47 @@ static void blk_info(const struct gv_device *d, struct gv_device_info *i)
 	i->write_zeroes_may_unmap = b->cfg.wz_may_unmap;
 }
 
-static struct blk_hdr_slot *hdr_of(struct blk *b, const struct blk_chunk *ch)
+static struct blk_hdr_slot *hdr_of(struct blk_queue *bq, const struct blk_chunk *ch)
 {
-	return (struct blk_hdr_slot *)b->hdrs.cpu + ch->index;
+	return (struct blk_hdr_slot *)bq->hdrs.cpu + ch->index;
 }
 
-static void io_finish_if_done(struct gv_device *d, struct gv_blk_io *io)
+static void io_finish_if_done(struct gv_device *d, unsigned qi, struct gv_blk_io *io)
 {
 	if (io->chunks || io->queued)
 		return;
 	d->st.requests++;
 	if (io->result)
 		d->st.request_errors++;
-	d->ios_completed++;
-	if (io->done)
-		io->done(io);
+	gvfe_dev_finished(d, qi, io);   /* its callback runs outside the lock */
 }
 
-static void pend_pop(struct blk *b)
+static void pend_pop(struct blk_queue *bq)
 {
-	struct gv_blk_io *io = b->pend_head;
+	struct gv_blk_io *io = bq->pend_head;
 
-	b->pend_head = io->next;
-	if (!b->pend_head)
-		b->pend_tail = NULL;
+	bq->pend_head = io->next;
+	if (!bq->pend_head)
+		bq->pend_tail = NULL;
 	io->next = NULL;
 	io->queued = false;
 }
 
 /* Gives up on the head request: what is in flight still completes. */
-static void pend_fail_head(struct gv_device *d, int err)
+static void pend_fail_head(struct gv_device *d, unsigned qi, int err)
 {
-	struct gv_blk_io *io = blk_of(d)->pend_head;
+	struct blk_queue *bq = &blk_of(d)->q[qi];
+	struct gv_blk_io *io = bq->pend_head;
 
 	if (!io->result)
 		io->result = err;
-	pend_pop(blk_of(d));
-	io_finish_if_done(d, io);
+	pend_pop(bq);
+	io_finish_if_done(d, qi, io);
 }
 
-static void blk_complete(struct gv_device *d, void *token, uint32_t len, int err)
+static void blk_complete(struct gv_device *d, unsigned qi, void *token, uint32_t len, int err)
 {
-	struct blk *b = blk_of(d);
+	struct blk_queue *bq = &blk_of(d)->q[qi];
 	struct blk_chunk *ch = token;
 	struct gv_blk_io *io = ch->io;
 	uint8_t status;
@@ -258,7 +265,7 @@ static void blk_complete(struct gv_device *d, void *token, uint32_t len, int err
 	}
 	if (!err) {
 		/* The status byte is backend-written: read it once. */
-		status = gv_read_once(&hdr_of(b, ch)->status);
+		status = gv_read_once(&hdr_of(bq, ch)->status);
 		switch (status) {
 		case VIRTIO_BLK_S_OK:
 			break;
@@ -275,20 +282,21 @@ static void blk_complete(struct gv_device *d, void *token, uint32_t len, int err
 	io->finished += ch->len;
 	io->chunks--;
 	ch->io = NULL;
-	ch->next_free = b->free_chunks;
-	b->free_chunks = ch;
-	io_finish_if_done(d, io);
+	ch->next_free = bq->free_chunks;
+	bq->free_chunks = ch;
+	io_finish_if_done(d, qi, io);
 }
 
 /* Issues as much of the pending requests as there is room for. */
-static void blk_pump(struct gv_device *d)
+static void blk_pump(struct gv_device *d, unsigned qi)
 {
 	struct blk *b = blk_of(d);
-	struct gvfe_vq *vq = d->vq;
+	struct blk_queue *bq = &b->q[qi];
+	struct gvfe_vq *vq = d->q[qi].vq;
 	bool added = false;
 
-	while (b->pend_head) {
-		struct gv_blk_io *io = b->pend_head;
+	while (bq->pend_head) {
+		struct gv_blk_io *io = bq->pend_head;
 		struct blk_chunk *ch;
 		struct blk_hdr_slot *h;
 		bool range = io->op == GV_BLK_DISCARD || io->op == GV_BLK_WRITE_ZEROES;
@@ -299,11 +307,11 @@ static void blk_pump(struct gv_device *d)
 		int rc;
 
 		if (d->broken || !vq || vq->broken) {
-			pend_fail_head(d, -EIO);
+			pend_fail_head(d, qi, -EIO);
 			continue;
 		}
 		nfree = gvfe_vq_chain_room(vq);    /* an indirect table's, or the ring's */
-		if (!b->free_chunks || nfree < (len && !range ? 3u : 2u))
+		if (!bq->free_chunks || nfree < (len && !range ? 3u : 2u))
 			break;
 		if (range) {
 			/* one range per virtio request, at most the device's sectors */
@@ -316,12 +324,12 @@ static void blk_pump(struct gv_device *d)
 				len = max;
 		} else if (len > b->chunk_max)
 			len = b->chunk_max;
-		ch = b->free_chunks;
+		ch = bq->free_chunks;
 		if (len && !range) {
 			max_segs = nfree - 2 < b->seg_limit ? nfree - 2 : b->seg_limit;
 			for (;;) {
 				rc = gvfe_dma_map(&d->dma, (uint8_t *)io->buf + io->issued, len, dir,
-				                  &ch->map, b->segs + 1, max_segs, &nsegs);
+				                  &ch->map, bq->segs + 1, max_segs, &nsegs);
 				/* Too many segments or larger than the pool: a smaller
 				 * piece (requests are split in 512-byte units). */
 				if ((rc == -E2BIG && max_segs == b->seg_limit) || rc == -ENOMEM) {
@@ -337,23 +345,23 @@ static void blk_pump(struct gv_device *d)
 				 * flight it never will (the pool is held elsewhere). */
 				if (gvfe_vq_in_flight(vq))
 					break;
-				pend_fail_head(d, -ENOMEM);
+				pend_fail_head(d, qi, -ENOMEM);
 				continue;
 			}
 			if (rc < 0) {
-				pend_fail_head(d, rc);
+				pend_fail_head(d, qi, rc);
 				continue;
 			}
 			ch->mapped = true;
 		}
-		h = hdr_of(b, ch);
+		h = hdr_of(bq, ch);
 		h->hdr.type = (uint32_t)io->op;
 		h->hdr.ioprio = 0;
 		h->hdr.sector = io->sector + io->issued / 512;
 		h->status = 0xff;       /* no device writes this: catches a missing status */
-		b->segs[0].addr = gvfe_dma_coherent_addr(&d->dma, &b->hdrs,
+		bq->segs[0].addr = gvfe_dma_coherent_addr(&d->dma, &bq->hdrs,
 		                                         ch->index * sizeof(struct blk_hdr_slot));
-		b->segs[0].len = sizeof(struct virtio_blk_outhdr);
+		bq->segs[0].len = sizeof(struct virtio_blk_outhdr);
 		if (range) {
 			/* the header and its range: 32 device-readable bytes */
 			h->range.sector = h->hdr.sector;
@@ -362,14 +370,14 @@ static void blk_pump(struct gv_device *d)
 			                 (io->flags & GV_BLK_ZEROES_UNMAP)
 			                 ? VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP : 0;
 			h->hdr.sector = 0;
-			b->segs[0].len += sizeof(h->range);
+			bq->segs[0].len += sizeof(h->range);
 		}
-		b->segs[1 + nsegs].addr = gvfe_dma_coherent_addr(&d->dma, &b->hdrs,
+		bq->segs[1 + nsegs].addr = gvfe_dma_coherent_addr(&d->dma, &bq->hdrs,
 			ch->index * sizeof(struct blk_hdr_slot) + offsetof(struct blk_hdr_slot, status));
-		b->segs[1 + nsegs].len = 1;
+		bq->segs[1 + nsegs].len = 1;
 		if (!gvfe_vq_in_flight(vq))
 			gvfe_dev_started_io(d);
-		rc = gvfe_vq_add(vq, b->segs, dir == GVFE_DMA_TO_DEVICE ? 1 + nsegs : 1,
+		rc = gvfe_vq_add(vq, bq->segs, dir == GVFE_DMA_TO_DEVICE ? 1 + nsegs : 1,
 		                 dir == GVFE_DMA_TO_DEVICE ? 1 : nsegs + 1, ch);
 		if (rc < 0) {
 			if (ch->mapped)
@@ -377,30 +385,28 @@ static void blk_pump(struct gv_device *d)
 			ch->mapped = false;
 			if (rc == -ENOSPC)
 				break;
-			pend_fail_head(d, rc);
+			pend_fail_head(d, qi, rc);
 			continue;
 		}
-		b->free_chunks = ch->next_free;
+		bq->free_chunks = ch->next_free;
 		ch->io = io;
 		ch->len = len;
 		io->issued += len;
 		io->chunks++;
 		added = true;
 		if (io->issued == io->len)
-			pend_pop(b);
+			pend_pop(bq);
 	}
 	if (added && gvfe_vq_kick(vq, d->p) < 0 && !d->broken)
 		gvfe_dev_fail(d, "cannot notify the backend");
 }
 
-int gv_blk_submit(struct gv_device *d, struct gv_blk_io *io)
+static int submit_locked(struct gv_device *d, unsigned qi, struct gv_blk_io *io)
 {
-	struct blk *b;
+	struct blk *b = blk_of(d);
+	struct blk_queue *bq = &b->q[qi];
 	uint64_t sectors;
 
-	if (d->drv != &gvfe_blk_driver)
-		return -ENOTBLK;
-	b = blk_of(d);
 	if (d->broken || d->closing)
 		return -EIO;
 	switch (io->op) {
@@ -443,13 +449,33 @@ int gv_blk_submit(struct gv_device *d, struct gv_blk_io *io)
 	io->chunks = 0;
 	io->next = NULL;
 	io->queued = true;
-	if (b->pend_tail)
-		b->pend_tail->next = io;
+	if (bq->pend_tail)
+		bq->pend_tail->next = io;
 	else
-		b->pend_head = io;
-	b->pend_tail = io;
-	blk_pump(d);
+		bq->pend_head = io;
+	bq->pend_tail = io;
+	blk_pump(d, qi);
 	return 0;
+}
+
+int gv_blk_submit_queue(struct gv_device *d, unsigned q, struct gv_blk_io *io)
+{
+	int rc;
+
+	if (d->drv != &gvfe_blk_driver)
+		return -ENOTBLK;
+	if (q >= d->nq)
+		return -EINVAL;
+	pthread_mutex_lock(&d->lock);
+	rc = submit_locked(d, q, io);
+	/* a piece that failed at once: its callback runs here */
+	gvfe_dev_unlock_run_done(d, (int)q);
+	return rc;
+}
+
+int gv_blk_submit(struct gv_device *d, struct gv_blk_io *io)
+{
+	return gv_blk_submit_queue(d, 0, io);
 }
 
 static void sync_done(struct gv_blk_io *io)
@@ -457,6 +483,8 @@ static void sync_done(struct gv_blk_io *io)
 	*(bool *)io->priv = true;
 }
 
+/* The synchronous calls use queue 0 (grant_virtio.h: the thread that owns
+ * queue 0 may call them). */
 static int blk_sync(struct gv_device *d, enum gv_blk_op op, uint64_t sector, void *buf,
                     size_t len)
 {
@@ -470,7 +498,7 @@ static int blk_sync(struct gv_device *d, enum gv_blk_op op, uint64_t sector, voi
 	if (rc < 0)
 		return rc;
 	while (!done) {
-		rc = gv_poll(d, -1);
+		rc = gvfe_dev_poll(d, 0, -1);
 		if (rc < 0 && !done)
 			return rc;      /* broken: callbacks ran, but not ours? defensive */
 	}
@@ -484,7 +512,7 @@ static void *tmp_alloc(struct gv_device *d, size_t len, bool *in_pool)
 	void *b = NULL;
 
 	if (d->dma.ops->pool_buffers)
-		b = gvfe_dma_pool_alloc(&d->dma, len);
+		b = gv_pool_alloc(d, len);
 	*in_pool = b != NULL;
 	return b ? b : malloc(len);
 }
@@ -492,7 +520,7 @@ static void *tmp_alloc(struct gv_device *d, size_t len, bool *in_pool)
 static void tmp_free(struct gv_device *d, void *b, size_t len, bool in_pool)
 {
 	if (in_pool)
-		gvfe_dma_pool_free(&d->dma, b, len);
+		gv_pool_free(d, b, len);
 	else
 		free(b);
 }
@@ -567,7 +595,7 @@ static int blk_range_sync(struct gv_device *d, enum gv_blk_op op, uint64_t off, 
 	if (rc < 0)
 		return rc;
 	while (!done) {
-		rc = gv_poll(d, -1);
+		rc = gvfe_dev_poll(d, 0, -1);
 		if (rc < 0 && !done)
 			return rc;
 	}
@@ -596,12 +624,22 @@ int gv_blk_get_id(struct gv_device *d, char id[21])
 
 void *gv_pool_alloc(struct gv_device *d, size_t len)
 {
-	return gvfe_dma_pool_alloc(&d->dma, len);
+	void *buf;
+	int err;
+
+	pthread_mutex_lock(&d->lock);
+	buf = gvfe_dma_pool_alloc(&d->dma, len);
+	err = errno;
+	pthread_mutex_unlock(&d->lock);
+	errno = err;
+	return buf;
 }
 
 void gv_pool_free(struct gv_device *d, void *buf, size_t len)
 {
+	pthread_mutex_lock(&d->lock);
 	gvfe_dma_pool_free(&d->dma, buf, len);
+	pthread_mutex_unlock(&d->lock);
 }
 
 const struct gvfe_driver gvfe_blk_driver = {

@@ -6,6 +6,7 @@
 #ifndef GVFE_DEVICE_H
 #define GVFE_DEVICE_H
 
+#include <pthread.h>
 #include <xenstore.h>
 #include "clock.h"
 #include "grant_virtio.h"
@@ -32,12 +33,13 @@ struct gvfe_driver {
 	/* After negotiation (d->drv_features) and the queue: the driver's
 	 * DMA-dependent state. 0 or -errno. */
 	int (*setup)(struct gv_device *d);
-	/* One ring token completed (len valid when err == 0), or failed. */
-	void (*complete)(struct gv_device *d, void *token, uint32_t len, int err);
-	/* Issues what waits for room; with the device broken or stopped, fails
-	 * it. NULL: requests never wait. */
-	void (*pump)(struct gv_device *d);
-	/* true while requests were accepted but are not on the ring yet. */
+	/* One ring token of queue qi completed (len valid when err == 0), or
+	 * failed. */
+	void (*complete)(struct gv_device *d, unsigned qi, void *token, uint32_t len, int err);
+	/* Issues what waits for room on queue qi; with the device broken or
+	 * stopped, fails it. NULL: requests never wait. */
+	void (*pump)(struct gv_device *d, unsigned qi);
+	/* true while requests were accepted but are not on a ring yet. */
 	bool (*pending)(const struct gv_device *d);
 	/* The backend announced a config change (config-generation): reads the
 	 * device's configuration keys that may change again. 0 or -errno.
@@ -50,6 +52,21 @@ struct gvfe_driver {
 };
 
 extern const struct gvfe_driver gvfe_blk_driver, gvfe_rng_driver;
+
+/* Most virtqueues one device uses (VIRTIO_BLK_F_MQ). */
+#define GVFE_MAX_QUEUES 8u
+
+/* One virtqueue with its own event channel and in-flight record. */
+struct gvfe_queue {
+	struct gvfe_vq *vq;
+	evtchn_port_t port;
+	struct gvfe_dma_coherent inflight; /* its in-flight record (feature-inflight) */
+	uint64_t interrupts;        /* events on port */
+	/* requests of this queue that finished: their callbacks run, outside
+	 * the device lock, in the thread that polls or submits on this queue */
+	struct gv_blk_io *done_head, *done_tail;
+	unsigned done_other;        /* finished requests without a gv_blk_io (rng) */
+};
 
 struct gv_device {
 	struct gv_platform *p;
@@ -69,10 +86,17 @@ struct gv_device {
 
 	struct gvfe_dma_dev dma;
 	bool dma_ready;
-	struct gvfe_vq *vq;           /* one queue: blk and rng both use queue 0 */
-	evtchn_port_t dev_port, vq_port;
+	struct gvfe_queue q[GVFE_MAX_QUEUES]; /* nq used; rng uses queue 0 only */
+	unsigned nq;
+	evtchn_port_t dev_port;
 	struct gvfe_dma_coherent live; /* byte 0: us, byte 1: the backend */
-	struct gvfe_dma_coherent inflight; /* queue 0's in-flight record (feature-inflight) */
+	/* Threads (grant_virtio.h): every field is used with lock held, except
+	 * in attach and detach (one thread). One thread at a time waits on the
+	 * event fd (waiter); the others wait on cond, which it broadcasts
+	 * after each wake-up. */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool lock_ready, waiter;
 	bool restartable;           /* the record is granted: a new backend may take over */
 	bool backend_away;          /* its liveness byte cleared: waiting for a successor */
 	long long away_since_ms;
@@ -88,7 +112,6 @@ struct gv_device {
 	bool closing;               /* detach started: no new requests */
 	char error[512];
 
-	int ios_completed;          /* by the current gv_poll */
 	int io_timeout_ms;          /* no completion for this long with requests in flight: broken */
 	long long last_progress_ms; /* a completion, or the first request into an idle ring */
 
@@ -99,6 +122,7 @@ struct gv_device {
 	unsigned cfg_changes;       /* seen since attach */
 	void (*cfg_cb)(struct gv_device *d, void *priv);
 	void *cfg_cb_priv;
+	bool cfg_cb_due;            /* a change seen: cfg_cb runs after the lock is let go */
 };
 
 /* io.c: the event loop; transport.c and the drivers call it, it calls a
@@ -118,5 +142,15 @@ int gvfe_dev_wait_event(struct gv_device *d, int timeout_ms);
 int gvfe_dev_read_cfg_gen(struct gv_device *d, uint64_t *gen);
 /* A driver put requests on an idle ring: the completion clock starts. */
 void gvfe_dev_started_io(struct gv_device *d);
+/* Requests in flight on every queue. */
+unsigned gvfe_dev_in_flight(const struct gv_device *d);
+/* A request of queue qi finished: its callback runs once the lock is let
+ * go (gvfe_dev_run_done). NULL io: a finished request without a callback. */
+void gvfe_dev_finished(struct gv_device *d, unsigned qi, struct gv_blk_io *io);
+/* Takes the finished requests of queue qi (all queues: qi < 0) with the
+ * lock held, then lets it go and runs their callbacks. Returns how many. */
+int gvfe_dev_unlock_run_done(struct gv_device *d, int qi);
+/* gv_poll on queue qi, or on every queue (qi < 0). */
+int gvfe_dev_poll(struct gv_device *d, int qi, int timeout_ms);
 
 #endif

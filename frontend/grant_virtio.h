@@ -3,8 +3,9 @@
  * a grant-virtio device (docs/transport.md), do block or entropy I/O, detach.
  *
  * One struct gv_device per attached device; it owns its own platform
- * handle, xenstore handle and event channels, and is used by one thread at
- * a time. Every function returns 0 (or a count, where said) on success and
+ * handle, xenstore handle and event channels. Threads: see "Multi-queue"
+ * below; a device attached with gv_attach (one queue) is used by one
+ * thread at a time. Every function returns 0 (or a count, where said) on success and
  * a negative errno on failure; logging is said per function (to stderr, via
  * common/log.h). A device that the backend stopped (DEVICE_NEEDS_RESET,
  * BE=Closing) or that lost its backend fails every request with -EIO from
@@ -68,6 +69,36 @@ void gv_attach_opts_init(struct gv_attach_opts *o);
  * device in xenstore. Logs one info line with the platform on success. */
 int gv_attach(const struct gv_attach_opts *o, struct gv_device **out, char *err, size_t errlen);
 
+/* ---- Multi-queue (GRANT_VIRTIO_0.3) ----
+ * A block device whose backend offers VIRTIO_BLK_F_MQ can be attached with
+ * several virtqueues, each with its own ring, event channel and in-flight
+ * record (xenstore queue-<n>/..., docs/transport.md). The contract is one
+ * queue per thread:
+ *  - thread i submits with gv_blk_submit_queue(d, i, ...) and waits with
+ *    gv_poll_queue(d, i, ...); the callbacks of queue i's requests run in
+ *    the thread that calls those two on queue i, never in another one,
+ *    and with no library lock held (a callback may submit again);
+ *  - the calls without a queue argument (gv_blk_submit, gv_blk_read,
+ *    gv_blk_write, gv_blk_flush, gv_blk_discard, gv_blk_write_zeroes,
+ *    gv_blk_get_id) use queue 0: only queue 0's thread calls them;
+ *  - gv_poll (every queue) and gv_device_fd are for a program that drives
+ *    all queues from one thread; do not mix them with per-queue threads;
+ *  - gv_get_info, gv_get_stats, gv_get_queue_stats, gv_pool_alloc,
+ *    gv_pool_free, gv_device_broken and gv_device_error may be called from
+ *    any thread; gv_detach only once every other thread stopped using d.
+ * The library serialises its own bookkeeping with one lock per device (a
+ * few microseconds per request); the waiting, and the backend's work for
+ * each queue, go on in parallel. No callback (request or config change)
+ * runs with that lock held.
+ *
+ * gv_attach_queues: as gv_attach, with num_queues virtqueues: 0 asks for
+ * one per online CPU; the device gives at most its num-queues (1 without
+ * VIRTIO_BLK_F_MQ, and for entropy devices) and the library at most 8;
+ * gv_get_info's num_queues says how many it got. gv_attach is
+ * gv_attach_queues(o, 1, ...). */
+int gv_attach_queues(const struct gv_attach_opts *o, unsigned num_queues, struct gv_device **out,
+                     char *err, size_t errlen);
+
 /* Closes the device (FE Closing, waits for BE Closed, ends every grant, FE
  * Closed) and frees it. In-flight requests are waited for (bounded), then
  * failed with -EIO and their callbacks run. Returns 0, or the first error
@@ -113,12 +144,24 @@ struct gv_stats {
 };
 void gv_get_stats(const struct gv_device *d, struct gv_stats *s);
 
-/* The virtqueue now: virtio requests (descriptor chains) in flight and free
- * descriptors; zeros when the device has no queue. */
+/* The virtqueues now: virtio requests (descriptor chains) in flight on
+ * every queue, and queue 0's free descriptors; zeros when the device has
+ * no queue. */
 struct gv_queue_state {
 	unsigned in_flight, free_descriptors;
 };
 void gv_get_queue_state(const struct gv_device *d, struct gv_queue_state *q);
+
+/* One queue's state and counters (GRANT_VIRTIO_0.3). 0, or -EINVAL when
+ * the device has no queue q. */
+struct gv_queue_stats {
+	unsigned in_flight, free_descriptors;
+	unsigned event_channel;     /* its port (queue-<q>/event-channel) */
+	uint64_t added;             /* virtio requests put on its ring */
+	uint64_t kicks;             /* notifications sent on its port */
+	uint64_t interrupts;        /* events received on its port */
+};
+int gv_get_queue_stats(const struct gv_device *d, unsigned q, struct gv_queue_stats *s);
 
 /* Writes the names of the feature bits in f ("VERSION_1 ACCESS_PLATFORM
  * ...", unknown bits as "bit42") into buf; returns buf. */
@@ -137,8 +180,10 @@ bool gv_backend_away(const struct gv_device *d);
  * after an online resize (gv-backend --resize). The library notices it
  * inside gv_poll (and the synchronous calls, which poll), reads the new
  * values (gv_get_info reports them from then on, and requests are checked
- * against them), logs one info line and calls cb(d, priv) there. cb NULL:
- * no callback. Neither function logs or fails. */
+ * against them), logs one info line and calls cb(d, priv) there (at the
+ * end of that call, with no library lock held; with several queues, in
+ * whichever thread noticed it). cb NULL: no callback. Neither function
+ * logs or fails. */
 void gv_set_config_callback(struct gv_device *d, void (*cb)(struct gv_device *d, void *priv),
                             void *priv);
 /* How many config changes the device has seen since it was attached. */
@@ -154,6 +199,11 @@ int gv_device_fd(const struct gv_device *d);
  * callbacks ran), or -EIO when the device is broken. Logs once when the
  * device breaks or the backend goes away. */
 int gv_poll(struct gv_device *d, int timeout_ms);
+/* The same for queue q only (GRANT_VIRTIO_0.3, "Multi-queue" above): runs
+ * only q's callbacks and returns how many ran, or -EIO (broken), -EINVAL
+ * (no queue q). Any number of threads may wait at once, each on its own
+ * queue. */
+int gv_poll_queue(struct gv_device *d, unsigned q, int timeout_ms);
 
 /* ---- virtio-blk ---- */
 enum gv_blk_op {
@@ -193,6 +243,10 @@ struct gv_blk_io {
  * length or op), -ENOSPC (past the disk's end), -EROFS, -EIO (broken):
  * done will not run. Does not log. */
 int gv_blk_submit(struct gv_device *d, struct gv_blk_io *io);
+/* The same on queue q (GRANT_VIRTIO_0.3; gv_blk_submit is queue 0): the
+ * request's pieces all go on q's ring and its callback runs in q's thread.
+ * -EINVAL also when the device has no queue q. */
+int gv_blk_submit_queue(struct gv_device *d, unsigned q, struct gv_blk_io *io);
 
 /* Synchronous, byte-granular: reads/writes len bytes at byte offset off
  * (unaligned ends are read-modify-written). 0 or -errno; a failed write

@@ -5,6 +5,7 @@
  */
 #include <getopt.h>
 #include <poll.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,7 +22,8 @@ static const char usage[] =
 "\n"
 "SYNOPSIS\n"
 "    gv-frontend [--platform sim|xen] [--domid N] [--devid N | --xl-disk VDEV]\n"
-"                [--dma bounce|grant|pool|bypass] [--queue-size N] [--pool-pages N]\n"
+"                [--dma bounce|grant|pool|bypass] [--queue-size N] [--queues N]\n"
+"                [--pool-pages N]\n"
 "                [--timeout MS] [--io-timeout MS] [--restart-timeout MS] [--hold]\n"
 "                [--verbose] COMMAND [ARGS]\n"
 "\n"
@@ -63,6 +65,13 @@ static const char usage[] =
 "                          bypass: no DMA API, guest-physical addresses: refused\n"
 "                          by a Xen backend (a demonstration)\n"
 "    --queue-size N        virtqueue size, a power of two (default 256)\n"
+"    --queues N            virtqueues to use when the disk offers several\n"
+"                          (VIRTIO_BLK_F_MQ; at most what it offers and 8;\n"
+"                          0: one per online CPU); verify's sequential pass\n"
+"                          then runs a thread per queue, each on its own slice\n"
+"                          (default 1: the other commands use one thread, and\n"
+"                          a queue no thread drives only costs grants and an\n"
+"                          event channel)\n"
 "    --pool-pages N        size of the granted pool (default 768 = 3 MiB)\n"
 "    --timeout MS          each handshake wait (default 10000)\n"
 "    --io-timeout MS       requests in flight and none completed for MS: the\n"
@@ -229,15 +238,15 @@ static void slot_done(struct gv_blk_io *io)
 	}
 }
 
-/* Sequential pass over [0, size) with up to depth async requests; write
- * fills each with the pattern, read clears its buffer first and checks it
- * against the pattern on completion. */
-static int seq_pass(struct gv_device *d, bool write, uint64_t size, size_t io_size,
-                    unsigned depth, uint64_t seed, bool pool, uint64_t *mismatch)
+/* Sequential pass over [start, size) with up to depth async requests on
+ * queue q; write fills each with the pattern, read clears its buffer first
+ * and checks it against the pattern on completion. */
+static int seq_pass(struct gv_device *d, unsigned q, bool write, uint64_t start, uint64_t size,
+                    size_t io_size, unsigned depth, uint64_t seed, bool pool, uint64_t *mismatch)
 {
 	struct slot *slots = calloc(depth, sizeof(*slots));
 	uint8_t *check = malloc(io_size);
-	uint64_t next = 0;
+	uint64_t next = start;
 	unsigned n = 0, inflight = 0;
 	int errors = 0, rc = 0;
 
@@ -256,7 +265,8 @@ static int seq_pass(struct gv_device *d, bool write, uint64_t size, size_t io_si
 		rc = -ENOMEM;
 		goto out;
 	}
-	seq_depth = n;      /* fewer than asked when the DMA pool holds fewer buffers */
+	if (!q)
+		seq_depth = n;  /* fewer than asked when the DMA pool holds fewer buffers */
 	for (;;) {
 		for (unsigned i = 0; i < n && next < size && !stop_signal; i++) {
 			struct slot *s = &slots[i];
@@ -277,7 +287,7 @@ static int seq_pass(struct gv_device *d, bool write, uint64_t size, size_t io_si
 			else
 				memset(s->buf, 0, len);
 			s->busy = true;
-			rc = gv_blk_submit(d, &s->io);
+			rc = gv_blk_submit_queue(d, q, &s->io);
 			if (rc < 0) {
 				s->busy = false;
 				goto out;
@@ -289,7 +299,7 @@ static int seq_pass(struct gv_device *d, bool write, uint64_t size, size_t io_si
 			inflight += slots[i].busy;
 		if (!inflight && (next >= size || stop_signal))
 			break;
-		rc = gv_poll(d, -1);
+		rc = gv_poll_queue(d, q, -1);
 		if (rc < 0)
 			goto out;
 		rc = 0;
@@ -322,6 +332,60 @@ out:
 	return stop_signal && !rc ? -EINTR : rc;
 }
 
+/* --queues N: the pass in N threads, thread i on queue i over its own
+ * slice of [0, size) (whole requests), depth/N requests each. */
+struct seq_part {
+	struct gv_device *d;
+	unsigned q, depth;
+	bool write, pool;
+	uint64_t start, end, seed, mismatch;
+	size_t io_size;
+	pthread_t tid;
+	int rc;
+};
+
+static void *seq_part_main(void *arg)
+{
+	struct seq_part *p = arg;
+
+	p->rc = seq_pass(p->d, p->q, p->write, p->start, p->end, p->io_size, p->depth, p->seed,
+	                 p->pool, &p->mismatch);
+	return NULL;
+}
+
+static int seq_pass_queues(struct gv_device *d, unsigned nq, bool write, uint64_t size,
+                           size_t io_size, unsigned depth, uint64_t seed, bool pool,
+                           uint64_t *mismatch)
+{
+	struct seq_part p[8];
+	uint64_t reqs = (size + io_size - 1) / io_size, at = 0;
+	unsigned started = 0;
+	int rc = 0;
+
+	if (nq <= 1 || nq > 8)
+		return seq_pass(d, 0, write, 0, size, io_size, depth, seed, pool, mismatch);
+	for (unsigned q = 0; q < nq; q++) {
+		uint64_t end = q + 1 == nq ? size : at + reqs / nq * io_size;
+
+		p[q] = (struct seq_part){ .d = d, .q = q, .write = write, .pool = pool, .start = at,
+		                          .end = end, .seed = seed, .io_size = io_size,
+		                          .depth = depth / nq ? depth / nq : 1 };
+		at = end;
+	}
+	for (unsigned q = 0; q < nq; q++, started++)
+		if (pthread_create(&p[q].tid, NULL, seq_part_main, &p[q])) {
+			rc = -EAGAIN;
+			break;
+		}
+	for (unsigned q = 0; q < started; q++) {
+		pthread_join(p[q].tid, NULL);
+		*mismatch += p[q].mismatch;
+		if (p[q].rc < 0 && !rc)
+			rc = p[q].rc;
+	}
+	return rc;
+}
+
 static int cmd_verify(struct gv_device *d, const struct cmd_args *a, bool pool)
 {
 	struct gv_device_info info;
@@ -346,19 +410,22 @@ static int cmd_verify(struct gv_device *d, const struct cmd_args *a, bool pool)
 	gv_get_stats(d, &before);
 	print_counters("before", &before);
 	t0 = now_s();
-	rc = seq_pass(d, true, size, io_size, depth, a->seed, pool, &mismatch);
+	rc = seq_pass_queues(d, info.num_queues, true, size, io_size, depth, a->seed, pool,
+	                     &mismatch);
 	t1 = now_s();
 	if (rc == 0)
-		rc = seq_pass(d, false, size, io_size, depth, a->seed, pool, &mismatch);
+		rc = seq_pass_queues(d, info.num_queues, false, size, io_size, depth, a->seed, pool,
+		                     &mismatch);
 	t2 = now_s();
 	if (rc < 0) {
 		fprintf(stderr, "verify: sequential pass failed: %s\n", strerror(-rc));
 		return 1;
 	}
-	printf("sequential: wrote %.1f MiB at %.1f MiB/s, read at %.1f MiB/s, depth %u x %zu bytes, "
-	       "%" PRIu64 " mismatching requests\n", (double)size / 1048576,
+	printf("sequential: wrote %.1f MiB at %.1f MiB/s, read at %.1f MiB/s, depth %u x %zu bytes%s, "
+	       "%u queue%s, %" PRIu64 " mismatching requests\n", (double)size / 1048576,
 	       (double)size / 1048576 / (t1 - t0 + 1e-9), (double)size / 1048576 / (t2 - t1 + 1e-9),
-	       seq_depth, io_size, mismatch);
+	       seq_depth, io_size, info.num_queues > 1 ? " per queue" : "", info.num_queues,
+	       info.num_queues > 1 ? "s (a thread each)" : "", mismatch);
 	if (mismatch)
 		return 1;
 
@@ -569,6 +636,7 @@ int main(int argc, char **argv)
 		{ "io-size", required_argument, NULL, 'i' },
 		{ "depth", required_argument, NULL, 'n' },
 		{ "hold", no_argument, NULL, 'H' },
+		{ "queues", required_argument, NULL, 'Q' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct gv_attach_opts ao;
@@ -581,6 +649,7 @@ int main(int argc, char **argv)
 	uint64_t v;
 	int c, rc, status;
 	bool bypass, hold = false;
+	unsigned nqueues = 1;
 
 	gv_log_set_program("gv-frontend");
 	gv_attach_opts_init(&ao);
@@ -624,6 +693,11 @@ int main(int argc, char **argv)
 			case 'd': ao.devid = (unsigned)v; break;
 			case 'x': ao.devid = (unsigned)v; ao.xl_disk = true; break;
 			case 'q': ao.queue_size = (unsigned)v; break;
+			case 'Q':
+				if (v > 8)
+					goto bad_usage;
+				nqueues = (unsigned)v;
+				break;
 			case 'p': ao.pool_pages = (unsigned)v; break;
 			case 't': ao.timeout_ms = (int)v; break;
 			case 'T': ao.io_timeout_ms = (int)v; break;
@@ -669,7 +743,7 @@ int main(int argc, char **argv)
 		        "simulated Xen: gv-simxen");
 	}
 	bypass = ao.dma && !strcmp(ao.dma, "bypass");
-	rc = gv_attach(&ao, &d, err, sizeof(err));
+	rc = gv_attach_queues(&ao, nqueues, &d, err, sizeof(err));
 	if (rc < 0) {
 		fprintf(stderr, "gv-frontend: attach failed: %s\n", err);
 		if (bypass)

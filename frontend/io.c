@@ -36,9 +36,10 @@ static void dev_fail(struct gv_device *d, bool log, const char *fmt, va_list ap)
 		else
 			gv_err("device %u: %s", d->devid, why);
 	}
-	/* Stop the ring without a second log line: nothing more is added. */
-	if (d->vq)
-		d->vq->broken = true;
+	/* Stop the rings without a second log line: nothing more is added. */
+	for (unsigned i = 0; i < d->nq; i++)
+		if (d->q[i].vq)
+			d->q[i].vq->broken = true;
 	/* The backend unmapped everything before it reported the error, or it
 	 * is gone (its platform unmapped), or it broke our ring: in the last
 	 * case the grant strategy's ends may fail with -EBUSY, and those pages
@@ -71,12 +72,93 @@ void gvfe_dev_fail_inflight(struct gv_device *d)
 {
 	void *token;
 
-	if (!d->vq || !d->drv)
+	if (!d->drv)
 		return;
-	while ((token = gvfe_vq_detach_unused(d->vq)))
-		d->drv->complete(d, token, 0, -EIO);
-	if (d->drv->pump)
-		d->drv->pump(d);    /* fails what was waiting to be issued */
+	for (unsigned i = 0; i < d->nq; i++) {
+		if (!d->q[i].vq)
+			continue;
+		while ((token = gvfe_vq_detach_unused(d->q[i].vq)))
+			d->drv->complete(d, i, token, 0, -EIO);
+		if (d->drv->pump)
+			d->drv->pump(d, i);     /* fails what was waiting to be issued */
+	}
+}
+
+unsigned gvfe_dev_in_flight(const struct gv_device *d)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < d->nq; i++)
+		if (d->q[i].vq)
+			n += gvfe_vq_in_flight(d->q[i].vq);
+	return n;
+}
+
+void gvfe_dev_finished(struct gv_device *d, unsigned qi, struct gv_blk_io *io)
+{
+	struct gvfe_queue *q = &d->q[qi];
+
+	if (!io) {
+		q->done_other++;
+		return;
+	}
+	io->next = NULL;
+	if (q->done_tail)
+		q->done_tail->next = io;
+	else
+		q->done_head = io;
+	q->done_tail = io;
+}
+
+static bool has_done(const struct gv_device *d, int qi)
+{
+	for (unsigned i = 0; i < d->nq; i++)
+		if ((qi < 0 || (unsigned)qi == i) && (d->q[i].done_head || d->q[i].done_other))
+			return true;
+	return false;
+}
+
+int gvfe_dev_unlock_run_done(struct gv_device *d, int qi)
+{
+	struct gv_blk_io *head = NULL, *tail = NULL, *io;
+	void (*cfg_cb)(struct gv_device *d, void *priv);
+	void *cfg_priv;
+	int n = 0;
+
+	for (unsigned i = 0; i < d->nq; i++) {
+		struct gvfe_queue *q = &d->q[i];
+
+		if (qi >= 0 && (unsigned)qi != i)
+			continue;
+		n += (int)q->done_other;
+		q->done_other = 0;
+		if (!q->done_head)
+			continue;
+		if (tail)
+			tail->next = q->done_head;
+		else
+			head = q->done_head;
+		tail = q->done_tail;
+		q->done_head = q->done_tail = NULL;
+	}
+	/* Another queue's requests finished here (the device broke, say): its
+	 * thread may be waiting on cond rather than on the event fd. */
+	if (d->nq > 1 && (d->broken || has_done(d, -1)))
+		pthread_cond_broadcast(&d->cond);
+	cfg_cb = d->cfg_cb_due ? d->cfg_cb : NULL;
+	cfg_priv = d->cfg_cb_priv;
+	d->cfg_cb_due = false;
+	pthread_mutex_unlock(&d->lock);
+	if (cfg_cb)
+		cfg_cb(d, cfg_priv);
+	while ((io = head)) {
+		head = io->next;
+		io->next = NULL;
+		n++;
+		if (io->done)
+			io->done(io);   /* may free io, or submit it again */
+	}
+	return n;
 }
 
 void gvfe_dev_read_be_error(struct gv_device *d)
@@ -174,20 +256,26 @@ static void check_config(struct gv_device *d)
 	d->cfg_changes++;
 	gv_info("device %u: the backend changed the device's configuration (config-generation "
 	        "%llu)", d->devid, (unsigned long long)after);
-	if (d->cfg_cb)
-		d->cfg_cb(d, d->cfg_cb_priv);
+	d->cfg_cb_due = true;       /* the callback runs once the lock is let go */
 }
 
 void gv_set_config_callback(struct gv_device *d, void (*cb)(struct gv_device *d, void *priv),
                             void *priv)
 {
+	pthread_mutex_lock(&d->lock);
 	d->cfg_cb = cb;
 	d->cfg_cb_priv = priv;
+	pthread_mutex_unlock(&d->lock);
 }
 
 unsigned gv_config_changes(const struct gv_device *d)
 {
-	return d->cfg_changes;
+	unsigned n;
+
+	pthread_mutex_lock((pthread_mutex_t *)&d->lock);
+	n = d->cfg_changes;
+	pthread_mutex_unlock((pthread_mutex_t *)&d->lock);
+	return n;
 }
 
 /* The backend's liveness byte went to 0 while connected. A backend that
@@ -236,7 +324,7 @@ static void backend_back(struct gv_device *d)
 	d->last_progress_ms += waited;
 	d->away_spent_ms += waited;
 	gv_info("device %u: a backend took the device over after %lld ms; %u requests in flight "
-	        "go on", d->devid, waited, d->vq ? gvfe_vq_in_flight(d->vq) : 0);
+	        "go on", d->devid, waited, gvfe_dev_in_flight(d));
 }
 
 int gvfe_dev_check_backend(struct gv_device *d)
@@ -293,33 +381,74 @@ void gvfe_dev_started_io(struct gv_device *d)
 	d->away_spent_ms = 0;
 }
 
-static void reap(struct gv_device *d)
+static void reap_one(struct gv_device *d, unsigned qi)
 {
+	struct gvfe_vq *vq = d->q[qi].vq;
 	void *token;
 	uint32_t len;
 	bool any = false;
 	int rc;
 
-	if (!d->vq)
+	if (!vq)
 		return;
-	while ((rc = gvfe_vq_get_buf(d->vq, &token, &len)) == 1) {
+	while ((rc = gvfe_vq_get_buf(vq, &token, &len)) == 1) {
 		any = true;
-		d->drv->complete(d, token, len, 0);
+		d->drv->complete(d, qi, token, len, 0);
 	}
 	if (any) {
 		d->last_progress_ms = gv_now_ms();
 		d->away_spent_ms = 0;
 	}
 	if (rc < 0 && !d->broken)
-		dev_fail_quiet(d, "the backend broke virtqueue %u (see the line above)", d->vq->index);
+		dev_fail_quiet(d, "the backend broke virtqueue %u (see the line above)", vq->index);
 	if (d->drv->pump)
-		d->drv->pump(d);
+		d->drv->pump(d, qi);
+}
+
+/* The queues a poll serves: qi, or every queue (qi < 0). */
+#define FOR_QUEUES(d, qi, i) \
+	for (unsigned i = (qi) < 0 ? 0 : (unsigned)(qi); \
+	     i < ((qi) < 0 ? (d)->nq : (unsigned)(qi) + 1); i++)
+
+static void reap(struct gv_device *d, int qi)
+{
+	FOR_QUEUES(d, qi, i) {
+		if (d->q[i].vq)
+			gvfe_vq_disable_cb(d->q[i].vq);
+		reap_one(d, i);
+	}
+}
+
+/* Re-enables interrupts on the queues; false when one has completions
+ * already (they would raise no event). */
+static bool enable_cb(struct gv_device *d, int qi)
+{
+	bool ok = true;
+
+	FOR_QUEUES(d, qi, i)
+		if (d->q[i].vq && !gvfe_vq_enable_cb(d->q[i].vq))
+			ok = false;
+	return ok;
+}
+
+static int dev_events(struct gv_device *d, const struct pollfd *pfd, int n);
+
+static int dev_poll_fds(struct gv_device *d, struct pollfd *pfd)
+{
+	int n = 0;
+
+	pfd[n].fd = gv_evtchn_fd(d->p);
+	pfd[n++].events = POLLIN;
+	if (d->xs_fd >= 0) {
+		pfd[n].fd = d->xs_fd;
+		pfd[n++].events = POLLIN;
+	}
+	return n;
 }
 
 int gvfe_dev_wait_event(struct gv_device *d, int timeout_ms)
 {
 	struct pollfd pfd[2];
-	evtchn_port_t port;
 	int n = 0, rc;
 
 	pfd[n].fd = gv_evtchn_fd(d->p);
@@ -331,11 +460,23 @@ int gvfe_dev_wait_event(struct gv_device *d, int timeout_ms)
 	rc = poll(pfd, (nfds_t)n, timeout_ms);
 	if (rc < 0)
 		return errno == EINTR ? 0 : -errno;
+	return dev_events(d, pfd, n);
+}
+
+/* After poll: drains the ports and the watch. */
+static int dev_events(struct gv_device *d, const struct pollfd *pfd, int n)
+{
+	evtchn_port_t port;
+
 	/* Drain every pending port, unmasking each (a delivered port stays
 	 * masked until then; events meanwhile are coalesced, not lost). */
 	while (gv_evtchn_pending(d->p, &port) == 1) {
-		if (port == d->vq_port)
-			d->st.interrupts++;
+		for (unsigned i = 0; i < d->nq; i++) {
+			if (port == d->q[i].port) {
+				d->st.interrupts++;
+				d->q[i].interrupts++;
+			}
+		}
 		gv_evtchn_unmask(d->p, port);
 	}
 	if (n > 1 && (pfd[1].revents & POLLIN)) {
@@ -369,11 +510,11 @@ static void check_io_timeout(struct gv_device *d, long long now)
 		              d->restart_timeout_ms);
 		return;
 	}
-	if (d->broken || d->backend_away || !gvfe_vq_in_flight(d->vq) ||
+	if (d->broken || d->backend_away || !gvfe_dev_in_flight(d) ||
 	    now - d->last_progress_ms < d->io_timeout_ms)
 		return;
 	gvfe_dev_fail(d, "the backend completed none of %u requests in %d ms",
-	              gvfe_vq_in_flight(d->vq), d->io_timeout_ms);
+	              gvfe_dev_in_flight(d), d->io_timeout_ms);
 }
 
 /* How long the next wait may be: up to the caller's deadline (none: -1),
@@ -387,49 +528,102 @@ static int wait_budget(struct gv_device *d, int timeout_ms, long long deadline, 
 
 		if (end - now < left)
 			left = end - now;
-	} else if (gvfe_vq_in_flight(d->vq) && d->last_progress_ms + d->io_timeout_ms - now < left) {
+	} else if (gvfe_dev_in_flight(d) && d->last_progress_ms + d->io_timeout_ms - now < left) {
 		left = d->last_progress_ms + d->io_timeout_ms - now;
 	}
 	return left < 0 ? 0 : (int)left;
 }
 
-int gv_poll(struct gv_device *d, int timeout_ms)
+/* One wait of a poll, with the lock held on entry and on return: the
+ * first thread to get here waits on the event fd (without the lock) and
+ * handles what it brings; the others wait for its broadcast. */
+static void wait_once(struct gv_device *d, int budget_ms)
+{
+	if (!d->waiter) {
+		struct pollfd pfd[2];
+		int n = dev_poll_fds(d, pfd), rc;
+
+		d->waiter = true;
+		pthread_mutex_unlock(&d->lock);
+		rc = poll(pfd, (nfds_t)n, budget_ms);
+		pthread_mutex_lock(&d->lock);
+		d->waiter = false;
+		if (rc >= 0 || errno == EINTR)
+			dev_events(d, pfd, rc > 0 ? n : 0);
+		pthread_cond_broadcast(&d->cond);
+	} else {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += budget_ms / 1000;
+		ts.tv_nsec += (long)(budget_ms % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&d->cond, &d->lock, &ts);
+	}
+}
+
+int gvfe_dev_poll(struct gv_device *d, int qi, int timeout_ms)
 {
 	long long start = gv_now_ms(), deadline = start + (timeout_ms < 0 ? 0 : timeout_ms);
+	int rc = 0;
 
-	d->ios_completed = 0;
-	if (!d->vq)
-		return -EIO;
-	gvfe_vq_disable_cb(d->vq);
-	reap(d);
+	pthread_mutex_lock(&d->lock);
+	if (qi >= (int)d->nq || !d->q[qi < 0 ? 0 : qi].vq) {
+		pthread_mutex_unlock(&d->lock);
+		return qi >= (int)d->nq ? -EINVAL : -EIO;
+	}
+	reap(d, qi);
 	for (;;) {
 		long long now;
 
-		if (d->ios_completed)
-			return d->ios_completed;
-		if (d->broken)
-			return -EIO;
+		if (has_done(d, qi))
+			break;
+		if (d->broken) {
+			rc = -EIO;
+			break;
+		}
 		/* Re-enable interrupts, then re-check: a completion that landed
 		 * before the device saw the flag would raise no event. */
-		if (!gvfe_vq_enable_cb(d->vq)) {
-			gvfe_vq_disable_cb(d->vq);
-			reap(d);
+		if (!enable_cb(d, qi)) {
+			reap(d, qi);
 			continue;
 		}
-		gvfe_dev_wait_event(d, wait_budget(d, timeout_ms, deadline, gv_now_ms()));
-		gvfe_vq_disable_cb(d->vq);
-		reap(d);
-		if (d->ios_completed)
-			return d->ios_completed;
+		wait_once(d, wait_budget(d, timeout_ms, deadline, gv_now_ms()));
+		reap(d, qi);
+		if (has_done(d, qi))
+			break;
 		now = gv_now_ms();
 		check_io_timeout(d, now);
-		if (d->broken)
-			return -EIO;
+		if (d->broken) {
+			rc = -EIO;
+			break;
+		}
 		if (timeout_ms >= 0 && now >= deadline)
-			return 0;
+			break;
 		/* No deadline and nothing in flight: nothing can complete, so
 		 * waiting longer than one request's bound would be for ever. */
-		if (timeout_ms < 0 && !gvfe_vq_in_flight(d->vq) && now - start >= d->io_timeout_ms)
-			return 0;
+		if (timeout_ms < 0 && !gvfe_dev_in_flight(d) && now - start >= d->io_timeout_ms)
+			break;
 	}
+	/* What finished runs first; -EIO only when nothing did. */
+	{
+		int n = gvfe_dev_unlock_run_done(d, qi);
+
+		return n ? n : rc;
+	}
+}
+
+int gv_poll(struct gv_device *d, int timeout_ms)
+{
+	return gvfe_dev_poll(d, -1, timeout_ms);
+}
+
+int gv_poll_queue(struct gv_device *d, unsigned q, int timeout_ms)
+{
+	if (q >= d->nq)
+		return -EINVAL;
+	return gvfe_dev_poll(d, (int)q, timeout_ms);
 }

@@ -3,6 +3,7 @@
  * device-writable buffer per request; the used length says how many bytes
  * the device filled (bounded by the buffer: virtqueue.c checks it).
  */
+#include <pthread.h>
 #include <string.h>
 #include "device.h"
 
@@ -15,7 +16,7 @@ struct rng_req {
 	int err;
 };
 
-static void rng_complete(struct gv_device *d, void *token, uint32_t len, int err)
+static void rng_complete(struct gv_device *d, unsigned qi, void *token, uint32_t len, int err)
 {
 	struct rng_req *r = token;
 	int rc;
@@ -27,7 +28,7 @@ static void rng_complete(struct gv_device *d, void *token, uint32_t len, int err
 	r->err = err;
 	r->len = err ? 0 : len;
 	r->done = true;
-	d->ios_completed++;
+	gvfe_dev_finished(d, qi, NULL);
 	d->st.requests++;
 	if (err)
 		d->st.request_errors++;
@@ -46,33 +47,41 @@ ssize_t gv_rng_read(struct gv_device *d, void *buf, size_t len)
 {
 	struct gvfe_dma_seg segs[64];
 	struct rng_req r = { 0 };
+	struct gvfe_vq *vq;
 	unsigned nsegs;
 	int rc;
 
 	if (d->drv != &gvfe_rng_driver)
 		return -ENODEV;
-	if (d->broken || d->closing)
-		return -EIO;
 	if (!len)
 		return 0;
+	pthread_mutex_lock(&d->lock);
+	vq = d->q[0].vq;
+	if (d->broken || d->closing) {
+		pthread_mutex_unlock(&d->lock);
+		return -EIO;
+	}
 	if (len > RNG_MAX_REQ)
 		len = RNG_MAX_REQ;
-	if (len > d->vq->num * GV_PAGE_SIZE / 2)
-		len = d->vq->num * GV_PAGE_SIZE / 2;
+	if (len > vq->num * GV_PAGE_SIZE / 2)
+		len = vq->num * GV_PAGE_SIZE / 2;
 	rc = gvfe_dma_map(&d->dma, buf, len, GVFE_DMA_FROM_DEVICE, &r.map, segs,
-	                  gvfe_vq_num_free(d->vq) < 64 ? gvfe_vq_num_free(d->vq) : 64, &nsegs);
-	if (rc < 0)
-		return rc;
-	if (!gvfe_vq_in_flight(d->vq))
+	                  gvfe_vq_num_free(vq) < 64 ? gvfe_vq_num_free(vq) : 64, &nsegs);
+	if (rc == 0 && !gvfe_vq_in_flight(vq))
 		gvfe_dev_started_io(d);
-	rc = gvfe_vq_add(d->vq, segs, 0, nsegs, &r);
+	if (rc == 0) {
+		rc = gvfe_vq_add(vq, segs, 0, nsegs, &r);
+		if (rc < 0)
+			gvfe_dma_unmap(&d->dma, &r.map);
+	}
 	if (rc < 0) {
-		gvfe_dma_unmap(&d->dma, &r.map);
+		pthread_mutex_unlock(&d->lock);
 		return rc;
 	}
-	rc = gvfe_vq_kick(d->vq, d->p);
+	rc = gvfe_vq_kick(vq, d->p);
 	if (rc < 0)
 		gvfe_dev_fail(d, "cannot notify the backend: %s", strerror(-rc));
+	gvfe_dev_unlock_run_done(d, 0);
 	while (!r.done) {
 		rc = gv_poll(d, -1);
 		if (rc < 0 && !r.done)

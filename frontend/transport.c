@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include "barrier.h"
 #include "device.h"
 #include "log.h"
@@ -177,8 +178,32 @@ static int negotiate(struct gv_device *d, const struct gvfe_dma_ops *dma, char *
 	 * flags-based suppression, one without INDIRECT_DESC direct chains. */
 	want |= 1ULL << VIRTIO_RING_F_EVENT_IDX | 1ULL << VIRTIO_RING_F_INDIRECT_DESC;
 	want |= d->drv->features;
+	/* Several queues: VIRTIO_BLK_F_MQ, which says num-queues is valid. */
+	if (d->virtio_id == VIRTIO_ID_BLOCK && d->nq > 1)
+		want |= 1ULL << VIRTIO_BLK_F_MQ;
 	d->drv_features = d->dev_features & want;
 	return 0;
+}
+
+/* How many queues to set up: what the caller asked (0: one per online CPU),
+ * at most what the device offers (a block device with VIRTIO_BLK_F_MQ;
+ * anything else has one) and GVFE_MAX_QUEUES. */
+static unsigned pick_num_queues(const struct gv_device *d, unsigned want)
+{
+	unsigned n = want;
+
+	if (!n) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+		n = cpus > 0 ? (unsigned)cpus : 1;
+	}
+	if (d->virtio_id != VIRTIO_ID_BLOCK || !(d->dev_features & (1ULL << VIRTIO_BLK_F_MQ)))
+		return 1;
+	if (n > d->dev_num_queues)
+		n = d->dev_num_queues;
+	if (n > GVFE_MAX_QUEUES)
+		n = GVFE_MAX_QUEUES;
+	return n ? n : 1;
 }
 
 struct publish_ctx {
@@ -188,7 +213,6 @@ struct publish_ctx {
 static int publish_keys(struct xs_handle *xs, xs_transaction_t t, void *arg)
 {
 	struct gv_device *d = ((struct publish_ctx *)arg)->d;
-	struct gvfe_vq *vq = d->vq;
 	const char *dir = d->fe_dir;
 	char key[64];
 	int rc;
@@ -204,28 +228,38 @@ static int publish_keys(struct xs_handle *xs, xs_transaction_t t, void *arg)
 	if (!rc)
 		rc = gv_xs_printf(xs, t, dir, GV_XS_LIVENESS_REF, "%u", d->live.refs[0]);
 	if (!rc)
-		rc = gv_xs_printf(xs, t, dir, GV_XS_FE_NUM_QUEUES, "%u", 1u);
-	if (rc)
-		return rc;
-	snprintf(key, sizeof(key), GV_XS_QUEUE_SIZE_FMT, 0u);
-	rc = gv_xs_printf(xs, t, dir, key, "%u", vq->num);
-	snprintf(key, sizeof(key), GV_XS_QUEUE_DESC_FMT, 0u);
-	if (!rc)
-		rc = gv_xs_write_refs(xs, t, dir, key, vq->desc_area.refs, vq->desc_area.npages);
-	snprintf(key, sizeof(key), GV_XS_QUEUE_AVAIL_FMT, 0u);
-	if (!rc)
-		rc = gv_xs_write_refs(xs, t, dir, key, vq->avail_area.refs, vq->avail_area.npages);
-	snprintf(key, sizeof(key), GV_XS_QUEUE_USED_FMT, 0u);
-	if (!rc)
-		rc = gv_xs_write_refs(xs, t, dir, key, vq->used_area.refs, vq->used_area.npages);
-	snprintf(key, sizeof(key), GV_XS_QUEUE_EVTCHN_FMT, 0u);
-	if (!rc)
-		rc = gv_xs_printf(xs, t, dir, key, "%u", d->vq_port);
-	snprintf(key, sizeof(key), GV_XS_QUEUE_INFLIGHT_FMT, 0u);
-	if (!rc && d->restartable)
-		rc = gv_xs_printf(xs, t, dir, key, "%u", d->inflight.refs[0]);
-	else if (!rc && (rc = gv_xs_rm(xs, t, dir, key)) == -ENOENT)
-		rc = 0;             /* an earlier frontend's record is not ours */
+		rc = gv_xs_printf(xs, t, dir, GV_XS_FE_NUM_QUEUES, "%u", d->nq);
+	for (unsigned q = 0; !rc && q < GVFE_MAX_QUEUES; q++) {
+		struct gvfe_vq *vq = d->q[q].vq;
+
+		if (q >= d->nq) {
+			/* an earlier frontend's queue-<q> with more queues is not ours */
+			snprintf(key, sizeof(key), "queue-%u", q);
+			if ((rc = gv_xs_rm(xs, t, dir, key)) == -ENOENT)
+				rc = 0;
+			continue;
+		}
+		snprintf(key, sizeof(key), GV_XS_QUEUE_SIZE_FMT, q);
+		rc = gv_xs_printf(xs, t, dir, key, "%u", vq->num);
+		snprintf(key, sizeof(key), GV_XS_QUEUE_DESC_FMT, q);
+		if (!rc)
+			rc = gv_xs_write_refs(xs, t, dir, key, vq->desc_area.refs, vq->desc_area.npages);
+		snprintf(key, sizeof(key), GV_XS_QUEUE_AVAIL_FMT, q);
+		if (!rc)
+			rc = gv_xs_write_refs(xs, t, dir, key, vq->avail_area.refs,
+			                      vq->avail_area.npages);
+		snprintf(key, sizeof(key), GV_XS_QUEUE_USED_FMT, q);
+		if (!rc)
+			rc = gv_xs_write_refs(xs, t, dir, key, vq->used_area.refs, vq->used_area.npages);
+		snprintf(key, sizeof(key), GV_XS_QUEUE_EVTCHN_FMT, q);
+		if (!rc)
+			rc = gv_xs_printf(xs, t, dir, key, "%u", d->q[q].port);
+		snprintf(key, sizeof(key), GV_XS_QUEUE_INFLIGHT_FMT, q);
+		if (!rc && d->restartable)
+			rc = gv_xs_printf(xs, t, dir, key, "%u", d->q[q].inflight.refs[0]);
+		else if (!rc && (rc = gv_xs_rm(xs, t, dir, key)) == -ENOENT)
+			rc = 0;             /* an earlier frontend's record is not ours */
+	}
 	return rc;
 }
 
@@ -259,22 +293,28 @@ static int teardown(struct gv_device *d, bool handshake)
 	}
 	/* Nothing is mapped any more (or the grants leak, counted): give the
 	 * requests still in flight back to their callers. */
-	if (d->vq)
-		d->vq->broken = true;   /* stopped: what waits to be issued fails too */
+	for (unsigned q = 0; q < d->nq; q++)
+		if (d->q[q].vq)
+			d->q[q].vq->broken = true;  /* stopped: what waits to be issued fails too */
 	gvfe_dev_fail_inflight(d);
 	if (d->drv && d->drv->teardown)
 		d->drv->teardown(d);
-	if (d->vq) {
-		d->st.kicks = d->vq->stats.kicks;       /* kept for gv_detach_stats */
-		d->st.kicks_suppressed = d->vq->stats.kicks_suppressed;
-		d->st.indirect_chains = d->vq->stats.indirect;
-		r = gvfe_vq_destroy(d->vq);
-		rc = rc ? rc : r;
-		d->vq = NULL;
-	}
-	if (d->inflight.npages) {
-		r = gvfe_dma_free_coherent(&d->dma, &d->inflight);
-		rc = rc ? rc : r;
+	d->st.kicks = d->st.kicks_suppressed = d->st.indirect_chains = 0;
+	for (unsigned q = 0; q < d->nq; q++) {
+		struct gvfe_queue *vq = &d->q[q];
+
+		if (vq->vq) {
+			d->st.kicks += vq->vq->stats.kicks;   /* kept for gv_detach_stats */
+			d->st.kicks_suppressed += vq->vq->stats.kicks_suppressed;
+			d->st.indirect_chains += vq->vq->stats.indirect;
+			r = gvfe_vq_destroy(vq->vq);
+			rc = rc ? rc : r;
+			vq->vq = NULL;
+		}
+		if (vq->inflight.npages) {
+			r = gvfe_dma_free_coherent(&d->dma, &vq->inflight);
+			rc = rc ? rc : r;
+		}
 	}
 	if (d->live.npages) {
 		r = gvfe_dma_free_coherent(&d->dma, &d->live);
@@ -285,16 +325,26 @@ static int teardown(struct gv_device *d, bool handshake)
 		rc = rc ? rc : r;
 		d->dma_ready = false;
 	}
-	if (d->vq_port != GV_NO_PORT)
-		gv_evtchn_unbind(d->p, d->vq_port);
+	for (unsigned q = 0; q < d->nq; q++) {
+		if (d->q[q].port != GV_NO_PORT)
+			gv_evtchn_unbind(d->p, d->q[q].port);
+		d->q[q].port = GV_NO_PORT;
+	}
 	if (d->dev_port != GV_NO_PORT)
 		gv_evtchn_unbind(d->p, d->dev_port);
-	d->vq_port = d->dev_port = GV_NO_PORT;
+	d->dev_port = GV_NO_PORT;
 	return rc;
 }
 
 static void release(struct gv_device *d)
 {
+	/* callbacks of requests failed on the way out */
+	if (d->lock_ready) {
+		pthread_mutex_lock(&d->lock);
+		gvfe_dev_unlock_run_done(d, -1);
+		pthread_cond_destroy(&d->cond);
+		pthread_mutex_destroy(&d->lock);
+	}
 	if (d->watching)
 		xs_unwatch(d->xs, d->be_dir, d->watch_token);
 	if (d->xs)
@@ -305,6 +355,35 @@ static void release(struct gv_device *d)
 }
 
 int gv_attach(const struct gv_attach_opts *o, struct gv_device **out, char *err, size_t errlen)
+{
+	return gv_attach_queues(o, 1, out, err, errlen);
+}
+
+static int init_lock(struct gv_device *d)
+{
+	pthread_condattr_t ca;
+	int rc;
+
+	rc = pthread_condattr_init(&ca);
+	if (rc)
+		return -rc;
+	rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	if (!rc)
+		rc = pthread_cond_init(&d->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	if (rc)
+		return -rc;
+	rc = pthread_mutex_init(&d->lock, NULL);
+	if (rc) {
+		pthread_cond_destroy(&d->cond);
+		return -rc;
+	}
+	d->lock_ready = true;
+	return 0;
+}
+
+int gv_attach_queues(const struct gv_attach_opts *o, unsigned num_queues, struct gv_device **out,
+                     char *err, size_t errlen)
 {
 	struct gv_platform_opts popts = { o->platform, o->sim_dir, o->domid };
 	struct gv_notify live_notify;
@@ -330,11 +409,20 @@ int gv_attach(const struct gv_attach_opts *o, struct gv_device **out, char *err,
 	d->io_timeout_ms = o->io_timeout_ms > 0 ? o->io_timeout_ms : DEFAULT_IO_TIMEOUT_MS;
 	d->restart_timeout_ms = o->restart_timeout_ms > 0 ? o->restart_timeout_ms
 	                        : o->restart_timeout_ms < 0 ? -1 : DEFAULT_RESTART_TIMEOUT_MS;
-	d->dev_port = d->vq_port = GV_NO_PORT;
+	d->dev_port = GV_NO_PORT;
+	for (unsigned q = 0; q < GVFE_MAX_QUEUES; q++)
+		d->q[q].port = GV_NO_PORT;
 	d->xs_fd = -1;
+	rc = init_lock(d);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot set up the device lock: %s", strerror(-rc));
+		free(d);
+		return rc;
+	}
 	rc = gv_platform_open(&popts, &d->p, err, errlen);
 	if (rc < 0) {
-		free(d);
+		d->nq = 0;
+		release(d);
 		return rc;
 	}
 	d->xs = gv_xs_open(d->p);
@@ -401,6 +489,8 @@ int gv_attach(const struct gv_attach_opts *o, struct gv_device **out, char *err,
 		snprintf(err, errlen, "backend key %s/%s: malformed", d->be_dir, GV_XS_CFG_GENERATION);
 		rc = -EINVAL;
 	}
+	if (rc == 0)
+		d->nq = pick_num_queues(d, num_queues);
 	if (rc == 0 && d->drv->probe)
 		rc = d->drv->probe(d, err, errlen);
 	if (rc < 0)
@@ -417,8 +507,8 @@ int gv_attach(const struct gv_attach_opts *o, struct gv_device **out, char *err,
 	}
 	d->dma_ready = true;
 	rc = gv_evtchn_alloc_unbound(d->p, d->backend_id, &d->dev_port);
-	if (rc == 0)
-		rc = gv_evtchn_alloc_unbound(d->p, d->backend_id, &d->vq_port);
+	for (unsigned q = 0; rc == 0 && q < d->nq; q++)
+		rc = gv_evtchn_alloc_unbound(d->p, d->backend_id, &d->q[q].port);
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot allocate event channels: %s", strerror(-rc));
 		goto teardown;
@@ -449,27 +539,34 @@ int gv_attach(const struct gv_attach_opts *o, struct gv_device **out, char *err,
 	}
 	gv_store_release((uint8_t *)d->live.cpu, 1);
 
-	rc = gvfe_vq_create(&d->dma, 0, pick_queue_size(d, o->queue_size), &d->vq);
-	if (rc < 0) {
-		snprintf(err, errlen, "cannot allocate the virtqueue: %s", strerror(-rc));
-		goto teardown;
+	for (unsigned q = 0; q < d->nq; q++) {
+		struct gvfe_vq *vq;
+
+		rc = gvfe_vq_create(&d->dma, q, pick_queue_size(d, o->queue_size), &d->q[q].vq);
+		if (rc < 0) {
+			snprintf(err, errlen, "cannot allocate virtqueue %u: %s", q, strerror(-rc));
+			goto teardown;
+		}
+		vq = d->q[q].vq;
+		vq->port = d->q[q].port;
+		if (d->drv_features & (1ULL << VIRTIO_RING_F_EVENT_IDX))
+			gvfe_vq_use_event_idx(vq);
 	}
-	d->vq->port = d->vq_port;
-	if (d->drv_features & (1ULL << VIRTIO_RING_F_EVENT_IDX))
-		gvfe_vq_use_event_idx(d->vq);
 	/* Tables for long chains; without the grants for them (not yet
 	 * published), the feature is simply not accepted. */
-	if ((d->drv_features & (1ULL << VIRTIO_RING_F_INDIRECT_DESC)) &&
-	    gvfe_vq_use_indirect(d->vq, GVFE_VQ_INDIRECT_TABLES) < 0)
-		d->drv_features &= ~(1ULL << VIRTIO_RING_F_INDIRECT_DESC);
-	/* The in-flight record a restarted backend takes the device over
-	 * with: our memory, so it outlives any backend; without it, a
-	 * backend's death fails the requests at once. */
-	if (d->restartable && gvfe_dma_alloc_coherent(&d->dma, GV_PAGE_SIZE, false,
-	                                              &d->inflight) < 0) {
-		gv_warn("cannot grant an in-flight record: a backend restart will fail the "
-		        "requests in flight");
-		d->restartable = false;
+	for (unsigned q = 0; q < d->nq; q++)
+		if ((d->drv_features & (1ULL << VIRTIO_RING_F_INDIRECT_DESC)) &&
+		    gvfe_vq_use_indirect(d->q[q].vq, GVFE_VQ_INDIRECT_TABLES) < 0)
+			d->drv_features &= ~(1ULL << VIRTIO_RING_F_INDIRECT_DESC);
+	/* The in-flight record (one per queue) a restarted backend takes the
+	 * device over with: our memory, so it outlives any backend; without
+	 * it, a backend's death fails the requests at once. */
+	for (unsigned q = 0; d->restartable && q < d->nq; q++) {
+		if (gvfe_dma_alloc_coherent(&d->dma, GV_PAGE_SIZE, false, &d->q[q].inflight) < 0) {
+			gv_warn("cannot grant an in-flight record: a backend restart will fail the "
+			        "requests in flight");
+			d->restartable = false;
+		}
 	}
 	rc = d->drv->setup ? d->drv->setup(d) : 0;
 	if (rc < 0) {
@@ -511,9 +608,9 @@ int gv_attach(const struct gv_attach_opts *o, struct gv_device **out, char *err,
 	d->connected = true;
 	gvfe_dev_check_backend(d);
 	gv_info("attached %s device %u of domain %u on %s: backend domain %u, dma %s, "
-	        "queue size %u", d->drv->name,
+	        "%u queue%s of %u", d->drv->name,
 	        d->devid, (unsigned)d->p->domid, d->p->desc, (unsigned)d->backend_id,
-	        d->dma.ops->name, d->vq->num);
+	        d->dma.ops->name, d->nq, d->nq > 1 ? "s" : "", d->q[0].vq->num);
 	*out = d;
 	return 0;
 
@@ -540,13 +637,13 @@ int gv_detach_stats(struct gv_device *d, struct gv_stats *after)
 		return 0;
 	/* Step 5: no new requests; let those in flight finish. */
 	d->closing = true;
-	while (!d->broken && d->vq &&
-	       (gvfe_vq_in_flight(d->vq) || (d->drv->pending && d->drv->pending(d)))) {
+	while (!d->broken && d->q[0].vq &&
+	       (gvfe_dev_in_flight(d) || (d->drv->pending && d->drv->pending(d)))) {
 		long long left = deadline - gv_now_ms();
 
 		if (left <= 0) {
 			gv_warn("detach: %u requests still in flight after %d ms; failing them",
-			        gvfe_vq_in_flight(d->vq), d->timeout_ms);
+			        gvfe_dev_in_flight(d), d->timeout_ms);
 			break;
 		}
 		gv_poll(d, (int)left);
@@ -566,6 +663,7 @@ int gv_detach_stats(struct gv_device *d, struct gv_stats *after)
 
 void gv_get_info(const struct gv_device *d, struct gv_device_info *i)
 {
+	pthread_mutex_lock((pthread_mutex_t *)&d->lock);
 	memset(i, 0, sizeof(*i));
 	i->platform = d->p->desc;
 	i->devid = d->devid;
@@ -576,34 +674,63 @@ void gv_get_info(const struct gv_device *d, struct gv_device_info *i)
 	i->driver_features = d->drv_features;
 	i->dma = d->dma.ops ? d->dma.ops->name : "none";
 	i->persistent_pool = d->dma.ops && d->dma.ops->persistent;
-	i->num_queues = 1;
-	i->queue_size = d->vq ? d->vq->num : 0;
+	i->num_queues = d->nq;
+	i->queue_size = d->q[0].vq ? d->q[0].vq->num : 0;
 	i->max_queue_size = d->max_queue_size;
 	i->max_persistent_grants = d->max_persistent;
 	if (d->drv && d->drv->info && d->drv_priv)
 		d->drv->info(d, i);
+	pthread_mutex_unlock((pthread_mutex_t *)&d->lock);
 }
 
 void gv_get_stats(const struct gv_device *d, struct gv_stats *s)
 {
+	pthread_mutex_lock((pthread_mutex_t *)&d->lock);
 	*s = d->st;
 	s->platform = d->p->ctr;
-	if (d->vq) {
-		s->kicks = d->vq->stats.kicks;
-		s->kicks_suppressed = d->vq->stats.kicks_suppressed;
-		s->indirect_chains = d->vq->stats.indirect;
+	if (d->q[0].vq) {
+		s->kicks = s->kicks_suppressed = s->indirect_chains = 0;
+		for (unsigned q = 0; q < d->nq; q++) {
+			s->kicks += d->q[q].vq->stats.kicks;
+			s->kicks_suppressed += d->q[q].vq->stats.kicks_suppressed;
+			s->indirect_chains += d->q[q].vq->stats.indirect;
+		}
 	}
 	s->dma_bytes_copied_in = d->dma.stats.bytes_copied_in;
 	s->dma_bytes_copied_out = d->dma.stats.bytes_copied_out;
 	s->dma_pool_full = d->dma.stats.pool_full;
 	s->dma_pool_fallbacks = d->dma.stats.pool_fallbacks;
 	s->dma_pages_leaked = d->dma.stats.pages_leaked;
+	pthread_mutex_unlock((pthread_mutex_t *)&d->lock);
+}
+
+int gv_get_queue_stats(const struct gv_device *d, unsigned q, struct gv_queue_stats *s)
+{
+	const struct gvfe_queue *vq;
+
+	memset(s, 0, sizeof(*s));
+	if (q >= d->nq || !d->q[q].vq)
+		return -EINVAL;
+	vq = &d->q[q];
+	pthread_mutex_lock((pthread_mutex_t *)&d->lock);
+	s->in_flight = gvfe_vq_in_flight(vq->vq);
+	s->free_descriptors = gvfe_vq_num_free(vq->vq);
+	s->event_channel = vq->port;
+	s->added = vq->vq->stats.added;
+	s->kicks = vq->vq->stats.kicks;
+	s->interrupts = vq->interrupts;
+	pthread_mutex_unlock((pthread_mutex_t *)&d->lock);
+	return 0;
 }
 
 void gv_get_queue_state(const struct gv_device *d, struct gv_queue_state *q)
 {
-	q->in_flight = d->vq ? gvfe_vq_in_flight(d->vq) : 0;
-	q->free_descriptors = d->vq ? gvfe_vq_num_free(d->vq) : 0;
+	const struct gvfe_vq *vq = d->q[0].vq;
+
+	pthread_mutex_lock((pthread_mutex_t *)&d->lock);
+	q->in_flight = vq ? gvfe_dev_in_flight(d) : 0;
+	q->free_descriptors = vq ? gvfe_vq_num_free(vq) : 0;
+	pthread_mutex_unlock((pthread_mutex_t *)&d->lock);
 }
 
 const char *gv_feature_names(uint64_t f, unsigned virtio_id, char *buf, size_t len)

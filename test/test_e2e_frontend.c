@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,9 @@
 #include "../frontend/grant_virtio.h"
 #include "xs_keys.h"
 #include "xs_util.h"
+
+#define GV_STR_(x) #x
+#define GV_STR(x) GV_STR_(x)
 
 static struct sim_env env;
 static pid_t backend = -1;
@@ -57,6 +61,7 @@ static pid_t start_backend(const char *config)
 
 /* A simulation with guest g1 (blk 0 + rng 1), g2 (blk 0), bp (blk 0, allow-bypass). */
 static int domid_g1, domid_g2, domid_bp;
+static const char *g1_opts = "";    /* options of g1's disk line (a test sets them) */
 
 static int setup(const char *const *simargs)
 {
@@ -66,8 +71,8 @@ static int setup(const char *const *simargs)
 	snprintf(logfile, sizeof(logfile), "%s.backend.log", env.dir);
 	CHECK_EQ(make_disk("g1.img", 32 << 20, d1, sizeof(d1)), 0);
 	CHECK_EQ(make_disk("g2.img", 16 << 20, d2, sizeof(d2)), 0);
-	snprintf(config, sizeof(config), "disk g1:0 %s\ndisk g2:0 %s\ndisk bp:0 %s allow-bypass\n",
-	         d1, d2, d2);
+	snprintf(config, sizeof(config), "disk g1:0 %s%s\ndisk g2:0 %s\ndisk bp:0 %s allow-bypass\n",
+	         d1, g1_opts, d2, d2);
 	backend = start_backend(config);
 	CHECK(backend > 0);
 	domid_g1 = sim_create_guest(&env, "g1", "24");
@@ -643,6 +648,240 @@ out:
 	return rc;
 }
 
+/* ---- multi-queue ---- */
+
+#define MQ_QUEUES 3
+#define MQ_DEPTH 8
+#define MQ_ROUNDS 12    /* rounds of MQ_DEPTH writes then reads, per thread */
+
+struct mq_thread {
+	struct gv_device *d;
+	unsigned q;
+	pthread_t tid;
+	unsigned done, errors, wrong_thread, mismatches;
+	uint64_t requests;          /* virtio requests this thread put on its queue */
+	int rc;                     /* first error of a call */
+};
+
+static void mq_done(struct gv_blk_io *io)
+{
+	struct mq_thread *t = io->priv;
+
+	if (!pthread_equal(pthread_self(), t->tid))
+		t->wrong_thread++;
+	if (io->result)
+		t->errors++;
+	t->done++;
+}
+
+/* Waits, on the thread's own queue only, until n requests finished. */
+static int mq_wait(struct mq_thread *t, unsigned n)
+{
+	while (t->done < n) {
+		int rc = gv_poll_queue(t->d, t->q, 10000);
+
+		if (rc <= 0)
+			return rc < 0 ? rc : -ETIMEDOUT;
+	}
+	return 0;
+}
+
+/* Thread q: MQ_ROUNDS times, MQ_DEPTH 4 KiB writes of its own pattern into
+ * its own 1 MiB region at once on queue q, then reads them back at once
+ * and compares; callbacks must run in this thread. */
+static void *mq_thread_main(void *arg)
+{
+	struct mq_thread *t = arg;
+	static uint8_t wbuf[MQ_QUEUES][MQ_DEPTH][4096], rbuf[MQ_QUEUES][MQ_DEPTH][4096];
+	struct gv_blk_io io[MQ_DEPTH];
+	unsigned target = 0;
+	int rc;
+
+	for (unsigned r = 0; r < MQ_ROUNDS; r++) {
+		for (unsigned op = 0; op < 2; op++) {
+			for (unsigned i = 0; i < MQ_DEPTH; i++) {
+				uint64_t sector = (uint64_t)t->q * 2048 + (r * MQ_DEPTH + i) % 256 * 8;
+
+				if (!op)
+					for (unsigned k = 0; k < 4096; k++)
+						wbuf[t->q][i][k] = (uint8_t)(t->q * 101 + r * 7 + i * 3 + k);
+				memset(&io[i], 0, sizeof(io[i]));
+				io[i].op = op ? GV_BLK_READ : GV_BLK_WRITE;
+				io[i].sector = sector;
+				io[i].buf = op ? rbuf[t->q][i] : wbuf[t->q][i];
+				io[i].len = 4096;
+				io[i].done = mq_done;
+				io[i].priv = t;
+				rc = gv_blk_submit_queue(t->d, t->q, &io[i]);
+				if (rc < 0) {
+					t->rc = rc;
+					return NULL;
+				}
+				t->requests++;
+			}
+			target += MQ_DEPTH;
+			rc = mq_wait(t, target);
+			if (rc < 0) {
+				t->rc = rc;
+				return NULL;
+			}
+		}
+		for (unsigned i = 0; i < MQ_DEPTH; i++)
+			if (memcmp(rbuf[t->q][i], wbuf[t->q][i], 4096))
+				t->mismatches++;
+	}
+	return NULL;
+}
+
+/* The backend's --status line "queue N: R requests, ...": R, or -1. */
+static long long backend_queue_requests(const char *status, unsigned q)
+{
+	char pat[32];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "    queue %u: ", q);
+	p = strstr(status, pat);
+	return p ? strtoll(p + strlen(pat), NULL, 10) : -1;
+}
+
+/* The library with several queues against gv-backend offering MQ_QUEUES:
+ * each queue its own keys and event channel in xenstore, one thread per
+ * queue doing verified I/O at the same time, every callback in its own
+ * queue's thread, each queue's ring and channel used (the backend counts
+ * exactly each queue's requests), and detach ends every grant of every
+ * queue. Asking for more queues than offered gives what is offered; an
+ * entropy device and gv_attach get one. */
+static int t_lib_multi_queue(void)
+{
+	struct mq_thread t[MQ_QUEUES];
+	struct gv_attach_opts o;
+	struct gv_device_info info;
+	struct gv_queue_stats qs[MQ_QUEUES], bad;
+	struct gv_stats after;
+	struct gv_device *d;
+	struct xs_handle *xs = NULL;
+	char err[512], fe[128], key[64], val[64];
+	static char status[16384];
+	int rc;
+
+	g1_opts = " queues=" GV_STR(MQ_QUEUES);
+	rc = setup(NULL);
+	g1_opts = "";
+	if (rc) {
+		teardown();
+		return rc;
+	}
+	gv_attach_opts_init(&o);
+	o.domid = domid_g1;
+	o.queue_size = 32;
+	/* more than offered: what is offered */
+	CHECK_MSG(gv_attach_queues(&o, 8, &d, err, sizeof(err)) == 0, "attach: %s", err);
+	gv_get_info(d, &info);
+	CHECK_EQ(info.num_queues, MQ_QUEUES);
+	CHECK(info.device_features & (1ULL << VIRTIO_BLK_F_MQ));
+	CHECK(info.driver_features & (1ULL << VIRTIO_BLK_F_MQ));
+	CHECK_EQ(gv_get_queue_stats(d, MQ_QUEUES, &bad), -EINVAL);
+	CHECK_EQ(gv_poll_queue(d, MQ_QUEUES, 0), -EINVAL);
+	/* the keys, as the schema names them, one event channel per queue */
+	snprintf(fe, sizeof(fe), GV_XS_FRONTEND_DIR_FMT, (unsigned)domid_g1, 0u);
+	sim_use_domain_xenstore(&env, 0);
+	xs = xs_open(0);
+	unsetenv("XENSTORED_PATH");
+	CHECK(xs);
+	CHECK_EQ(gv_xs_read_str(xs, XBT_NULL, fe, GV_XS_FE_NUM_QUEUES, val, sizeof(val)), 0);
+	CHECK_MSG(!strcmp(val, GV_STR(MQ_QUEUES)), "num-queues %s", val);
+	for (unsigned q = 0; q < MQ_QUEUES; q++) {
+		CHECK_EQ(gv_get_queue_stats(d, q, &qs[q]), 0);
+		snprintf(key, sizeof(key), GV_XS_QUEUE_EVTCHN_FMT, q);
+		CHECK_EQ(gv_xs_read_str(xs, XBT_NULL, fe, key, val, sizeof(val)), 0);
+		CHECK_MSG(strtoul(val, NULL, 10) == qs[q].event_channel, "%s = %s, port %u", key,
+		          val, qs[q].event_channel);
+		for (unsigned p = 0; p < q; p++)
+			CHECK(qs[p].event_channel != qs[q].event_channel);
+		snprintf(key, sizeof(key), GV_XS_QUEUE_USED_FMT, q);
+		CHECK_EQ(gv_xs_read_str(xs, XBT_NULL, fe, key, val, sizeof(val)), 0);
+		CHECK_EQ(qs[q].added, 0);
+	}
+	snprintf(key, sizeof(key), GV_XS_QUEUE_SIZE_FMT, (unsigned)MQ_QUEUES);
+	CHECK_EQ(gv_xs_read_str(xs, XBT_NULL, fe, key, val, sizeof(val)), -ENOENT);
+	xs_close(xs);
+	xs = NULL;
+
+	/* one thread per queue, all at once */
+	memset(t, 0, sizeof(t));
+	for (unsigned q = 0; q < MQ_QUEUES; q++) {
+		t[q].d = d;
+		t[q].q = q;
+		CHECK_EQ(pthread_create(&t[q].tid, NULL, mq_thread_main, &t[q]), 0);
+	}
+	for (unsigned q = 0; q < MQ_QUEUES; q++)
+		CHECK_EQ(pthread_join(t[q].tid, NULL), 0);
+	for (unsigned q = 0; q < MQ_QUEUES; q++) {
+		CHECK_MSG(t[q].rc == 0, "queue %u: %d (%s)", q, t[q].rc, gv_device_error(d));
+		CHECK_EQ(t[q].done, 2u * MQ_ROUNDS * MQ_DEPTH);
+		CHECK_EQ(t[q].errors, 0);
+		CHECK_EQ(t[q].mismatches, 0);
+		CHECK_EQ(t[q].wrong_thread, 0);
+		CHECK_EQ(gv_get_queue_stats(d, q, &qs[q]), 0);
+		printf("queue %u: port %u, %llu added, %llu kicks, %llu interrupts\n", q,
+		       qs[q].event_channel, (unsigned long long)qs[q].added,
+		       (unsigned long long)qs[q].kicks, (unsigned long long)qs[q].interrupts);
+		/* its own ring and channel were used, both ways */
+		CHECK_EQ(qs[q].added, t[q].requests);
+		CHECK(qs[q].kicks >= 1);
+		CHECK(qs[q].interrupts >= 1);
+		CHECK_EQ(qs[q].in_flight, 0);
+	}
+	/* the backend served each queue's requests on that queue */
+	rc = run_prog("gv-backend", (const char *[]){ "--status", NULL }, NULL, status,
+	              sizeof(status), 30);
+	CHECK_MSG(rc == 0, "gv-backend --status: exit %d:\n%s", rc, status);
+	for (unsigned q = 0; q < MQ_QUEUES; q++)
+		CHECK_MSG(backend_queue_requests(status, q) == (long long)t[q].requests,
+		          "queue %u: the frontend sent %llu, the backend says:\n%s", q,
+		          (unsigned long long)t[q].requests, status);
+	/* the synchronous calls (queue 0) still work */
+	memset(val, 0x5a, sizeof(val));
+	CHECK_EQ(gv_blk_write(d, 3 * 1048576 + 3, val, sizeof(val)), 0);
+	memset(val, 0, sizeof(val));
+	CHECK_EQ(gv_blk_read(d, 3 * 1048576 + 3, val, sizeof(val)), 0);
+	for (unsigned k = 0; k < sizeof(val); k++)
+		CHECK_EQ((unsigned char)val[k], 0x5a);
+	CHECK_EQ(gv_detach_stats(d, &after), 0);
+	CHECK_EQ(after.platform.grants_active, 0);
+	CHECK_EQ(after.platform.grants_leaked, 0);
+
+	/* two asked, two given; gv_attach: one, without VIRTIO_BLK_F_MQ */
+	CHECK_MSG(gv_attach_queues(&o, 2, &d, err, sizeof(err)) == 0, "attach: %s", err);
+	gv_get_info(d, &info);
+	CHECK_EQ(info.num_queues, 2);
+	CHECK_EQ(gv_detach(d), 0);
+	CHECK_MSG(gv_attach(&o, &d, err, sizeof(err)) == 0, "attach: %s", err);
+	gv_get_info(d, &info);
+	CHECK_EQ(info.num_queues, 1);
+	CHECK(!(info.driver_features & (1ULL << VIRTIO_BLK_F_MQ)));
+	CHECK_EQ(gv_blk_submit_queue(d, 1, &(struct gv_blk_io){ .op = GV_BLK_FLUSH }), -EINVAL);
+	CHECK_EQ(gv_detach(d), 0);
+	/* gv-frontend --queues: verify's sequential pass in a thread per queue */
+	rc = frontend(domid_g1, (const char *[]){ "--queues", "3", "--dma", "grant", "verify",
+	                                          "--size", "6M", "--io-size", "16K",
+	                                          "--depth", "12", NULL });
+	CHECK_MSG(rc == 0 && strstr(out, "3 queues (a thread each), 0 mismatching") &&
+	          strstr(out, "verify: OK") && strstr(out, "grants_active=0"),
+	          "gv-frontend --queues 3 verify: exit %d:\n%s", rc, out);
+	rc = frontend(domid_g1, (const char *[]){ "--queues", "9", "info", NULL });
+	CHECK_MSG(rc == 2, "--queues 9: exit %d:\n%s", rc, out);
+	/* the entropy device has one queue whatever is asked */
+	o.devid = 1;
+	CHECK_MSG(gv_attach_queues(&o, 4, &d, err, sizeof(err)) == 0, "attach rng: %s", err);
+	gv_get_info(d, &info);
+	CHECK_EQ(info.num_queues, 1);
+	CHECK(gv_rng_read(d, val, 16) > 0);
+	CHECK_EQ(gv_detach(d), 0);
+	teardown();
+	return 0;
+}
+
 static const struct gv_test tests[] = {
 	TEST(t_verify_each_strategy),
 	TEST(t_verify_scattered_refs),
@@ -655,6 +894,7 @@ static const struct gv_test tests[] = {
 	TEST(t_lib_backend_restart),
 	TEST(t_bench_seqread),
 	TEST(t_sigterm_detaches),
+	TEST(t_lib_multi_queue),
 	{ 0 }
 };
 

@@ -641,7 +641,10 @@ static int t_garbage_keys(void)
 		{ ec, NULL, 5 }, { ec, "-3", 5 },
 		{ lr, "x", 5 }, { lr, "4294967296", 5 }, { lr, "123456", 5 }, { lr, NULL, 5 },
 		{ lr, ro_desc, 5 },
-		{ num, "0", 5 }, { num, "2", 5 }, { num, "99999999999999999999", 5 },
+		/* the disk offers 2 queues: 2 without any queue-1/ key, 3 and 9
+		 * more than offered */
+		{ num, "0", 5 }, { num, "2", 5 }, { num, "3", 5 }, { num, "9", 5 },
+		{ num, "99999999999999999999", 5 },
 		{ num, "1x", 5 }, { num, NULL, 5 },
 		{ qs, "0", 5 }, { qs, "3", 5 }, { qs, "512", 5 }, { qs, "-8", 5 }, { qs, "8 8", 5 },
 		{ qs, big, 5 }, { qs, NULL, 5 },
@@ -693,6 +696,67 @@ static int t_garbage_keys(void)
 		}
 	}
 	printf("garbage keys: %u cases, %u refused with an error line\n", n, breaks);
+	broken_before = log_count("device broken") - breaks;
+	return case_end(&h, breaks, false);
+}
+
+/* ---- a second queue with a key missing -------------------------------------------- */
+
+/* The disk offers 2 queues. num-queues = 2 with queue-1's keys all there
+ * (its rings in three zeroed data pages, its own unbound port) connects
+ * and serves; with any one of queue-1's keys missing, the device is refused
+ * with an error line and nothing stays mapped. */
+static int t_queue_keys_missing(void)
+{
+	static const char *const q1[] = { "queue-1/size", "queue-1/desc-refs", "queue-1/avail-refs",
+	                                  "queue-1/used-refs", "queue-1/event-channel" };
+	static struct hf h;
+	unsigned breaks = 0, ncase = 1 + sizeof(q1) / sizeof(q1[0]);
+
+	CHECK_EQ(case_begin(&h), 0);
+	for (unsigned c = 0; c < ncase; c++) {
+		char size[16], dref[16], aref[16], uref[16], port[16], err[512];
+		const char *vals[5] = { size, dref, aref, uref, port };
+		struct hf_key ov[6] = { { GV_XS_FE_NUM_QUEUES, "2" } };
+		evtchn_port_t p1;
+		int st;
+
+		if (c) {
+			broken_before = log_count("device broken") - breaks;
+			CHECK_EQ(hf_open(&h, env.dir, hdom, QSZ), 0);
+		}
+		CHECK_EQ(gv_evtchn_alloc_unbound(h.p, 0, &p1), 0);
+		/* queue 1's rings: the last three data pages, zeroed */
+		memset(h.data + (HF_NDATA - 3) * GV_PAGE_SIZE, 0, 3 * GV_PAGE_SIZE);
+		snprintf(size, sizeof(size), "%u", h.qsz);
+		snprintf(dref, sizeof(dref), "%u", h.data_ref[HF_NDATA - 3]);
+		snprintf(aref, sizeof(aref), "%u", h.data_ref[HF_NDATA - 2]);
+		snprintf(uref, sizeof(uref), "%u", h.data_ref[HF_NDATA - 1]);
+		snprintf(port, sizeof(port), "%u", p1);
+		for (unsigned k = 0; k < 5; k++)
+			ov[1 + k] = (struct hf_key){ q1[k], c == k + 1 ? NULL : vals[k] };
+		CHECK_EQ(hf_write_keys(&h, ov, 6), 0);
+		st = hf_wait_connect(&h, 5000);
+		CHECK_MSG(st == (c ? 5 : 4), "%s missing: backend state %d", c ? q1[c - 1] : "nothing",
+		          st);
+		if (st == 5) {
+			CHECK_MSG(hf_wait_broken(&h, 1000, err, sizeof(err)), "%s: no error line",
+			          q1[c - 1]);
+			printf("%s missing: %s\n", q1[c - 1], err);
+			breaks++;
+			CHECK_EQ(dom_info(hdom)->pages_mapped_by_others, 0);
+		} else {
+			CHECK_EQ(still_serves(&h), 0);
+		}
+		/* queue-1's keys are not the next case's business unless it
+		 * writes them again */
+		for (unsigned k = 0; k < 5; k++)
+			gv_xs_rm(h.xs, XBT_NULL, h.fe, q1[k]);
+		if (c + 1 < ncase) {
+			CHECK_EQ(hf_close(&h), 0);
+			CHECK_EQ(dom_info(hdom)->pages_mapped_by_others, 0);
+		}
+	}
 	broken_before = log_count("device broken") - breaks;
 	return case_end(&h, breaks, false);
 }
@@ -784,6 +848,7 @@ static const struct gv_test tests[] = {
 	TEST(t_event_storm),
 	TEST(t_state_flips),
 	TEST(t_garbage_keys),
+	TEST(t_queue_keys_missing),
 	TEST(t_inflight_wild),
 	TEST(t_inflight_bad_flag),
 	TEST(t_inflight_bad_num),

@@ -13,6 +13,9 @@
 #   kmod-guest.sh dio DEV              gv-dio verify (O_DIRECT sizes/offsets)
 #   kmod-guest.sh rng                  /dev/hwrng is virtio and gives bytes
 #   kmod-guest.sh counters             the module's sysfs counters, per device
+#   kmod-guest.sh mq DEV N             virtio_blk runs DEV on N hardware queues (blk-mq:
+#                                      /sys/block/DEV/mq has N entries; the guest needs
+#                                      N vCPUs and the backend N queues)
 #   kmod-guest.sh bench ROW DEV [N]    make xen-bench's O_DIRECT reads (gv-dio read)
 #   kmod-guest.sh unload               rmmod the drivers and grant_virtio; the
 #                                      module's own count of active grants was 0
@@ -254,6 +257,13 @@ do_rng() {
 	n=$(dd if=/dev/hwrng bs=64 count=1 2>/dev/null | wc -c)
 	[ "$n" = 64 ] || fail "/dev/hwrng gave $n bytes, not 64"
 	say "/dev/hwrng ($cur) gave 64 bytes: $(dd if=/dev/hwrng bs=8 count=1 2>/dev/null | od -An -tx1 | tr -d ' ')"
+}
+
+do_mq() { # DEV N
+	mq=/sys/block/$(basename "$1")/mq
+	n=$(ls "$mq" 2>/dev/null | wc -l)
+	[ "$n" = "$2" ] || fail "$1 has $n blk-mq hardware queues ($mq), expected $2 (vCPUs: $(nproc))"
+	say "$1: $n hardware queues (vCPUs $(nproc)): $(for q in "$mq"/*; do printf '%s:cpus %s ' "$(basename "$q")" "$(cat "$q/cpu_list")"; done)"
 }
 
 do_counters() {

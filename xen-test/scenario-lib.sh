@@ -55,7 +55,7 @@ gv_guest_start() {
 		echo 'ramdisk = "/gv/guest/initrd.gz"'
 		echo 'extra = "console=hvc0 quiet"'
 		echo 'memory = 256'
-		echo 'vcpus = 1'
+		echo "vcpus = ${GV_GUEST_VCPUS:-1}"
 		echo 'on_crash = "destroy"'
 		for _l in "$@"; do echo "$_l"; done
 	} >"$_cfg"
