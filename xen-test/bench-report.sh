@@ -35,7 +35,7 @@ END {
 		runs[k] = v[k, 0]
 		for (i = 1; i < n[k]; i++) runs[k] = runs[k] "," v[k, i]
 	}
-	nr = split("dom0-local blkfront pair-pool pair-grant pair-bounce kmod-grant kmod-bounce", rows, " ")
+	nr = split("dom0-local blkfront pair-pool pair-grant pair-bounce kmod-grant kmod-bounce pair-grant-copy pair-grant-map", rows, " ")
 	printf "\n%-16s %-12s %9s %9s %11s %11s  %s\n", "workload", "row", "MiB/s", "IOPS",
 	       "x blkfront", "x dom0-local", "runs (MiB/s, sorted)"
 	printf "{\n  \"command\": \"make xen-bench\",\n  \"date\": \"%s\",\n", date > json
