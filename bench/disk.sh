@@ -134,7 +134,7 @@ for row in $ROWS; do
 	"$B/gv-xl" destroy "disk-$row" >/dev/null || failed=1
 	kill "$bepid"; wait "$bepid"; bepid=
 	# the backend's notifications per request, logged as each queue closed
-	sed -n 's/.*device 0: \(queue [0-9]*: [0-9]* requests, .*\)/\1/p' "$work/backend-$row.log" |
+	sed -n 's/.*device 0: \(queue [0-9]*: [0-9]* requests.*\)/\1/p' "$work/backend-$row.log" |
 		grep -v ': 0 requests' | sed "s/^/    $row backend: /"
 done
 
