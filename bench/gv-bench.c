@@ -434,7 +434,7 @@ static int run_seqread(struct gv_device *d, uint64_t size, size_t io_size, unsig
 		rc = -EIO;
 		goto free_bufs;
 	}
-	printf("bench: read %.1f MiB in %zu-byte requests at %.1f MiB/s (dma %s)\n",
+	printf("bench: read %.1f MiB in %zu-byte requests at %.2f MiB/s (dma %s)\n",
 	       (double)size / 1048576, io_size, (double)size / 1048576 / (t1 - t0 + 1e-9), dma);
 free_bufs:
 	for (unsigned i = 0; i < depth; i++) {

@@ -198,7 +198,7 @@ gv_bench_grant_guest_cmd() { # ROW
 	  'while [ ! -b /dev/xvdb ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done;' \
 	  '[ -b /dev/xvdb ] || { echo "guest: no /dev/xvdb from xen-blkfront after 30 s"; exit 1; };' \
 	  'k=0; while [ $k -lt 2 ]; do k=$((k + 1));' \
-	  'for w in 4k-qd1:4K:2M:1 64k-qd1:64K:16M:1 4k-qd32:4K:4M:32 64k-qd32:64K:32M:32; do' \
+	  'for w in 4k-qd1:4K:1M:1 64k-qd1:64K:8M:1 4k-qd32:4K:2M:32 64k-qd32:64K:16M:32; do' \
 	  'n=${w%%:*}; r=${w#*:}; bs=${r%%:*}; r=${r#*:}; sz=${r%%:*}; qd=${r#*:};' \
 	  'echo "GVB blkfront $n $(timeout 120 ./build-xen/gv-dio read /dev/xvdb $bs $sz $qd 2>&1 | tail -n 1)" >/dev/console;' \
 	  'timeout 120 ./build-xen/gv-bench seqread --platform xen --devid 0 --dma grant --size $sz --io-size $bs --depth $qd >/tmp/fe.out 2>&1;' \
@@ -212,6 +212,9 @@ sc_xen_bench_grant() {
 	for _spec in pair-grant-copy: pair-grant-map:--grant-copy-max=0; do
 		_row=${_spec%%:*} _opt=${_spec#*:}
 		echo "--- $_row: gv-backend ${_opt:-(default)}"
+		# both guests have the same name, hence the same console log: the
+		# second guest's output must not carry the first one's lines
+		: >"/var/log/xen/console/guest-$GV_GUEST_NAME.log" 2>/dev/null
 		# shellcheck disable=SC2086
 		gv_bg_start backend ./build-xen/gv-backend --platform xen $(echo "$_opt" | tr = ' ') \
 		  --disk "$GV_GUEST_NAME:0=/dev/ram0"
