@@ -141,6 +141,15 @@ static void dev_unmap_all(struct gvbe_dev *d)
 			        (unsigned long long)vq->requests, (unsigned long long)vq->copied_reqs,
 			        (unsigned long long)vq->copy_errors, vq->kicks / n, vq->interrupts / n,
 			        vq->event_idx ? " (event idx)" : "", gvbe_vq_memory(vq) / 1024);
+			if (d->cache[q]) {
+				struct gvbe_mapcache_stats ms;
+
+				gvbe_mapcache_get_stats(d->cache[q], &ms);
+				gv_info("%s: queue %u: map cache %llu hits, %llu misses, %llu evictions, "
+				        "%u of %u pages", d->label, q, (unsigned long long)ms.hits,
+				        (unsigned long long)ms.misses, (unsigned long long)ms.evictions,
+				        ms.pages, ms.capacity);
+			}
 			if (d->vq[q].port != GV_NO_PORT)
 				gv_evtchn_unbind(p, d->vq[q].port);
 			gvbe_qstats_add(&d->retired, &vq->st);

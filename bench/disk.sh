@@ -20,17 +20,21 @@
 # kicks and interrupts per request (gv-backend --status).
 #
 #   sh bench/disk.sh [--secs S] [--size BYTES] [--rows "pool bounce sync"]
+#                    [--workloads "4k-randread-qd1 ..."]
+# A row may end in -poll: gv-backend --poll-us P, P = $GV_BENCH_POLL_US
+# (default 50). --workloads: only those workloads (fio too).
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 B=${GV_BUILD:-$top/build}
 out=$top/bench/out
-SECS=5 WARM=0.5 SIZE=$((4096 * 1024 * 1024))
+SECS=5 WARM=0.5 SIZE=$((4096 * 1024 * 1024)) WORKLOADS=
 ROWS="pool bounce sync"
 while [ $# -gt 0 ]; do
 	case $1 in
 	--secs) SECS=${2:?}; shift ;;
 	--size) SIZE=${2:?}; shift ;;
 	--rows) ROWS=${2:?}; shift ;;
+	--workloads) WORKLOADS=${2:?}; shift ;;
 	--quick) SECS=1 WARM=0.2 SIZE=$((256 * 1024 * 1024)) ;;
 	*) echo "usage: sh bench/disk.sh [--quick] [--secs S] [--size BYTES] [--rows \"ROW...\"]"
 	   exit 2 ;;
@@ -76,6 +80,7 @@ results=$out/disk.tsv
 
 # fio: the workloads of gv-bench, same names
 fio_run() {   # name rw bs depth
+	[ -z "$WORKLOADS" ] || case " $(echo "$WORKLOADS" | tr , ' ') " in *" $1 "*) ;; *) return ;; esac
 	drop_caches
 	fio --name="$1" --filename="$img" --ioengine=libaio --direct=1 --rw="$2" --bs="$3" \
 		--iodepth="$4" --size="$SIZE" --runtime="$SECS" --ramp_time="$WARM" --time_based \
@@ -96,12 +101,17 @@ fio_run 1m-seqwrite-qd2 write 1m 2
 
 start_daemon gv-simxen "$work/simxen.log"; simpid=$pid
 for row in $ROWS; do
+	be_poll=
 	case $row in
+	*-poll) be_poll="--poll-us ${GV_BENCH_POLL_US:-50}" ;;
+	esac
+	case ${row%-poll} in
 	pool) be_args= fe_args="--dma pool --app-pool" ;;
 	bounce) be_args= fe_args="--dma bounce" ;;
 	sync) be_args="--io sync" fe_args="--dma pool --app-pool" ;;
 	*) echo "disk bench: unknown row $row"; exit 2 ;;
 	esac
+	be_args="$be_args $be_poll"
 	echo "[$row] gv-backend $be_args / gv-bench $fe_args"
 	drop_caches
 	be_args="$be_args ${GV_BENCH_BE_ARGS:-}"
@@ -114,7 +124,8 @@ for row in $ROWS; do
 	EOF
 	domid=$("$B/gv-xl" create "$work/$row.cfg") || { echo "disk bench: gv-xl create failed"; exit 1; }
 	GV_DOMID=$domid "$B/gv-bench" run "$row" $fe_args --secs "$SECS" --warm "$WARM" \
-		--region "$SIZE" --backend-pid "$bepid" --hv-pid "$simpid" > "$work/$row.tsv" || {
+		--region "$SIZE" --backend-pid "$bepid" --hv-pid "$simpid" \
+		${WORKLOADS:+--workloads "$WORKLOADS"} > "$work/$row.tsv" || {
 		echo "disk bench: row $row failed; backend log:"; tail -n 20 "$work/backend-$row.log"
 		failed=1
 	}
@@ -123,7 +134,7 @@ for row in $ROWS; do
 	"$B/gv-xl" destroy "disk-$row" >/dev/null || failed=1
 	kill "$bepid"; wait "$bepid"; bepid=
 	# the backend's notifications per request, logged as each queue closed
-	sed -n 's/.*device 0: \(queue [0-9]*: [0-9]* requests, .*\)/\1/p' "$work/backend-$row.log" |
+	sed -n 's/.*device 0: \(queue [0-9]*: [0-9]* requests.*\)/\1/p' "$work/backend-$row.log" |
 		grep -v ': 0 requests' | sed "s/^/    $row backend: /"
 done
 

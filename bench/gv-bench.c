@@ -556,7 +556,7 @@ static int run_seqread(struct gv_device *d, uint64_t size, size_t io_size, unsig
 		rc = -EIO;
 		goto free_bufs;
 	}
-	printf("bench: read %.1f MiB in %zu-byte requests at %.1f MiB/s (dma %s)\n",
+	printf("bench: read %.1f MiB in %zu-byte requests at %.2f MiB/s (dma %s)\n",
 	       (double)size / 1048576, io_size, (double)size / 1048576 / (t1 - t0 + 1e-9), dma);
 free_bufs:
 	for (unsigned i = 0; i < depth; i++) {
@@ -844,9 +844,46 @@ static int report(const char *in, const char *json, const char *dat, const char 
 
 /* ---- main ---- */
 
+/* --workloads: a list of workload names separated by commas or spaces. */
+static bool workload_listed(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = list; *p; ) {
+		size_t len = strcspn(p, ", ");
+
+		if (len == n && !strncmp(p, name, n))
+			return true;
+		p += len;
+		p += strspn(p, ", ");
+	}
+	return false;
+}
+
+static int check_workloads(const char *list)
+{
+	int rc = 0;
+
+	for (const char *p = list + strspn(list, ", "); *p; ) {
+		size_t len = strcspn(p, ", ");
+		unsigned k;
+
+		for (k = 0; k < NWORKLOADS; k++)
+			if (strlen(workloads[k].name) == len && !strncmp(p, workloads[k].name, len))
+				break;
+		if (k == NWORKLOADS) {
+			fprintf(stderr, "gv-bench: no workload %.*s\n", (int)len, p);
+			rc = -1;
+		}
+		p += len;
+		p += strspn(p, ", ");
+	}
+	return rc;
+}
+
 static const char usage[] =
 "usage: gv-bench run ROW --dma STRATEGY [--app-pool] [--devid N] [--secs S] [--warm S]\n"
-"                [--region BYTES] [--backend-pid PID] [--hv-pid PID]\n"
+"                [--region BYTES] [--backend-pid PID] [--hv-pid PID] [--workloads W,W...]\n"
 "       gv-bench mq ROW --queues N --dma STRATEGY [--app-pool] [--depth D] [--secs S]\n"
 "                [--warm S] [--region BYTES] [--backend-pid PID] [--hv-pid PID]\n"
 "       gv-bench memcpy [--secs S]\n"
@@ -874,6 +911,7 @@ int main(int argc, char **argv)
 		{ "depth", required_argument, NULL, 'D' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "queues", required_argument, NULL, 'Q' },
+		{ "workloads", required_argument, NULL, 'W' },
 		{ 0 }
 	};
 	struct run_opts o = { .secs = 2, .warm = 0.2, .region = 256ull << 20 };
@@ -882,7 +920,7 @@ int main(int argc, char **argv)
 	struct gv_attach_opts ao;
 	struct gv_device_info info;
 	struct gv_device *d;
-	const char *cmd;
+	const char *cmd, *only = NULL;
 	char err[512];
 	int c, rc, status = 0;
 
@@ -948,6 +986,7 @@ int main(int argc, char **argv)
 			if (!mq_queues || mq_queues > MQ_MAX)
 				goto bad_usage;
 			break;
+		case 'W': only = optarg; break;
 		default:
 			fputs(usage, stderr);
 			return 2;
@@ -1018,7 +1057,11 @@ int main(int argc, char **argv)
 			status = 1;
 		return status;
 	}
+	if (only && check_workloads(only) < 0)
+		status = 1;
 	for (unsigned k = 0; k < NWORKLOADS && !status; k++) {
+		if (only && !workload_listed(only, workloads[k].name))
+			continue;
 		fprintf(stderr, "  %-8s %-18s ...\n", o.row, workloads[k].name);
 		rc = run_workload(d, &workloads[k], &o);
 		if (rc < 0) {

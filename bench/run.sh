@@ -24,11 +24,14 @@
 # rows (bench/mq.sh): 4 KiB random read QD32 through 1 and 2 queues.
 #
 #   sh bench/run.sh [--quick] [--secs S] [--rows "direct pool ..."] [--no-disk | --disk-only]
+#                   [--workloads "1m-seqread-qd2 ..."]
+# --workloads runs only those workloads of each row and leaves out gv-grantops
+# and the memory print (a short run for one question).
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 B=${GV_BUILD:-$top/build}
 out=$top/bench/out
-SECS=3 WARM=0.3 quick=0 disk=1 ram=1
+SECS=3 WARM=0.3 quick=0 disk=1 ram=1 WORKLOADS=
 ROWS="direct pool bounce grant grant-copy grant-unbatched"
 cmdline="make bench${*:+ BENCH_ARGS=\"$*\"}"
 while [ $# -gt 0 ]; do
@@ -36,9 +39,10 @@ while [ $# -gt 0 ]; do
 	--quick) SECS=0.6 WARM=0.1 quick=1 ;;
 	--secs) SECS=${2:?--secs needs a value}; shift ;;
 	--rows) ROWS=${2:?--rows needs a value}; shift ;;
+	--workloads) WORKLOADS=${2:?--workloads needs a value}; shift ;;
 	--no-disk) disk=0 ;;
 	--disk-only) ram=0 ;;
-	*) echo "usage: sh bench/run.sh [--quick] [--secs S] [--rows \"ROW...\"] [--no-disk|--disk-only]"
+	*) echo "usage: sh bench/run.sh [--quick] [--secs S] [--rows \"ROW...\"] [--no-disk|--disk-only] [--workloads \"W...\"]"
 	   exit 2 ;;
 	esac
 	shift
@@ -105,7 +109,7 @@ for row in $ROWS; do
 	EOF
 	domid=$("$B/gv-xl" create "$work/$row.cfg") || { echo "bench: gv-xl create failed"; exit 1; }
 	GV_DOMID=$domid "$B/gv-bench" run "$row" $fe_args --secs "$SECS" --warm "$WARM" \
-		--backend-pid "$bepid" --hv-pid "$simpid" >> "$results" || {
+		--backend-pid "$bepid" --hv-pid "$simpid" ${WORKLOADS:+--workloads "$WORKLOADS"} >> "$results" || {
 		echo "bench: row $row failed; backend log:"; tail -n 20 "$work/backend-$row.log"
 		failed=1
 	}
@@ -118,15 +122,18 @@ echo "[memcpy] the copy limit, one core"
 # One grant operation's cost per size on this simulated Xen (docs/benchmarks.md,
 # "How the simulation's costs relate to Xen's"), against its null round trip.
 echo "[grantops] one grant operation per size"
-grantops=$("$B/gv-grantops" --iters "$([ "$quick" = 1 ] && echo 200 || echo 1000)") ||
+grantops=
+[ -n "$WORKLOADS" ] || grantops=$("$B/gv-grantops" --iters "$([ "$quick" = 1 ] && echo 200 || echo 1000)") ||
 	{ echo "bench: gv-grantops failed"; failed=1; }
 
 # Backend memory bounded: gv-backend's resident memory before and after many
 # 4 KiB requests (a print, not a test): 10^6 through bounce (the map cache)
 # and 10^6 through grant (grant copy; ~90 s here) (--quick: 10^5 each).
 rss_lines=
-for spec in "bounce ${GV_BENCH_RSS_BOUNCE:-1000000}" "grant ${GV_BENCH_RSS_GRANT:-1000000}"; do
-	set -- $spec
+rss_specs="bounce:${GV_BENCH_RSS_BOUNCE:-1000000} grant:${GV_BENCH_RSS_GRANT:-1000000}"
+[ -z "$WORKLOADS" ] || rss_specs=
+for spec in $rss_specs; do
+	set -- ${spec%%:*} ${spec#*:}
 	n=$2
 	[ "$quick" = 1 ] && n=$((n / 10))
 	echo "[rss] $1: $n requests"

@@ -63,13 +63,24 @@ static bool slot_used(const struct gvfe_dma_pool *pool, uint32_t i)
 	return pool->bitmap[i / 64] >> (i % 64) & 1;
 }
 
+/* A word at a time: a 1 MiB bounce is 2048 slots, and setting them bit by
+ * bit was a tenth of the guest's CPU per request (perf, make bench). */
 static void slots_set(struct gvfe_dma_pool *pool, uint32_t first, uint32_t n, bool used)
 {
-	for (uint32_t i = first; i < first + n; i++) {
+	uint32_t i = first, end = first + n;
+
+	while (i < end) {
+		uint32_t bit = i % 64, take = 64 - bit;
+		uint64_t mask;
+
+		if (take > end - i)
+			take = end - i;
+		mask = take == 64 ? ~0ULL : ((1ULL << take) - 1) << bit;
 		if (used)
-			pool->bitmap[i / 64] |= 1ULL << (i % 64);
+			pool->bitmap[i / 64] |= mask;
 		else
-			pool->bitmap[i / 64] &= ~(1ULL << (i % 64));
+			pool->bitmap[i / 64] &= ~mask;
+		i += take;
 	}
 }
 
@@ -96,6 +107,13 @@ int gvfe_dma_slot_alloc(struct gvfe_dma_pool *pool, size_t len, uint32_t *slot, 
 		if (!(i % 64) && pool->bitmap[i / 64] == ~0ULL && i + 64 <= pool->nslots) {
 			/* a full word: skip it whole */
 			run = 0;
+			i += 64;
+			scanned += 63;
+			continue;
+		}
+		if (!(i % 64) && !pool->bitmap[i / 64] && i + 64 <= pool->nslots && run + 64 < want) {
+			/* an empty word that does not complete the run: take it whole */
+			run += 64;
 			i += 64;
 			scanned += 63;
 			continue;

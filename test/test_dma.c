@@ -277,6 +277,71 @@ static int t_pool_exhaustion(void)
 	return 0;
 }
 
+/* The slot allocator against a bit-per-slot model: random maps and unmaps
+ * of 1 to 250 slots in a pool whose slot count is not a multiple of 64;
+ * every mapping's slots are free in the model when taken, set while held,
+ * and the pool's count of free slots matches the model throughout. */
+static int t_pool_slots_model(void)
+{
+	struct fake_plat *f = fake_new(true);
+	struct gvfe_dma_dev d;
+	enum { NPAGES = 37, NM = 24 };
+	static struct gvfe_dma_map m[NM];
+	static struct gvfe_dma_seg sg[NPAGES + 2];
+	bool held[NM] = { false }, model[NPAGES * GV_PAGE_SIZE / GVFE_DMA_SLOT_SIZE] = { false };
+	uint8_t *buf = calloc(1, NPAGES * GV_PAGE_SIZE);
+	uint64_t rng = 12345;
+	unsigned n, nslots, free_model, maps = 0;
+
+	CHECK(buf != NULL);
+	CHECK_EQ(gvfe_dma_dev_init(&d, &f->p, 0, GVFE_DMA_BOUNCE, NPAGES), 0);
+	nslots = d.pool.nslots;
+	CHECK_EQ(nslots, (unsigned)(sizeof(model) / sizeof(model[0])));
+	free_model = nslots;
+	for (unsigned step = 0; step < 20000; step++) {
+		unsigned k;
+
+		rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+		k = (unsigned)(rng % NM);
+		if (held[k]) {
+			for (unsigned s = 0; s < m[k].nslots; s++)
+				model[m[k].slot + s] = false;
+			free_model += m[k].nslots;
+			CHECK_EQ(gvfe_dma_unmap(&d, &m[k]), 0);
+			held[k] = false;
+		} else {
+			size_t len = 1 + (size_t)((rng >> 20) % (250 * GVFE_DMA_SLOT_SIZE));
+			int rc = gvfe_dma_map(&d, buf, len, GVFE_DMA_TO_DEVICE, &m[k], sg,
+			                      NPAGES + 2, &n);
+
+			if (rc == -EAGAIN)
+				continue;
+			CHECK_EQ(rc, 0);
+			CHECK_EQ(m[k].nslots, (unsigned)((len + GVFE_DMA_SLOT_SIZE - 1) / GVFE_DMA_SLOT_SIZE));
+			CHECK(m[k].slot + m[k].nslots <= nslots);
+			for (unsigned s = 0; s < m[k].nslots; s++) {
+				CHECK(!model[m[k].slot + s]);
+				model[m[k].slot + s] = true;
+			}
+			free_model -= m[k].nslots;
+			held[k] = true;
+			maps++;
+		}
+		CHECK_EQ(d.pool.free_slots, free_model);
+		for (unsigned s = 0; s < nslots; s++)
+			CHECK_EQ(d.pool.bitmap[s / 64] >> (s % 64) & 1, (uint64_t)model[s]);
+	}
+	CHECK(maps > 1000);
+	for (unsigned k = 0; k < NM; k++)
+		if (held[k])
+			CHECK_EQ(gvfe_dma_unmap(&d, &m[k]), 0);
+	CHECK_EQ(d.pool.free_slots, nslots);
+	CHECK_EQ(gvfe_dma_dev_destroy(&d), 0);
+	free(buf);
+	fake_free(f);
+	return 0;
+}
+
 static int t_pool_zero_copy(void)
 {
 	struct fake_plat *f = fake_new(true);
@@ -435,6 +500,7 @@ static const struct gv_test tests[] = {
 	TEST(t_grant_budget),
 	TEST(t_directions),
 	TEST(t_pool_exhaustion),
+	TEST(t_pool_slots_model),
 	TEST(t_pool_zero_copy),
 	TEST(t_grant_leak_on_ebusy),
 	TEST(t_bypass),

@@ -18,6 +18,13 @@ echo "  every row reads the same dom0 ramdisk (brd, 256 MiB); *-qd1 rows at queu
 echo "  gv-frontend bench, gv-dio), *-qd32 rows with 32 threads of gv-dio; median of the runs"
 awk -v json="$json" -v date="$date" '
 $4 == "-" { failed[$3, $2] = 1; if (!($3 in seenw)) { seenw[$3] = 1; wl[nw++] = $3 } }
+$4 != "-" && $2 == "blkfront" { lastblk[$3] = $4 + 0 }
+$4 != "-" && $2 ~ /^pair-grant-(copy|map)$/ && lastblk[$3] > 0 {
+	# xen_bench_grant: each run over the blkfront run just before it in the
+	# same guest (the two guests of the scenario may see different loads)
+	pk = $3 SUBSEP $2
+	pr[pk, np[pk]++] = ($4 + 0) / lastblk[$3]
+}
 $4 != "-" {
 	k = $3 SUBSEP $2
 	v[k, n[k]++] = $4 + 0
@@ -35,7 +42,7 @@ END {
 		runs[k] = v[k, 0]
 		for (i = 1; i < n[k]; i++) runs[k] = runs[k] "," v[k, i]
 	}
-	nr = split("dom0-local blkfront pair-pool pair-grant pair-bounce kmod-grant kmod-bounce", rows, " ")
+	nr = split("dom0-local blkfront pair-pool pair-grant pair-bounce kmod-grant kmod-bounce pair-grant-copy pair-grant-map", rows, " ")
 	printf "\n%-16s %-12s %9s %9s %11s %11s  %s\n", "workload", "row", "MiB/s", "IOPS",
 	       "x blkfront", "x dom0-local", "runs (MiB/s, sorted)"
 	printf "{\n  \"command\": \"make xen-bench\",\n  \"date\": \"%s\",\n", date > json
@@ -61,5 +68,16 @@ END {
 		printf "\n"
 	}
 	printf "\n  ]\n}\n" > json
+	hdr = 0
+	for (i = 0; i < nw; i++)
+		for (j = 1; j <= 2; j++) {
+			r = j == 1 ? "pair-grant-copy" : "pair-grant-map"
+			pk = wl[i] SUBSEP r
+			if (!np[pk]) continue
+			if (!hdr++) printf "\nxen_bench_grant, each run over the blkfront run just before it (same guest):\n"
+			s = ""
+			for (q = 0; q < np[pk]; q++) s = s (q ? ", " : "") sprintf("%.2f", pr[pk, q])
+			printf "%-16s %-16s %s\n", wl[i], r, s
+		}
 }' "$here/out/xen-bench.lines"
 echo "xen-bench: written $json"

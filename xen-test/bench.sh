@@ -16,6 +16,13 @@
 #   kmod-<dma>     the guest's own virtio_blk over grant_virtio.ko (dma grant,
 #                  bounce), gv-dio read of /dev/vda, gv-backend serving /dev/ram0
 #   pair-pool      the user-space frontend, gv-bench seqread --dma pool
+# sc_xen_bench_grant (third scenario) is the user-space `grant` strategy's
+# backend choice, same workloads, two guests one after the other in the boot:
+#   pair-grant-copy  gv-bench seqread --dma grant, gv-backend's default
+#                    (--grant-copy-max 131072: these requests are grant-copied)
+#   pair-grant-map   the same against gv-backend --grant-copy-max 0 (every
+#                    request mapped and unmapped)
+#   blkfront         in each guest, before its pair row (gv-dio read)
 # Emulation (TCG) makes absolute figures meaningless; the ratios between rows
 # of the same boot are what xen-test/bench-report.sh prints.
 # Each result is one line on the console:
@@ -180,4 +187,50 @@ sc_xen_bench_kmod() {
 	[ $_rc -eq 0 ] || { gv_bg_log backend | tail -n 20; gv_guest_reason; return 1; }
 	! tr -d '\r' </tmp/gv-bench-guest.out | gv_bench_line | grep -q '^GV-BENCH-ERROR' ||
 	  { echo "a benchmark row failed (GV-BENCH-ERROR above)"; return 1; }
+}
+
+# The grant strategy's backend choice (grant copy or map+unmap, issue 11):
+# one guest per backend setting, each reading through blkfront and through
+# gv-bench --dma grant at QD1 and QD32 (gv-bench keeps QD requests in flight
+# in one process; gv-dio uses QD threads for blkfront), two rounds.
+gv_bench_grant_guest_cmd() { # ROW
+	echo 'insmod /lib/modules/xen/xen-blkfront.ko; i=0;' \
+	  'while [ ! -b /dev/xvdb ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done;' \
+	  '[ -b /dev/xvdb ] || { echo "guest: no /dev/xvdb from xen-blkfront after 30 s"; exit 1; };' \
+	  'k=0; while [ $k -lt 2 ]; do k=$((k + 1));' \
+	  'for w in 4k-qd1:4K:1M:1 64k-qd1:64K:8M:1 4k-qd32:4K:2M:32 64k-qd32:64K:16M:32; do' \
+	  'n=${w%%:*}; r=${w#*:}; bs=${r%%:*}; r=${r#*:}; sz=${r%%:*}; qd=${r#*:};' \
+	  'echo "GVB blkfront $n $(timeout 120 ./build-xen/gv-dio read /dev/xvdb $bs $sz $qd 2>&1 | tail -n 1)" >/dev/console;' \
+	  'timeout 120 ./build-xen/gv-bench seqread --platform xen --devid 0 --dma grant --size $sz --io-size $bs --depth $qd >/tmp/fe.out 2>&1;' \
+	  "echo \"GVB $1 \$n \$(grep \"^bench: read\" /tmp/fe.out || tail -n 1 /tmp/fe.out)\" >/dev/console; done; done"
+}
+
+sc_xen_bench_grant() {
+	[ -x ./build-xen/gv-dio ] && [ -x ./build-xen/gv-backend ] && [ -x ./build-xen/gv-bench ] ||
+	  { echo "gv-dio, gv-backend or gv-bench was not built"; return 1; }
+	gv_bench_setup || return 1
+	for _spec in pair-grant-copy: pair-grant-map:--grant-copy-max=0; do
+		_row=${_spec%%:*} _opt=${_spec#*:}
+		echo "--- $_row: gv-backend ${_opt:-(default)}"
+		# both guests have the same name, hence the same console log: the
+		# second guest's output must not carry the first one's lines
+		: >"/var/log/xen/console/guest-$GV_GUEST_NAME.log" 2>/dev/null
+		# shellcheck disable=SC2086
+		gv_bg_start backend ./build-xen/gv-backend --platform xen $(echo "$_opt" | tr = ' ') \
+		  --disk "$GV_GUEST_NAME:0=/dev/ram0"
+		gv_wait_log backend 'serving' 20 || { gv_bg_log backend; return 1; }
+		gv_bench_console 380
+		GV_GUEST_TIMEOUT=360 gv_guest_run "$(gv_bench_grant_guest_cmd "$_row")" \
+		  'virtio = [ "backend=0,type=virtio,device2,transport=mmio,grant_usage=1" ]' \
+		  'disk = [ "format=raw,vdev=xvdb,access=rw,script=/tmp/gv-vbd-script,target=/dev/ram0" ]' >/tmp/gv-bench-guest.out 2>&1
+		_rc=$?
+		cat /tmp/gv-bench-guest.out
+		tr -d '\r' </tmp/gv-bench-guest.out | gv_bench_line
+		[ -n "${GV_DOMID:-}" ] && gv_guest_destroy
+		gv_bg_stop backend
+		gv_bg_log backend | grep -E 'requests' | tail -n 2
+		[ $_rc -eq 0 ] || { gv_bg_log backend | tail -n 20; gv_guest_reason; return 1; }
+		! tr -d '\r' </tmp/gv-bench-guest.out | gv_bench_line | grep -q '^GV-BENCH-ERROR' ||
+		  { echo "a benchmark row failed (GV-BENCH-ERROR above)"; return 1; }
+	done
 }
