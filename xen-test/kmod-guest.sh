@@ -417,12 +417,12 @@ kernel_log_clean() {
 	fi
 }
 
-# unbind every device of the module and remove it; prints the time it took
+# unbind every device of the module and remove it; $ut: the seconds it took
 unload_transport() {
 	t=$(cut -d' ' -f1 /proc/uptime)
 	unbind_all
 	rmmod grant_virtio || fail "rmmod grant_virtio"
-	awk -v a="$t" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.2f", b - a }'
+	ut=$(awk -v a="$t" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.2f", b - a }')
 }
 
 # One cycle of the kernel-transport grant stress (stress.sh, GVS_TRANSPORT=kmod),
@@ -458,8 +458,8 @@ do_cycle() { # N DMA PASSES RESUME
 	done
 	if [ "$f" = unload ]; then
 		p=$(xenstore-read "data/gvs-pass-$n" 2>/dev/null || echo 0)
-		inf=$(cat /sys/block/vda/inflight 2>/dev/null | tr -s ' ' | sed 's/^ //')
-		ut=$(unload_transport)
+		inf=$(tr -s ' ' </sys/block/vda/inflight 2>/dev/null | sed 's/^ //')
+		unload_transport
 		touch /tmp/stop
 		wait_file /tmp/io.rc 60 || fail "the passes did not end within 60 s of the unload"
 		wait "$loop"
@@ -489,7 +489,7 @@ do_cycle() { # N DMA PASSES RESUME
 			fail "region A reads back differently"
 	fi
 	do_counters
-	ut=$(unload_transport)
+	unload_transport
 	last_removal_clean
 	kernel_log_clean
 	say "passes: $(cat /tmp/io.passes) of 256 KiB verified, dma $dma, region A verified, detached (unbind+rmmod $ut s, 0 grants left)"
