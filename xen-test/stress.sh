@@ -336,6 +336,8 @@ gvs_fault_kmod_unload() {
 		case $_u in *"ended without error"*) ;; *) gvs_unload_ioerr=$((gvs_unload_ioerr + 1)) ;; esac
 		xenstore-write "$_g/gvs-ack-$gvs_n" 1
 		gvs_when="$gvs_when; $_u; nothing mapped while out"
+	else
+		gvs_late=$((gvs_late + 1)) gvs_when="late: the passes ended before the guest saw the request"
 	fi
 	gvs_fe_wait "$GVS_IO_LIMIT" || return 1
 	[ "$gvs_rc" = 0 ] || { gvs_fe_out; echo "the guest's cycle failed (exit $gvs_rc) across the module's unload and reload"; return 1; }
