@@ -95,7 +95,7 @@ do_expect_refused() {
 unbind_all() {
 	for d in /sys/bus/xen/drivers/grant-virtio/virtio-* /sys/bus/xen/drivers/grant-virtio/virtio_disk-*; do
 		[ -e "$d" ] || continue
-		echo "$(basename "$d")" >/sys/bus/xen/drivers/grant-virtio/unbind || fail "unbind $(basename "$d")"
+		echo "${d##*/}" >/sys/bus/xen/drivers/grant-virtio/unbind || fail "unbind ${d##*/}"
 	done
 }
 
@@ -430,10 +430,12 @@ unload_transport() {
 # waited for; region A (256 KiB of random data at offset 0) written, its md5
 # kept; then PASSES verified passes (blk_passes) in the background while
 # waiting for dom0's data/gvs-fault-N:
-#   unload   the module is unloaded while the passes run: the disk unbound
-#            and grant_virtio removed (the pass on the vanishing disk may fail
-#            or the disk may be gone for the next one: that is the fault; the
-#            block layer drains what is in flight before the disk goes). The
+#   unload   the module is unloaded while the passes run and an 8 MiB
+#            O_DIRECT write has requests in flight: the disk unbound and
+#            grant_virtio removed (the block layer drains what is in flight
+#            before the disk goes; the write and the pass on the vanishing disk
+#            then fail, or the disk is gone for the next pass: that is the
+#            fault, not an error). The
 #            removal must count 0 grants active, 0 leaked. Tells dom0
 #            (data/gvs-unloaded-N) and waits for its ack (data/gvs-ack-N),
 #            given after dom0 checked Xen's grant dump; loads the module
@@ -458,15 +460,25 @@ do_cycle() { # N DMA PASSES RESUME
 	done
 	if [ "$f" = unload ]; then
 		p=$(xenstore-read "data/gvs-pass-$n" 2>/dev/null || echo 0)
-		inf=$(tr -s ' ' </sys/block/vda/inflight 2>/dev/null | sed 's/^ //')
+		# O_DIRECT writes of 8 MiB (4-12 MiB, outside the passes' region)
+		# in a loop until one fails, and the unbind as soon as the disk
+		# has a request in flight (polled with shell builtins only, bounded
+		# by 2000 reads), so that the unload meets requests in flight
+		(while [ -b /dev/vda ] && dd if=/dev/zero of=/dev/vda bs=1M seek=4 count=8 oflag=direct conv=notrunc 2>/tmp/big.err; do :; done) &
+		big=$!
+		i=0
+		while read -r ir iw </sys/block/vda/inflight && [ "$ir$iw" = 00 ] && [ $i -lt 2000 ]; do i=$((i + 1)); done
 		unload_transport
+		inf="$ir $iw"
+		wait "$big"; bigrc=$?
 		touch /tmp/stop
 		wait_file /tmp/io.rc 60 || fail "the passes did not end within 60 s of the unload"
 		wait "$loop"
 		last_removal_clean
 		if [ "$(cat /tmp/io.rc)" = 0 ]; then how="the passes ended without error"; else how="$(cat /tmp/io.err)"; fi
 		[ -e /dev/vda ] && [ ! -b /dev/vda ] && rm -f /dev/vda
-		info="unloaded after pass $p, in flight (read write) $inf, unbind+rmmod $ut s, the I/O: $how"
+		bigout="the 8 MiB writes: $(grep -v records /tmp/big.err | head -n 1 | sed 's/^$/ended/')"
+		info="unloaded after pass $p, in flight (read write) $inf, unbind+rmmod $ut s, $bigout; the passes: $how"
 		say "$info"
 		xenstore-write "data/gvs-unloaded-$n" "$info"
 		i=0

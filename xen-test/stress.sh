@@ -25,7 +25,8 @@
 # verified O_DIRECT passes of 256 KiB on /dev/vda, GVS_KMOD_CLEAN in clean
 # cycles; unload), and the faults are those that apply to it:
 #   kmod_unload   the module unloaded mid-I/O (the disk unbound, grant_virtio
-#                 removed while the passes run), then, while it is out,
+#                 removed while the passes and 8 MiB O_DIRECT writes run, once
+#                 the disk has a request in flight), then, while it is out,
 #                 Xen's dump must show no grant of the guest mapped and
 #                 gv-backend no gntdev mapping; reloaded, region A must read
 #                 back unchanged and GVS_KMOD_RESUME passes must pass
