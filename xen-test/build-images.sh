@@ -4,7 +4,7 @@
 #   out/guest.cpio.gz  busybox, trixie's libc + Xen libraries and xenstore
 #                      tools, the Xen modules, the project's binaries, guest-init.sh
 #   out/dom0.cpio.gz   the same plus Xen 4.20's toolstack (xl, xenstored,
-#                      xenconsoled, xen-init-dom0), the scenario files, and the
+#                      xenconsoled, xen-init-dom0), e2fsck, the scenario files, and the
 #                      guest kernel + guest.cpio.gz in /gv/guest/
 # and out/xen (the hypervisor, gunzipped: QEMU loads it as a multiboot kernel),
 # out/vmlinuz (Debian 12's kernel, for dom0 and the guest).
@@ -76,6 +76,12 @@ mkdir -p "$d/usr/lib/xen-4.20" "$d/var/lib/xen" "$d/var/lib/xenstored" "$d/var/l
 cp -a "$xr/usr/lib/xen-4.20/bin" "$d/usr/lib/xen-4.20/"
 rm -f "$d/usr/lib/xen-4.20/bin/oxenstored" "$d/usr/lib/xen-4.20/bin/pygrub"
 cp -a "$xr/etc/xen" "$d/etc/"
+# e2fsck (fetch.sh: trixie's e2fsprogs), for e2fsck -fn of the guests' disk
+# images; the libraries it links that xenroot lacks (libuuid is there)
+cp "$cache/e2fsroot/usr/sbin/e2fsck" "$d/usr/sbin/"
+cp -a "$cache"/e2fsroot/usr/lib/x86_64-linux-gnu/libext2fs.so.2* "$cache"/e2fsroot/usr/lib/x86_64-linux-gnu/libe2p.so.2* \
+  "$cache"/e2fsroot/usr/lib/x86_64-linux-gnu/libcom_err.so.2* "$cache"/e2fsroot/usr/lib/x86_64-linux-gnu/libblkid.so.1* \
+  "$d/usr/lib/x86_64-linux-gnu/"
 cp "$here/dom0-init.sh" "$d/init"
 chmod 755 "$d/init"
 # run.sh leaves the selected scenarios in out/scenarios.list

@@ -5,7 +5,9 @@
 #     through a private apt configuration (own sources list, lists and cache);
 #   - the Debian 12 kernel that linux-image-amd64 depends on, and its headers
 #     (for frontend/linux/), from the host's own apt sources.
-# Unpacks everything into cache/xenroot/ (trixie) and cache/kernel/ (bookworm).
+#   - e2fsck (trixie's e2fsprogs and its libraries), for dom0.
+# Unpacks everything into cache/xenroot/ and cache/e2fsroot/ (trixie) and
+# cache/kernel/ (bookworm).
 # Idempotent: a stamp file per unpacked tree.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -35,6 +37,30 @@ if ! stamp_ok "$cache/xenroot.stamp" "$TRIXIE_PKGS"; then
 	rm -rf "$cache/xenroot"; mkdir -p "$cache/xenroot"
 	for d in "$cache"/debs/trixie/*.deb; do dpkg -x "$d" "$cache/xenroot"; done
 	echo "$TRIXIE_PKGS" >"$cache/xenroot.stamp"
+fi
+
+# e2fsck for dom0 (e2fsck -fn of a guest's file system image after the kmod
+# scenarios; busybox has none): trixie's e2fsprogs and the libraries e2fsck
+# links that xenroot lacks, unpacked into cache/e2fsroot/. Its own apt state
+# (cache/apt/e2fs/) and stamp, so that an existing xenroot is left as it is.
+E2FS_PKGS="e2fsprogs libext2fs2t64 libcom-err2 libblkid1"
+apt_e2fs() {
+	apt-get -q -o Dir::Etc::sourcelist="$cache/apt/e2fs/trixie.list" -o Dir::Etc::sourceparts=- \
+	  -o Dir::State::Lists="$cache/apt/e2fs/lists" -o Dir::Cache="$cache/apt/e2fs/cache" \
+	  -o APT::Get::List-Cleanup=0 "$@"
+}
+if ! stamp_ok "$cache/e2fsroot.stamp" "$E2FS_PKGS"; then
+	rm -rf "$cache/debs/e2fs"
+	mkdir -p "$cache/apt/e2fs/lists/partial" "$cache/apt/e2fs/cache/archives/partial" "$cache/debs/e2fs"
+	echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main" \
+	  > "$cache/apt/e2fs/trixie.list"
+	apt_e2fs update >"$cache/apt/e2fs/update.log" 2>&1 || { tail -5 "$cache/apt/e2fs/update.log"; exit 1; }
+	(cd "$cache/debs/e2fs" && apt_e2fs download $E2FS_PKGS) >"$cache/apt/e2fs/download.log" 2>&1 \
+	  || { tail -5 "$cache/apt/e2fs/download.log"; exit 1; }
+	rm -rf "$cache/e2fsroot"; mkdir -p "$cache/e2fsroot"
+	for d in "$cache"/debs/e2fs/*.deb; do dpkg -x "$d" "$cache/e2fsroot"; done
+	[ -x "$cache/e2fsroot/usr/sbin/e2fsck" ] || { echo "fetch: no usr/sbin/e2fsck in $E2FS_PKGS"; exit 1; }
+	echo "$E2FS_PKGS" >"$cache/e2fsroot.stamp"
 fi
 
 # The kernel and, in the same step (so they never drift apart), its headers

@@ -33,6 +33,10 @@
 #                                      while dom0 saves and restores the guest; waits for
 #                                      dom0's data/kmod-go (written after the restore),
 #                                      then stops the loop and verifies everything
+#   kmod-guest.sh cycle N DMA PASSES RESUME
+#                                      one cycle of the kernel-transport grant stress
+#                                      (stress.sh, sc_grant_stress_kmod): load, I/O,
+#                                      dom0's fault (unload mid-I/O, reload, resume), unload
 # Several steps in one command: kmod-guest.sh load dma=bounce -- wait_blk /dev/vda 16777216 -- fs /dev/vda
 M=/lib/modules/gv
 t0=$(cut -d' ' -f1 /proc/uptime)
@@ -94,7 +98,7 @@ do_expect_refused() {
 unbind_all() {
 	for d in /sys/bus/xen/drivers/grant-virtio/virtio-* /sys/bus/xen/drivers/grant-virtio/virtio_disk-*; do
 		[ -e "$d" ] || continue
-		echo "$(basename "$d")" >/sys/bus/xen/drivers/grant-virtio/unbind || fail "unbind $(basename "$d")"
+		echo "${d##*/}" >/sys/bus/xen/drivers/grant-virtio/unbind || fail "unbind ${d##*/}"
 	done
 }
 
@@ -366,6 +370,151 @@ do_bench() { # ROW DEV [ROUNDS]
 			echo "GVB $1 $n $(timeout 120 /gv/build-xen/gv-dio read "$2" "$bs" "$sz" "$qd" 2>&1 | tail -n 1)" >/dev/console
 		done
 	done
+}
+
+# PASSES passes of 256 KiB of random data written with O_DIRECT to DEV at
+# 1 MiB + (pass % 8) * 256 KiB, read back with O_DIRECT and compared; each
+# pass counted in xenstore data/KEY. Stops early once /tmp/stop exists.
+# Leaves /tmp/io.passes, /tmp/io.rc: 0, or 1 after the first error
+# (/tmp/io.err). The device node is checked before each pass: once the disk
+# is gone, a dd to /dev/vda would create a regular file in devtmpfs.
+blk_passes() { # DEV PASSES KEY
+	n=0
+	dd if=/dev/urandom of=/tmp/pat bs=64k count=4 2>/dev/null
+	while [ $n -lt "$2" ] && [ ! -e /tmp/stop ]; do
+		off=$((16 + (n % 8) * 4))
+		n=$((n + 1))
+		if [ ! -b "$1" ]; then
+			echo "pass $n: $1 is gone" >/tmp/io.err
+		elif ! dd if=/tmp/pat of="$1" bs=64k seek=$off oflag=direct conv=notrunc 2>/tmp/dd.err ||
+		     ! dd if="$1" of=/tmp/back bs=64k skip=$off count=4 iflag=direct 2>>/tmp/dd.err; then
+			echo "pass $n: $(grep -v records /tmp/dd.err | head -n 1)" >/tmp/io.err
+		elif [ "$(wc -c </tmp/back)" != 262144 ]; then
+			# a disk being removed has capacity 0: reads end at once
+			echo "pass $n: the read back got $(wc -c </tmp/back) bytes of 262144 (the disk's capacity: $(cat /sys/block/$(basename "$1")/size 2>/dev/null || echo gone) sectors)" >/tmp/io.err
+		elif ! cmp -s /tmp/pat /tmp/back; then
+			echo "pass $n: the data read back differs" >/tmp/io.err
+		else
+			xenstore-write "data/$3" "$n"
+			dd if=/dev/urandom of=/tmp/pat bs=64k count=1 conv=notrunc seek=$((n % 4)) 2>/dev/null
+			continue
+		fi
+		echo $((n - 1)) >/tmp/io.passes; echo 1 >/tmp/io.rc; return 1
+	done
+	echo "$n" >/tmp/io.passes; echo 0 >/tmp/io.rc
+}
+
+# waits (SECS) for FILE to exist
+wait_file() { # FILE SECS
+	i=0
+	until [ -e "$1" ]; do
+		i=$((i + 1)); [ $i -le $(($2 * 10)) ] || return 1
+		sleep 0.1
+	done
+}
+
+# the removal the module logged last: every grant ended, none leaked
+last_removal_clean() {
+	r=$(dmesg | grep 'removed: grants active' | tail -n 1)
+	[ -n "$r" ] || fail "grant_virtio logged no removal"
+	case "$r" in *"grants active 0, leaked 0"*) ;; *) fail "grants left at unload: $r" ;; esac
+}
+
+kernel_log_clean() {
+	if dmesg | grep -qE 'BUG:|WARNING:|Oops|general protection|Call Trace'; then
+		dmesg | grep -E -A 12 'BUG:|WARNING:|Oops|general protection' | head -n 30
+		fail "the kernel log has a BUG, WARNING or Oops"
+	fi
+}
+
+# unbind every device of the module and remove it; $ut: the seconds it took
+unload_transport() {
+	t=$(cut -d' ' -f1 /proc/uptime)
+	unbind_all
+	rmmod grant_virtio || fail "rmmod grant_virtio"
+	ut=$(awk -v a="$t" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.2f", b - a }')
+}
+
+# One cycle of the kernel-transport grant stress (stress.sh, GVS_TRANSPORT=kmod),
+# command N of the guest's stress loop. grant_virtio dma=DMA loaded, /dev/vda
+# waited for; region A (256 KiB of random data at offset 0) written, its md5
+# kept; then PASSES verified passes (blk_passes) in the background while
+# waiting for dom0's data/gvs-fault-N:
+#   unload   the module is unloaded while the passes run and an 8 MiB
+#            O_DIRECT write has requests in flight: the disk unbound and
+#            grant_virtio removed (the block layer drains what is in flight
+#            before the disk goes; the write and the pass on the vanishing disk
+#            then fail, or the disk is gone for the next pass: that is the
+#            fault, not an error). The
+#            removal must count 0 grants active, 0 leaked. Tells dom0
+#            (data/gvs-unloaded-N) and waits for its ack (data/gvs-ack-N),
+#            given after dom0 checked Xen's grant dump; loads the module
+#            again: region A must read back unchanged, RESUME passes must pass.
+#   (none)   every pass must pass (across a backend restart, too).
+# Ends with the cycle's detach: unbind and rmmod, 0 grants left; no BUG,
+# WARNING or Oops in the kernel log.
+do_cycle() { # N DMA PASSES RESUME
+	n=$1 dma=$2
+	rm -f /tmp/stop /tmp/io.rc /tmp/io.err /tmp/io.passes
+	do_load dma="$dma"
+	do_wait_blk /dev/vda 16777216
+	dd if=/dev/urandom of=/tmp/a bs=64k count=4 2>/dev/null
+	dd if=/tmp/a of=/dev/vda bs=64k oflag=direct conv=notrunc 2>/dev/null || fail "writing region A"
+	asum=$(md5sum </tmp/a | cut -d' ' -f1)
+	blk_passes /dev/vda "$3" "gvs-pass-$n" &
+	loop=$!
+	f=
+	until [ -e /tmp/io.rc ]; do
+		f=$(xenstore-read "data/gvs-fault-$n" 2>/dev/null) && break
+		timeout 2 xenstore-watch -n 2 "data/gvs-fault-$n" >/dev/null 2>&1
+	done
+	if [ "$f" = unload ]; then
+		p=$(xenstore-read "data/gvs-pass-$n" 2>/dev/null || echo 0)
+		# O_DIRECT writes of 8 MiB (4-12 MiB, outside the passes' region)
+		# in a loop until one fails, and the unbind as soon as the disk
+		# has a request in flight (polled with shell builtins only, bounded
+		# by 2000 reads), so that the unload meets requests in flight
+		(while [ -b /dev/vda ] && dd if=/dev/zero of=/dev/vda bs=1M seek=4 count=8 oflag=direct conv=notrunc 2>/tmp/big.err; do :; done) &
+		big=$!
+		i=0
+		while read -r ir iw </sys/block/vda/inflight && [ "$ir$iw" = 00 ] && [ $i -lt 2000 ]; do i=$((i + 1)); done
+		unload_transport
+		inf="$ir $iw"
+		wait "$big"; bigrc=$?
+		touch /tmp/stop
+		wait_file /tmp/io.rc 60 || fail "the passes did not end within 60 s of the unload"
+		wait "$loop"
+		last_removal_clean
+		if [ "$(cat /tmp/io.rc)" = 0 ]; then how="the passes ended without error"; else how="$(cat /tmp/io.err)"; fi
+		[ -e /dev/vda ] && [ ! -b /dev/vda ] && rm -f /dev/vda
+		bigout="the 8 MiB writes: $(grep -v records /tmp/big.err | head -n 1 | sed 's/^$/ended/')"
+		info="unloaded after pass $p, in flight (read write) $inf, unbind+rmmod $ut s, $bigout; the passes: $how"
+		say "$info"
+		xenstore-write "data/gvs-unloaded-$n" "$info"
+		i=0
+		until xenstore-exists "data/gvs-ack-$n" 2>/dev/null; do
+			i=$((i + 1)); [ $i -le 120 ] || fail "no ack from dom0 after 120 s"
+			timeout 2 xenstore-watch -n 2 "data/gvs-ack-$n" >/dev/null 2>&1
+		done
+		t0=$(cut -d' ' -f1 /proc/uptime)
+		insmod "$M/grant_virtio.ko" dma="$dma" || fail "insmod grant_virtio dma=$dma (reload)"
+		do_wait_blk /dev/vda 16777216
+		[ "$(dd if=/dev/vda bs=64k count=4 iflag=direct 2>/dev/null | md5sum | cut -d' ' -f1)" = "$asum" ] ||
+			fail "region A written before the unload reads back differently after the reload"
+		rm -f /tmp/stop /tmp/io.rc
+		blk_passes /dev/vda "$4" "gvs-pass-$n" || fail "after the reload: $(cat /tmp/io.err)"
+		say "reloaded: region A unchanged; resumed: $(cat /tmp/io.passes) passes verified"
+	else
+		wait "$loop"
+		[ "$(cat /tmp/io.rc)" = 0 ] || fail "$(cat /tmp/io.err)"
+		[ "$(dd if=/dev/vda bs=64k count=4 iflag=direct 2>/dev/null | md5sum | cut -d' ' -f1)" = "$asum" ] ||
+			fail "region A reads back differently"
+	fi
+	do_counters
+	unload_transport
+	last_removal_clean
+	kernel_log_clean
+	say "passes: $(cat /tmp/io.passes) of 256 KiB verified, dma $dma, region A verified, detached (unbind+rmmod $ut s, 0 grants left)"
 }
 
 # steps separated by --

@@ -389,6 +389,38 @@ sc_kmod_backend_kill() {
 }
 
 
+# "fsck is clean afterwards" (issue 13, item 4): e2fsck -fn (every pass,
+# forced, nothing changed) of a guest's ext2 image in dom0, once the guest
+# has unmounted it (or shut down). Prints e2fsck's output; fails unless
+# e2fsck exits 0 (no error found).
+gv_fsck() { # IMAGE
+	command -v e2fsck >/dev/null || { echo "no e2fsck in dom0 (build-images.sh copies it from fetch.sh's e2fsroot)"; return 1; }
+	e2fsck -fn "$1" >/tmp/gv-fsck.out 2>&1; _rc=$?
+	sed 's/^/  e2fsck: /' /tmp/gv-fsck.out
+	[ $_rc -eq 0 ] || { echo "e2fsck -fn $1 exited $_rc: the guest's file system is not clean"; return 1; }
+	echo "e2fsck -fn $1: clean (exit 0)"
+}
+
+# The fsck oracle checked the other way: a copy of IMAGE with group 0's block
+# bitmap zeroed must make e2fsck -fn report errors (exit 4).
+gv_fsck_detects() { # IMAGE
+	_c=/tmp/gv-fsck-copy.img
+	cp "$1" "$_c" || return 1
+	# block size 1024 << s_log_block_size (superblock at 1024, field at +24);
+	# the group descriptors follow the superblock's block; bg_block_bitmap is
+	# the first 4 bytes of descriptor 0 (little endian)
+	_lg=$(od -An -tu4 -j 1048 -N 4 "$_c" | tr -d ' ')
+	_bs=$((1024 << _lg))
+	if [ $_bs = 1024 ]; then _gdt=2048; else _gdt=$_bs; fi
+	_bb=$(od -An -tu4 -j "$_gdt" -N 4 "$_c" | tr -d ' ')
+	[ -n "$_bb" ] && [ "$_bb" -gt 0 ] || { echo "no block bitmap location in $1"; return 1; }
+	dd if=/dev/zero of="$_c" bs="$_bs" seek="$_bb" count=1 conv=notrunc 2>/dev/null || return 1
+	e2fsck -fn "$_c" >/tmp/gv-fsck.out 2>&1; _rc=$?
+	rm -f "$_c"
+	[ $_rc -eq 4 ] || { sed 's/^/  e2fsck: /' /tmp/gv-fsck.out; echo "e2fsck -fn of a copy with its block bitmap (block $_bb) zeroed exited $_rc, not 4"; return 1; }
+	echo "the oracle itself: with group 0's block bitmap (block $_bb of $_bs bytes) zeroed, e2fsck -fn exits 4: $(grep -m1 -i 'bitmap differences' /tmp/gv-fsck.out | cut -c1-60)"
+}
+
 # gv-backend's gntdev mappings (pages of guests it maps), from its /proc maps.
 gv_backend_mappings() {
 	grep -c /dev/xen/gntdev "/proc/$(cat /tmp/gv-backend.pid)/maps"
@@ -430,6 +462,7 @@ sc_kmod_shutdown() {
 	_s=$(od -An -tx1 -j 1082 -N 2 /tmp/disk0.img | tr -d ' ')
 	[ "$_s" = 0100 ] || { echo "ext2 state after the shutdown is $_s, not 0100 (clean): not unmounted"; return 1; }
 	echo "ext2 unmounted by the guest's shutdown (state 0100, clean)"
+	gv_fsck /tmp/disk0.img && gv_fsck_detects /tmp/disk0.img || return 1
 	[ "$(gv_backend_mappings)" = 0 ] || { echo "gv-backend still has gntdev mappings"; return 1; }
 	[ "$(gv_grants_active "$_d" user_only)" = 0 ] || { echo "grants of domain $_d still active"; return 1; }
 	gv_no_null_domains || return 1
@@ -535,6 +568,7 @@ sc_kmod_save_restore() {
 	gv_guest_wait 240 || { gv_bg_log backend | tail -n 20; gv_guest_reason; return 1; }
 	gv_wait_no_grants "$GV_DOMID" 5 || return 1
 	gv_guest_shutdown 60 || return 1
+	gv_fsck /tmp/disk0.img || return 1
 	[ "$(gv_backend_mappings)" = 0 ] || { echo "gv-backend still has gntdev mappings"; return 1; }
 	gv_no_null_domains || return 1
 	gv_wait_no_grants 0 5 || return 1
@@ -592,6 +626,7 @@ sc_kmod_backend_restart() {
 	xenstore-write "/local/domain/$GV_DOMID/data/kmod-go" 1
 	gv_guest_wait 240 || { gv_bg_log backend | tail -n 20; gv_guest_reason; return 1; }
 	gv_wait_no_grants "$GV_DOMID" 5 || return 1
+	gv_fsck /tmp/disk0.img || return 1
 	gv_fe_teardown_checks
 }
 

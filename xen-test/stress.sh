@@ -18,6 +18,20 @@
 #   destroy       xl destroy of the guest; the next cycle creates a new one
 #   rm_node       the device's backend node removed from xenstore, then the
 #                 guest destroyed; the next cycle creates a new one
+# With GVS_TRANSPORT=kmod (sc_grant_stress_kmod) the guest's transport is the
+# kernel module grant_virtio.ko instead of gv-frontend: each cycle is one
+# `kmod-guest.sh cycle` command (load the module with the cycle's DMA
+# strategy, grant or bounce in turn; region A written; GVS_KMOD_PASSES
+# verified O_DIRECT passes of 256 KiB on /dev/vda, GVS_KMOD_CLEAN in clean
+# cycles; unload), and the faults are those that apply to it:
+#   kmod_unload   the module unloaded mid-I/O (the disk unbound, grant_virtio
+#                 removed while the passes and 8 MiB O_DIRECT writes run, once
+#                 the disk has a request in flight), then, while it is out,
+#                 Xen's dump must show no grant of the guest mapped and
+#                 gv-backend no gntdev mapping; reloaded, region A must read
+#                 back unchanged and GVS_KMOD_RESUME passes must pass
+#   none, kill_backend, term_backend, destroy   as above (a backend restart
+#                 must cost the module's I/O no error)
 # A guest is reused across cycles while the fault lets it live (creating one
 # costs seconds under TCG): it runs a command loop (GVS_GUEST_LOOP) that takes
 # its n-th command from its own xenstore key data/gvs-cmd-<n>, answers in
@@ -46,7 +60,17 @@
 # $GV_DOMID (the next cycle creates a guest); a guest left alive must have no
 # frontend command running.
 
-GVS_FAULTS=${GVS_FAULTS:-"none kill_fe kill_backend term_backend destroy rm_node"}
+GVS_TRANSPORT=${GVS_TRANSPORT:-user}
+if [ "$GVS_TRANSPORT" = kmod ]; then
+	GVS_FAULTS=${GVS_FAULTS:-"none kmod_unload kill_backend term_backend destroy"}
+else
+	GVS_FAULTS=${GVS_FAULTS:-"none kill_fe kill_backend term_backend destroy rm_node"}
+fi
+# the kernel transport's cycles: verified passes of 256 KiB (kmod-guest.sh cycle;
+# a pass costs a few seconds under TCG: each is several processes in a PV guest)
+GVS_KMOD_PASSES=${GVS_KMOD_PASSES:-8}    # fault cycles: the fault lands among them
+GVS_KMOD_CLEAN=${GVS_KMOD_CLEAN:-2}      # clean cycles
+GVS_KMOD_RESUME=${GVS_KMOD_RESUME:-2}    # after the reload of a kmod_unload
 GVS_SEED=${GVS_SEED:-1}
 GVS_SIZE=${GVS_SIZE:-256K}
 # verify's options: the random pass (at least 200 requests of up to 4 MiB,
@@ -106,6 +130,13 @@ gvs_guest_new() {
 # strategy, $2 seed, $3 verify's I/O options.
 gvs_fe_start() {
 	gvs_n=$((gvs_n + 1))
+	if [ "$GVS_TRANSPORT" = kmod ]; then
+		_np=$GVS_KMOD_PASSES
+		[ "$gvs_fault" = none ] && _np=$GVS_KMOD_CLEAN
+		xenstore-write "/local/domain/$GV_DOMID/data/gvs-cmd-$gvs_n" \
+		  "sh /gv/kmod-guest.sh cycle $gvs_n $1 $_np $GVS_KMOD_RESUME"
+		return
+	fi
 	xenstore-write "/local/domain/$GV_DOMID/data/gvs-cmd-$gvs_n" \
 	  "./build-xen/gv-frontend --platform xen --devid 0 --dma $1 --timeout 5000 verify --size $GVS_SIZE --seed $2 $3"
 }
@@ -137,7 +168,8 @@ gvs_fe_wait() {
 gvs_mid_io() {
 	_be=$(gvs_be_dir "$GV_DOMID")
 	_k=$(( GVS_IO_LIMIT * 10 ))
-	until [ "$(xenstore-read "$_be/state" 2>/dev/null)" = 4 ] && [ "$(gvs_be_maps)" -gt 0 ]; do
+	until [ "$(xenstore-read "$_be/state" 2>/dev/null)" = 4 ] && [ "$(gvs_be_maps)" -gt 0 ] &&
+	      { [ "$GVS_TRANSPORT" != kmod ] || xenstore-exists "/local/domain/$GV_DOMID/data/gvs-pass-$gvs_n" 2>/dev/null; }; do
 		gvs_fe_done && break
 		_k=$((_k - 1))
 		[ $_k -gt 0 ] || { echo "the I/O did not start within $GVS_IO_LIMIT s"; return 1; }
@@ -207,7 +239,7 @@ gvs_destroy_guest() {
 gvs_fault_none() {
 	gvs_fe_wait "$GVS_IO_LIMIT" || return 1
 	[ "$gvs_rc" = 0 ] || { gvs_fe_out; echo "verify failed without a fault (exit $gvs_rc)"; return 1; }
-	gvs_when="clean: $(gvs_fe_out | grep -oE '(sequential|random): .*' | tr '\n' ' ')"
+	gvs_when="clean: $(gvs_fe_out | grep -oE '(sequential|random|passes): .*' | tr '\n' ' ')"
 }
 
 gvs_fault_kill_fe() {
@@ -273,6 +305,46 @@ gvs_fault_rm_node() {
 	gvs_destroy_guest
 }
 
+# The kernel module unloaded mid-I/O and loaded again (GVS_TRANSPORT=kmod;
+# kmod-guest.sh cycle). While it is out (the guest waits for dom0's ack): the
+# device at rest, Xen's dump shows no grant of the guest beyond refs 0-7
+# mapped by dom0, gv-backend has no gntdev mapping. Then the guest reloads it
+# and its command must end with exit 0 (region A unchanged, the resumed
+# passes verified, detached with 0 grants left). A guest whose passes ended
+# before it saw the request has not unloaded mid-I/O: counted as late.
+gvs_fault_kmod_unload() {
+	[ "$GVS_TRANSPORT" = kmod ] || { echo "kmod_unload needs GVS_TRANSPORT=kmod"; return 1; }
+	gvs_mid_io || return 1
+	_g=/local/domain/$GV_DOMID/data
+	xenstore-write "$_g/gvs-fault-$gvs_n" unload
+	_k=$(( GVS_IO_LIMIT / 2 ))
+	until xenstore-exists "$_g/gvs-unloaded-$gvs_n" 2>/dev/null; do
+		gvs_fe_done && break
+		_k=$((_k - 1))
+		[ $_k -gt 0 ] || { echo "the guest did not unload the module within $GVS_IO_LIMIT s"; return 1; }
+		timeout 2 xenstore-watch -n 2 "$_g/gvs-unloaded-$gvs_n" >/dev/null 2>&1
+	done
+	if xenstore-exists "$_g/gvs-unloaded-$gvs_n" 2>/dev/null; then
+		gvs_settle || { echo "the device did not come to rest with the module unloaded"; return 1; }
+		gv_grant_rows 0 >/dev/null || { echo "no grant-table dump"; return 1; }
+		_r=$(gvs_rows "$GV_DOMID" user_only)
+		[ -z "$_r" ] || { echo "$_r"; echo "module unloaded: $(echo "$_r" | wc -l) grant entries of d$GV_DOMID (ref >= 8) still active toward dom0"; return 1; }
+		_m=$(gvs_be_maps)
+		[ "$_m" = 0 ] || { echo "module unloaded: gv-backend still has $_m gntdev mappings"; return 1; }
+		gvs_unloads=$((gvs_unloads + 1))
+		_u=$(xenstore-read "$_g/gvs-unloaded-$gvs_n")
+		case $_u in *"in flight (read write) 0 0"*) ;; *) gvs_unload_inflight=$((gvs_unload_inflight + 1)) ;; esac
+		case $_u in *"ended without error"*) ;; *) gvs_unload_ioerr=$((gvs_unload_ioerr + 1)) ;; esac
+		xenstore-write "$_g/gvs-ack-$gvs_n" 1
+		gvs_when="$gvs_when; $_u; nothing mapped while out"
+	else
+		gvs_late=$((gvs_late + 1)) gvs_when="late: the passes ended before the guest saw the request"
+	fi
+	gvs_fe_wait "$GVS_IO_LIMIT" || return 1
+	[ "$gvs_rc" = 0 ] || { gvs_fe_out; echo "the guest's cycle failed (exit $gvs_rc) across the module's unload and reload"; return 1; }
+	gvs_when="$gvs_when; $(gvs_fe_out | grep -oE 'reloaded: .*' | head -n 1)"
+}
+
 # ---- the oracles ---------------------------------------------------------------
 gvs_violation() {
 	echo "--- xl list"; xl list
@@ -323,6 +395,15 @@ gvs_check() {
 }
 
 # ---- the scenario ------------------------------------------------------------------
+# sc_grant_stress_kmod CYCLES [FAULTS]: the same with the guest kernel
+# transport (GVS_TRANSPORT=kmod; FAULTS overrides GVS_FAULTS)
+sc_grant_stress_kmod() {
+	[ -f /gv/guest/kmod ] || { echo "grant_virtio.ko was not built (xen-test/out/kmod-build.log)"; return 1; }
+	GVS_TRANSPORT=kmod
+	GVS_FAULTS=${2:-"none kmod_unload kill_backend term_backend destroy"}
+	sc_grant_stress "$1"
+}
+
 # sc_grant_stress CYCLES
 sc_grant_stress() {
 	_cycles=${1:-10}
@@ -331,22 +412,29 @@ sc_grant_stress() {
 	done
 	for gvs_fault in $GVS_FAULTS; do
 		command -v "gvs_fault_$gvs_fault" >/dev/null || { echo "GVS_FAULTS: no function gvs_fault_$gvs_fault"; return 1; }
+		case $GVS_TRANSPORT:$gvs_fault in
+		kmod:kill_fe|kmod:rm_node) echo "GVS_FAULTS: $gvs_fault is a fault of the user-space frontend, not of grant_virtio.ko"; return 1 ;;
+		esac
 	done
 	set -- $GVS_FAULTS
 	_nf=$#
 	gvs_seed=$GVS_SEED gvs_guests=0 gvs_late=0 gvs_refused=0 gvs_gone= GV_DOMID=
-	gvs_takeovers=0 gvs_again=0
+	gvs_takeovers=0 gvs_again=0 gvs_unloads=0 gvs_unload_inflight=0 gvs_unload_ioerr=0
 	for gvs_fault in $GVS_FAULTS; do eval "gvs_count_$gvs_fault=0"; done
 	dd if=/dev/zero of="$GVS_DISK" bs=1M count=0 seek=16 2>/dev/null
 	: >/tmp/gvs-backend-old.log
 	gvs_backend_start || return 1
-	echo "grant stress: $_cycles cycles, faults in turn: $GVS_FAULTS; seed $GVS_SEED"
+	echo "grant stress: $_cycles cycles, transport $GVS_TRANSPORT, faults in turn: $GVS_FAULTS; seed $GVS_SEED"
 	_t0=$(gvs_now)
 	gvs_i=0
 	while [ $gvs_i -lt "$_cycles" ]; do
 		gvs_i=$((gvs_i + 1))
 		_tc=$(gvs_now)
-		case $(( (gvs_i - 1 + (gvs_i - 1) / _nf) % 3 )) in 0) gvs_dma=grant ;; 1) gvs_dma=pool ;; 2) gvs_dma=bounce ;; esac
+		if [ "$GVS_TRANSPORT" = kmod ]; then
+			case $(( (gvs_i - 1 + (gvs_i - 1) / _nf) % 2 )) in 0) gvs_dma=grant ;; 1) gvs_dma=bounce ;; esac
+		else
+			case $(( (gvs_i - 1 + (gvs_i - 1) / _nf) % 3 )) in 0) gvs_dma=grant ;; 1) gvs_dma=pool ;; 2) gvs_dma=bounce ;; esac
+		fi
 		eval "gvs_fault=\${$(( (gvs_i - 1) % _nf + 1 ))}"
 		if [ -z "$GV_DOMID" ]; then
 			gvs_guest_new || { gvs_violation "no new guest"; return 1; }
@@ -367,6 +455,8 @@ sc_grant_stress() {
 	_by=
 	for gvs_fault in $GVS_FAULTS; do eval "_by=\"\$_by $gvs_fault \$gvs_count_$gvs_fault\""; done
 	echo "grant stress: $gvs_i cycles in $(gvs_since "$_t0") s, by fault:$_by; $gvs_late faults came after the I/O ended; $gvs_takeovers takeovers by a new gv-backend ($gvs_again requests served again), 0 guest-visible errors across them; $gvs_refused refused handshakes; $gvs_guests guests created; seed $GVS_SEED"
+	[ "$GVS_TRANSPORT" = kmod ] &&
+		echo "grant stress (kernel transport): $gvs_unloads module unloads mid-I/O ($gvs_unload_inflight with requests in flight at the unbind, $gvs_unload_ioerr where the I/O running saw its disk go), each reloaded with the data verified"
 	[ -z "$GV_DOMID" ] || { gvs_destroy_guest || return 1; }
 	gvs_check || return 1
 	gv_bg_stop backend; _rc=$?
