@@ -65,7 +65,9 @@ static struct blk *blk_of(const struct gv_device *d)
 
 static int blk_probe(struct gv_device *d, char *err, size_t errlen)
 {
-	struct blk *b = calloc(1, sizeof(*b));
+	/* after a restore the state is kept (the requests waiting in it) and
+	 * only the configuration is read again, from the new backend */
+	struct blk *b = d->drv_priv ? d->drv_priv : calloc(1, sizeof(*b));
 	uint64_t v;
 	int rc;
 
@@ -164,7 +166,9 @@ free_arrays:
 	return rc;
 }
 
-static void blk_teardown(struct gv_device *d)
+/* Undoes setup: the headers' grants and the chunk table (every chunk is
+ * free: completed, failed or requeued). */
+static void blk_unsetup(struct gv_device *d)
 {
 	struct blk *b = blk_of(d);
 
@@ -174,6 +178,18 @@ static void blk_teardown(struct gv_device *d)
 		gvfe_dma_free_coherent(&d->dma, &b->hdrs);
 	free(b->segs);
 	free(b->chunks);
+	b->segs = NULL;
+	b->chunks = NULL;
+	b->free_chunks = NULL;
+}
+
+static void blk_teardown(struct gv_device *d)
+{
+	struct blk *b = blk_of(d);
+
+	if (!b)
+		return;
+	blk_unsetup(d);
 	free(b);
 	d->drv_priv = NULL;
 }
@@ -278,6 +294,37 @@ static void blk_complete(struct gv_device *d, void *token, uint32_t len, int err
 	ch->next_free = b->free_chunks;
 	b->free_chunks = ch;
 	io_finish_if_done(d, io);
+}
+
+/* A chunk in flight on a ring that will never complete it (the domain was
+ * restored in a new one): its mapping is released and its whole request
+ * goes back to the head of the queue, to be issued again from its start
+ * (chunks of it that did complete are read or written again: block
+ * requests may be repeated). */
+static void blk_requeue(struct gv_device *d, void *token)
+{
+	struct blk *b = blk_of(d);
+	struct blk_chunk *ch = token;
+	struct gv_blk_io *io = ch->io;
+
+	if (ch->mapped) {
+		/* its grants went with the old table: the end succeeds (a
+		 * bounce slot is simply freed) */
+		gvfe_dma_unmap(&d->dma, &ch->map);
+		ch->mapped = false;
+	}
+	io->chunks--;
+	ch->io = NULL;
+	ch->next_free = b->free_chunks;
+	b->free_chunks = ch;
+	io->issued = io->finished = 0;
+	if (!io->queued) {
+		io->queued = true;
+		io->next = b->pend_head;
+		b->pend_head = io;
+		if (!b->pend_tail)
+			b->pend_tail = io;
+	}
 }
 
 /* Issues as much of the pending requests as there is room for. */
@@ -619,4 +666,6 @@ const struct gvfe_driver gvfe_blk_driver = {
 	.config_changed = blk_config_changed,
 	.info = blk_info,
 	.teardown = blk_teardown,
+	.requeue = blk_requeue,
+	.unsetup = blk_unsetup,
 };

@@ -47,6 +47,16 @@ struct gvfe_driver {
 	void (*info)(const struct gv_device *d, struct gv_device_info *i);
 	/* Undoes setup and probe; frees d->drv_priv. */
 	void (*teardown)(struct gv_device *d);
+	/* The domain was saved and restored (transport.c, reattach): the
+	 * request behind token was on a ring whose backend is gone with the
+	 * old domain and will never complete it. The driver releases its DMA
+	 * mapping and issues it again (from pump) once the device is attached
+	 * anew. Required: a device without it fails its requests instead. */
+	void (*requeue)(struct gv_device *d, void *token);
+	/* Undoes setup only (the old domain's grants), keeping what probe read
+	 * and the requests waiting to be issued: probe (which then reuses
+	 * d->drv_priv) and setup follow in the new domain. NULL: nothing. */
+	void (*unsetup)(struct gv_device *d);
 };
 
 extern const struct gvfe_driver gvfe_blk_driver, gvfe_rng_driver;
@@ -69,6 +79,7 @@ struct gv_device {
 
 	struct gvfe_dma_dev dma;
 	bool dma_ready;
+	struct gvfe_dma_stats dma_stats_before; /* of DMA devices before a re-attach */
 	struct gvfe_vq *vq;           /* one queue: blk and rng both use queue 0 */
 	evtchn_port_t dev_port, vq_port;
 	struct gvfe_dma_coherent live; /* byte 0: us, byte 1: the backend */
@@ -94,6 +105,17 @@ struct gv_device {
 
 	struct gv_stats st;
 
+	/* what gv_attach was asked for: a re-attach after a restore asks again */
+	enum gvfe_dma_strategy strategy;
+	unsigned opt_pool_pages, opt_queue_size;
+	/* Save/restore (transport.c): set by gv_attach, called by io.c when this
+	 * domain's id changed under a connected device (the toolstack restored
+	 * the guest in a new domain). 0: attached anew, the requests go on;
+	 * -errno: the device is broken. */
+	int (*reattach)(struct gv_device *d, domid_t new_domid);
+	bool reattaching;           /* inside reattach: no second one */
+	bool reattached;            /* gv_poll returns at once after a re-attach */
+
 	/* config changes (docs/transport.md, "Config changes") */
 	uint64_t cfg_gen;           /* the backend's config-generation last read */
 	unsigned cfg_changes;       /* seen since attach */
@@ -118,5 +140,10 @@ int gvfe_dev_wait_event(struct gv_device *d, int timeout_ms);
 int gvfe_dev_read_cfg_gen(struct gv_device *d, uint64_t *gen);
 /* A driver put requests on an idle ring: the completion clock starts. */
 void gvfe_dev_started_io(struct gv_device *d);
+/* Reads this domain's id as xenstore now sees it (the relative key
+ * "domid"); if it is not the one the device was attached in, the domain was
+ * saved and restored (xl save / xl restore, xl migrate): calls d->reattach.
+ * true when a restore was seen (attached anew or broken). */
+bool gvfe_dev_check_restored(struct gv_device *d);
 
 #endif

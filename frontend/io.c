@@ -71,12 +71,12 @@ void gvfe_dev_fail_inflight(struct gv_device *d)
 {
 	void *token;
 
-	if (!d->vq || !d->drv)
+	if (!d->drv || !d->drv_priv)
 		return;
-	while ((token = gvfe_vq_detach_unused(d->vq)))
+	while (d->vq && (token = gvfe_vq_detach_unused(d->vq)))
 		d->drv->complete(d, token, 0, -EIO);
 	if (d->drv->pump)
-		d->drv->pump(d);    /* fails what was waiting to be issued */
+		d->drv->pump(d);    /* fails what was waiting to be issued (no queue: all) */
 }
 
 void gvfe_dev_read_be_error(struct gv_device *d)
@@ -87,6 +87,34 @@ void gvfe_dev_read_be_error(struct gv_device *d)
 		snprintf(d->error, sizeof(d->error), "%s", buf);
 }
 
+/* This domain's id as the store sees it now: the relative key "domid"
+ * resolves in the home of the domain the connection belongs to, which a
+ * restore moved. 0 and *out, or -errno. */
+static int read_own_domid(struct gv_device *d, domid_t *out)
+{
+	uint64_t v;
+	char buf[16];
+	int rc = gv_xs_read_str(d->xs, XBT_NULL, "domid", NULL, buf, sizeof(buf));
+
+	if (rc == 0)
+		rc = gv_parse_u64(buf, DOMID_FIRST_RESERVED - 1, &v);
+	if (rc == 0)
+		*out = (domid_t)v;
+	return rc;
+}
+
+bool gvfe_dev_check_restored(struct gv_device *d)
+{
+	domid_t now = 0;
+
+	if (d->reattaching || !d->reattach || !d->published || d->closing || d->broken)
+		return false;
+	if (read_own_domid(d, &now) < 0 || now == d->p->domid)
+		return false;
+	d->reattach(d, now);
+	return true;
+}
+
 int gvfe_dev_refresh_backend(struct gv_device *d)
 {
 	enum xenbus_state s;
@@ -94,6 +122,11 @@ int gvfe_dev_refresh_backend(struct gv_device *d)
 	int rc;
 
 	rc = gv_xs_read_state(d->xs, XBT_NULL, d->be_dir, GV_XS_STATE, &s);
+	/* A backend directory gone may be the old domain's, after a restore:
+	 * the device is then attached anew, not failed. */
+	if ((rc == -ENOENT || rc == -EACCES) && d->connected && !d->closing && !d->broken &&
+	    gvfe_dev_check_restored(d))
+		return d->broken ? rc : (int)d->be_state;
 	if ((rc == -ENOENT || rc == -EACCES) && d->connected && !d->closing && !d->broken) {
 		/* the toolstack removed the device: no backend will take it over
 		 * (EACCES: what Xen's xenstored answers, it seems, for a removed
@@ -346,7 +379,10 @@ int gvfe_dev_wait_event(struct gv_device *d, int timeout_ms)
 			changed = true;
 			free(w);
 		}
-		if (changed) {
+		/* After a restore every watch fires once (the guest kernel
+		 * registers them again in the new domain): the first thing
+		 * to ask is whether this is still the same domain. */
+		if (changed && !gvfe_dev_check_restored(d)) {
 			gvfe_dev_refresh_backend(d);
 			check_config(d);
 		}
@@ -363,6 +399,13 @@ int gvfe_dev_wait_event(struct gv_device *d, int timeout_ms)
  * fails with -EIO, as after a backend death. */
 static void check_io_timeout(struct gv_device *d, long long now)
 {
+	/* a restore whose watch event never came: silent rings in a new domain */
+	if (!d->broken && (d->backend_away ? now - d->away_since_ms + d->away_spent_ms >=
+	                                     d->restart_timeout_ms
+	                                   : gvfe_vq_in_flight(d->vq) &&
+	                                     now - d->last_progress_ms >= d->io_timeout_ms) &&
+	    gvfe_dev_check_restored(d))
+		return;
 	if (d->backend_away && !d->broken &&
 	    now - d->away_since_ms + d->away_spent_ms >= d->restart_timeout_ms) {
 		gvfe_dev_fail(d, "backend went away and no backend took the device over in %d ms",
@@ -417,6 +460,14 @@ int gv_poll(struct gv_device *d, int timeout_ms)
 			continue;
 		}
 		gvfe_dev_wait_event(d, wait_budget(d, timeout_ms, deadline, gv_now_ms()));
+		if (d->broken || !d->vq)
+			return -EIO;
+		if (d->reattached) {
+			/* attached again after a restore: the requests were issued
+			 * anew; the caller looks at them again */
+			d->reattached = false;
+			return d->ios_completed;
+		}
 		gvfe_vq_disable_cb(d->vq);
 		reap(d);
 		if (d->ios_completed)

@@ -11,6 +11,7 @@
 struct rng_req {
 	struct gvfe_dma_map map;
 	bool done;
+	bool requeued;              /* its ring went with a restored domain: add it again */
 	uint32_t len;
 	int err;
 };
@@ -33,6 +34,16 @@ static void rng_complete(struct gv_device *d, void *token, uint32_t len, int err
 		d->st.request_errors++;
 }
 
+/* The domain was restored: the read is mapped and added again by its
+ * caller (gv_rng_read) on the new ring. */
+static void rng_requeue(struct gv_device *d, void *token)
+{
+	struct rng_req *r = token;
+
+	gvfe_dma_unmap(&d->dma, &r->map);
+	r->requeued = true;
+}
+
 /* No configuration and no state of its own: only completions. */
 const struct gvfe_driver gvfe_rng_driver = {
 	.name = "virtio-rng",
@@ -40,6 +51,7 @@ const struct gvfe_driver gvfe_rng_driver = {
 	.virtio_id = VIRTIO_ID_RNG,
 	.features = 0,
 	.complete = rng_complete,
+	.requeue = rng_requeue,
 };
 
 ssize_t gv_rng_read(struct gv_device *d, void *buf, size_t len)
@@ -59,6 +71,8 @@ ssize_t gv_rng_read(struct gv_device *d, void *buf, size_t len)
 		len = RNG_MAX_REQ;
 	if (len > d->vq->num * GV_PAGE_SIZE / 2)
 		len = d->vq->num * GV_PAGE_SIZE / 2;
+add:
+	r.requeued = false;
 	rc = gvfe_dma_map(&d->dma, buf, len, GVFE_DMA_FROM_DEVICE, &r.map, segs,
 	                  gvfe_vq_num_free(d->vq) < 64 ? gvfe_vq_num_free(d->vq) : 64, &nsegs);
 	if (rc < 0)
@@ -75,8 +89,10 @@ ssize_t gv_rng_read(struct gv_device *d, void *buf, size_t len)
 		gvfe_dev_fail(d, "cannot notify the backend: %s", strerror(-rc));
 	while (!r.done) {
 		rc = gv_poll(d, -1);
+		if (r.requeued && !d->broken && d->vq)
+			goto add;   /* attached again in a restored domain */
 		if (rc < 0 && !r.done)
-			return rc;
+			return r.requeued ? -EIO : rc;
 	}
 	return r.err ? r.err : (ssize_t)r.len;
 }
