@@ -744,6 +744,7 @@ int main(int argc, char **argv)
 		if (!status)
 			status = 1;
 	}
+	fflush(stdout);     /* what was measured is out before the teardown */
 	rc = gv_detach_stats(d, &after);
 	print_counters("after detach", &after);
 	if (rc < 0) {
