@@ -83,10 +83,6 @@ struct gv_device {
 	struct gvfe_vq *vq;           /* one queue: blk and rng both use queue 0 */
 	evtchn_port_t dev_port, vq_port;
 	struct gvfe_dma_coherent live; /* byte 0: us, byte 1: the backend */
-	/* the liveness page of the domain before a restore, ended only once no
-	 * port of ours has its old device channel's number (see reattach) */
-	struct gvfe_dma_coherent old_live;
-	evtchn_port_t old_live_port;
 	struct gvfe_dma_coherent inflight; /* queue 0's in-flight record (feature-inflight) */
 	bool restartable;           /* the record is granted: a new backend may take over */
 	bool backend_away;          /* its liveness byte cleared: waiting for a successor */

@@ -271,9 +271,6 @@ static int release_grants(struct gv_device *d, bool keep_driver, bool unbind)
 		r = gvfe_dma_free_coherent(&d->dma, &d->live);
 		rc = rc ? rc : r;
 	}
-	if (d->old_live.npages && unbind && d->vq_port != d->old_live_port &&
-	    d->dev_port != d->old_live_port)
-		gvfe_dma_free_coherent(&d->dma, &d->old_live);
 	if (d->dma_ready) {
 		r = gvfe_dma_dev_destroy(&d->dma);
 		rc = rc ? rc : r;
@@ -295,8 +292,6 @@ static int release_grants(struct gv_device *d, bool keep_driver, bool unbind)
 	if (unbind && d->dev_port != GV_NO_PORT)
 		gv_evtchn_unbind(d->p, d->dev_port);
 	d->vq_port = d->dev_port = GV_NO_PORT;
-	if (d->old_live.npages && unbind)
-		gvfe_dma_free_coherent(&d->dma, &d->old_live);
 	return rc;
 }
 
@@ -551,17 +546,6 @@ static int reattach(struct gv_device *d, domid_t new_domid)
 	d->reattaching = true;
 	gv_info("device %u: this domain was saved and restored (domain %u is now domain %u): "
 	        "attaching the device again", d->devid, (unsigned)old, (unsigned)new_domid);
-	/* The old liveness page carries an unmap notification naming our old
-	 * device channel's port number. Ending the page drops that (Linux's
-	 * gntalloc: a notify, then a reference on whatever channel has the
-	 * number now). So it is ended only when the number is free, or is our
-	 * new device channel, which then holds a second reference (the new
-	 * page's notification): never when it is another channel of ours. */
-	if (d->live.npages && !d->old_live.npages) {
-		d->old_live = d->live;
-		d->old_live_port = d->dev_port;
-		memset(&d->live, 0, sizeof(d->live));
-	}
 	/* The platform in the new domain first: it forgets the old ports
 	 * (their numbers may name other channels now), which are never
 	 * unbound, notified or waited on again, on any path below. */
@@ -601,8 +585,6 @@ static int reattach(struct gv_device *d, domid_t new_domid)
 	rc = connect_device(d, err, sizeof(err), &fe_moved, &published);
 	if (rc < 0)
 		goto fail;
-	if (d->old_live.npages && d->vq_port != d->old_live_port)
-		gvfe_dma_free_coherent(&d->dma, &d->old_live);  /* else: at detach */
 	d->st.domain_restores++;
 	if ((uint64_t)(gv_now_ms() - t0) > d->st.restore_ms_max)
 		d->st.restore_ms_max = (uint64_t)(gv_now_ms() - t0);
