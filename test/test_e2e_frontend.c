@@ -5,7 +5,8 @@
  * page-crossing buffers), scattered grant refs, a full queue in flight,
  * two guests at once, bypass refused with its explanation (and broken at
  * the first descriptor under allow-bypass), virtio-rng, detach leaving
- * zero active grants, and the backend's death seen through liveness.
+ * zero active grants, the backend's death seen through liveness, and the
+ * library across a save/restore of its domain (gv-xl restore).
  */
 #include <fcntl.h>
 #include <sys/stat.h>
