@@ -508,10 +508,12 @@ static int set_nonblocking(xenevtchn_handle *e)
  * /dev/xen/evtchn still lists this process's old ports by number, and a
  * number may name another channel of the new domain. Notifying one would
  * signal that channel; unbinding one makes the driver look up an irq the
- * number no longer has. So the old handle is set aside with its ports
- * and a new one binds in the new domain. Allocations are the caller's to
- * end: their entries went with the old grant table, so gntalloc ends them
- * at once. */
+ * number no longer has (BUG_ON). So the old handle is set aside with its
+ * ports and a new one binds in the new domain. Allocations are the
+ * caller's to end: their entries went with the old grant table, so
+ * gntalloc ends them at once (one with an unmap notification drops a
+ * reference on its old port number: a WARN in evtchn_put when the number
+ * is free, which is why the caller ends them before binding anew). */
 static int xen_resume(struct gv_platform *p, domid_t new_domid)
 {
 	struct xen_priv *x = priv_of(p);
@@ -547,6 +549,13 @@ static void release(struct xen_priv *x)
 			xenevtchn_unbind(x->evtchn, x->ports[i]);
 		xenevtchn_close(x->evtchn);
 	}
+	/* Last, after everything else: Linux 6.1 cannot release the ports of
+	 * a handle from before a restore (evtchn_release finds no irq for them
+	 * and hits BUG_ON; seen on Xen 4.20: "kernel BUG at
+	 * drivers/xen/evtchn.c:422", the process killed). Left open instead,
+	 * the same BUG comes in the exit path, where the kernel then leaves
+	 * the task unreaped ("recursive fault"): closing here at least ends
+	 * the process. docs/transport.md, "Save and restore". */
 	for (size_t i = 0; i < x->nstale; i++)
 		xenevtchn_close(x->stale[i]);
 	free(x->stale);
