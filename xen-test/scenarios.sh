@@ -700,10 +700,10 @@ sc_fe_save_restore() {
 		# releases them (docs/transport.md, "Save and restore")
 		grep -a -A 12 'kernel BUG at\|WARNING: CPU' /tmp/gv-fe-sr-guest.log | grep -a -E 'BUG|WARNING|RIP:' | head -n 6
 		if grep -aq 'kernel BUG at drivers/xen/evtchn.c' /tmp/gv-fe-sr-guest.log; then
-			echo "$_sum; but the guest kernel killed gv-frontend at its end (status $(xenstore-read "/local/domain/$GV_DOMID/data/gv-result" 2>/dev/null)): kernel BUG in drivers/xen/evtchn.c (evtchn_release) on the event-channel handle of the old domain, a Linux defect"
+			echo "$_sum; but the guest kernel killed gv-frontend at its end (status $_grc): kernel BUG in drivers/xen/evtchn.c (evtchn_release) on the event-channel handle of the old domain, a Linux defect"
 		else
 			cat /tmp/gv-fe-sr-guest.log | tail -n 30
-			echo "the guest command failed (status $(xenstore-read "/local/domain/$GV_DOMID/data/gv-result" 2>/dev/null))"
+			echo "the guest command failed (status $_grc)"
 		fi
 		return 1
 	fi
