@@ -693,6 +693,17 @@ sc_fe_backend_restart() {
 # re-attach counted; after xl destroy nothing of the guest stays mapped or
 # granted. The guest's kernel log is shown at the end (what Linux did with
 # the old domain's event channels).
+# One tolerance (the lead's decision): Debian 12's Linux 6.1 BUGs when
+# gv-frontend, at its end, closes the event-channel handle of the old domain
+# ("kernel BUG at drivers/xen/evtchn.c", evtchn_release; a Linux defect,
+# docs/transport.md "Save and restore"), and kills it (status 139). When
+# every check of ours passed (verify OK, errors 0, domain_restores 1, no
+# grants, no mappings, the backend exits 0: all checked before the guest's
+# status) and the guest command's only failure is that kernel BUG (status
+# 139, every "kernel BUG at" line of the guest at drivers/xen/evtchn.c),
+# the scenario passes, with one line "KNOWN LINUX 6.1 DEFECT (not
+# grant-virtio): ..." saying so. Any other failure of the guest command
+# fails it.
 sc_fe_save_restore() {
 	_dma=$1
 	gv_start_backend --verbose || return 1
@@ -767,12 +778,15 @@ sc_fe_save_restore() {
 		# the restore (their irqs went with the old domain) and BUGs when it
 		# releases them (docs/transport.md, "Save and restore")
 		grep -a -A 12 'kernel BUG at\|WARNING: CPU' /tmp/gv-fe-sr-guest.log | grep -a -E 'BUG|WARNING|RIP:' | head -n 6
-		if grep -aq 'kernel BUG at drivers/xen/evtchn.c' /tmp/gv-fe-sr-guest.log; then
-			echo "$_sum; but the guest kernel killed gv-frontend at its end (status $_grc): kernel BUG in drivers/xen/evtchn.c (evtchn_release) on the event-channel handle of the old domain, a Linux defect"
-		else
-			cat /tmp/gv-fe-sr-guest.log | tail -n 30
-			echo "the guest command failed (status $_grc)"
+		_bugs=$(grep -a -o 'kernel BUG at [^ ]*' /tmp/gv-fe-sr-guest.log | sort -u)
+		if [ "$_grc" = 139 ] && [ -n "$_bugs" ] &&
+		   ! echo "$_bugs" | grep -vq '^kernel BUG at drivers/xen/evtchn\.c:'; then
+			echo "save/restore under random verified I/O (dma $_dma): $_sum"
+			echo "KNOWN LINUX 6.1 DEFECT (not grant-virtio): the guest kernel killed gv-frontend at its end (status 139) with $(echo "$_bugs" | tr '\n' ' ')(evtchn_release of the old domain's event-channel handle: Linux 6.1's /dev/xen/evtchn cannot release ports bound before a restore); every check of ours passed"
+			return 0
 		fi
+		cat /tmp/gv-fe-sr-guest.log | tail -n 30
+		echo "the guest command failed (status $_grc)${_bugs:+: $(echo "$_bugs" | tr '\n' ' ')}"
 		return 1
 	fi
 	echo "save/restore under random verified I/O (dma $_dma): $_sum"
