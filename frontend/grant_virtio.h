@@ -205,12 +205,17 @@ int gv_device_fd(const struct gv_device *d);
  * io_timeout_ms (the device then breaks: -EIO); with none in flight, at most
  * io_timeout_ms (returns 0). Returns the number of requests completed (their
  * callbacks ran), or -EIO when the device is broken. Logs once when the
- * device breaks or the backend goes away. */
+ * device breaks or the backend goes away. After the library attached the
+ * device again in a restored domain (xl save / xl restore) it returns at
+ * once, possibly 0: the requests in flight were issued again on the new
+ * rings, and gv_device_fd may have changed. */
 int gv_poll(struct gv_device *d, int timeout_ms);
 /* The same for queue q only (GRANT_VIRTIO_0.3, "Multi-queue" above): runs
  * only q's callbacks and returns how many ran, or -EIO (broken), -EINVAL
  * (no queue q). Any number of threads may wait at once, each on its own
- * queue. */
+ * queue; a re-attach after a restore (done by whichever thread saw it,
+ * rebuilding every queue, each queue's requests issued again on it)
+ * returns every thread's wait at once, as gv_poll's. */
 int gv_poll_queue(struct gv_device *d, unsigned q, int timeout_ms);
 
 /* ---- virtio-blk ---- */
