@@ -386,6 +386,8 @@ int gvfe_dev_check_backend(struct gv_device *d)
 		 * device on purpose says so in xenstore (Closing, Closed,
 		 * device-status), and the watch fails the device then. */
 		if (!d->backend_away) {
+			unsigned gen = d->reattach_gen;
+
 			/* On real Xen the guest got no usable watch event when the
 			 * toolstack removed the backend's directory (Xen's xenstored
 			 * tells of a removed node only a domain that may read its
@@ -395,6 +397,8 @@ int gvfe_dev_check_backend(struct gv_device *d)
 			gvfe_dev_refresh_backend(d);
 			if (d->broken)
 				return -EPIPE;
+			if (d->reattach_gen != gen)
+				return 0;   /* the domain was restored: attached anew */
 			d->backend_away = true;
 			d->away_since_ms = gv_now_ms();
 			gv_info("device %u: the backend went away; waiting up to %d ms for a new one "

@@ -97,9 +97,10 @@ add:
 	if (rc < 0)
 		gvfe_dev_fail(d, "cannot notify the backend: %s", strerror(-rc));
 	gvfe_dev_unlock_run_done(d, 0);
+	rc = 0;
 	for (;;) {
-		rc = gv_poll(d, -1);
-		/* r is written under the lock (rng_complete, rng_requeue) */
+		/* r is written under the lock (rng_complete, rng_requeue); it is
+		 * looked at before each wait: another thread may have re-attached */
 		pthread_mutex_lock(&d->lock);
 		if (r.done)
 			break;
@@ -110,6 +111,7 @@ add:
 			return rc;
 		}
 		pthread_mutex_unlock(&d->lock);
+		rc = gv_poll(d, -1);
 	}
 	pthread_mutex_unlock(&d->lock);
 	return r.err ? r.err : (ssize_t)r.len;

@@ -882,10 +882,15 @@ int gv_get_queue_stats(const struct gv_device *d, unsigned q, struct gv_queue_st
 	const struct gvfe_queue *vq;
 
 	memset(s, 0, sizeof(*s));
-	if (q >= d->nq || !d->q[q].vq)
+	if (q >= d->nq)
 		return -EINVAL;
 	vq = &d->q[q];
+	/* under the lock: a re-attach replaces the rings */
 	pthread_mutex_lock((pthread_mutex_t *)&d->lock);
+	if (!vq->vq) {
+		pthread_mutex_unlock((pthread_mutex_t *)&d->lock);
+		return -EINVAL;
+	}
 	s->in_flight = gvfe_vq_in_flight(vq->vq);
 	s->free_descriptors = gvfe_vq_num_free(vq->vq);
 	s->event_channel = vq->port;
@@ -898,9 +903,10 @@ int gv_get_queue_stats(const struct gv_device *d, unsigned q, struct gv_queue_st
 
 void gv_get_queue_state(const struct gv_device *d, struct gv_queue_state *q)
 {
-	const struct gvfe_vq *vq = d->q[0].vq;
+	const struct gvfe_vq *vq;
 
 	pthread_mutex_lock((pthread_mutex_t *)&d->lock);
+	vq = d->q[0].vq;        /* under the lock: a re-attach replaces it */
 	q->in_flight = vq ? gvfe_dev_in_flight(d) : 0;
 	q->free_descriptors = vq ? gvfe_vq_num_free(vq) : 0;
 	pthread_mutex_unlock((pthread_mutex_t *)&d->lock);
@@ -969,5 +975,11 @@ bool gv_backend_away(const struct gv_device *d)
 
 int gv_device_fd(const struct gv_device *d)
 {
-	return gv_evtchn_fd(d->p);
+	int fd;
+
+	/* under the lock: a re-attach after a restore may open a new handle */
+	pthread_mutex_lock((pthread_mutex_t *)&d->lock);
+	fd = gv_evtchn_fd(d->p);
+	pthread_mutex_unlock((pthread_mutex_t *)&d->lock);
+	return fd;
 }
