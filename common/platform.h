@@ -130,6 +130,19 @@ struct gv_platform_ops {
 	/* A libxenstore handle talking to this platform's xenstore (caller closes
 	 * it with xs_close). NULL with errno set. */
 	struct xs_handle *(*xs_open)(struct gv_platform *p);
+
+	/* The domain was saved and restored (xl save / xl restore) while this
+	 * handle was open: the process now runs in a new domain, new_domid, with
+	 * an empty grant table and none of its event channels. Makes the handle
+	 * usable there: p->domid becomes new_domid; every port bound before is
+	 * forgotten (never unbound, notified or delivered again: the numbers
+	 * may name other channels now), and new ones are bound afresh (the
+	 * event-channel fd may change). Allocations made before are left to the
+	 * caller, who ends them (their entries are gone with the old table, so
+	 * the end succeeds and the pages are freed; their refs are never in use
+	 * in the new table). 0, or -errno; -ENOSYS where the platform cannot
+	 * follow a restore. */
+	int (*resume)(struct gv_platform *p, domid_t new_domid);
 };
 
 struct gv_platform {
@@ -189,6 +202,8 @@ static inline int gv_evtchn_pending(struct gv_platform *p, evtchn_port_t *port)
 { return GV_PLAT_CALL(p, evtchn_pending, port); }
 static inline int gv_evtchn_unmask(struct gv_platform *p, evtchn_port_t port)
 { return GV_PLAT_CALL(p, evtchn_unmask, port); }
+static inline int gv_platform_resume(struct gv_platform *p, domid_t new_domid)
+{ return GV_PLAT_CALL(p, resume, new_domid); }
 static inline struct xs_handle *gv_xs_open(struct gv_platform *p)
 {
 	if (!p->ops->xs_open) { errno = ENOSYS; return NULL; }

@@ -169,6 +169,20 @@ int gv_sim_domain_destroy(struct gv_platform *p, domid_t domid)
 	return gv_sim_call(gv_sim_priv(p), 0, NULL, 0, NULL);
 }
 
+int gv_sim_domain_restore(struct gv_platform *p, domid_t domid, domid_t *new_domid)
+{
+	int rc;
+
+	if (!gv_platform_is_sim(p))
+		return -ENOSYS;
+	gv_sim_new_req(gv_sim_priv(p), SIM_OP_DOMAIN_RESTORE)->domid = domid;
+	rc = gv_sim_call(gv_sim_priv(p), 0, NULL, 0, NULL);
+	if (rc)
+		return rc;
+	*new_domid = (domid_t)((struct sim_rep *)gv_sim_priv(p)->rep)->domid;
+	return 0;
+}
+
 int gv_sim_domain_list(struct gv_platform *p, struct sim_domain_info *out, unsigned max)
 {
 	struct sim_rep *rep;
@@ -357,6 +371,59 @@ free_priv:
 	return rc;
 }
 
+/* The domain was saved and restored (gv_sim_domain_restore): the old one's
+ * hypervisor connection is closed (its grants and ports are gone), so this
+ * handle connects to the new domain as a process's kernel does on resume.
+ * Old allocations and maps are kept only as local memory: ending one just
+ * unmaps it here (the entry went with the old table). Old ports are
+ * forgotten. The event fd (an epoll set) stays the same. */
+static int sim_resume(struct gv_platform *p, domid_t new_domid)
+{
+	struct sim_priv *s = gv_sim_priv(p);
+	struct sim_rep *rep;
+	unsigned nfds = 0;
+	void *shared;
+	int sock, old_sock, shm_fd, rc;
+
+	sock = connect_dom(s->dir, new_domid);
+	if (sock < 0)
+		return sock;
+	old_sock = s->sock;
+	s->sock = sock;
+	gv_sim_new_req(s, SIM_OP_HELLO)->magic = SIM_PROTO_MAGIC;
+	rc = gv_sim_call(s, 0, &shm_fd, 1, &nfds);
+	rep = (struct sim_rep *)s->rep;
+	if (rc == 0 && (nfds != 1 || rep->domid != (unsigned)new_domid)) {
+		if (nfds)
+			close(shm_fd);
+		rc = -EPROTO;
+	}
+	if (rc == 0) {
+		shared = mmap(NULL, SIM_SHARED_SIZE, PROT_READ, MAP_SHARED, shm_fd, 0);
+		close(shm_fd);
+		if (shared == MAP_FAILED)
+			rc = -errno;
+	}
+	if (rc < 0) {
+		s->sock = old_sock;
+		close(sock);
+		return rc;
+	}
+	close(old_sock);
+	munmap((void *)s->shared, SIM_SHARED_SIZE);
+	s->shared = shared;
+	s->gtab = shared;
+	s->portgen = (const uint32_t *)((const char *)shared + SIM_SHARED_PORTGEN_OFF);
+	gv_sim_forget_old_domain(p);
+	p->domid = new_domid;
+	{
+		int n = snprintf(p->desc, sizeof(p->desc), "sim (dir %.100s, domain %u, restored)",
+		                 s->dir, (unsigned)new_domid);
+		(void)n;
+	}
+	return 0;
+}
+
 static const struct gv_platform_ops sim_ops = {
 	.name = "sim",
 	.close = sim_close,
@@ -374,4 +441,5 @@ static const struct gv_platform_ops sim_ops = {
 	.evtchn_pending = gv_sim_evtchn_pending,
 	.evtchn_unmask = gv_sim_evtchn_unmask,
 	.xs_open = sim_xs_open,
+	.resume = sim_resume,
 };

@@ -25,6 +25,12 @@ int gv_sim_domain_create(struct gv_platform *p, const char *name, domid_t *domid
  * maps its pages it stays listed as dying until the last unmap. -ESRCH: no
  * such domain; -EINVAL: domain 0. Its xenstore nodes stay (the toolstack's). */
 int gv_sim_domain_destroy(struct gv_platform *p, domid_t domid);
+/* dom0 only. A guest saved and restored with its processes running on
+ * (xl save + xl restore): a new domain of the same name takes over the
+ * guest's xenstore connections (their watches fire once), then `domid` is
+ * destroyed as by gv_sim_domain_destroy. *new_domid: the new domain. A
+ * process's platform handle follows with its resume op. */
+int gv_sim_domain_restore(struct gv_platform *p, domid_t domid, domid_t *new_domid);
 /* dom0 only. Fills up to max entries (at most SIM_MAX_LIST are known),
  * dying domains included; returns how many domains there are (capped at
  * SIM_MAX_LIST) or -errno. */

@@ -53,6 +53,13 @@ static void port_forget(struct sim_priv *s, evtchn_port_t port)
 	*sp = (struct sim_port){ -1, -1, 0, false };
 }
 
+void gv_sim_forget_ports(struct sim_priv *s)
+{
+	for (evtchn_port_t port = 1; port < SIM_NR_PORTS; port++)
+		if (s->ports[port].efd >= 0)
+			port_forget(s, port);
+}
+
 int gv_sim_evtchn_alloc_unbound(struct gv_platform *p, domid_t remote, evtchn_port_t *local)
 {
 	struct sim_priv *s = gv_sim_priv(p);

@@ -27,7 +27,7 @@ static int region_add(struct sim_region **tab, void *addr, unsigned count, uint6
 
 	if (!r)
 		return -ENOMEM;
-	*r = (struct sim_region){ tab[region_hash(addr)], addr, count, handle };
+	*r = (struct sim_region){ tab[region_hash(addr)], addr, count, handle, false };
 	tab[region_hash(addr)] = r;
 	return 0;
 }
@@ -117,10 +117,14 @@ int gv_sim_grant_end(struct gv_platform *p, void *addr, unsigned count)
 	if (!r)
 		return -EINVAL;
 	munmap(addr, (size_t)count * GV_PAGE_SIZE);
+	p->ctr.grants_active -= count;
+	if (r->old_domain) {
+		free(r);
+		return 0;       /* its entries went with the old domain's table */
+	}
 	gv_sim_new_req(s, SIM_OP_GRANT_END)->handle = r->handle;
 	free(r);
 	rc = gv_sim_call(s, 0, NULL, 0, NULL);
-	p->ctr.grants_active -= count;
 	if (rc == -EBUSY) {
 		uint32_t leaked = ((struct sim_rep *)s->rep)->leaked;
 
@@ -217,12 +221,29 @@ int gv_sim_unmap(struct gv_platform *p, void *addr, unsigned count)
 	/* our view goes first: the pins may only drop once nothing here can
 	 * touch the pages */
 	munmap(addr, (size_t)count * GV_PAGE_SIZE);
+	p->ctr.maps_active -= count;
+	p->ctr.unmaps_done += count;
+	if (r->old_domain) {
+		free(r);
+		return 0;
+	}
 	gv_sim_new_req(s, SIM_OP_UNMAP)->handle = r->handle;
 	free(r);
 	rc = gv_sim_call(s, 0, NULL, 0, NULL);
-	p->ctr.maps_active -= count;
-	p->ctr.unmaps_done += count;
 	return rc;
+}
+
+void gv_sim_forget_old_domain(struct gv_platform *p)
+{
+	struct sim_priv *s = gv_sim_priv(p);
+
+	for (unsigned b = 0; b < SIM_REGION_HASH; b++) {
+		for (struct sim_region *r = s->allocs[b]; r; r = r->next)
+			r->old_domain = true;
+		for (struct sim_region *r = s->maps[b]; r; r = r->next)
+			r->old_domain = true;
+	}
+	gv_sim_forget_ports(s);
 }
 
 

@@ -28,6 +28,7 @@ struct sim_region {
 	void *addr;
 	unsigned count;
 	uint64_t handle;
+	bool old_domain;      /* made before a restore: only local memory now */
 };
 
 #define SIM_REGION_HASH 256
@@ -69,6 +70,13 @@ int gv_sim_map(struct gv_platform *p, domid_t from, unsigned count, const grant_
 int gv_sim_unmap(struct gv_platform *p, void *addr, unsigned count);
 int gv_sim_grant_copy(struct gv_platform *p, domid_t from, unsigned count,
                       struct gv_copy_seg *segs);
+
+/* After a restore: every region made so far is the old domain's (ending
+ * or unmapping it only unmaps it here) and every port is forgotten. */
+void gv_sim_forget_old_domain(struct gv_platform *p);
+/* platform_sim_evtchn.c: closes every port's descriptors here, unbinding
+ * nothing (they were the old domain's) */
+void gv_sim_forget_ports(struct sim_priv *s);
 
 /* platform_sim_evtchn.c: the gv_platform_ops of the same names */
 int gv_sim_evtchn_fd(struct gv_platform *p);

@@ -84,6 +84,10 @@ struct xen_priv {
 	struct region_list maps;
 	evtchn_port_t *ports;        /* bound ports, unbound by close */
 	size_t nports, capports;
+	/* event-channel handles of domains this process was saved from (see
+	 * xen_resume): their ports are never touched again */
+	xenevtchn_handle **stale;
+	size_t nstale;
 };
 
 static struct xen_priv *priv_of(struct gv_platform *p)
@@ -488,6 +492,54 @@ static struct xs_handle *xen_xs_open(struct gv_platform *p)
 	return xs_open(0);
 }
 
+static int set_nonblocking(xenevtchn_handle *e)
+{
+	int fl = fcntl(xenevtchn_fd(e), F_GETFL);
+
+	if (fl < 0 || fcntl(xenevtchn_fd(e), F_SETFL, fl | O_NONBLOCK) < 0)
+		return neg_errno();
+	return 0;
+}
+
+/* After xl save / xl restore (Linux 6.1, read in drivers/xen/events and
+ * drivers/xen/evtchn.c, and seen on Xen 4.20, docs/transport.md "Save and
+ * restore"): the guest kernel dropped every event-channel binding of the
+ * old domain on resume (xen_irq_resume empties its port-to-irq table), but
+ * /dev/xen/evtchn still lists this process's old ports by number, and a
+ * number may name another channel of the new domain. Notifying one would
+ * signal that channel; unbinding one makes the driver look up an irq the
+ * number no longer has (BUG_ON). So the old handle is set aside with its
+ * ports and a new one binds in the new domain. Allocations are the
+ * caller's to end: their entries went with the old grant table, so
+ * gntalloc ends them at once (one with an unmap notification drops a
+ * reference on its old port number: a WARN in evtchn_put when the number
+ * is free, which is why the caller ends them before binding anew). */
+static int xen_resume(struct gv_platform *p, domid_t new_domid)
+{
+	struct xen_priv *x = priv_of(p);
+	xenevtchn_handle *e, **v;
+	int rc;
+
+	v = realloc(x->stale, (x->nstale + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	x->stale = v;
+	e = xenevtchn_open(&x->log.vtable, 0);
+	if (!e)
+		return neg_errno();
+	rc = set_nonblocking(e);
+	if (rc < 0) {
+		xenevtchn_close(e);
+		return rc;
+	}
+	x->stale[x->nstale++] = x->evtchn;
+	x->evtchn = e;
+	x->nports = 0;
+	p->domid = new_domid;
+	snprintf(p->desc, sizeof(p->desc), "xen (domain %u, restored)", (unsigned)new_domid);
+	return 0;
+}
+
 /* ---- open / close ---- */
 
 static void release(struct xen_priv *x)
@@ -497,6 +549,16 @@ static void release(struct xen_priv *x)
 			xenevtchn_unbind(x->evtchn, x->ports[i]);
 		xenevtchn_close(x->evtchn);
 	}
+	/* Last, after everything else: Linux 6.1 cannot release the ports of
+	 * a handle from before a restore (evtchn_release finds no irq for them
+	 * and hits BUG_ON; seen on Xen 4.20: "kernel BUG at
+	 * drivers/xen/evtchn.c:422", the process killed). Left open instead,
+	 * the same BUG comes in the exit path, where the kernel then leaves
+	 * the task unreaped ("recursive fault"): closing here at least ends
+	 * the process. docs/transport.md, "Save and restore". */
+	for (size_t i = 0; i < x->nstale; i++)
+		xenevtchn_close(x->stale[i]);
+	free(x->stale);
 	if (x->gnttab) {
 		for (size_t i = 0; i < x->maps.n; i++)
 			xengnttab_unmap(x->gnttab, x->maps.v[i].addr, x->maps.v[i].count);
@@ -546,6 +608,7 @@ static const struct gv_platform_ops xen_ops = {
 	.evtchn_pending = xen_evtchn_pending,
 	.evtchn_unmask = xen_evtchn_unmask,
 	.xs_open = xen_xs_open,
+	.resume = xen_resume,
 };
 
 /* One line for a library open that failed: its own message if it logged one. */
@@ -601,7 +664,7 @@ int gv_platform_xen_open(struct gv_platform *p, char *err, size_t errlen)
 	};
 	struct xen_priv *x;
 	domid_t domid = 0;
-	int fl, rc;
+	int rc;
 
 	for (size_t i = 0; i < sizeof(devs) / sizeof(devs[0]); i++)
 		if (access(devs[i].path, F_OK) != 0) {
@@ -635,9 +698,8 @@ int gv_platform_xen_open(struct gv_platform *p, char *err, size_t errlen)
 		goto out_release;
 	}
 	/* evtchn_pending must not block: "0: none pending". */
-	fl = fcntl(xenevtchn_fd(x->evtchn), F_GETFL);
-	if (fl < 0 || fcntl(xenevtchn_fd(x->evtchn), F_SETFL, fl | O_NONBLOCK) < 0) {
-		rc = neg_errno();
+	rc = set_nonblocking(x->evtchn);
+	if (rc < 0) {
 		snprintf(err, errlen, "evtchn fd: cannot make non-blocking: %s", strerror(-rc));
 		goto out_release;
 	}

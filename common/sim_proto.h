@@ -62,6 +62,11 @@ enum sim_op {
 	                             -> port; fds: its eventfd, the peer's eventfd; gen */
 	SIM_OP_EVTCHN_UNBIND,     /* port */
 	SIM_OP_EVTCHN_PEER,       /* port -> gen; fd: the peer port's eventfd, if bound */
+	SIM_OP_DOMAIN_RESTORE,    /* dom0 only; domid: a guest saved and restored while its
+	                             processes run: a new domain of the same name takes
+	                             its xenstore connections, then the old one is
+	                             destroyed (grants, ports, connections to the
+	                             hypervisor gone) -> rep.domid: the new domain */
 	SIM_OP_GRANT_COPY,        /* domid=from, count segments, data: count x {ref, SIM_COPY_*}
 	                             -> data: count x {fd index, page}; fds (the client
 	                             copies); on an error rep.handle: the segment */

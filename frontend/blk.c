@@ -69,7 +69,9 @@ static struct blk *blk_of(const struct gv_device *d)
 
 static int blk_probe(struct gv_device *d, char *err, size_t errlen)
 {
-	struct blk *b = calloc(1, sizeof(*b));
+	/* after a restore the state is kept (the requests waiting in it) and
+	 * only the configuration is read again, from the new backend */
+	struct blk *b = d->drv_priv ? d->drv_priv : calloc(1, sizeof(*b));
 	uint64_t v;
 	int rc;
 
@@ -165,7 +167,9 @@ static int blk_setup(struct gv_device *d)
 	return 0;
 }
 
-static void blk_teardown(struct gv_device *d)
+/* Undoes setup: the headers' grants and the chunk table (every chunk is
+ * free: completed, failed or requeued). */
+static void blk_unsetup(struct gv_device *d)
 {
 	struct blk *b = blk_of(d);
 
@@ -178,7 +182,19 @@ static void blk_teardown(struct gv_device *d)
 			gvfe_dma_free_coherent(&d->dma, &bq->hdrs);
 		free(bq->segs);
 		free(bq->chunks);
+		bq->segs = NULL;
+		bq->chunks = NULL;
+		bq->free_chunks = NULL;
 	}
+}
+
+static void blk_teardown(struct gv_device *d)
+{
+	struct blk *b = blk_of(d);
+
+	if (!b)
+		return;
+	blk_unsetup(d);
 	free(b);
 	d->drv_priv = NULL;
 }
@@ -285,6 +301,39 @@ static void blk_complete(struct gv_device *d, unsigned qi, void *token, uint32_t
 	ch->next_free = bq->free_chunks;
 	bq->free_chunks = ch;
 	io_finish_if_done(d, qi, io);
+}
+
+/* A chunk in flight on a ring that will never complete it (the domain was
+ * restored in a new one): its mapping is released and its whole request
+ * goes back to the head of the queue, to be issued again from its start
+ * (chunks of it that did complete are read or written again: block
+ * requests may be repeated). */
+static void blk_requeue(struct gv_device *d, unsigned qi, void *token)
+{
+	struct blk_queue *bq = &blk_of(d)->q[qi];
+	struct blk_chunk *ch = token;
+	struct gv_blk_io *io = ch->io;
+
+	if (ch->mapped) {
+		/* its grants went with the old table: the end succeeds (a
+		 * bounce slot is simply freed) */
+		gvfe_dma_unmap(&d->dma, &ch->map);
+		ch->mapped = false;
+	}
+	io->chunks--;
+	ch->io = NULL;
+	ch->next_free = bq->free_chunks;
+	bq->free_chunks = ch;
+	io->issued = io->finished = 0;
+	if (!io->queued) {
+		/* to its own queue's waiting list: the thread that owns the
+		 * queue is the one that polls for it */
+		io->queued = true;
+		io->next = bq->pend_head;
+		bq->pend_head = io;
+		if (!bq->pend_tail)
+			bq->pend_tail = io;
+	}
 }
 
 /* Issues as much of the pending requests as there is room for. */
@@ -657,4 +706,6 @@ const struct gvfe_driver gvfe_blk_driver = {
 	.config_changed = blk_config_changed,
 	.info = blk_info,
 	.teardown = blk_teardown,
+	.requeue = blk_requeue,
+	.unsetup = blk_unsetup,
 };

@@ -49,6 +49,17 @@ struct gvfe_driver {
 	void (*info)(const struct gv_device *d, struct gv_device_info *i);
 	/* Undoes setup and probe; frees d->drv_priv. */
 	void (*teardown)(struct gv_device *d);
+	/* The domain was saved and restored (transport.c, reattach): the
+	 * request behind token was on queue qi's ring, whose backend is gone
+	 * with the old domain and will never complete it. The driver releases
+	 * its DMA mapping and issues it again on the same queue (from pump)
+	 * once the device is attached anew. With the lock held; it runs no
+	 * callback. Required: a device without it fails its requests instead. */
+	void (*requeue)(struct gv_device *d, unsigned qi, void *token);
+	/* Undoes setup only (the old domain's grants), keeping what probe read
+	 * and the requests waiting to be issued: probe (which then reuses
+	 * d->drv_priv) and setup follow in the new domain. NULL: nothing. */
+	void (*unsetup)(struct gv_device *d);
 };
 
 extern const struct gvfe_driver gvfe_blk_driver, gvfe_rng_driver;
@@ -86,6 +97,7 @@ struct gv_device {
 
 	struct gvfe_dma_dev dma;
 	bool dma_ready;
+	struct gvfe_dma_stats dma_stats_before; /* of DMA devices before a re-attach */
 	struct gvfe_queue q[GVFE_MAX_QUEUES]; /* nq used; rng uses queue 0 only */
 	unsigned nq;
 	evtchn_port_t dev_port;
@@ -116,6 +128,22 @@ struct gv_device {
 	long long last_progress_ms; /* a completion, or the first request into an idle ring */
 
 	struct gv_stats st;
+
+	/* what gv_attach was asked for: a re-attach after a restore asks again */
+	enum gvfe_dma_strategy strategy;
+	unsigned opt_pool_pages, opt_queue_size, opt_num_queues;
+	/* Save/restore (transport.c): set by gv_attach, called by io.c when this
+	 * domain's id changed under a connected device (the toolstack restored
+	 * the guest in a new domain). 0: attached anew, the requests go on;
+	 * -errno: the device is broken. Runs with lock held (the whole
+	 * handshake: the other threads wait), every queue rebuilt; callbacks
+	 * of what failed run after the lock is let go, as always. */
+	int (*reattach)(struct gv_device *d, domid_t new_domid);
+	bool reattaching;           /* inside reattach: no second one */
+	/* re-attaches done: a gv_poll (on any queue) that a re-attach spans
+	 * returns at once, so that its caller looks at its requests again and
+	 * asks gv_device_fd again */
+	unsigned reattach_gen;
 
 	/* config changes (docs/transport.md, "Config changes") */
 	uint64_t cfg_gen;           /* the backend's config-generation last read */
@@ -152,5 +180,10 @@ void gvfe_dev_finished(struct gv_device *d, unsigned qi, struct gv_blk_io *io);
 int gvfe_dev_unlock_run_done(struct gv_device *d, int qi);
 /* gv_poll on queue qi, or on every queue (qi < 0). */
 int gvfe_dev_poll(struct gv_device *d, int qi, int timeout_ms);
+/* Reads this domain's id as xenstore now sees it (the relative key
+ * "domid"); if it is not the one the device was attached in, the domain was
+ * saved and restored (xl save / xl restore, xl migrate): calls d->reattach.
+ * true when a restore was seen (attached anew or broken). */
+bool gvfe_dev_check_restored(struct gv_device *d);
 
 #endif

@@ -228,6 +228,7 @@ void *gvfe_dma_pool_alloc(struct gvfe_dma_dev *d, size_t len)
 		errno = -rc;
 		return NULL;
 	}
+	d->user_buffers++;
 	return d->pool.base + ((size_t)slot << GVFE_DMA_SLOT_SHIFT);
 }
 
@@ -241,4 +242,6 @@ void gvfe_dma_pool_free(struct gvfe_dma_dev *d, void *buf, size_t len)
 	off = (size_t)((uint8_t *)buf - d->pool.base);
 	n = (len + GVFE_DMA_SLOT_SIZE - 1) >> GVFE_DMA_SLOT_SHIFT;
 	gvfe_dma_slot_free(&d->pool, (uint32_t)(off >> GVFE_DMA_SLOT_SHIFT), n ? (uint32_t)n : 1);
+	if (d->user_buffers)
+		d->user_buffers--;
 }

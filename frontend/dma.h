@@ -115,6 +115,7 @@ struct gvfe_dma_dev {
 	struct gvfe_dma_pool pool;    /* bounce and pool strategies; npages 0 otherwise */
 	unsigned grant_budget;      /* grant strategy: most pages granted at once */
 	unsigned grant_pages_out;   /* grant strategy: pages granted now */
+	unsigned user_buffers;      /* pool buffers the program holds (gvfe_dma_pool_alloc) */
 	bool broken;                /* sticky: a grant could not be ended */
 	struct gvfe_dma_stats stats;
 };

@@ -141,6 +141,11 @@ struct gv_stats {
 	/* backend restarts survived: times a new backend took the device over,
 	 * and how long the requests waited for one (longest, total) */
 	uint64_t backend_restarts, restart_wait_ms_max, restart_wait_ms_total;
+	/* save/restore survived (xl save + xl restore, or a migration): times
+	 * the library found its domain restored in a new domain and attached
+	 * the device anew (new grants, event channels, handshake), requests in
+	 * flight then issued again; the longest re-attach, in ms */
+	uint64_t domain_restores, restore_ms_max;
 };
 void gv_get_stats(const struct gv_device *d, struct gv_stats *s);
 
@@ -189,7 +194,10 @@ void gv_set_config_callback(struct gv_device *d, void (*cb)(struct gv_device *d,
 /* How many config changes the device has seen since it was attached. */
 unsigned gv_config_changes(const struct gv_device *d);
 
-/* The event-channel fd, to poll() with other fds; then call gv_poll(d, 0). */
+/* The event-channel fd, to poll() with other fds; then call gv_poll(d, 0).
+ * It changes when the domain was saved and restored (the library then
+ * binds its event channels anew on a new handle): ask again after each
+ * gv_poll rather than keeping it. */
 int gv_device_fd(const struct gv_device *d);
 /* Processes events and completions, waiting at most timeout_ms for at
  * least one. -1: no deadline of the caller's, but the wait is still bounded:
@@ -197,12 +205,17 @@ int gv_device_fd(const struct gv_device *d);
  * io_timeout_ms (the device then breaks: -EIO); with none in flight, at most
  * io_timeout_ms (returns 0). Returns the number of requests completed (their
  * callbacks ran), or -EIO when the device is broken. Logs once when the
- * device breaks or the backend goes away. */
+ * device breaks or the backend goes away. After the library attached the
+ * device again in a restored domain (xl save / xl restore) it returns at
+ * once, possibly 0: the requests in flight were issued again on the new
+ * rings, and gv_device_fd may have changed. */
 int gv_poll(struct gv_device *d, int timeout_ms);
 /* The same for queue q only (GRANT_VIRTIO_0.3, "Multi-queue" above): runs
  * only q's callbacks and returns how many ran, or -EIO (broken), -EINVAL
  * (no queue q). Any number of threads may wait at once, each on its own
- * queue. */
+ * queue; a re-attach after a restore (done by whichever thread saw it,
+ * rebuilding every queue, each queue's requests issued again on it)
+ * returns every thread's wait at once, as gv_poll's. */
 int gv_poll_queue(struct gv_device *d, unsigned q, int timeout_ms);
 
 /* ---- virtio-blk ---- */

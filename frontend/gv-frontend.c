@@ -155,12 +155,14 @@ static void print_counters(const char *when, const struct gv_stats *s)
 	       " kicks=%" PRIu64 " kicks_suppressed=%" PRIu64 " copied_in=%" PRIu64
 	       " copied_out=%" PRIu64 " pool_full=%" PRIu64 " indirect=%" PRIu64
 	       " backend_restarts=%" PRIu64 " restart_wait_max_ms=%" PRIu64
-	       " restart_wait_total_ms=%" PRIu64 "\n", when,
+	       " restart_wait_total_ms=%" PRIu64 " domain_restores=%" PRIu64
+	       " restore_max_ms=%" PRIu64 "\n", when,
 	       s->platform.grants_active, s->platform.grants_leaked, s->platform.events_sent,
 	       s->platform.events_received, s->requests, s->request_errors, s->kicks,
 	       s->kicks_suppressed, s->dma_bytes_copied_in, s->dma_bytes_copied_out,
 	       s->dma_pool_full, s->indirect_chains, s->backend_restarts,
-	       s->restart_wait_ms_max, s->restart_wait_ms_total);
+	       s->restart_wait_ms_max, s->restart_wait_ms_total, s->domain_restores,
+	       s->restore_ms_max);
 }
 
 struct cmd_args {
@@ -816,6 +818,7 @@ int main(int argc, char **argv)
 		if (!status)
 			status = 1;
 	}
+	fflush(stdout);     /* what was measured is out before the teardown */
 	rc = gv_detach_stats(d, &after);
 	print_counters("after detach", &after);
 	if (rc < 0) {

@@ -75,12 +75,13 @@ void gvfe_dev_fail_inflight(struct gv_device *d)
 	if (!d->drv)
 		return;
 	for (unsigned i = 0; i < d->nq; i++) {
-		if (!d->q[i].vq)
-			continue;
-		while ((token = gvfe_vq_detach_unused(d->q[i].vq)))
+		while (d->q[i].vq && (token = gvfe_vq_detach_unused(d->q[i].vq)))
 			d->drv->complete(d, i, token, 0, -EIO);
-		if (d->drv->pump)
-			d->drv->pump(d, i);     /* fails what was waiting to be issued */
+		/* fails what was waiting to be issued (with no queue, as after
+		 * a failed re-attach: all of it); not after teardown freed the
+		 * driver's state */
+		if (d->drv->pump && d->drv_priv)
+			d->drv->pump(d, i);
 	}
 }
 
@@ -169,6 +170,34 @@ void gvfe_dev_read_be_error(struct gv_device *d)
 		snprintf(d->error, sizeof(d->error), "%s", buf);
 }
 
+/* This domain's id as the store sees it now: the relative key "domid"
+ * resolves in the home of the domain the connection belongs to, which a
+ * restore moved. 0 and *out, or -errno. */
+static int read_own_domid(struct gv_device *d, domid_t *out)
+{
+	uint64_t v;
+	char buf[16];
+	int rc = gv_xs_read_str(d->xs, XBT_NULL, "domid", NULL, buf, sizeof(buf));
+
+	if (rc == 0)
+		rc = gv_parse_u64(buf, DOMID_FIRST_RESERVED - 1, &v);
+	if (rc == 0)
+		*out = (domid_t)v;
+	return rc;
+}
+
+bool gvfe_dev_check_restored(struct gv_device *d)
+{
+	domid_t now = 0;
+
+	if (d->reattaching || !d->reattach || !d->published || d->closing || d->broken)
+		return false;
+	if (read_own_domid(d, &now) < 0 || now == d->p->domid)
+		return false;
+	d->reattach(d, now);
+	return true;
+}
+
 int gvfe_dev_refresh_backend(struct gv_device *d)
 {
 	enum xenbus_state s;
@@ -176,6 +205,11 @@ int gvfe_dev_refresh_backend(struct gv_device *d)
 	int rc;
 
 	rc = gv_xs_read_state(d->xs, XBT_NULL, d->be_dir, GV_XS_STATE, &s);
+	/* A backend directory gone may be the old domain's, after a restore:
+	 * the device is then attached anew, not failed. */
+	if ((rc == -ENOENT || rc == -EACCES) && d->connected && !d->closing && !d->broken &&
+	    gvfe_dev_check_restored(d))
+		return d->broken ? rc : (int)d->be_state;
 	if ((rc == -ENOENT || rc == -EACCES) && d->connected && !d->closing && !d->broken) {
 		/* the toolstack removed the device: no backend will take it over
 		 * (EACCES: what Xen's xenstored answers, it seems, for a removed
@@ -352,6 +386,8 @@ int gvfe_dev_check_backend(struct gv_device *d)
 		 * device on purpose says so in xenstore (Closing, Closed,
 		 * device-status), and the watch fails the device then. */
 		if (!d->backend_away) {
+			unsigned gen = d->reattach_gen;
+
 			/* On real Xen the guest got no usable watch event when the
 			 * toolstack removed the backend's directory (Xen's xenstored
 			 * tells of a removed node only a domain that may read its
@@ -361,6 +397,8 @@ int gvfe_dev_check_backend(struct gv_device *d)
 			gvfe_dev_refresh_backend(d);
 			if (d->broken)
 				return -EPIPE;
+			if (d->reattach_gen != gen)
+				return 0;   /* the domain was restored: attached anew */
 			d->backend_away = true;
 			d->away_since_ms = gv_now_ms();
 			gv_info("device %u: the backend went away; waiting up to %d ms for a new one "
@@ -487,7 +525,10 @@ static int dev_events(struct gv_device *d, const struct pollfd *pfd, int n)
 			changed = true;
 			free(w);
 		}
-		if (changed) {
+		/* After a restore every watch fires once (the guest kernel
+		 * registers them again in the new domain): the first thing
+		 * to ask is whether this is still the same domain. */
+		if (changed && !gvfe_dev_check_restored(d)) {
 			gvfe_dev_refresh_backend(d);
 			check_config(d);
 		}
@@ -504,6 +545,13 @@ static int dev_events(struct gv_device *d, const struct pollfd *pfd, int n)
  * fails with -EIO, as after a backend death. */
 static void check_io_timeout(struct gv_device *d, long long now)
 {
+	/* a restore whose watch event never came: silent rings in a new domain */
+	if (!d->broken && (d->backend_away ? now - d->away_since_ms + d->away_spent_ms >=
+	                                     d->restart_timeout_ms
+	                                   : gvfe_dev_in_flight(d) &&
+	                                     now - d->last_progress_ms >= d->io_timeout_ms) &&
+	    gvfe_dev_check_restored(d))
+		return;
 	if (d->backend_away && !d->broken &&
 	    now - d->away_since_ms + d->away_spent_ms >= d->restart_timeout_ms) {
 		gvfe_dev_fail(d, "backend went away and no backend took the device over in %d ms",
@@ -568,6 +616,7 @@ static void wait_once(struct gv_device *d, int budget_ms)
 int gvfe_dev_poll(struct gv_device *d, int qi, int timeout_ms)
 {
 	long long start = gv_now_ms(), deadline = start + (timeout_ms < 0 ? 0 : timeout_ms);
+	unsigned gen;
 	int rc = 0;
 
 	pthread_mutex_lock(&d->lock);
@@ -575,6 +624,7 @@ int gvfe_dev_poll(struct gv_device *d, int qi, int timeout_ms)
 		pthread_mutex_unlock(&d->lock);
 		return qi >= (int)d->nq ? -EINVAL : -EIO;
 	}
+	gen = d->reattach_gen;
 	reap(d, qi);
 	for (;;) {
 		long long now;
@@ -592,11 +642,18 @@ int gvfe_dev_poll(struct gv_device *d, int qi, int timeout_ms)
 			continue;
 		}
 		wait_once(d, wait_budget(d, timeout_ms, deadline, gv_now_ms()));
+		/* Attached again after a restore (in this thread or another):
+		 * the requests were issued anew on every queue; the caller
+		 * looks at its own again (and asks gv_device_fd again). */
+		if (d->reattach_gen != gen)
+			break;
 		reap(d, qi);
 		if (has_done(d, qi))
 			break;
 		now = gv_now_ms();
 		check_io_timeout(d, now);
+		if (d->reattach_gen != gen)
+			break;
 		if (d->broken) {
 			rc = -EIO;
 			break;

@@ -12,6 +12,7 @@
 struct rng_req {
 	struct gvfe_dma_map map;
 	bool done;
+	bool requeued;              /* its ring went with a restored domain: add it again */
 	uint32_t len;
 	int err;
 };
@@ -34,6 +35,17 @@ static void rng_complete(struct gv_device *d, unsigned qi, void *token, uint32_t
 		d->st.request_errors++;
 }
 
+/* The domain was restored: the read is mapped and added again by its
+ * caller (gv_rng_read) on the new ring. */
+static void rng_requeue(struct gv_device *d, unsigned qi, void *token)
+{
+	struct rng_req *r = token;
+
+	(void)qi;
+	gvfe_dma_unmap(&d->dma, &r->map);
+	r->requeued = true;
+}
+
 /* No configuration and no state of its own: only completions. */
 const struct gvfe_driver gvfe_rng_driver = {
 	.name = "virtio-rng",
@@ -41,6 +53,7 @@ const struct gvfe_driver gvfe_rng_driver = {
 	.virtio_id = VIRTIO_ID_RNG,
 	.features = 0,
 	.complete = rng_complete,
+	.requeue = rng_requeue,
 };
 
 ssize_t gv_rng_read(struct gv_device *d, void *buf, size_t len)
@@ -55,16 +68,18 @@ ssize_t gv_rng_read(struct gv_device *d, void *buf, size_t len)
 		return -ENODEV;
 	if (!len)
 		return 0;
+	if (len > RNG_MAX_REQ)
+		len = RNG_MAX_REQ;
 	pthread_mutex_lock(&d->lock);
+add:
 	vq = d->q[0].vq;
-	if (d->broken || d->closing) {
+	if (d->broken || d->closing || !vq) {
 		pthread_mutex_unlock(&d->lock);
 		return -EIO;
 	}
-	if (len > RNG_MAX_REQ)
-		len = RNG_MAX_REQ;
 	if (len > vq->num * GV_PAGE_SIZE / 2)
 		len = vq->num * GV_PAGE_SIZE / 2;
+	r.requeued = false;
 	rc = gvfe_dma_map(&d->dma, buf, len, GVFE_DMA_FROM_DEVICE, &r.map, segs,
 	                  gvfe_vq_num_free(vq) < 64 ? gvfe_vq_num_free(vq) : 64, &nsegs);
 	if (rc == 0 && !gvfe_vq_in_flight(vq))
@@ -82,10 +97,22 @@ ssize_t gv_rng_read(struct gv_device *d, void *buf, size_t len)
 	if (rc < 0)
 		gvfe_dev_fail(d, "cannot notify the backend: %s", strerror(-rc));
 	gvfe_dev_unlock_run_done(d, 0);
-	while (!r.done) {
-		rc = gv_poll(d, -1);
-		if (rc < 0 && !r.done)
+	rc = 0;
+	for (;;) {
+		/* r is written under the lock (rng_complete, rng_requeue); it is
+		 * looked at before each wait: another thread may have re-attached */
+		pthread_mutex_lock(&d->lock);
+		if (r.done)
+			break;
+		if (r.requeued)
+			goto add;   /* the domain was restored: on the new ring (or -EIO) */
+		if (rc < 0) {
+			pthread_mutex_unlock(&d->lock);
 			return rc;
+		}
+		pthread_mutex_unlock(&d->lock);
+		rc = gv_poll(d, -1);
 	}
+	pthread_mutex_unlock(&d->lock);
 	return r.err ? r.err : (ssize_t)r.len;
 }

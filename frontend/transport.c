@@ -275,6 +275,69 @@ static unsigned pick_queue_size(const struct gv_device *d, unsigned want)
 	return n < 2 ? 2 : n;
 }
 
+/* What attach granted and bound, released in reverse, on every queue; safe
+ * on a half-built device. keep_driver: only the driver's grants go
+ * (unsetup), its configuration and waiting requests stay (a re-attach).
+ * unbind: the ports are this domain's (not after a restore: the platform
+ * forgot them). */
+static int release_grants(struct gv_device *d, bool keep_driver, bool unbind)
+{
+	int rc = 0, r;
+
+	if (d->drv && d->drv_priv) {
+		if (!keep_driver && d->drv->teardown)
+			d->drv->teardown(d);
+		else if (keep_driver && d->drv->unsetup)
+			d->drv->unsetup(d);
+	}
+	for (unsigned q = 0; q < d->nq; q++) {
+		struct gvfe_queue *vq = &d->q[q];
+
+		if (vq->vq) {
+			/* kept for gv_detach_stats, and across re-attaches */
+			d->st.kicks += vq->vq->stats.kicks;
+			d->st.kicks_suppressed += vq->vq->stats.kicks_suppressed;
+			d->st.indirect_chains += vq->vq->stats.indirect;
+			r = gvfe_vq_destroy(vq->vq);
+			rc = rc ? rc : r;
+			vq->vq = NULL;
+		}
+		if (vq->inflight.npages) {
+			r = gvfe_dma_free_coherent(&d->dma, &vq->inflight);
+			rc = rc ? rc : r;
+		}
+	}
+	if (d->live.npages) {
+		r = gvfe_dma_free_coherent(&d->dma, &d->live);
+		rc = rc ? rc : r;
+	}
+	if (d->dma_ready) {
+		r = gvfe_dma_dev_destroy(&d->dma);
+		rc = rc ? rc : r;
+		d->dma_ready = false;
+	}
+	/* the DMA layer's counters outlive its device (a re-attach makes a new one) */
+	{
+		const struct gvfe_dma_stats *ds = &d->dma.stats;
+
+		d->dma_stats_before.bytes_copied_in += ds->bytes_copied_in;
+		d->dma_stats_before.bytes_copied_out += ds->bytes_copied_out;
+		d->dma_stats_before.pool_full += ds->pool_full;
+		d->dma_stats_before.pool_fallbacks += ds->pool_fallbacks;
+		d->dma_stats_before.pages_leaked += ds->pages_leaked;
+		memset(&d->dma.stats, 0, sizeof(d->dma.stats));
+	}
+	for (unsigned q = 0; q < d->nq; q++) {
+		if (unbind && d->q[q].port != GV_NO_PORT)
+			gv_evtchn_unbind(d->p, d->q[q].port);
+		d->q[q].port = GV_NO_PORT;
+	}
+	if (unbind && d->dev_port != GV_NO_PORT)
+		gv_evtchn_unbind(d->p, d->dev_port);
+	d->dev_port = GV_NO_PORT;
+	return rc;
+}
+
 /* Everything attach built, undone in reverse; safe on a half-built device.
  * handshake: the backend may have mapped our grants: close with it first. */
 static int teardown(struct gv_device *d, bool handshake)
@@ -297,43 +360,8 @@ static int teardown(struct gv_device *d, bool handshake)
 		if (d->q[q].vq)
 			d->q[q].vq->broken = true;  /* stopped: what waits to be issued fails too */
 	gvfe_dev_fail_inflight(d);
-	if (d->drv && d->drv->teardown)
-		d->drv->teardown(d);
-	d->st.kicks = d->st.kicks_suppressed = d->st.indirect_chains = 0;
-	for (unsigned q = 0; q < d->nq; q++) {
-		struct gvfe_queue *vq = &d->q[q];
-
-		if (vq->vq) {
-			d->st.kicks += vq->vq->stats.kicks;   /* kept for gv_detach_stats */
-			d->st.kicks_suppressed += vq->vq->stats.kicks_suppressed;
-			d->st.indirect_chains += vq->vq->stats.indirect;
-			r = gvfe_vq_destroy(vq->vq);
-			rc = rc ? rc : r;
-			vq->vq = NULL;
-		}
-		if (vq->inflight.npages) {
-			r = gvfe_dma_free_coherent(&d->dma, &vq->inflight);
-			rc = rc ? rc : r;
-		}
-	}
-	if (d->live.npages) {
-		r = gvfe_dma_free_coherent(&d->dma, &d->live);
-		rc = rc ? rc : r;
-	}
-	if (d->dma_ready) {
-		r = gvfe_dma_dev_destroy(&d->dma);
-		rc = rc ? rc : r;
-		d->dma_ready = false;
-	}
-	for (unsigned q = 0; q < d->nq; q++) {
-		if (d->q[q].port != GV_NO_PORT)
-			gv_evtchn_unbind(d->p, d->q[q].port);
-		d->q[q].port = GV_NO_PORT;
-	}
-	if (d->dev_port != GV_NO_PORT)
-		gv_evtchn_unbind(d->p, d->dev_port);
-	d->dev_port = GV_NO_PORT;
-	return rc;
+	r = release_grants(d, false, true);
+	return rc ? rc : r;
 }
 
 static void release(struct gv_device *d)
@@ -382,56 +410,23 @@ static int init_lock(struct gv_device *d)
 	return 0;
 }
 
-int gv_attach_queues(const struct gv_attach_opts *o, unsigned num_queues, struct gv_device **out,
-                     char *err, size_t errlen)
+/* The handshake, steps 1-4, from the device's keys to Connected, in the
+ * domain the platform handle runs in now: gv_attach_queues, and reattach
+ * after a restore (a device of the same type and at least as many queues:
+ * the driver's state is kept). On failure: -errno and a line in err; what
+ * was built is left for teardown (*published: the backend may map it);
+ * *fe_moved: FE state was written. */
+static int connect_device(struct gv_device *d, char *err, size_t errlen, bool *fe_moved,
+                          bool *published)
 {
-	struct gv_platform_opts popts = { o->platform, o->sim_dir, o->domid };
+	const struct gvfe_driver *drv_before = d->drv;
 	struct gv_notify live_notify;
-	enum gvfe_dma_strategy strategy = GVFE_DMA_BOUNCE;
 	struct publish_ctx ctx;
-	struct gv_device *d;
 	enum xenbus_state fe_state;
 	uint64_t backend_id;
-	bool fe_moved = false, published = false;
+	unsigned nq;
 	int rc;
 
-	if (o->dma && gvfe_dma_strategy_parse(o->dma, &strategy)) {
-		snprintf(err, errlen, "unknown DMA strategy \"%s\" (bounce, grant, pool, bypass)", o->dma);
-		return -EINVAL;
-	}
-	d = calloc(1, sizeof(*d));
-	if (!d) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
-	d->devid = o->devid;
-	d->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
-	d->io_timeout_ms = o->io_timeout_ms > 0 ? o->io_timeout_ms : DEFAULT_IO_TIMEOUT_MS;
-	d->restart_timeout_ms = o->restart_timeout_ms > 0 ? o->restart_timeout_ms
-	                        : o->restart_timeout_ms < 0 ? -1 : DEFAULT_RESTART_TIMEOUT_MS;
-	d->dev_port = GV_NO_PORT;
-	for (unsigned q = 0; q < GVFE_MAX_QUEUES; q++)
-		d->q[q].port = GV_NO_PORT;
-	d->xs_fd = -1;
-	rc = init_lock(d);
-	if (rc < 0) {
-		snprintf(err, errlen, "cannot set up the device lock: %s", strerror(-rc));
-		free(d);
-		return rc;
-	}
-	rc = gv_platform_open(&popts, &d->p, err, errlen);
-	if (rc < 0) {
-		d->nq = 0;
-		release(d);
-		return rc;
-	}
-	d->xs = gv_xs_open(d->p);
-	if (!d->xs) {
-		rc = errno ? -errno : -EIO;
-		snprintf(err, errlen, "cannot open xenstore: %s", strerror(-rc));
-		goto release;
-	}
-	d->xl_disk = o->xl_disk;
 	if (d->xl_disk)
 		snprintf(d->fe_dir, sizeof(d->fe_dir), GV_XS_DISK_FRONTEND_DIR_FMT,
 		         (unsigned)d->p->domid, d->devid);
@@ -446,18 +441,23 @@ int gv_attach_queues(const struct gv_attach_opts *o, unsigned num_queues, struct
 		snprintf(err, errlen, "no virtio device %u for domain %u (%s/%s: %s); "
 		         "was the guest created with it (gv-xl create)?", d->devid,
 		         (unsigned)d->p->domid, d->fe_dir, GV_XS_BACKEND, strerror(-rc));
-		rc = rc == -ENOENT ? -ENODEV : rc;
-		goto release;
+		return rc == -ENOENT ? -ENODEV : rc;
 	}
 	d->backend_id = (domid_t)backend_id;
 	rc = read_type(d, err, errlen);
 	if (rc < 0)
-		goto release;
+		return rc;
+	if (drv_before && d->drv != drv_before) {
+		snprintf(err, errlen, "the device is a %s now, not the %s it was", d->drv->name,
+		         drv_before->name);
+		d->drv = drv_before;    /* its state is the old driver's */
+		return -ENODEV;
+	}
 	snprintf(d->watch_token, sizeof(d->watch_token), "gv-fe-%u", d->devid);
 	if (!xs_watch(d->xs, d->be_dir, d->watch_token)) {
 		rc = errno ? -errno : -EIO;
 		snprintf(err, errlen, "cannot watch %s: %s", d->be_dir, strerror(-rc));
-		goto release;
+		return rc;
 	}
 	d->watching = true;
 	d->xs_fd = xs_fileno(d->xs);
@@ -469,10 +469,10 @@ int gv_attach_queues(const struct gv_attach_opts *o, unsigned num_queues, struct
 		rc = set_fe_state(d, XenbusStateInitialising);
 		if (rc < 0) {
 			snprintf(err, errlen, "cannot write %s/state: %s", d->fe_dir, strerror(-rc));
-			goto release;
+			return rc;
 		}
 	}
-	fe_moved = true;
+	*fe_moved = true;
 	rc = wait_backend(d, WAIT_INITWAIT);
 	if (rc < 0) {
 		if (rc == -ECONNREFUSED)
@@ -480,7 +480,7 @@ int gv_attach_queues(const struct gv_attach_opts *o, unsigned num_queues, struct
 		else
 			snprintf(err, errlen, "backend %s did not reach InitWait (state %s): %s",
 			         d->be_dir, gv_xenbus_state_name(d->be_state), strerror(-rc));
-		goto teardown;
+		return rc;
 	}
 	rc = read_device(d, err, errlen);
 	/* the generation before the keys: a change while they are read is
@@ -489,21 +489,30 @@ int gv_attach_queues(const struct gv_attach_opts *o, unsigned num_queues, struct
 		snprintf(err, errlen, "backend key %s/%s: malformed", d->be_dir, GV_XS_CFG_GENERATION);
 		rc = -EINVAL;
 	}
-	if (rc == 0)
-		d->nq = pick_num_queues(d, num_queues);
-	if (rc == 0 && d->drv->probe)
+	if (rc < 0)
+		return rc;
+	nq = pick_num_queues(d, d->opt_num_queues);
+	if (d->nq && nq < d->nq) {
+		/* after a restore: each queue is some thread's, with its requests */
+		snprintf(err, errlen, "the device offers %u queue%s now; %u were in use", nq,
+		         nq > 1 ? "s" : "", d->nq);
+		return -EPROTO;
+	}
+	if (!d->nq)
+		d->nq = nq;
+	if (d->drv->probe)
 		rc = d->drv->probe(d, err, errlen);
 	if (rc < 0)
-		goto teardown;
-	rc = negotiate(d, gvfe_dma_ops_of(strategy), err, errlen);
+		return rc;
+	rc = negotiate(d, gvfe_dma_ops_of(d->strategy), err, errlen);
 	if (rc < 0)
-		goto teardown;
+		return rc;
 
-	rc = gvfe_dma_dev_init(&d->dma, d->p, d->backend_id, strategy, o->pool_pages);
+	rc = gvfe_dma_dev_init(&d->dma, d->p, d->backend_id, d->strategy, d->opt_pool_pages);
 	if (rc < 0) {
-		snprintf(err, errlen, "cannot set up %s DMA: %s", gvfe_dma_strategy_name(strategy),
+		snprintf(err, errlen, "cannot set up %s DMA: %s", gvfe_dma_strategy_name(d->strategy),
 		         strerror(-rc));
-		goto teardown;
+		return rc;
 	}
 	d->dma_ready = true;
 	rc = gv_evtchn_alloc_unbound(d->p, d->backend_id, &d->dev_port);
@@ -511,7 +520,7 @@ int gv_attach_queues(const struct gv_attach_opts *o, unsigned num_queues, struct
 		rc = gv_evtchn_alloc_unbound(d->p, d->backend_id, &d->q[q].port);
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot allocate event channels: %s", strerror(-rc));
-		goto teardown;
+		return rc;
 	}
 	/* The liveness page: if we die, the platform clears byte 0 and
 	 * notifies the backend through our device channel. */
@@ -535,17 +544,17 @@ int gv_attach_queues(const struct gv_attach_opts *o, unsigned num_queues, struct
 	}
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot grant the liveness page: %s", strerror(-rc));
-		goto teardown;
+		return rc;
 	}
 	gv_store_release((uint8_t *)d->live.cpu, 1);
 
 	for (unsigned q = 0; q < d->nq; q++) {
 		struct gvfe_vq *vq;
 
-		rc = gvfe_vq_create(&d->dma, q, pick_queue_size(d, o->queue_size), &d->q[q].vq);
+		rc = gvfe_vq_create(&d->dma, q, pick_queue_size(d, d->opt_queue_size), &d->q[q].vq);
 		if (rc < 0) {
 			snprintf(err, errlen, "cannot allocate virtqueue %u: %s", q, strerror(-rc));
-			goto teardown;
+			return rc;
 		}
 		vq = d->q[q].vq;
 		vq->port = d->q[q].port;
@@ -571,7 +580,7 @@ int gv_attach_queues(const struct gv_attach_opts *o, unsigned num_queues, struct
 	rc = d->drv->setup ? d->drv->setup(d) : 0;
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot set up %s: %s", d->drv->name, strerror(-rc));
-		goto teardown;
+		return rc;
 	}
 
 	/* Step 2, the keys in one transaction; then FE=Initialised. */
@@ -580,14 +589,14 @@ int gv_attach_queues(const struct gv_attach_opts *o, unsigned num_queues, struct
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot publish the frontend keys in %s: %s", d->fe_dir,
 		         strerror(-rc));
-		goto teardown;
+		return rc;
 	}
 	rc = set_fe_state(d, XenbusStateInitialised);
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot write %s/state: %s", d->fe_dir, strerror(-rc));
-		goto teardown;
+		return rc;
 	}
-	published = true;
+	*published = true;
 	d->published = true;
 	/* Steps 3-4. */
 	rc = wait_backend(d, WAIT_CONNECTED);
@@ -598,15 +607,178 @@ int gv_attach_queues(const struct gv_attach_opts *o, unsigned num_queues, struct
 		else
 			snprintf(err, errlen, "backend %s did not connect (state %s): %s", d->be_dir,
 			         gv_xenbus_state_name(d->be_state), strerror(-rc));
-		goto teardown;
+		return rc;
 	}
 	rc = set_fe_state(d, XenbusStateConnected);
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot write %s/state: %s", d->fe_dir, strerror(-rc));
-		goto teardown;
+		return rc;
 	}
 	d->connected = true;
 	gvfe_dev_check_backend(d);
+	return 0;
+}
+
+/* The domain was saved and restored (io.c saw this domain's id change): the
+ * old domain's grant table, event channels and backend are gone, the
+ * toolstack made the device again for the new domain (FE and BE
+ * Initialising), and nothing of the old rings will ever complete. As a
+ * kernel frontend resumes (blkfront's recovery): the requests in flight on
+ * every queue go back to the driver (each to its own queue), the old grants
+ * are ended (their entries went with the old table: the end succeeds, and
+ * the refs were never granted in the new one, so none is reused while a
+ * peer could hold it), the platform binds in the new domain, and the
+ * handshake runs again with new grants for every queue's rings and
+ * in-flight record, the liveness page and the pool, and new event channels;
+ * then every queue's requests are issued again (block requests and entropy
+ * reads may be repeated). Each wait is bounded by the handshake timeout; on
+ * failure the device breaks and every request fails with -EIO.
+ *
+ * Called by io.c with d->lock held, and it keeps it throughout: the other
+ * threads (submitting, or polling their queue) wait for the device to be
+ * whole again; no callback runs here (what fails is put on the queues'
+ * finished lists, run after the lock is let go). */
+static int reattach(struct gv_device *d, domid_t new_domid)
+{
+	long long t0 = gv_now_ms();
+	domid_t old = d->p->domid;
+	bool fe_moved = false, published = false;
+	unsigned requeued = 0;
+	char err[384];
+	void *token;
+	int rc;
+
+	d->reattaching = true;
+	gv_info("device %u: this domain was saved and restored (domain %u is now domain %u): "
+	        "attaching the device again", d->devid, (unsigned)old, (unsigned)new_domid);
+	/* The platform in the new domain first: it forgets the old ports
+	 * (their numbers may name other channels now), which are never
+	 * unbound, notified or waited on again, on any path below. */
+	rc = gv_platform_resume(d->p, new_domid);
+	d->dev_port = GV_NO_PORT;
+	for (unsigned q = 0; q < d->nq; q++) {
+		d->q[q].port = GV_NO_PORT;
+		if (d->q[q].vq)
+			d->q[q].vq->port = GV_NO_PORT;
+	}
+	if (rc < 0) {
+		snprintf(err, sizeof(err), "the platform cannot follow the domain into the new one: %s",
+		         strerror(-rc));
+		goto fail;
+	}
+	if (d->dma.user_buffers || !d->drv->requeue) {
+		/* the program's pool buffers are pages of the old grants; they
+		 * cannot become the new pool without moving under its feet */
+		if (d->drv->requeue)
+			snprintf(err, sizeof(err), "the program holds %u buffers of the granted pool "
+			         "(gv_pool_alloc), which cannot move to new grants", d->dma.user_buffers);
+		else
+			snprintf(err, sizeof(err), "the driver cannot issue its requests again");
+		rc = -EBUSY;
+		goto fail;
+	}
+	for (unsigned q = 0; q < d->nq; q++) {
+		while (d->q[q].vq && (token = gvfe_vq_detach_unused(d->q[q].vq))) {
+			requeued++;
+			d->drv->requeue(d, q, token);
+		}
+	}
+	if (d->watching)
+		xs_unwatch(d->xs, d->be_dir, d->watch_token);
+	d->watching = false;
+	release_grants(d, true, false);         /* the old domain's grants, every queue's */
+	d->connected = d->published = d->backend_seen_alive = d->backend_away = false;
+	d->be_state = XenbusStateUnknown;
+	d->error[0] = 0;
+	rc = connect_device(d, err, sizeof(err), &fe_moved, &published);
+	if (rc < 0)
+		goto fail;
+	d->st.domain_restores++;
+	if ((uint64_t)(gv_now_ms() - t0) > d->st.restore_ms_max)
+		d->st.restore_ms_max = (uint64_t)(gv_now_ms() - t0);
+	gv_info("device %u: attached again in domain %u after %lld ms (dma %s, backend domain %u, "
+	        "%u queue%s); %u requests issued again", d->devid, (unsigned)new_domid,
+	        gv_now_ms() - t0, d->dma.ops->name, (unsigned)d->backend_id, d->nq,
+	        d->nq > 1 ? "s" : "", requeued);
+	d->last_progress_ms = gv_now_ms();
+	d->away_spent_ms = 0;
+	d->reattaching = false;
+	d->reattach_gen++;
+	if (d->drv->pump)
+		for (unsigned q = 0; q < d->nq; q++)
+			d->drv->pump(d, q);
+	/* the threads waiting on cond (their queues' polls) look again */
+	pthread_cond_broadcast(&d->cond);
+	return 0;
+
+fail:
+	d->reattaching = false;
+	/* Every request fails with -EIO and the reason; what a new attempt
+	 * built is closed with the new backend (it may map it) and released,
+	 * the old grants are ended (their entries are gone with the old table). */
+	gvfe_dev_fail(d, "the domain was restored (domain %u is now %u) and the device could "
+	              "not be attached again: %s", (unsigned)old, (unsigned)new_domid, err);
+	teardown(d, published);
+	if (fe_moved)
+		set_fe_state(d, XenbusStateClosed);
+	pthread_cond_broadcast(&d->cond);
+	return rc;
+}
+
+int gv_attach_queues(const struct gv_attach_opts *o, unsigned num_queues, struct gv_device **out,
+                     char *err, size_t errlen)
+{
+	struct gv_platform_opts popts = { o->platform, o->sim_dir, o->domid };
+	enum gvfe_dma_strategy strategy = GVFE_DMA_BOUNCE;
+	struct gv_device *d;
+	bool fe_moved = false, published = false;
+	int rc;
+
+	if (o->dma && gvfe_dma_strategy_parse(o->dma, &strategy)) {
+		snprintf(err, errlen, "unknown DMA strategy \"%s\" (bounce, grant, pool, bypass)", o->dma);
+		return -EINVAL;
+	}
+	d = calloc(1, sizeof(*d));
+	if (!d) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	d->devid = o->devid;
+	d->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
+	d->io_timeout_ms = o->io_timeout_ms > 0 ? o->io_timeout_ms : DEFAULT_IO_TIMEOUT_MS;
+	d->restart_timeout_ms = o->restart_timeout_ms > 0 ? o->restart_timeout_ms
+	                        : o->restart_timeout_ms < 0 ? -1 : DEFAULT_RESTART_TIMEOUT_MS;
+	d->strategy = strategy;
+	d->opt_pool_pages = o->pool_pages;
+	d->opt_queue_size = o->queue_size;
+	d->opt_num_queues = num_queues;
+	d->dev_port = GV_NO_PORT;
+	for (unsigned q = 0; q < GVFE_MAX_QUEUES; q++)
+		d->q[q].port = GV_NO_PORT;
+	d->xs_fd = -1;
+	rc = init_lock(d);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot set up the device lock: %s", strerror(-rc));
+		free(d);
+		return rc;
+	}
+	rc = gv_platform_open(&popts, &d->p, err, errlen);
+	if (rc < 0) {
+		d->nq = 0;
+		release(d);
+		return rc;
+	}
+	d->xs = gv_xs_open(d->p);
+	if (!d->xs) {
+		rc = errno ? -errno : -EIO;
+		snprintf(err, errlen, "cannot open xenstore: %s", strerror(-rc));
+		goto release;
+	}
+	d->xl_disk = o->xl_disk;
+	rc = connect_device(d, err, errlen, &fe_moved, &published);
+	if (rc < 0)
+		goto teardown;
+	d->reattach = reattach;
 	gv_info("attached %s device %u of domain %u on %s: backend domain %u, dma %s, "
 	        "%u queue%s of %u", d->drv->name,
 	        d->devid, (unsigned)d->p->domid, d->p->desc, (unsigned)d->backend_id,
@@ -688,19 +860,20 @@ void gv_get_stats(const struct gv_device *d, struct gv_stats *s)
 	pthread_mutex_lock((pthread_mutex_t *)&d->lock);
 	*s = d->st;
 	s->platform = d->p->ctr;
-	if (d->q[0].vq) {
-		s->kicks = s->kicks_suppressed = s->indirect_chains = 0;
-		for (unsigned q = 0; q < d->nq; q++) {
-			s->kicks += d->q[q].vq->stats.kicks;
-			s->kicks_suppressed += d->q[q].vq->stats.kicks_suppressed;
-			s->indirect_chains += d->q[q].vq->stats.indirect;
-		}
+	/* the queues now, plus those released before (a re-attach, detach) */
+	for (unsigned q = 0; q < d->nq; q++) {
+		if (!d->q[q].vq)
+			continue;
+		s->kicks += d->q[q].vq->stats.kicks;
+		s->kicks_suppressed += d->q[q].vq->stats.kicks_suppressed;
+		s->indirect_chains += d->q[q].vq->stats.indirect;
 	}
-	s->dma_bytes_copied_in = d->dma.stats.bytes_copied_in;
-	s->dma_bytes_copied_out = d->dma.stats.bytes_copied_out;
-	s->dma_pool_full = d->dma.stats.pool_full;
-	s->dma_pool_fallbacks = d->dma.stats.pool_fallbacks;
-	s->dma_pages_leaked = d->dma.stats.pages_leaked;
+	s->dma_bytes_copied_in = d->dma_stats_before.bytes_copied_in + d->dma.stats.bytes_copied_in;
+	s->dma_bytes_copied_out = d->dma_stats_before.bytes_copied_out +
+	                          d->dma.stats.bytes_copied_out;
+	s->dma_pool_full = d->dma_stats_before.pool_full + d->dma.stats.pool_full;
+	s->dma_pool_fallbacks = d->dma_stats_before.pool_fallbacks + d->dma.stats.pool_fallbacks;
+	s->dma_pages_leaked = d->dma_stats_before.pages_leaked + d->dma.stats.pages_leaked;
 	pthread_mutex_unlock((pthread_mutex_t *)&d->lock);
 }
 
@@ -709,10 +882,15 @@ int gv_get_queue_stats(const struct gv_device *d, unsigned q, struct gv_queue_st
 	const struct gvfe_queue *vq;
 
 	memset(s, 0, sizeof(*s));
-	if (q >= d->nq || !d->q[q].vq)
+	if (q >= d->nq)
 		return -EINVAL;
 	vq = &d->q[q];
+	/* under the lock: a re-attach replaces the rings */
 	pthread_mutex_lock((pthread_mutex_t *)&d->lock);
+	if (!vq->vq) {
+		pthread_mutex_unlock((pthread_mutex_t *)&d->lock);
+		return -EINVAL;
+	}
 	s->in_flight = gvfe_vq_in_flight(vq->vq);
 	s->free_descriptors = gvfe_vq_num_free(vq->vq);
 	s->event_channel = vq->port;
@@ -725,9 +903,10 @@ int gv_get_queue_stats(const struct gv_device *d, unsigned q, struct gv_queue_st
 
 void gv_get_queue_state(const struct gv_device *d, struct gv_queue_state *q)
 {
-	const struct gvfe_vq *vq = d->q[0].vq;
+	const struct gvfe_vq *vq;
 
 	pthread_mutex_lock((pthread_mutex_t *)&d->lock);
+	vq = d->q[0].vq;        /* under the lock: a re-attach replaces it */
 	q->in_flight = vq ? gvfe_dev_in_flight(d) : 0;
 	q->free_descriptors = vq ? gvfe_vq_num_free(vq) : 0;
 	pthread_mutex_unlock((pthread_mutex_t *)&d->lock);
@@ -796,5 +975,11 @@ bool gv_backend_away(const struct gv_device *d)
 
 int gv_device_fd(const struct gv_device *d)
 {
-	return gv_evtchn_fd(d->p);
+	int fd;
+
+	/* under the lock: a re-attach after a restore may open a new handle */
+	pthread_mutex_lock((pthread_mutex_t *)&d->lock);
+	fd = gv_evtchn_fd(d->p);
+	pthread_mutex_unlock((pthread_mutex_t *)&d->lock);
+	return fd;
 }

@@ -133,6 +133,7 @@ static int send_reply(struct hv_conn *c, struct sim_rep *rep, const int *fds, un
 
 static int domain_create(const char *name, domid_t *out);
 static int domain_destroy(domid_t domid);
+static int domain_restore(domid_t old, uint32_t *out);
 
 static void fill_info(struct sim_domain_info *i, const struct hv_domain *d)
 {
@@ -195,6 +196,15 @@ static int dispatch(struct hv_conn *c, const struct sim_req *req, size_t len,
 			rep->rc = -ESRCH;
 		else
 			rep->rc = domain_destroy((domid_t)req->domid);
+		break;
+	case SIM_OP_DOMAIN_RESTORE:
+		if (d->domid != 0)
+			rep->rc = -EPERM;
+		else if (req->domid == 0 || req->domid >= DOMID_FIRST_RESERVED ||
+		         !hv_domain_get((domid_t)req->domid))
+			rep->rc = -ESRCH;
+		else
+			rep->rc = domain_restore((domid_t)req->domid, &rep->domid);
 		break;
 	case SIM_OP_DOMAIN_LIST: {
 		struct sim_domain_info *info = (struct sim_domain_info *)rep->data;
@@ -519,6 +529,33 @@ static int domain_destroy(domid_t domid)
 	else
 		gv_info("dom%u (%s): destroyed", domid, d->name);
 	hv_domain_maybe_free(d);
+	return 0;
+}
+
+/* xl save + xl restore with the guest's processes running on: a new domain
+ * of the same name (an empty grant table, no ports) gets the xenstore
+ * connections (the guest kernel's, which a resume carries over); the old
+ * domain is destroyed, so its grants, ports and hypervisor connections are
+ * gone (pages a backend still maps stay until it unmaps them, as on Xen).
+ * A process's hypervisor handle must connect to the new domain itself
+ * (the platform's resume). */
+static int domain_restore(domid_t old, uint32_t *out)
+{
+	struct hv_domain *d = hv_domain_get(old);
+	char name[SIM_NAME_MAX];
+	domid_t id;
+	int rc;
+
+	snprintf(name, sizeof(name), "%s", d->name);
+	rc = domain_create(name, &id);
+	if (rc)
+		return rc;
+	xs_server_move_conns(old, id);
+	rc = domain_destroy(old);
+	if (rc)
+		return rc;
+	gv_info("dom%u (%s): restored as dom%u", (unsigned)old, name, (unsigned)id);
+	*out = id;
 	return 0;
 }
 

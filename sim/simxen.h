@@ -32,6 +32,10 @@ char *sim_path(char *buf, size_t len, domid_t domid, const char *leaf);
 /* xenstored_conn.c */
 int  xs_server_init(void);                  /* the tree with /local/domain/0, /tool, ... */
 int  xs_server_add_domain(domid_t domid);   /* listen on DIR/dom<id>/xenstored; fire @introduceDomain */
+/* the xenstore connections of domain `from` belong to `to` from now on (a
+ * save/restore: the guest kernel's connection moves with it); each of
+ * their watches fires once, as a guest's watches do after a resume */
+void xs_server_move_conns(domid_t from, domid_t to);
 void xs_server_remove_domain(domid_t domid);/* close its listener and connections, drop its
                                                watches; fire @releaseDomain */
 void xs_server_fini(void);

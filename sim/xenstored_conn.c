@@ -508,6 +508,25 @@ static void domain_close(struct xs_domain *d)
 	free(d);
 }
 
+void xs_server_move_conns(domid_t from, domid_t to)
+{
+	struct xs_domain *a = domain_find(from), *b = domain_find(to);
+
+	if (!a || !b)
+		return;
+	for (struct xs_conn *c = conns; c; c = c->next) {
+		if (c->dom != a || c->dead)
+			continue;
+		c->dom = b;
+		c->domid = to;
+		a->nconns--;
+		b->nconns++;
+		for (struct xs_watch *w = c->watches; w && !c->dead; w = w->next)
+			send_event(c, w, w->path);
+	}
+	gv_info("xenstored: dom%u's connections now belong to dom%u", (unsigned)from, (unsigned)to);
+}
+
 void xs_server_remove_domain(domid_t domid)
 {
 	for (struct xs_domain **pp = &domains; *pp; pp = &(*pp)->next) {

@@ -5,7 +5,8 @@
  * page-crossing buffers), scattered grant refs, a full queue in flight,
  * two guests at once, bypass refused with its explanation (and broken at
  * the first descriptor under allow-bypass), virtio-rng, detach leaving
- * zero active grants, and the backend's death seen through liveness.
+ * zero active grants, the backend's death seen through liveness, and the
+ * library across a save/restore of its domain (gv-xl restore).
  */
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -21,6 +22,8 @@
 #include "check.h"
 #include "sim_harness.h"
 #include "../frontend/grant_virtio.h"
+#include "platform.h"
+#include "platform_sim.h"
 #include "xs_keys.h"
 #include "xs_util.h"
 
@@ -565,6 +568,312 @@ out:
 	return rc;
 }
 
+/* Domain domid no longer exists, not even dying (nothing maps its pages). */
+static bool domain_gone(int domid)
+{
+	struct gv_platform *p = sim_open_domain(0);
+	struct sim_domain_info info[64];
+	int n = p ? gv_sim_domain_list(p, info, 64) : -1;
+	bool gone = n >= 0;
+
+	for (int i = 0; i < n && i < 64; i++)
+		if ((int)info[i].domid == domid)
+			gone = false;
+	if (p)
+		gv_platform_close(p);
+	return gone;
+}
+
+/* xl save + xl restore under the library's I/O (gv-xl restore: the guest
+ * goes on in a new domain, its xenstore connection moved, the old domain
+ * with its grant table, ports and devices destroyed): the requests that
+ * were on the ring or waiting complete with no error once the library has
+ * attached the device again with new grants and event channels, the data
+ * reads back, the old domain is gone (gv-backend let go of its pages),
+ * and detach leaves no grant. With no backend to answer in the new
+ * domain, the re-attach gives up after the handshake timeout and every
+ * request fails with -EIO: no hang. */
+static int save_restore(const char *dma, bool backend_up)
+{
+	enum { NIO = 48 };
+	struct gv_attach_opts o;
+	struct gv_device *d;
+	struct gv_blk_io io[NIO];
+	struct probe pr = { 0 };
+	struct gv_stats st;
+	struct gv_queue_state q;
+	static uint8_t wbuf[NIO][8192], rbuf[NIO][8192];
+	char err[512], cfg[160];
+	int old = domid_g1, now, rc;
+	long long t0;
+
+	gv_attach_opts_init(&o);
+	o.domid = domid_g1;
+	o.dma = dma;
+	o.queue_size = 32;
+	o.timeout_ms = 3000;
+	CHECK_MSG(gv_attach(&o, &d, err, sizeof(err)) == 0, "attach: %s", err);
+	for (int i = 0; i < NIO; i++) {
+		for (int k = 0; k < 8192; k++)
+			wbuf[i][k] = (uint8_t)(i * 13 + k * 5 + (dma[0] == 'g'));
+		memset(&io[i], 0, sizeof(io[i]));
+		io[i].op = GV_BLK_WRITE;
+		io[i].sector = (uint64_t)i * 17;
+		io[i].buf = wbuf[i];
+		io[i].len = 8192;
+		io[i].done = probe_done;
+		io[i].priv = &pr;
+		CHECK_EQ(gv_blk_submit(d, &io[i]), 0);
+	}
+	gv_get_queue_state(d, &q);
+	CHECK(q.in_flight > 0);
+	if (!backend_up)
+		stop_daemon(&backend, "gv-backend");
+	/* the guest is "frozen" (no gv_poll) while gv-xl saves and restores it */
+	snprintf(cfg, sizeof(cfg), "%s/g1.cfg", env.dir);
+	CHECK_MSG(run_prog("gv-xl", (const char *[]){ "restore", cfg, NULL }, NULL, out, sizeof(out),
+	                   30) == 0, "gv-xl restore: %s", out);
+	/* its last line (with no backend, a line for each device it could
+	 * not close comes first) */
+	{
+		size_t n = strlen(out);
+		const char *last;
+
+		while (n && out[n - 1] == '\n')
+			out[--n] = 0;
+		last = strrchr(out, '\n');
+		now = atoi(last ? last + 1 : out);
+	}
+	CHECK_MSG(now > 0 && now != old, "gv-xl restore printed %s", out);
+	domid_g1 = now;
+	t0 = gv_now_ms();
+	while (pr.done < NIO && gv_now_ms() - t0 < 20000) {
+		rc = gv_poll(d, 1000);
+		if (rc < 0 && backend_up)
+			break;
+	}
+	gv_get_stats(d, &st);
+	if (!backend_up) {
+		/* bounded: the handshake timeout, not the 30 s request timeout */
+		CHECK_MSG(pr.done == NIO && pr.errors == NIO, "done %d of %d, %d errors", pr.done, NIO,
+		          pr.errors);
+		CHECK(gv_device_broken(d));
+		CHECK_MSG(strstr(gv_device_error(d), "could not be attached again"), "%s",
+		          gv_device_error(d));
+		printf("no backend in domain %d: %d requests failed with -EIO after %lld ms (%s)\n",
+		       now, NIO, gv_now_ms() - t0, gv_device_error(d));
+		CHECK(gv_now_ms() - t0 < 15000);
+		gv_detach_stats(d, &st);
+		CHECK_EQ(st.platform.grants_active, 0);
+		return 0;
+	}
+	CHECK_MSG(pr.done == NIO && pr.errors == 0, "done %d of %d, %d errors (%s)", pr.done, NIO,
+	          pr.errors, gv_device_error(d));
+	CHECK_EQ(st.domain_restores, 1);
+	pr.done = 0;
+	for (int i = 0; i < NIO; i++) {
+		io[i].op = GV_BLK_READ;
+		io[i].buf = rbuf[i];
+		CHECK_EQ(gv_blk_submit(d, &io[i]), 0);
+	}
+	while (pr.done < NIO)
+		CHECK(gv_poll(d, 10000) > 0);
+	CHECK_EQ(pr.errors, 0);
+	for (int i = 0; i < NIO; i++)
+		CHECK_MSG(!memcmp(rbuf[i], wbuf[i], 8192), "request %d differs", i);
+	printf("%s: restored in domain %d (was %d), re-attached in %llu ms, %d writes verified\n",
+	       dma, now, old, (unsigned long long)st.restore_ms_max, NIO);
+	CHECK_EQ(gv_detach_stats(d, &st), 0);
+	CHECK_EQ(st.platform.grants_active, 0);
+	CHECK_EQ(st.request_errors, 0);
+	/* gv-backend unmapped every page of the old domain: it is gone */
+	for (int i = 0; i < 100 && !domain_gone(old); i++)
+		usleep(20000);      /* polling an oracle, not synchronisation */
+	CHECK_MSG(domain_gone(old), "domain %d still listed (its pages still mapped)", old);
+	return 0;
+}
+
+static int t_lib_save_restore(void)
+{
+	int rc = setup(NULL);
+
+	if (!rc)
+		rc = save_restore("grant", true);
+	if (!rc)
+		rc = save_restore("bounce", true);
+	if (!rc)
+		rc = save_restore("bounce", false);
+	teardown();
+	return rc;
+}
+
+/* ---- save/restore with several queues ---- */
+
+#define SR_QUEUES 2
+
+struct sr_thread {
+	struct gv_device *d;
+	unsigned q;
+	pthread_t tid, self;
+	unsigned n, done, errors, wrong_thread, polls_empty;
+	int rc;
+};
+
+static void sr_done(struct gv_blk_io *io)
+{
+	struct sr_thread *t = io->priv;
+
+	if (!pthread_equal(pthread_self(), t->self))
+		t->wrong_thread++;
+	if (io->result)
+		t->errors++;
+	t->done++;
+}
+
+/* Polls its own queue only until its requests finished (bounded: 20 s). */
+static void *sr_thread_main(void *arg)
+{
+	struct sr_thread *t = arg;
+	long long t0 = gv_now_ms();
+
+	t->self = pthread_self();
+	while (t->done < t->n && gv_now_ms() - t0 < 20000) {
+		int rc = gv_poll_queue(t->d, t->q, 1000);
+
+		if (rc < 0) {
+			t->rc = rc;
+			break;
+		}
+		if (rc == 0)
+			t->polls_empty++;   /* a timeout, or the re-attach returned it */
+	}
+	if (!t->rc && t->done < t->n)
+		t->rc = -ETIMEDOUT;
+	return NULL;
+}
+
+/* Save/restore of a device with SR_QUEUES queues: 48 writes spread over the
+ * queues (on both rings and waiting on both) when gv-xl restores the
+ * domain; then one thread per queue polls only its own queue while the
+ * library finds the domain restored, re-attaches (in whichever thread got
+ * the watch; the other waits) and rebuilds every queue. Every write must
+ * complete without an error in the thread of the queue it was submitted
+ * on (requeued to its own queue), both new rings must carry requests, the
+ * data reads back, and detach leaves no grant. */
+static int save_restore_mq(const char *dma)
+{
+	enum { NIO = 48 };
+	struct sr_thread th[SR_QUEUES];
+	struct gv_attach_opts o;
+	struct gv_device_info info;
+	struct gv_queue_stats qs;
+	struct gv_device *d;
+	struct gv_blk_io io[NIO];
+	struct gv_stats st;
+	struct probe pr = { 0 };
+	static uint8_t wbuf[NIO][8192], rbuf[NIO][8192];
+	char err[512], cfg[160];
+	int old = domid_g1, now;
+
+	gv_attach_opts_init(&o);
+	o.domid = domid_g1;
+	o.dma = dma;
+	o.queue_size = 32;
+	o.timeout_ms = 3000;
+	CHECK_MSG(gv_attach_queues(&o, SR_QUEUES, &d, err, sizeof(err)) == 0, "attach: %s", err);
+	gv_get_info(d, &info);
+	CHECK_EQ(info.num_queues, SR_QUEUES);
+	memset(th, 0, sizeof(th));
+	for (unsigned q = 0; q < SR_QUEUES; q++) {
+		th[q].d = d;
+		th[q].q = q;
+	}
+	/* no thread polls yet: submitted from here, before the threads exist */
+	for (int i = 0; i < NIO; i++) {
+		struct sr_thread *t = &th[i % SR_QUEUES];
+
+		for (int k = 0; k < 8192; k++)
+			wbuf[i][k] = (uint8_t)(i * 7 + k * 3 + (dma[0] == 'g'));
+		memset(&io[i], 0, sizeof(io[i]));
+		io[i].op = GV_BLK_WRITE;
+		io[i].sector = (uint64_t)i * 17;
+		io[i].buf = wbuf[i];
+		io[i].len = 8192;
+		io[i].done = sr_done;
+		io[i].priv = t;
+		t->n++;
+		CHECK_EQ(gv_blk_submit_queue(d, t->q, &io[i]), 0);
+	}
+	for (unsigned q = 0; q < SR_QUEUES; q++) {
+		CHECK_EQ(gv_get_queue_stats(d, q, &qs), 0);
+		CHECK_MSG(qs.in_flight > 0, "queue %u: nothing in flight", q);
+	}
+	snprintf(cfg, sizeof(cfg), "%s/g1.cfg", env.dir);
+	CHECK_MSG(run_prog("gv-xl", (const char *[]){ "restore", cfg, NULL }, NULL, out, sizeof(out),
+	                   30) == 0, "gv-xl restore: %s", out);
+	now = atoi(out);
+	CHECK_MSG(now > 0 && now != old, "gv-xl restore printed %s", out);
+	domid_g1 = now;
+	for (unsigned q = 0; q < SR_QUEUES; q++)
+		CHECK_EQ(pthread_create(&th[q].tid, NULL, sr_thread_main, &th[q]), 0);
+	for (unsigned q = 0; q < SR_QUEUES; q++)
+		CHECK_EQ(pthread_join(th[q].tid, NULL), 0);
+	for (unsigned q = 0; q < SR_QUEUES; q++) {
+		struct sr_thread *t = &th[q];
+
+		CHECK_MSG(t->rc == 0 && t->done == t->n && t->errors == 0,
+		          "queue %u: rc %d, %u of %u done, %u errors (%s)", q, t->rc, t->done, t->n,
+		          t->errors, gv_device_error(d));
+		CHECK_EQ(t->wrong_thread, 0);
+		/* the new ring of this queue carried its requests again */
+		CHECK_EQ(gv_get_queue_stats(d, q, &qs), 0);
+		CHECK_MSG(qs.added > 0, "queue %u: nothing added to its new ring", q);
+		printf("%s queue %u: %u writes completed in its own thread, %llu added on the new ring "
+		       "(port %u), %u empty polls\n", dma, q, t->n, (unsigned long long)qs.added,
+		       qs.event_channel, t->polls_empty);
+	}
+	gv_get_stats(d, &st);
+	CHECK_EQ(st.domain_restores, 1);
+	CHECK_EQ(st.request_errors, 0);
+	/* read back, from this thread alone now (the queue threads are gone) */
+	for (int i = 0; i < NIO; i++) {
+		io[i].op = GV_BLK_READ;
+		io[i].buf = rbuf[i];
+		io[i].done = probe_done;
+		io[i].priv = &pr;
+		CHECK_EQ(gv_blk_submit_queue(d, (unsigned)i % SR_QUEUES, &io[i]), 0);
+	}
+	while (pr.done < NIO)
+		CHECK(gv_poll(d, 10000) > 0);
+	CHECK_EQ(pr.errors, 0);
+	for (int i = 0; i < NIO; i++)
+		CHECK_MSG(!memcmp(rbuf[i], wbuf[i], 8192), "request %d differs", i);
+	printf("%s, %d queues: restored in domain %d (was %d), re-attached in %llu ms, %d writes "
+	       "verified\n", dma, SR_QUEUES, now, old, (unsigned long long)st.restore_ms_max, NIO);
+	CHECK_EQ(gv_detach_stats(d, &st), 0);
+	CHECK_EQ(st.platform.grants_active, 0);
+	CHECK_EQ(st.request_errors, 0);
+	for (int i = 0; i < 100 && !domain_gone(old); i++)
+		usleep(20000);      /* polling an oracle, not synchronisation */
+	CHECK_MSG(domain_gone(old), "domain %d still listed (its pages still mapped)", old);
+	return 0;
+}
+
+static int t_lib_save_restore_mq(void)
+{
+	int rc;
+
+	g1_opts = " queues=" GV_STR(SR_QUEUES);
+	rc = setup(NULL);
+	g1_opts = "";
+	if (!rc)
+		rc = save_restore_mq("grant");
+	if (!rc)
+		rc = save_restore_mq("bounce");
+	teardown();
+	return rc;
+}
+
 /* The sequential read benchmark that make xen-bench runs in the guest
  * (gv-bench seqread, once gv-frontend bench): it writes the region, reads it
  * back timed, prints the line xen-test/bench.sh takes, and detaches clean. */
@@ -892,6 +1201,8 @@ static const struct gv_test tests[] = {
 	TEST(t_lib_discard_write_zeroes),
 	TEST(t_lib_backend_death),
 	TEST(t_lib_backend_restart),
+	TEST(t_lib_save_restore),
+	TEST(t_lib_save_restore_mq),
 	TEST(t_bench_seqread),
 	TEST(t_sigterm_detaches),
 	TEST(t_lib_multi_queue),

@@ -741,12 +741,13 @@ static void rm_tree(struct xs_handle *xs, const char *path)
 
 /* As libxl: each backend to Closing with online=0, wait for Closed, then
  * remove both directories; then the domain. 0 or -1. */
-static int destroy_id(struct gv_platform *p, struct xs_handle *xs, unsigned long id)
+/* libxl's device removal of a domain going away: online=0, BE Closing, up
+ * to 10 s for Closed, then the frontend and backend nodes go. */
+static void remove_devices(struct xs_handle *xs, unsigned long id)
 {
 	static const char *const kinds[] = { "virtio", "virtio_disk" };
 	char dir[128], **devs;
 	unsigned ndev = 0;
-	int n;
 
 	for (unsigned k = 0; k < 2; k++) {
 		snprintf(dir, sizeof(dir), "/local/domain/%lu/device/%s", id, kinds[k]);
@@ -776,6 +777,13 @@ static int destroy_id(struct gv_platform *p, struct xs_handle *xs, unsigned long
 	}
 	snprintf(dir, sizeof(dir), "/libxl/%lu", id);
 	rm_tree(xs, dir);
+}
+
+static int destroy_id(struct gv_platform *p, struct xs_handle *xs, unsigned long id)
+{
+	int n;
+
+	remove_devices(xs, id);
 	n = gv_toolstack_domain_destroy(p, (domid_t)id);
 	if (n < 0) {
 		fprintf(stderr, "gv-xl: cannot destroy domain %lu: %s\n", id, strerror(-n));
@@ -816,6 +824,66 @@ out:
 	return rc;
 }
 
+/* xl save + xl restore of a running guest, its processes going on: the old
+ * domain's devices are removed (the backend lets go of them), a new domain
+ * of the same name takes the guest over (gv-simxen moves its xenstore
+ * connections; the old one is destroyed) and gets the devices of CONFIG
+ * anew, as xl restore creates them from the saved config. */
+static int cmd_restore(const char *file)
+{
+	struct xl_config cfg;
+	struct create_ctx c = { &cfg, 0 };
+	struct sim_domain_info *info;
+	struct gv_platform *p;
+	struct xs_handle *xs;
+	unsigned long old = ~0ul;
+	char err[600];
+	int n, rc = 1;
+
+	if (parse_config(file, &cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "gv-xl: %s\n", err);
+		return 1;
+	}
+	if (open_dom0(&p, &xs) < 0)
+		return 1;
+	n = list_domains(p, &info);
+	if (n < 0) {
+		fprintf(stderr, "gv-xl: cannot list domains: %s\n", strerror(-n));
+		goto out;
+	}
+	for (int i = 0; i < n; i++)
+		if (!strcmp(info[i].name, cfg.name) && !info[i].dying)
+			old = info[i].domid;
+	free(info);
+	if (old == ~0ul || old == 0) {
+		fprintf(stderr, "gv-xl: %s: no running domain named %s\n", file, cfg.name);
+		goto out;
+	}
+	remove_devices(xs, old);
+	n = gv_toolstack_domain_restore(p, (domid_t)old, cfg.name, &c.domid);
+	if (n < 0) {
+		fprintf(stderr, "gv-xl: cannot restore domain %lu: %s\n", old, strerror(-n));
+		goto out;
+	}
+	n = gv_xs_transaction(xs, write_domain, &c);
+	if (n < 0) {
+		fprintf(stderr, "gv-xl: cannot write the xenstore nodes of %s: %s\n", cfg.name,
+		        strerror(-n));
+		destroy_id(p, xs, c.domid);
+		goto out;
+	}
+	if (wait_disks(xs, &c) < 0) {
+		destroy_id(p, xs, c.domid);
+		goto out;
+	}
+	printf("%u\n", (unsigned)c.domid);
+	rc = 0;
+out:
+	xs_close(xs);
+	gv_platform_close(p);
+	return rc;
+}
+
 static int cmd_list(void)
 {
 	struct sim_domain_info *info;
@@ -850,7 +918,7 @@ static int cmd_list(void)
 static void usage(FILE *f)
 {
 	fprintf(f,
-	"usage: gv-xl create CONFIG | destroy NAME|ID | list\n"
+	"usage: gv-xl create CONFIG | destroy NAME|ID | list | restore CONFIG\n"
 	"\n"
 	"The simulated toolstack of grant-virtio (talks to gv-simxen, $GV_SIM_DIR).\n"
 	"  create CONFIG   create a domain from an xl config: name = \"...\" and\n"
@@ -863,7 +931,12 @@ static void usage(FILE *f)
 	"                  destroys the domain); prints the new domain id\n"
 	"  destroy NAME|ID closes its devices (online=0, state Closing, waits for\n"
 	"                  Closed), removes its xenstore nodes, destroys it\n"
-	"  list            domains with their state (dying: pages still mapped)\n");
+	"  list            domains with their state (dying: pages still mapped)\n"
+	"  restore CONFIG  xl save + xl restore of the running domain of CONFIG's\n"
+	"                  name, its processes going on: its devices are removed,\n"
+	"                  a new domain takes over its xenstore connections, the old\n"
+	"                  one is destroyed, the devices are created anew; prints\n"
+	"                  the new domain id\n");
 }
 
 int main(int argc, char **argv)
@@ -874,6 +947,8 @@ int main(int argc, char **argv)
 		return cmd_destroy(argv[2]);
 	if (argc == 2 && !strcmp(argv[1], "list"))
 		return cmd_list();
+	if (argc == 3 && !strcmp(argv[1], "restore"))
+		return cmd_restore(argv[2]);
 	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "help"))) {
 		usage(stdout);
 		return 0;

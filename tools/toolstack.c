@@ -94,3 +94,26 @@ int gv_toolstack_domain_destroy(struct gv_platform *p, domid_t domid)
 	}
 	return 0;
 }
+
+int gv_toolstack_domain_restore(struct gv_platform *p, domid_t domid, const char *name,
+                                domid_t *new_domid)
+{
+	struct home h = { 0, name && *name ? name : "guest" };
+	struct xs_handle *xs;
+	char home[48];
+	int rc = gv_sim_domain_restore(p, domid, &h.id);
+
+	if (rc)
+		return rc;
+	xs = gv_xs_open(p);
+	rc = xs ? gv_xs_transaction(xs, write_home, &h) : (errno ? -errno : -EIO);
+	if (xs) {
+		snprintf(home, sizeof(home), GV_XS_DOMAIN_DIR_FMT, (unsigned)domid);
+		xs_rm(xs, XBT_NULL, home);
+		xs_close(xs);
+	}
+	if (rc)
+		return rc;
+	*new_domid = h.id;
+	return 0;
+}

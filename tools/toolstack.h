@@ -19,5 +19,10 @@ int gv_toolstack_domain_create(struct gv_platform *p, const char *name, domid_t 
 /* dom0 only. Destroys the domain (gv_sim_domain_destroy: -ESRCH, -EINVAL for
  * domain 0), then removes its home. */
 int gv_toolstack_domain_destroy(struct gv_platform *p, domid_t domid);
+/* dom0 only. xl save + xl restore of a guest whose processes run on
+ * (gv_sim_domain_restore): the new domain (*new_domid, same name) gets a
+ * home as create writes it, the old one's home goes. Devices are gv-xl's. */
+int gv_toolstack_domain_restore(struct gv_platform *p, domid_t domid, const char *name,
+                                domid_t *new_domid);
 
 #endif
