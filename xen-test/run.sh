@@ -4,7 +4,7 @@
 # scenarios of scenarios.list in dom0 and reports them:
 #   PASS <name> / FAIL <name>: <reason>, then "N passed, M failed".
 # The full serial console log is xen-test/out/serial.log. Every step has a
-# time limit; the whole run stays under GV_XEN_TEST_LIMIT seconds (2400).
+# time limit; the whole run stays under GV_XEN_TEST_LIMIT seconds (3000).
 #   sh xen-test/run.sh [SCENARIO...]   (default: every scenario, in list order)
 # XEN_SCENARIO_LIST=bench.list takes the scenarios from another list of this
 # directory (make xen-bench); the default is scenarios.list.
@@ -12,7 +12,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 out="$here/out"
 mkdir -p "$out"
-limit=${GV_XEN_TEST_LIMIT:-2400}
+limit=${GV_XEN_TEST_LIMIT:-3000}
 log="$out/serial.log"
 pass=0 fail=0
 t_start=$(date +%s)
