@@ -646,15 +646,34 @@ static int list_domains(struct gv_platform *p, struct sim_domain_info **out)
 	return n > (int)SIM_MAX_LIST ? (int)SIM_MAX_LIST : n;
 }
 
+/* *id: the live (not dying) domain named NAME, ~0ul when there is none.
+ * -1 (said why) when the domains cannot be listed, else 0. */
+static int live_domain(struct gv_platform *p, const char *name, unsigned long *id)
+{
+	struct sim_domain_info *info;
+	int n = list_domains(p, &info);
+
+	*id = ~0ul;
+	if (n < 0) {
+		fprintf(stderr, "gv-xl: cannot list domains: %s\n", strerror(-n));
+		return -1;
+	}
+	for (int i = 0; i < n; i++)
+		if (!strcmp(info[i].name, name) && !info[i].dying)
+			*id = info[i].domid;
+	free(info);
+	return 0;
+}
+
 static int cmd_create(const char *file)
 {
 	struct xl_config cfg;
 	struct create_ctx c = { &cfg, 0 };
-	struct sim_domain_info *info;
 	struct gv_platform *p;
 	struct xs_handle *xs;
+	unsigned long id;
 	char err[600];
-	int n, rc;
+	int rc;
 
 	if (parse_config(file, &cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "gv-xl: %s\n", err);
@@ -662,21 +681,16 @@ static int cmd_create(const char *file)
 	}
 	if (open_dom0(&p, &xs) < 0)
 		return 1;
-	n = list_domains(p, &info);
-	if (n < 0) {
-		fprintf(stderr, "gv-xl: cannot list domains: %s\n", strerror(-n));
+	if (live_domain(p, cfg.name, &id) < 0) {
 		rc = 1;
 		goto out;
 	}
-	for (int i = 0; i < n; i++)
-		if (!strcmp(info[i].name, cfg.name) && !info[i].dying) {
-			fprintf(stderr, "gv-xl: %s: a domain named %s already exists (domain %u)\n",
-			        file, cfg.name, info[i].domid);
-			free(info);
-			rc = 1;
-			goto out;
-		}
-	free(info);
+	if (id != ~0ul) {
+		fprintf(stderr, "gv-xl: %s: a domain named %s already exists (domain %lu)\n",
+		        file, cfg.name, id);
+		rc = 1;
+		goto out;
+	}
 	rc = gv_toolstack_domain_create(p, cfg.name, &c.domid);
 	if (rc < 0) {
 		fprintf(stderr, "gv-xl: cannot create domain %s: %s\n", cfg.name, strerror(-rc));
@@ -794,25 +808,17 @@ static int destroy_id(struct gv_platform *p, struct xs_handle *xs, unsigned long
 
 static int cmd_destroy(const char *who)
 {
-	struct sim_domain_info *info;
 	struct gv_platform *p;
 	struct xs_handle *xs;
-	unsigned long id = ~0ul;
-	int n, rc = 1;
+	unsigned long id;
+	int rc = 1;
 
 	if (open_dom0(&p, &xs) < 0)
 		return 1;
-	n = list_domains(p, &info);
-	if (n < 0) {
-		fprintf(stderr, "gv-xl: cannot list domains: %s\n", strerror(-n));
+	if (live_domain(p, who, &id) < 0)
 		goto out;
-	}
-	for (int i = 0; i < n; i++)
-		if (!strcmp(info[i].name, who) && !info[i].dying)
-			id = info[i].domid;
 	if (id == ~0ul && parse_uint(who, DOMID_FIRST_RESERVED - 1, &id) < 0)
 		id = ~0ul;
-	free(info);
 	if (id == ~0ul || id == 0) {
 		fprintf(stderr, "gv-xl: %s: no such domain%s\n", who, id == 0 ? " (domain 0 stays)" : "");
 		goto out;
@@ -833,10 +839,9 @@ static int cmd_restore(const char *file)
 {
 	struct xl_config cfg;
 	struct create_ctx c = { &cfg, 0 };
-	struct sim_domain_info *info;
 	struct gv_platform *p;
 	struct xs_handle *xs;
-	unsigned long old = ~0ul;
+	unsigned long old;
 	char err[600];
 	int n, rc = 1;
 
@@ -846,15 +851,8 @@ static int cmd_restore(const char *file)
 	}
 	if (open_dom0(&p, &xs) < 0)
 		return 1;
-	n = list_domains(p, &info);
-	if (n < 0) {
-		fprintf(stderr, "gv-xl: cannot list domains: %s\n", strerror(-n));
+	if (live_domain(p, cfg.name, &old) < 0)
 		goto out;
-	}
-	for (int i = 0; i < n; i++)
-		if (!strcmp(info[i].name, cfg.name) && !info[i].dying)
-			old = info[i].domid;
-	free(info);
 	if (old == ~0ul || old == 0) {
 		fprintf(stderr, "gv-xl: %s: no running domain named %s\n", file, cfg.name);
 		goto out;
