@@ -225,8 +225,8 @@ int gvbe_blk_current_size(const struct gvbe_blk *b, uint64_t *sectors)
 
 void gvbe_blk_close(struct gvbe_blk *b)
 {
-	gvbe_blk_quiesce(b, 5000);
 	if (b->nbd) {
+		gvbe_nbd_quiesce(b->nbd, 5000);
 		gvbe_nbd_close(b->nbd);
 		b->nbd = NULL;
 		b->nbd_async = false;
@@ -239,91 +239,100 @@ void gvbe_blk_close(struct gvbe_blk *b)
 	b->fd = b->fd_direct = -1;
 }
 
-int gvbe_blk_start_aio(struct gvbe_blk *b, unsigned entries, int eventfd,
+void gvbe_blk_queue_init(struct gvbe_blk_queue *q, struct gvbe_blk *b)
+{
+	memset(q, 0, sizeof(*q));
+	q->disk = b;
+}
+
+int gvbe_blk_start_aio(struct gvbe_blk_queue *q, unsigned entries, int eventfd,
                        char *err, size_t errlen)
 {
+	struct gvbe_blk *b = q->disk;
+
 	if (b->nbd) {
 		/* its own thread: only the completions come through eventfd */
 		gvbe_nbd_set_efd(b->nbd, eventfd);
 		b->nbd_async = eventfd >= 0;
 		return 0;
 	}
-	if (b->aio)
+	if (q->aio)
 		return 0;
-	return gvbe_aio_create(entries, eventfd, &b->aio, err, errlen);
+	return gvbe_aio_create(entries, eventfd, &q->aio, err, errlen);
 }
 
-bool gvbe_blk_async(const struct gvbe_blk *b)
+bool gvbe_blk_async(const struct gvbe_blk_queue *q)
 {
-	return b->aio || b->nbd_async;
+	return q->aio || q->disk->nbd_async;
 }
 
-unsigned gvbe_blk_inflight(const struct gvbe_blk *b)
+unsigned gvbe_blk_inflight(const struct gvbe_blk_queue *q)
 {
-	return b->nbd ? gvbe_nbd_inflight(b->nbd) : gvbe_aio_inflight(b->aio);
+	return q->disk->nbd ? gvbe_nbd_inflight(q->disk->nbd) : gvbe_aio_inflight(q->aio);
 }
 
-bool gvbe_blk_ready(const struct gvbe_blk *b)
+bool gvbe_blk_ready(const struct gvbe_blk_queue *q)
 {
 	/* an NBD disk's completions always come with an eventfd write */
-	return b->aio && gvbe_aio_ready(b->aio);
+	return q->aio && gvbe_aio_ready(q->aio);
 }
 
-void gvbe_blk_submit(struct gvbe_blk *b)
+void gvbe_blk_submit(struct gvbe_blk_queue *q)
 {
-	if (b->nbd)
-		gvbe_nbd_submit(b->nbd);
-	if (b->aio)
-		gvbe_aio_submit(b->aio);
+	if (q->disk->nbd)
+		gvbe_nbd_submit(q->disk->nbd);
+	if (q->aio)
+		gvbe_aio_submit(q->aio);
 }
 
-unsigned gvbe_blk_reap(struct gvbe_blk *b)
+unsigned gvbe_blk_reap(struct gvbe_blk_queue *q)
 {
 	unsigned n;
 
-	if (b->nbd)
-		return gvbe_nbd_reap(b->nbd);
-	if (!b->aio)
+	if (q->disk->nbd)
+		return gvbe_nbd_reap(q->disk->nbd);
+	if (!q->aio)
 		return 0;
-	n = gvbe_aio_reap(b->aio);
-	gvbe_aio_submit(b->aio);        /* the rest of short transfers */
+	n = gvbe_aio_reap(q->aio);
+	gvbe_aio_submit(q->aio);        /* the rest of short transfers */
 	return n;
 }
 
-unsigned gvbe_blk_quiesce(struct gvbe_blk *b, int timeout_ms)
+unsigned gvbe_blk_quiesce(struct gvbe_blk_queue *q, int timeout_ms)
 {
 	unsigned left;
 
-	if (b->nbd)
-		return gvbe_nbd_quiesce(b->nbd, timeout_ms);
-	if (!b->aio)
+	if (q->disk->nbd)
+		return gvbe_nbd_quiesce(q->disk->nbd, timeout_ms);
+	if (!q->aio)
 		return 0;
-	left = gvbe_aio_destroy(b->aio, timeout_ms);
+	left = gvbe_aio_destroy(q->aio, timeout_ms);
 	if (!left)
-		b->aio = NULL;
+		q->aio = NULL;
 	return left;
 }
 
 /* The hand-over (SIGTERM): waits (bounded) for the I/O in flight to finish,
  * each request completed as it does; nothing is cancelled (a cancelled
  * request would reach the guest as an error). Returns how many are left. */
-unsigned gvbe_blk_drain(struct gvbe_blk *b, int timeout_ms)
+unsigned gvbe_blk_drain(struct gvbe_blk_queue *q, int timeout_ms)
 {
 	int64_t end = gv_now_ms() + timeout_ms;
 
-	if (b->nbd)
-		return gvbe_nbd_quiesce(b->nbd, timeout_ms);
-	while (b->aio && gvbe_aio_inflight(b->aio) && gv_now_ms() < end)
-		gvbe_aio_wait(b->aio, 100);
-	return gvbe_blk_inflight(b);
+	if (q->disk->nbd)
+		return gvbe_nbd_quiesce(q->disk->nbd, timeout_ms);
+	while (q->aio && gvbe_aio_inflight(q->aio) && gv_now_ms() < end)
+		gvbe_aio_wait(q->aio, 100);
+	return gvbe_blk_inflight(q);
 }
 
 /* O_DIRECT if every piece is aligned (and the image allows it). */
-static bool direct_ok(const struct gvbe_blk *b, const struct iovec *iov, int n, uint64_t off)
+static bool direct_ok(const struct gvbe_blk_queue *q, const struct iovec *iov, int n,
+                      uint64_t off)
 {
-	uint64_t a = b->dio_align;
+	uint64_t a = q->disk->dio_align;
 
-	if (b->fd_direct < 0 || off % a)
+	if (q->disk->fd_direct < 0 || q->direct_off || off % a)
 		return false;
 	for (int k = 0; k < n; k++)
 		if ((uintptr_t)iov[k].iov_base % a || iov[k].iov_len % a)
@@ -576,16 +585,16 @@ static int range_sync(struct gvbe_blk *b, int kind, uint64_t off, uint64_t len, 
 }
 
 /* The result of the current range: counts it and moves on; false: IOERR. */
-static bool range_result(struct gvbe_blk *b, struct gvbe_req *r, int res)
+static bool range_result(struct gvbe_blk_queue *q, struct gvbe_req *r, int res)
 {
 	if (res == -EOPNOTSUPP && r->kind == GVBE_BLK_DISCARD)
 		res = 0;        /* a hint the store cannot take: the data stays, allowed */
 	else if (res < 0)
 		return false;
 	else if (r->kind == GVBE_BLK_DISCARD)
-		b->discards++;
+		q->discards++;
 	else
-		b->zeroes++;
+		q->zeroes++;
 	r->range_at++;
 	return true;
 }
@@ -594,14 +603,16 @@ static bool range_result(struct gvbe_blk *b, struct gvbe_req *r, int res)
  * BLKDISCARD, which io_uring cannot queue), else the next one queued.
  * Returns GVBE_REQ_ASYNC when one was queued (range_done continues), else
  * the status to answer. */
-static uint32_t ranges_go(struct gvbe_blk *b, struct gvbe_req *r, bool async)
+static uint32_t ranges_go(struct gvbe_blk_queue *q, struct gvbe_req *r, bool async)
 {
+	struct gvbe_blk *b = q->disk;
+
 	while (r->range_at < r->nrange) {
 		uint64_t off = r->range[r->range_at].off, len = r->range[r->range_at].len;
 		bool unmap = r->range[r->range_at].unmap;
 
 		if (async && !(b->is_bdev && r->kind == GVBE_BLK_DISCARD)) {
-			struct io_uring_sqe *sqe = gvbe_aio_sqe(b->aio, &r->op);
+			struct io_uring_sqe *sqe = gvbe_aio_sqe(q->aio, &r->op);
 
 			if (!sqe)
 				return VIRTIO_BLK_S_IOERR;
@@ -609,35 +620,35 @@ static uint32_t ranges_go(struct gvbe_blk *b, struct gvbe_req *r, bool async)
 			                        (off_t)len);
 			return GVBE_REQ_ASYNC;
 		}
-		if (!range_result(b, r, range_sync(b, r->kind, off, len, unmap)))
+		if (!range_result(q, r, range_sync(b, r->kind, off, len, unmap)))
 			return VIRTIO_BLK_S_IOERR;
 	}
 	return VIRTIO_BLK_S_OK;
 }
 
-static void range_done(struct gvbe_blk *b, struct gvbe_req *r, int res)
+static void range_done(struct gvbe_blk_queue *q, struct gvbe_req *r, int res)
 {
 	uint32_t st;
 
-	if (res == -EOPNOTSUPP && r->kind == GVBE_BLK_WRITE_ZEROES && !b->is_bdev &&
+	if (res == -EOPNOTSUPP && r->kind == GVBE_BLK_WRITE_ZEROES && !q->disk->is_bdev &&
 	    !r->range[r->range_at].unmap) {
 		/* no ZERO_RANGE on this file system: punch instead (zeros too) */
 		r->range[r->range_at].unmap = true;
-		st = ranges_go(b, r, true);
-	} else if (!range_result(b, r, res)) {
+		st = ranges_go(q, r, true);
+	} else if (!range_result(q, r, res)) {
 		st = VIRTIO_BLK_S_IOERR;
 	} else {
-		st = ranges_go(b, r, true);
+		st = ranges_go(q, r, true);
 	}
 	if (st != GVBE_REQ_ASYNC)
 		gvbe_req_complete(r, gvbe_blk_finish(r, (uint8_t)st, 0));
 }
 
 /* Queues the rest of r's transfer: iov[iov_at..niov) at off + moved. */
-static bool queue_rw(struct gvbe_blk *b, struct gvbe_req *r)
+static bool queue_rw(struct gvbe_blk_queue *q, struct gvbe_req *r)
 {
-	struct io_uring_sqe *sqe = gvbe_aio_sqe(b->aio, &r->op);
-	int fd = r->direct ? b->fd_direct : b->fd;
+	struct io_uring_sqe *sqe = gvbe_aio_sqe(q->aio, &r->op);
+	int fd = r->direct ? q->disk->fd_direct : q->disk->fd;
 	unsigned n = (unsigned)(r->niov - r->iov_at);
 
 	if (!sqe)
@@ -664,21 +675,21 @@ static void advance(struct gvbe_req *r, uint64_t n)
 static void blk_done(struct gvbe_aio_op *op, int res)
 {
 	struct gvbe_req *r = container_of(op, struct gvbe_req, op);
-	struct gvbe_blk *b = r->vq->handler_ctx;
+	struct gvbe_blk_queue *q = r->vq->handler_ctx;
 
 	if (r->kind == GVBE_BLK_DISCARD || r->kind == GVBE_BLK_WRITE_ZEROES)
-		return range_done(b, r, res);
+		return range_done(q, r, res);
 	if (r->kind == GVBE_BLK_FLUSH) {
 		gvbe_req_complete(r, gvbe_blk_finish(r, res < 0 ? VIRTIO_BLK_S_IOERR
 		                                                 : VIRTIO_BLK_S_OK, 0));
 		return;
 	}
 	if (res == -EINVAL && r->direct && !r->moved) {
-		/* the image refused this alignment for O_DIRECT: buffered from now on */
-		close(b->fd_direct);
-		b->fd_direct = -1;
+		/* the image refused this alignment for O_DIRECT: buffered from
+		 * now on (this queue's; the disk's descriptor is shared) */
+		q->direct_off = true;
 		r->direct = false;
-		if (queue_rw(b, r))
+		if (queue_rw(q, r))
 			return;
 	}
 	if (res <= 0)
@@ -688,7 +699,7 @@ static void blk_done(struct gvbe_aio_op *op, int res)
 	advance(r, (uint64_t)res);
 	if (r->moved < r->len) {
 		/* a short transfer: queue the rest */
-		if (r->iov_at < r->niov && queue_rw(b, r))
+		if (r->iov_at < r->niov && queue_rw(q, r))
 			return;
 		goto ioerr;
 	}
@@ -701,23 +712,26 @@ ioerr:
 
 /* Takes r over: its I/O is queued on the device's ring. False if the ring
  * has no room (never with entries >= the requests the queues can hold). */
-static bool queue_async(struct gvbe_blk *b, struct gvbe_req *r, int kind,
+static bool queue_async(struct gvbe_blk_queue *q, struct gvbe_req *r, int kind,
                         const struct gvbe_blk_io *io)
 {
 	r->op.done = blk_done;
 	r->kind = kind;
 	(void)io;
 	if (kind == GVBE_BLK_FLUSH) {
-		struct io_uring_sqe *sqe = gvbe_aio_sqe(b->aio, &r->op);
+		struct io_uring_sqe *sqe = gvbe_aio_sqe(q->aio, &r->op);
 
 		if (!sqe)
 			return false;
-		io_uring_prep_fsync(sqe, b->fd, IORING_FSYNC_DATASYNC);
-		/* after everything submitted before it on this device */
+		io_uring_prep_fsync(sqe, q->disk->fd, IORING_FSYNC_DATASYNC);
+		/* after everything submitted before it on this queue's ring:
+		 * the writes the driver saw completed before it sent the flush
+		 * are done (those of other queues too: their completion came
+		 * from the kernel), and fdatasync covers the whole file */
 		io_uring_sqe_set_flags(sqe, IOSQE_IO_DRAIN);
 		return true;
 	}
-	return queue_rw(b, r);
+	return queue_rw(q, r);
 }
 
 /* A buffered transfer first tries to complete at once without blocking
@@ -725,8 +739,9 @@ static bool queue_async(struct gvbe_blk *b, struct gvbe_req *r, int kind,
  * QEMU does: a system call instead of a trip through io_uring's workers.
  * Never for O_DIRECT, whose transfer always waits for the device. Returns
  * true if all of it moved. */
-static bool try_nowait(struct gvbe_blk *b, struct gvbe_req *r)
+static bool try_nowait(struct gvbe_blk_queue *q, struct gvbe_req *r)
 {
+	struct gvbe_blk *b = q->disk;
 	ssize_t got;
 
 	if (r->direct || b->nowait_off)
@@ -738,13 +753,14 @@ static bool try_nowait(struct gvbe_blk *b, struct gvbe_req *r)
 		return false;           /* EAGAIN and the rest: io_uring it is */
 	advance(r, (uint64_t)got);
 	if (r->moved == r->len)
-		b->nowait_ios++;
+		q->nowait_ios++;
 	return r->moved == r->len;
 }
 
 uint32_t gvbe_blk_handle(void *ctx, struct gvbe_req *r)
 {
-	struct gvbe_blk *b = ctx;
+	struct gvbe_blk_queue *q = ctx;
+	struct gvbe_blk *b = q->disk;
 	struct gvbe_blk_io io;
 	int64_t moved;
 	int kind = gvbe_blk_prepare(b, r, &io);
@@ -766,19 +782,19 @@ uint32_t gvbe_blk_handle(void *ctx, struct gvbe_req *r)
 	/* an image in memory (tmpfs) never waits for a device: a copy in the
 	 * loop is cheaper than any trip through io_uring (whose workers tmpfs
 	 * would need: it has no RWF_NOWAIT) */
-	if (b->aio && !b->in_memory && (kind == GVBE_BLK_READ || kind == GVBE_BLK_WRITE)) {
+	if (q->aio && !b->in_memory && (kind == GVBE_BLK_READ || kind == GVBE_BLK_WRITE)) {
 		r->off = io.off;
 		r->len = io.len;
 		r->niov = io.niov;
 		r->iov_at = 0;
 		r->moved = 0;
 		r->kind = kind;
-		r->direct = direct_ok(b, r->iov, r->niov, r->off);
+		r->direct = direct_ok(q, r->iov, r->niov, r->off);
 		if (r->direct)
-			b->direct_ios++;
+			q->direct_ios++;
 		else
-			b->buffered_ios++;
-		if (try_nowait(b, r))
+			q->buffered_ios++;
+		if (try_nowait(q, r))
 			return gvbe_blk_finish(r, VIRTIO_BLK_S_OK,
 			                       kind == GVBE_BLK_READ ? (uint32_t)r->moved : 0);
 	}
@@ -787,10 +803,10 @@ uint32_t gvbe_blk_handle(void *ctx, struct gvbe_req *r)
 
 		r->kind = kind;
 		r->op.done = blk_done;
-		st = ranges_go(b, r, b->aio && !b->in_memory);
+		st = ranges_go(q, r, q->aio && !b->in_memory);
 		return st == GVBE_REQ_ASYNC ? st : gvbe_blk_finish(r, (uint8_t)st, 0);
 	}
-	if (b->aio && !b->in_memory && kind != GVBE_BLK_DONE && queue_async(b, r, kind, &io))
+	if (q->aio && !b->in_memory && kind != GVBE_BLK_DONE && queue_async(q, r, kind, &io))
 		return GVBE_REQ_ASYNC;
 	switch (kind) {
 	case GVBE_BLK_READ:
@@ -801,13 +817,13 @@ uint32_t gvbe_blk_handle(void *ctx, struct gvbe_req *r)
 		 * whichever way the I/O is issued (io_full does not touch r->iov,
 		 * so a refused O_DIRECT transfer is simply done again buffered) */
 		moved = -EINVAL;
-		if (direct_ok(b, r->iov, io.niov, io.off)) {
+		if (direct_ok(q, r->iov, io.niov, io.off)) {
 			moved = io_full(b->fd_direct, r->iov, io.niov, io.off, out);
-			b->direct_ios++;
+			q->direct_ios++;
 		}
 		if (moved == -EINVAL) {
 			moved = io_full(b->fd, r->iov, io.niov, io.off, out);
-			b->buffered_ios++;
+			q->buffered_ios++;
 		}
 		if (moved < 0)
 			/* pread may have filled part of the buffers, but on IOERR their

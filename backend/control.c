@@ -145,10 +145,25 @@ static const char *phase_name(enum gvbe_dev_phase ph)
 	return "?";
 }
 
-/* How a connected disk's requests reach its backing store. */
-static const char *io_engine(const struct gvbe_blk *b)
+/* How a connected disk's requests reach its backing store (io: the
+ * queues' counters, summed). */
+static const char *io_engine(const struct gvbe_dev *d, const struct gvbe_blk_queue *io)
 {
-	return b->nbd ? "nbd" : b->aio ? "io_uring" : "synchronous";
+	return d->blk.nbd ? "nbd" : io->aio ? "io_uring" : "synchronous";
+}
+
+/* A device's queues are read between these (a queue thread waits): only
+ * into memory (open_memstream), never while a client is written to. */
+static void dev_lock(struct gvbe_dev *d)
+{
+	for (unsigned q = 0; q < GVBE_MAX_QUEUES; q++)
+		gvbe_dev_queue_lock(d, q);
+}
+
+static void dev_unlock(struct gvbe_dev *d)
+{
+	for (unsigned q = 0; q < GVBE_MAX_QUEUES; q++)
+		gvbe_dev_queue_unlock(d, q);
 }
 
 static const char *type_name(unsigned virtio_id)
@@ -158,13 +173,14 @@ static const char *type_name(unsigned virtio_id)
 
 void gvbe_status_write(struct gvbe_backend *be, const struct gvbe_service *s, FILE *f)
 {
-	const struct gv_counters *c = &be->p->ctr;
+	struct gv_counters ctr, *c = &ctr;
 	unsigned ndisks = 0, ndevs = 0;
 
 	for (const struct gvbe_disk_cfg *d = be->disks; d; d = d->next)
 		ndisks++;
 	for (const struct gvbe_dev *d = be->devs; d; d = d->next)
 		ndevs++;
+	gvbe_dev_counters(be, &ctr);
 	fprintf(f, "gv-backend pid %ld, platform %s\n", (long)getpid(), be->p->desc);
 	fprintf(f, "serving %s: %u device%s; %u disk%s configured (%s%s), %u reload%s\n",
 	        be->root, ndevs, ndevs == 1 ? "" : "s", ndisks, ndisks == 1 ? "" : "s",
@@ -183,6 +199,10 @@ void gvbe_status_write(struct gvbe_backend *be, const struct gvbe_service *s, FI
 		char feat[24] = "-", queues[16] = "-", cache[32] = "-", backing[600] = "-";
 		unsigned long long reqs = 0;
 		bool live = d->phase == GVBE_DEV_CONNECTED;
+		struct gvbe_blk_queue io;
+
+		gvbe_dev_blk_counters(d, &io);
+		dev_lock(d);
 
 		if (live) {
 			snprintf(feat, sizeof(feat), "0x%llx", (unsigned long long)d->driver_features);
@@ -244,10 +264,11 @@ void gvbe_status_write(struct gvbe_backend *be, const struct gvbe_service *s, FI
 				        "sectors\n", gvbe_nbd_dead(d->blk.nbd) ? ", connection lost" : "",
 				        (unsigned long long)d->blk.capacity);
 			else if (d->virtio_id == VIRTIO_ID_BLOCK)
-				fprintf(f, "    io: %s, %llu O_DIRECT and %llu buffered transfers, %llu "
-				        "sectors\n", io_engine(&d->blk),
-				        (unsigned long long)d->blk.direct_ios,
-				        (unsigned long long)d->blk.buffered_ios,
+				fprintf(f, "    io: %s%s, %llu O_DIRECT and %llu buffered transfers, "
+				        "%llu sectors\n", io_engine(d, &io),
+				        d->qt[0] ? ", a thread per queue" : "",
+				        (unsigned long long)io.direct_ios,
+				        (unsigned long long)io.buffered_ios,
 				        (unsigned long long)d->blk.capacity);
 		}
 		if (d->phase == GVBE_DEV_BROKEN) {
@@ -255,6 +276,7 @@ void gvbe_status_write(struct gvbe_backend *be, const struct gvbe_service *s, FI
 				if (d->vq[q].broken)
 					fprintf(f, "    queue %u broken: %s\n", q, d->vq[q].why);
 		}
+		dev_unlock(d);
 	}
 }
 
@@ -331,7 +353,8 @@ static void json_counters(FILE *f, uint64_t requests, const struct gvbe_qstats *
 	json_latency(f, st);
 }
 
-static void json_device(FILE *f, struct gvbe_backend *be, struct gvbe_dev *d)
+static void json_device(FILE *f, struct gvbe_backend *be, struct gvbe_dev *d,
+                        const struct gvbe_blk_queue *io)
 {
 	bool live = d->phase == GVBE_DEV_CONNECTED;
 	struct gvbe_qstats total = d->retired;
@@ -361,11 +384,12 @@ static void json_device(FILE *f, struct gvbe_backend *be, struct gvbe_dev *d)
 			fputs("null", f);
 		}
 		fprintf(f, ", \"io\": ");
-		gvbe_json_str(f, !live ? NULL : io_engine(&d->blk));
+		gvbe_json_str(f, !live ? NULL : io_engine(d, io));
+		fprintf(f, ", \"queue_threads\": %s", live && d->qt[0] ? "true" : "false");
 		fprintf(f, ", \"capacity_sectors\": %llu, \"config_generation\": %u, ",
 		        (unsigned long long)d->blk.capacity, d->cfg_gen);
-		json_u64(f, "direct_ios", d->blk.direct_ios, true);
-		json_u64(f, "buffered_ios", d->blk.buffered_ios, true);
+		json_u64(f, "direct_ios", io->direct_ios, true);
+		json_u64(f, "buffered_ios", io->buffered_ios, true);
 	} else {
 		gvbe_json_str(f, d->virtio_id == VIRTIO_ID_RNG ? "getrandom" : NULL);
 		fprintf(f, ", ");
@@ -425,12 +449,13 @@ static void json_device(FILE *f, struct gvbe_backend *be, struct gvbe_dev *d)
 
 void gvbe_status_write_json(struct gvbe_backend *be, const struct gvbe_service *s, FILE *f)
 {
-	const struct gv_counters *c = &be->p->ctr;
+	struct gv_counters ctr, *c = &ctr;
 	unsigned ndisks = 0;
 	bool first = true;
 
 	for (const struct gvbe_disk_cfg *d = be->disks; d; d = d->next)
 		ndisks++;
+	gvbe_dev_counters(be, &ctr);
 	fprintf(f, "{\"format\": 1, \"pid\": %ld, \"platform\": ", (long)getpid());
 	gvbe_json_str(f, be->p->desc);
 	fprintf(f, ", \"root\": ");
@@ -447,8 +472,13 @@ void gvbe_status_write_json(struct gvbe_backend *be, const struct gvbe_service *
 	json_u64(f, "received", c->events_received, false);
 	fprintf(f, "},\n\"devices\": [");
 	for (struct gvbe_dev *d = be->devs; d; d = d->next) {
+		struct gvbe_blk_queue io;
+
 		fprintf(f, "%s\n  ", first ? "" : ",");
-		json_device(f, be, d);
+		gvbe_dev_blk_counters(d, &io);
+		dev_lock(d);
+		json_device(f, be, d, &io);
+		dev_unlock(d);
 		first = false;
 	}
 	fprintf(f, "%s]}\n", first ? "" : "\n");

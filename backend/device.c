@@ -23,6 +23,7 @@
 #include "device.h"
 #include "mapcache.h"
 #include "nbd.h"
+#include "qthread.h"
 #ifdef GVBE_BENCH
 #include "bench.h"
 #endif
@@ -108,12 +109,44 @@ static enum xenbus_state fe_state(struct gvbe_dev *d)
 
 /* ---- teardown ----------------------------------------------------------------- */
 
+/* The handle through which queue q is mapped and bound: its thread's, or
+ * the loop's. */
+static struct gv_platform *queue_platform(struct gvbe_dev *d, unsigned q)
+{
+	return d->qt[q] ? gvbe_qthread_platform(d->qt[q]) : d->be->p;
+}
+
+/* Stops every queue thread of d: the loop owns all its queues after. */
+static void dev_stop_threads(struct gvbe_dev *d)
+{
+	for (unsigned q = 0; q < GVBE_MAX_QUEUES; q++)
+		gvbe_qthread_stop(d->qt[q]);
+}
+
+/* Cancels and waits for every queue's I/O in flight, 5 s in all; returns
+ * how many operations are left. */
+static unsigned dev_quiesce(struct gvbe_dev *d)
+{
+	int64_t end = gv_now_ms() + 5000;
+	unsigned left = 0;
+
+	for (unsigned q = 0; q < GVBE_MAX_QUEUES; q++) {
+		int64_t ms = end - gv_now_ms();
+
+		if (d->bq[q].disk)
+			left += gvbe_blk_quiesce(&d->bq[q], ms > 0 ? (int)ms : 0);
+	}
+	return left;
+}
+
 /* Unmaps every grant of the device and unbinds its ports. Idempotent. */
 static void dev_unmap_all(struct gvbe_dev *d)
 {
 	struct gv_platform *p = d->be->p;
-	unsigned left = gvbe_blk_quiesce(&d->blk, 5000);
+	unsigned left;
 
+	dev_stop_threads(d);
+	left = dev_quiesce(d);
 	if (left) {
 		/* the backing store holds I/O into guest pages and will not let
 		 * go: those pages must stay mapped, so this device's mappings are
@@ -126,10 +159,15 @@ static void dev_unmap_all(struct gvbe_dev *d)
 			for (unsigned a = 0; a < 3; a++)
 				d->area[q][a].addr = NULL;
 			d->inflight[q] = NULL;
+			d->bq[q].aio = NULL;
+			/* a queue thread's handle holds such mappings: it stays
+			 * open (stopped) until the process exits */
+			d->qt[q] = NULL;
 		}
-		d->blk.aio = NULL;
 	}
 	for (unsigned q = 0; q < GVBE_MAX_QUEUES; q++) {
+		struct gv_platform *qp = queue_platform(d, q);
+
 		if (d->vq_live[q]) {
 			const struct gvbe_vq *vq = &d->vq[q];
 			double n = vq->requests ? (double)vq->requests : 1;
@@ -151,7 +189,7 @@ static void dev_unmap_all(struct gvbe_dev *d)
 				        ms.pages, ms.capacity);
 			}
 			if (d->vq[q].port != GV_NO_PORT)
-				gv_evtchn_unbind(p, d->vq[q].port);
+				gv_evtchn_unbind(qp, d->vq[q].port);
 			gvbe_qstats_add(&d->retired, &vq->st);
 			d->retired_requests += vq->requests;
 			gvbe_vq_fini(&d->vq[q]);
@@ -159,14 +197,17 @@ static void dev_unmap_all(struct gvbe_dev *d)
 		}
 		for (unsigned a = 0; a < 3; a++) {
 			if (d->area[q][a].addr)
-				gv_unmap(p, d->area[q][a].addr, d->area[q][a].count);
+				gv_unmap(qp, d->area[q][a].addr, d->area[q][a].count);
 			d->area[q][a].addr = NULL;
 		}
 		if (d->inflight[q])
-			gv_unmap(p, (void *)d->inflight[q], 1);
+			gv_unmap(qp, (void *)d->inflight[q], 1);
 		d->inflight[q] = NULL;
 		gvbe_mapcache_destroy(d->cache[q]);
 		d->cache[q] = NULL;
+		/* everything of the queue is unmapped: its handle goes */
+		gvbe_qthread_destroy(d->qt[q], &d->be->qt_retired);
+		d->qt[q] = NULL;
 	}
 #ifdef GVBE_BENCH
 	gvbe_direct_destroy(d->direct);
@@ -510,7 +551,7 @@ static int map_area(struct gvbe_dev *d, unsigned q, unsigned a, const char *fmt,
 		         rc == -ENOENT ? "missing" : "malformed or wrong count", want);
 		return rc < 0 ? rc : -EINVAL;
 	}
-	rc = gv_map(d->be->p, d->fe, n, refs, write ? GV_MAP_WRITE : 0, NULL, &addr);
+	rc = gv_map(queue_platform(d, q), d->fe, n, refs, write ? GV_MAP_WRITE : 0, NULL, &addr);
 	if (rc < 0) {
 		snprintf(err, errlen, "the vring area %s cannot be mapped%s: %s", key,
 		         write ? " writable" : "", strerror(-rc));
@@ -526,13 +567,14 @@ static int map_area(struct gvbe_dev *d, unsigned q, unsigned a, const char *fmt,
  * yet have released the end the dead backend held (the port is unbound for
  * us again only then, as Xen's evtchn_close leaves it): a bounded wait. */
 #define TAKEOVER_BIND_WAIT_MS 2000
-static int bind_port(struct gvbe_dev *d, evtchn_port_t port, bool takeover, evtchn_port_t *local)
+static int bind_port(struct gvbe_dev *d, struct gv_platform *p, evtchn_port_t port,
+                     bool takeover, evtchn_port_t *local)
 {
 	long long deadline = gv_now_ms() + TAKEOVER_BIND_WAIT_MS;
 	int rc;
 
 	for (;;) {
-		rc = gv_evtchn_bind(d->be->p, d->fe, port, local);
+		rc = gv_evtchn_bind(p, d->fe, port, local);
 		if (rc != -EINVAL || !takeover || gv_now_ms() >= deadline)
 			return rc;
 		nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
@@ -548,7 +590,7 @@ static int dev_connect(struct gvbe_dev *d, bool takeover, char *err, size_t errl
 	struct gv_notify live;
 	uint64_t v, port;
 	grant_ref_t lref, iref[GVBE_MAX_QUEUES];
-	unsigned aio_entries = 0, have_inflight = 0;
+	unsigned have_inflight = 0;
 	char aerr[200];
 	void *addr;
 	int rc;
@@ -611,7 +653,7 @@ static int dev_connect(struct gvbe_dev *d, bool takeover, char *err, size_t errl
 		return -EPROTO;
 	lref = (grant_ref_t)v;
 
-	rc = bind_port(d, (evtchn_port_t)port, takeover, &d->dev_port);
+	rc = bind_port(d, p, (evtchn_port_t)port, takeover, &d->dev_port);
 	if (rc < 0) {
 		d->dev_port = GV_NO_PORT;
 		snprintf(err, errlen, "cannot bind the device event channel %llu: %s",
@@ -631,6 +673,22 @@ static int dev_connect(struct gvbe_dev *d, bool takeover, char *err, size_t errl
 		return -ESRCH;      /* the frontend died between writing its keys and now */
 	d->liveness[1] = 1;
 
+	if (d->be->queue_threads && d->virtio_id == VIRTIO_ID_BLK && !d->blk.nbd
+#ifdef GVBE_BENCH
+	    && !d->be->bench_direct
+#endif
+	    ) {
+		/* each queue its own thread and handle, made before anything of
+		 * the queue is mapped through it (qthread.h) */
+		for (unsigned q = 0; q < d->fe_nq; q++) {
+			rc = gvbe_qthread_create(&d->be->popts, p->domid, d->be->qt_efd, &d->qt[q],
+			                         aerr, sizeof(aerr));
+			if (rc < 0) {
+				snprintf(err, errlen, "queue %u: %s", q, aerr);
+				return -EPROTO;
+			}
+		}
+	}
 #ifdef GVBE_BENCH
 	if (d->persistent && d->be->bench_direct) {
 		/* make bench's upper bound: the pool mapped once (direct.c) */
@@ -649,7 +707,8 @@ static int dev_connect(struct gvbe_dev *d, bool takeover, char *err, size_t errl
 		 * pool thrashed: 2 queues through bounce did 0.08x of one
 		 * queue (docs/benchmarks.md, "Multi-queue") */
 		for (unsigned q = 0; q < d->fe_nq; q++) {
-			rc = gvbe_mapcache_create(p, d->fe, GVBE_MAX_PERSISTENT, &d->cache[q]);
+			rc = gvbe_mapcache_create(queue_platform(d, q), d->fe, GVBE_MAX_PERSISTENT,
+			                          &d->cache[q]);
 			if (rc < 0) {
 				snprintf(err, errlen, "out of memory");
 				return -EPROTO;
@@ -660,6 +719,7 @@ static int dev_connect(struct gvbe_dev *d, bool takeover, char *err, size_t errl
 		char key[48];
 		unsigned num;
 		struct gvbe_vq *vq = &d->vq[q];
+		struct gv_platform *qp = queue_platform(d, q);
 
 		snprintf(key, sizeof(key), GV_XS_QUEUE_SIZE_FMT, q);
 		if (fe_u64(d, key, GVBE_MAX_QUEUE_SIZE, &v, err, errlen) < 0)
@@ -679,7 +739,7 @@ static int dev_connect(struct gvbe_dev *d, bool takeover, char *err, size_t errl
 		snprintf(key, sizeof(key), GV_XS_QUEUE_EVTCHN_FMT, q);
 		if (fe_u64(d, key, UINT32_MAX - 1, &port, err, errlen) < 0)
 			return -EPROTO;
-		rc = gvbe_vq_init(vq, p, d->fe, q, num, d->area[q][0].addr, d->area[q][1].addr,
+		rc = gvbe_vq_init(vq, qp, d->fe, q, num, d->area[q][0].addr, d->area[q][1].addr,
 		                d->area[q][2].addr,
 		                  d->driver_features & (1ULL << VIRTIO_RING_F_INDIRECT_DESC),
 		                  d->cache[q]);
@@ -700,7 +760,7 @@ static int dev_connect(struct gvbe_dev *d, bool takeover, char *err, size_t errl
 			uint8_t byte;
 			struct gv_copy_seg seg = { .ref = d->area[q][0].ref0, .len = 1, .local = &byte };
 
-			rc = gv_grant_copy(p, d->fe, 1, &seg);
+			rc = gv_grant_copy(qp, d->fe, 1, &seg);
 			if (rc < 0) {
 				gv_warn("%s: queue %u: grant copy refused (%s): every request is "
 				        "mapped", d->label, q, strerror(-rc));
@@ -714,7 +774,7 @@ static int dev_connect(struct gvbe_dev *d, bool takeover, char *err, size_t errl
 				         "record", q, num);
 				return -EPROTO;
 			}
-			rc = gv_map(p, d->fe, 1, &iref[q], GV_MAP_WRITE, NULL, &addr);
+			rc = gv_map(qp, d->fe, 1, &iref[q], GV_MAP_WRITE, NULL, &addr);
 			if (rc < 0) {
 				snprintf(err, errlen, "the in-flight record of queue %u (ref %u) cannot "
 				         "be mapped writable: %s", q, iref[q], strerror(-rc));
@@ -725,8 +785,7 @@ static int dev_connect(struct gvbe_dev *d, bool takeover, char *err, size_t errl
 			if (!takeover)
 				gvbe_vq_track(vq, addr);
 		}
-		aio_entries += num;
-		rc = bind_port(d, (evtchn_port_t)port, takeover, &vq->port);
+		rc = bind_port(d, qp, (evtchn_port_t)port, takeover, &vq->port);
 		if (rc < 0) {
 			vq->port = GV_NO_PORT;
 			snprintf(err, errlen, "cannot bind the event channel %llu of queue %u: %s",
@@ -734,43 +793,62 @@ static int dev_connect(struct gvbe_dev *d, bool takeover, char *err, size_t errl
 			return -EPROTO;
 		}
 		if (d->virtio_id == VIRTIO_ID_BLK) {
+			struct gvbe_blk_queue *bq = &d->bq[q];
+			int efd = d->qt[q] ? gvbe_qthread_aio_efd(d->qt[q]) : d->be->aio_efd;
+
+			/* its counters go on across connections */
+			if (!bq->disk)
+				gvbe_blk_queue_init(bq, &d->blk);
+			bq->direct_off = false;
 			vq->handler = gvbe_blk_handle;
-			vq->handler_ctx = &d->blk;
+			vq->handler_ctx = bq;
 			vq->fail_status = VIRTIO_BLK_S_IOERR;
+			/* the queue's own io_uring, for every request it can hold */
+			if (d->be->aio_efd >= 0 &&
+			    gvbe_blk_start_aio(bq, num, efd, aerr, sizeof(aerr)) < 0)
+				gv_warn("%s: queue %u: %s; serving with synchronous I/O", d->label, q,
+				        aerr);
 		} else {
 			vq->handler = gvbe_rng_handle;
 			vq->handler_ctx = NULL;
 		}
 	}
-	if (d->virtio_id == VIRTIO_ID_BLK && d->be->aio_efd >= 0) {
-		/* every request of every queue can be in flight at once */
-		rc = gvbe_blk_start_aio(&d->blk, aio_entries, d->be->aio_efd, aerr, sizeof(aerr));
-		if (rc < 0)
-			gv_warn("%s: %s; serving with synchronous I/O", d->label, aerr);
-	}
 	return 0;
 }
 
-/* Completes what the device's I/O finished and shows it to the driver. */
+/* A queue the loop serves (live, without a thread of its own). */
+static bool loop_queue(const struct gvbe_dev *d, unsigned q)
+{
+	return d->vq_live[q] && !d->qt[q];
+}
+
+/* Completes what the I/O of the loop's queues of d finished and shows it
+ * to the driver (an NBD disk's completions, of any queue, come through
+ * whichever queue reaps: every queue is published). */
 static void dev_reap(struct gvbe_dev *d)
 {
-	if (!gvbe_blk_async(&d->blk) || !gvbe_blk_reap(&d->blk))
+	unsigned n = 0;
+
+	for (unsigned q = 0; q < GVBE_MAX_QUEUES; q++)
+		if (loop_queue(d, q) && d->bq[q].disk && gvbe_blk_async(&d->bq[q]))
+			n += gvbe_blk_reap(&d->bq[q]);
+	if (!n)
 		return;
 	for (unsigned q = 0; q < GVBE_MAX_QUEUES; q++)
-		if (d->vq_live[q])
+		if (loop_queue(d, q))
 			gvbe_vq_publish(&d->vq[q]);
 }
 
 static void serve_queue(struct gvbe_dev *d, unsigned q)
 {
-	if (d->phase != GVBE_DEV_CONNECTED || !d->vq_live[q])
+	if (d->phase != GVBE_DEV_CONNECTED || !loop_queue(d, q))
 		return;
 	if (gvbe_vq_serve(&d->vq[q], d->vq[q].num) == -EPROTO)
 		return dev_break(d, d->vq[q].why);
 	/* the batch just taken from the ring, in one io_uring_enter; what
 	 * completed inline (page cache, RAM) is published in the same pass */
-	if (d->virtio_id == VIRTIO_ID_BLK && gvbe_blk_async(&d->blk)) {
-		gvbe_blk_submit(&d->blk);
+	if (d->bq[q].disk && gvbe_blk_async(&d->bq[q])) {
+		gvbe_blk_submit(&d->bq[q]);
 		dev_reap(d);
 	}
 }
@@ -820,9 +898,22 @@ static void dev_try_connect(struct gvbe_dev *d, bool takeover)
 	        d->fe_nq > 1 ? "s" : "", d->vq[0].num, (unsigned long long)d->driver_features,
 	        d->persistent ? "persistent pool, map cache" :
 	        d->be->grant_copy_max ? "grant copy or map per request" : "map per request");
-	/* requests queued before we connected got no kick we could see */
-	for (unsigned q = 0; q < d->fe_nq; q++)
-		serve_queue(d, q);
+	/* requests queued before we connected got no kick we could see (a
+	 * queue thread serves them first) */
+	for (unsigned q = 0; q < d->fe_nq; q++) {
+		if (!d->qt[q]) {
+			serve_queue(d, q);
+			continue;
+		}
+		rc = gvbe_qthread_start(d->qt[q], &d->vq[q], &d->bq[q], d->be->poll_us);
+		if (rc < 0) {
+			snprintf(err, sizeof(err), "cannot start the thread of queue %u: %s", q,
+			         strerror(-rc));
+			return dev_break(d, err);
+		}
+	}
+	if (d->qt[0])
+		gv_info("%s: %u queue thread%s", d->label, d->fe_nq, d->fe_nq > 1 ? "s" : "");
 }
 
 /* ---- the state machine -------------------------------------------------------------- */
@@ -1114,7 +1205,7 @@ void gvbe_dev_event(struct gvbe_backend *be, evtchn_port_t port)
 			return;
 		}
 		for (unsigned q = 0; q < GVBE_MAX_QUEUES; q++)
-			if (d->vq_live[q] && d->vq[q].port == port) {
+			if (loop_queue(d, q) && d->vq[q].port == port) {
 				d->vq[q].kicks++;
 				serve_queue(d, q);
 				return;
@@ -1132,8 +1223,9 @@ void gvbe_dev_reap(struct gvbe_backend *be)
 bool gvbe_dev_busy(struct gvbe_backend *be)
 {
 	for (struct gvbe_dev *d = be->devs; d; d = d->next)
-		if (d->phase == GVBE_DEV_CONNECTED && gvbe_blk_inflight(&d->blk))
-			return true;
+		for (unsigned q = 0; d->phase == GVBE_DEV_CONNECTED && q < GVBE_MAX_QUEUES; q++)
+			if (loop_queue(d, q) && d->bq[q].disk && gvbe_blk_inflight(&d->bq[q]))
+				return true;
 	return false;
 }
 
@@ -1144,13 +1236,15 @@ bool gvbe_dev_poll(struct gvbe_backend *be)
 	for (struct gvbe_dev *d = be->devs; d; d = d->next) {
 		if (d->phase != GVBE_DEV_CONNECTED)
 			continue;
-		if (gvbe_blk_ready(&d->blk)) {
-			dev_reap(d);
-			found = true;
-		}
+		for (unsigned q = 0; q < GVBE_MAX_QUEUES; q++)
+			if (loop_queue(d, q) && d->bq[q].disk && gvbe_blk_ready(&d->bq[q])) {
+				dev_reap(d);
+				found = true;
+				break;
+			}
 		for (unsigned q = 0; q < GVBE_MAX_QUEUES; q++)
 			/* a hint only: serving reads the index again, once */
-			if (d->vq_live[q] && !d->vq[q].broken &&
+			if (loop_queue(d, q) && !d->vq[q].broken &&
 			    d->vq[q].avail->idx != d->vq[q].last_avail) {
 				d->vq[q].more = true;
 				found = true;
@@ -1165,11 +1259,66 @@ bool gvbe_dev_serve_pending(struct gvbe_backend *be)
 
 	for (struct gvbe_dev *d = be->devs; d; d = d->next)
 		for (unsigned q = 0; q < GVBE_MAX_QUEUES; q++)
-			if (d->vq_live[q] && d->vq[q].more) {
+			if (loop_queue(d, q) && d->vq[q].more) {
 				serve_queue(d, q);
-				more |= d->vq_live[q] && d->vq[q].more;
+				more |= loop_queue(d, q) && d->vq[q].more;
 			}
 	return more;
+}
+
+void gvbe_dev_queue_work(struct gvbe_backend *be)
+{
+	for (struct gvbe_dev *d = be->devs; d; d = d->next)
+		for (unsigned q = 0; d->phase == GVBE_DEV_CONNECTED && q < GVBE_MAX_QUEUES; q++)
+			if (gvbe_qthread_broken(d->qt[q])) {
+				/* the thread wrote why before it said so */
+				dev_break(d, d->vq[q].why);
+				break;
+			}
+}
+
+void gvbe_dev_counters(struct gvbe_backend *be, struct gv_counters *c)
+{
+	*c = be->p->ctr;
+	gvbe_counters_add(c, &be->qt_retired);
+	for (struct gvbe_dev *d = be->devs; d; d = d->next)
+		for (unsigned q = 0; q < GVBE_MAX_QUEUES; q++)
+			if (d->qt[q]) {
+				struct gv_counters t;
+
+				gvbe_qthread_counters(d->qt[q], &t);
+				gvbe_counters_add(c, &t);
+			}
+}
+
+void gvbe_dev_queue_lock(struct gvbe_dev *d, unsigned q)
+{
+	gvbe_qthread_lock(d->qt[q]);
+}
+
+void gvbe_dev_queue_unlock(struct gvbe_dev *d, unsigned q)
+{
+	gvbe_qthread_unlock(d->qt[q]);
+}
+
+void gvbe_dev_blk_counters(struct gvbe_dev *d, struct gvbe_blk_queue *sum)
+{
+	memset(sum, 0, sizeof(*sum));
+	sum->disk = &d->blk;
+	for (unsigned q = 0; q < GVBE_MAX_QUEUES; q++) {
+		const struct gvbe_blk_queue *bq = &d->bq[q];
+
+		if (!bq->disk)
+			continue;
+		gvbe_dev_queue_lock(d, q);
+		sum->aio = sum->aio ? sum->aio : bq->aio;
+		sum->direct_ios += bq->direct_ios;
+		sum->buffered_ios += bq->buffered_ios;
+		sum->nowait_ios += bq->nowait_ios;
+		sum->discards += bq->discards;
+		sum->zeroes += bq->zeroes;
+		gvbe_dev_queue_unlock(d, q);
+	}
 }
 
 /* ---- online resize ------------------------------------------------------------------ */
@@ -1245,8 +1394,13 @@ int gvbe_dev_resize(struct gvbe_dev *d, char *msg, size_t msglen)
 		         "sectors)", d->label, strerror(-rc), (unsigned long long)old);
 		return rc;
 	}
-	/* the request handlers check ranges against it from now on */
+	/* the request handlers check ranges against it from now on (a queue
+	 * thread's between two batches) */
+	for (unsigned q = 0; q < GVBE_MAX_QUEUES; q++)
+		gvbe_dev_queue_lock(d, q);
 	d->blk.capacity = now;
+	for (unsigned q = 0; q < GVBE_MAX_QUEUES; q++)
+		gvbe_dev_queue_unlock(d, q);
 	d->cfg_gen = k.gen;
 	/* virtio's configuration-change interrupt: the device channel wakes the
 	 * frontend, which finds config-generation moved (its watch says so too) */
@@ -1320,8 +1474,16 @@ unsigned gvbe_dev_handover_all(struct gvbe_backend *be, int timeout_ms)
 		struct gvbe_dev *d = be->devs;
 
 		if (d->phase == GVBE_DEV_CONNECTED) {
-			int64_t ms = end - gv_now_ms();
-			unsigned left = gvbe_blk_drain(&d->blk, ms > 0 ? (int)ms : 0);
+			unsigned left = 0;
+
+			/* the loop owns every queue from here */
+			dev_stop_threads(d);
+			for (unsigned q = 0; q < GVBE_MAX_QUEUES; q++) {
+				int64_t ms = end - gv_now_ms();
+
+				if (d->bq[q].disk)
+					left += gvbe_blk_drain(&d->bq[q], ms > 0 ? (int)ms : 0);
+			}
 
 			/* what finished is shown to the driver and cleared from
 			 * the record before anything is unmapped */

@@ -11,6 +11,7 @@
  *   vring.c       the hot path: device side of the split virtqueue (copy the
  *                 chain out of shared memory once, validate the copy, map the
  *                 request's grants, publish the used element, notify)
+ *   qthread.c     --queue-threads: a queue served by a thread of its own
  *   mapcache.c    bounded LRU of persistent-pool mappings
  *   blk.c rng.c   the device types
  *   direct.c      gv-backend-bench only (GVBE_BENCH): the pool mapped once
@@ -73,6 +74,8 @@ struct gvbe_dev {
 	bool watch_pending;             /* a watch fired for it: reconcile (coalesced) */
 	double watch_last;              /* when a watch last made us look (ms, monotonic) */
 	struct gvbe_blk blk;
+	struct gvbe_blk_queue bq[GVBE_MAX_QUEUES];  /* blk: each queue's side of the disk
+	                                               (its io_uring, its counters) */
 	char image[512];                /* the image served (an xl disk: params resolved) */
 	uint32_t cfg_gen;               /* config-generation: config changes published */
 	/* while connected */
@@ -86,6 +89,10 @@ struct gvbe_dev {
 	struct gvbe_vq vq[GVBE_MAX_QUEUES];
 	bool vq_live[GVBE_MAX_QUEUES];
 	struct gvbe_mapcache *cache[GVBE_MAX_QUEUES];   /* persistent pool, per queue */
+	/* --queue-threads: the queue's own thread and platform handle, through
+	 * which everything of the queue is mapped and bound (qthread.h); NULL:
+	 * the loop serves the queue through be->p */
+	struct gvbe_qthread *qt[GVBE_MAX_QUEUES];
 	/* the queues' counters of earlier connections (a queue's own start at
 	 * 0 with each connection): the device's totals are these plus the
 	 * live queues' (--status --json) */
@@ -111,7 +118,14 @@ struct gvbe_backend {
 	unsigned map_batch;             /* --map-batch 1 (make bench); 0: batched */
 #endif
 	struct gvbe_dev *devs;
-	int aio_efd;                    /* eventfd of every device's io_uring; -1: synchronous I/O */
+	int aio_efd;                    /* eventfd of the loop's queues' io_urings; -1: synchronous I/O */
+	/* --queue-threads: each queue of a block device (not NBD) served by a
+	 * thread of its own, with a handle opened like be->p (popts) */
+	bool queue_threads;
+	unsigned poll_us;               /* --poll-us, for the queue threads too */
+	struct gv_platform_opts popts;
+	int qt_efd;                     /* a queue thread found its queue broken */
+	struct gv_counters qt_retired;  /* the counters of the queue threads' closed handles */
 	int open_efd;                   /* eventfd: an NBD disk's connection was made or failed */
 	/* xenstore watch work, coalesced: a flag per device and two for the
 	 * whole tree, so a flood of events costs no memory per event */
@@ -157,6 +171,17 @@ bool gvbe_dev_busy(struct gvbe_backend *be);
  * completions in a ring, requests in an avail ring. Marks such queues to
  * be served (as if stopped at their budget). True if it found any. */
 bool gvbe_dev_poll(struct gvbe_backend *be);
+/* qt_efd fired: breaks the devices whose queue thread found a queue broken. */
+void gvbe_dev_queue_work(struct gvbe_backend *be);
+/* The platform counters of the daemon: the loop's handle and every queue
+ * thread's (live ones under their locks, closed ones retired). */
+void gvbe_dev_counters(struct gvbe_backend *be, struct gv_counters *c);
+/* Queue q of d is read (status) or what it reads is changed (a resize)
+ * between these two: its thread, if it has one, waits. */
+void gvbe_dev_queue_lock(struct gvbe_dev *d, unsigned q);
+void gvbe_dev_queue_unlock(struct gvbe_dev *d, unsigned q);
+/* The block I/O counters of d's queues, summed (under their locks). */
+void gvbe_dev_blk_counters(struct gvbe_dev *d, struct gvbe_blk_queue *sum);
 /* Serves queues that stopped at their batch budget; true if any still has more. */
 bool gvbe_dev_serve_pending(struct gvbe_backend *be);
 /* Online resize: looks at the size of the image of a published blk device

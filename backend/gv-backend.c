@@ -91,6 +91,11 @@ static void usage(FILE *f)
 	"        While I/O is in flight or a request came within the last N microseconds,\n"
 	"        look at the rings for up to N us before sleeping (0..1000, default 0:\n"
 	"        never; costs CPU, saves wake-ups).\n"
+	"    --queue-threads on|off\n"
+	"        on: each queue of a disk (not an NBD disk) is served by a thread of its\n"
+	"        own, with its own event channel handle and io_uring; the daemon's loop\n"
+	"        keeps xenstore, the control socket and every teardown. off (default):\n"
+	"        the loop serves every queue (measured: docs/benchmarks.md).\n"
 	"    --io io_uring|sync\n"
 	"        How block I/O reaches the images: io_uring (default; every request of\n"
 	"        every queue in flight at once, one io_uring_enter per batch) or sync\n"
@@ -263,11 +268,12 @@ int main(int argc, char **argv)
 		{ "foreground", no_argument, NULL, 'F' },
 		{ "io", required_argument, NULL, 'I' },
 		{ "poll-us", required_argument, NULL, 'W' },
+		{ "queue-threads", required_argument, NULL, 'T' },
 		{ "grant-copy-max", required_argument, NULL, 'G' },
 		{ 0 }
 	};
 	struct gv_platform_opts popts = { GV_PLATFORM_AUTO, NULL, -1 };
-	struct gvbe_backend be = { .aio_efd = -1, .open_efd = -1,
+	struct gvbe_backend be = { .aio_efd = -1, .open_efd = -1, .qt_efd = -1,
 	                            .grant_copy_max = GVBE_COPY_MAX_DEFAULT };
 	struct gvbe_service svc = { .control_fd = -1 };
 	struct gvbe_disk_cfg d;
@@ -334,6 +340,14 @@ int main(int argc, char **argv)
 			poll_us = (int)v;
 			break;
 		}
+		case 'T':
+			if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+				fprintf(stderr, "gv-backend: --queue-threads %s: expected on or off\n",
+				        optarg);
+				return 1;
+			}
+			be.queue_threads = !strcmp(optarg, "on");
+			break;
 		case 'I':
 			if (!strcmp(optarg, "sync"))
 				want_aio = false;
@@ -550,7 +564,13 @@ int main(int argc, char **argv)
 	}
 	gv_info("block I/O: %s", be.aio_efd >= 0 ? "io_uring" : "synchronous");
 	be.open_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (be.open_efd < 0) {
+	be.qt_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	be.popts = popts;       /* a queue thread's handle: the same platform, decided */
+	be.popts.kind = strcmp(be.p->ops->name, "sim") ? GV_PLATFORM_XEN : GV_PLATFORM_SIM;
+	be.poll_us = (unsigned)poll_us;
+	if (be.queue_threads)
+		gv_info("a thread per queue (--queue-threads on)");
+	if (be.open_efd < 0 || be.qt_efd < 0) {
 		gv_err("cannot open an eventfd: %s", strerror(errno));
 		status = 2;
 		goto out_xs;
@@ -584,11 +604,11 @@ int main(int argc, char **argv)
 
 	while (!stop) {
 		/* then the control socket and its clients (gvbe_control_pollfds) */
-		struct pollfd pfd[5 + 1 + GVBE_CONTROL_CLIENTS] = {
+		struct pollfd pfd[6 + 1 + GVBE_CONTROL_CLIENTS] = {
 			{ xfd, POLLIN, 0 }, { efd, POLLIN, 0 }, { sfd, POLLIN, 0 },
-			{ be.aio_efd, POLLIN, 0 }, { be.open_efd, POLLIN, 0 },
+			{ be.aio_efd, POLLIN, 0 }, { be.open_efd, POLLIN, 0 }, { be.qt_efd, POLLIN, 0 },
 		};
-		unsigned nctl = gvbe_control_pollfds(&svc, pfd + 5, 1 + GVBE_CONTROL_CLIENTS);
+		unsigned nctl = gvbe_control_pollfds(&svc, pfd + 6, 1 + GVBE_CONTROL_CLIENTS);
 		bool more = gvbe_dev_serve_pending(&be);
 		int watch_wait = gvbe_dev_watch_work(&be, WATCH_RECONCILES_PER_PASS);
 
@@ -610,7 +630,7 @@ int main(int argc, char **argv)
 			if (ctl_wait >= 0 && (watch_wait < 0 || ctl_wait < watch_wait))
 				watch_wait = ctl_wait;
 		}
-		rc = poll(pfd, 5 + nctl, more ? 0 : watch_wait);
+		rc = poll(pfd, 6 + nctl, more ? 0 : watch_wait);
 		if (rc < 0 && errno != EINTR) {
 			gv_err("poll: %s", strerror(errno));
 			status = 2;
@@ -637,7 +657,15 @@ int main(int argc, char **argv)
 				}
 			}
 		}
-		gvbe_control_work(&be, &svc, pfd + 5, nctl);
+		gvbe_control_work(&be, &svc, pfd + 6, nctl);
+		if (pfd[5].revents & POLLIN) {
+			uint64_t n;
+
+			/* a queue thread found its ring broken */
+			if (read(be.qt_efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+				gv_warn("eventfd: %s", strerror(errno));
+			gvbe_dev_queue_work(&be);
+		}
 		if (pfd[4].revents & POLLIN) {
 			uint64_t n;
 
@@ -687,6 +715,8 @@ out_platform:
 		close(be.aio_efd);
 	if (be.open_efd >= 0)
 		close(be.open_efd);
+	if (be.qt_efd >= 0)
+		close(be.qt_efd);
 	gv_platform_close(be.p);
 	gvbe_disk_free(be.disks);
 	gvbe_disk_free(svc.cli);

@@ -250,7 +250,7 @@ static void push_done(struct gvbe_nbd *n, struct gvbe_req *r)
 
 static struct gvbe_nbd *nbd_of(struct gvbe_req *r)
 {
-	return ((struct gvbe_blk *)r->vq->handler_ctx)->nbd;
+	return ((struct gvbe_blk_queue *)r->vq->handler_ctx)->disk->nbd;
 }
 
 static int cmd_done(void *user_data, int *error)

@@ -10,10 +10,14 @@
 #          before each run where permitted; the reference is fio (libaio,
 #          O_DIRECT) on the same file in this run, QD32 in one job, and also
 #          two jobs of QD16 (what two threads give a local program)
+# Each pool and bounce row runs twice: with the backend's one loop serving
+# every queue (the default), and with `--queue-threads on` (rows -qt: each
+# queue served by a thread of its own, backend/qthread.c), so the two are
+# compared in the same run.
 # Every row is printed with its IOPS and its ratio to the reference, the CPU
-# the three processes spent per request, and how busy gv-backend's one thread
-# was (be %: its CPU time over the run's time; near 100 the thread is what
-# limits, and a thread per queue could help).
+# the three processes spent per request, and how busy gv-backend was (be %:
+# its CPU time over the run's time; near 100 with one loop, the loop is what
+# limits; with queue threads it may pass 100).
 #
 #   sh bench/mq.sh [--quick] [--secs S] [--no-disk]
 set -u
@@ -83,9 +87,12 @@ row() {
 
 echo "[ram] image in $ram_dir"
 row ram direct-1q gv-backend-bench "$ram" 1 --bench-direct --dma pool --app-pool
-for nq in 1 2; do
-	row ram pool-${nq}q gv-backend-bench "$ram" "$nq" "" --dma pool --app-pool
-	row ram bounce-${nq}q gv-backend-bench "$ram" "$nq" "" --dma bounce
+for qt in off on; do
+	sfx=; [ $qt = on ] && sfx=-qt
+	for nq in 1 2; do
+		row ram pool-${nq}q$sfx gv-backend-bench "$ram" "$nq" "--queue-threads $qt" --dma pool --app-pool
+		row ram bounce-${nq}q$sfx gv-backend-bench "$ram" "$nq" "--queue-threads $qt" --dma bounce
+	done
 done
 
 if [ "$disk" = 1 ] && command -v fio >/dev/null 2>&1; then
@@ -103,29 +110,35 @@ if [ "$disk" = 1 ] && command -v fio >/dev/null 2>&1; then
 		awk -F';' -v j=$jobs '{ printf "disk\tfio-%dj\t4k-randread-qd32-%dj\t%.0f\t1\n", j, j, $8 }' \
 			"$work/fio.out" >> "$results"
 	done
-	for nq in 1 2; do
-		row disk pool-${nq}q gv-backend "$dimg" "$nq" "" --dma pool --app-pool --region "$SIZE"
-		row disk bounce-${nq}q gv-backend "$dimg" "$nq" "" --dma bounce --region "$SIZE"
+	for qt in off on; do
+		sfx=; [ $qt = on ] && sfx=-qt
+		for nq in 1 2; do
+			row disk pool-${nq}q$sfx gv-backend "$dimg" "$nq" "--queue-threads $qt" --dma pool \
+				--app-pool --region "$SIZE"
+			row disk bounce-${nq}q$sfx gv-backend "$dimg" "$nq" "--queue-threads $qt" --dma bounce \
+				--region "$SIZE"
+		done
 	done
 	echo "[disk] page cache dropped before each run: $dropped"
 fi
 
 echo
-echo "multi-queue: 4 KiB random read, total QD32, 1 queue (1 thread) vs 2 queues (2 threads x QD16)"
+echo "multi-queue: 4 KiB random read, total QD32, 1 queue (1 thread) vs 2 queues (2 threads x QD16);"
+echo "-qt: gv-backend --queue-threads on (a thread per queue), else its one loop serves every queue"
 echo "ratio: to direct-1q (RAM) or to fio-1j (disk), same run; CPU: us per request (guest, backend, simxen)"
 awk -F'\t' '
 	$2 == "direct-1q" || $2 == "fio-1j" { ref[$1] = $4 / $5 }
 	{ sec[NR] = $1; name[NR] = $2; iops[NR] = $4 / $5; ops[NR] = $4; secs[NR] = $5
 	  fe[NR] = $9; be[NR] = $10; hv[NR] = $11; p50[NR] = $7; p99[NR] = $8; fio[NR] = $2 ~ /^fio/ }
 	END {
-		printf "%-5s %-10s %10s %6s %8s %8s %18s %6s\n", "", "row", "IOPS", "ratio", "p50 us", "p99 us",
+		printf "%-5s %-13s %10s %6s %8s %8s %18s %6s\n", "", "row", "IOPS", "ratio", "p50 us", "p99 us",
 		       "CPU fe/be/hv us", "be %"
 		for (i = 1; i <= NR; i++) {
 			r = ref[sec[i]] > 0 ? iops[i] / ref[sec[i]] : 0
 			if (fio[i])
-				printf "%-5s %-10s %10.0f %6.2f %8s %8s %18s %6s\n", sec[i], name[i], iops[i], r, "-", "-", "-", "-"
+				printf "%-5s %-13s %10.0f %6.2f %8s %8s %18s %6s\n", sec[i], name[i], iops[i], r, "-", "-", "-", "-"
 			else
-				printf "%-5s %-10s %10.0f %6.2f %8.1f %8.1f %6.2f/%5.2f/%5.2f %6.0f\n", sec[i], name[i], iops[i], r,
+				printf "%-5s %-13s %10.0f %6.2f %8.1f %8.1f %6.2f/%5.2f/%5.2f %6.0f\n", sec[i], name[i], iops[i], r,
 				       p50[i], p99[i], fe[i] / ops[i] / 1000, be[i] / ops[i] / 1000, hv[i] / ops[i] / 1000,
 				       be[i] / secs[i] / 1e7
 		}

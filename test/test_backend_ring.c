@@ -317,6 +317,7 @@ static int t_indirect_bad(void)
 
 static struct gvbe_vq vq;
 static struct gvbe_blk blk;
+static struct gvbe_blk_queue bq;         /* the queue's side of blk */
 static char img[] = "/var/tmp/gvt-ring-XXXXXX";
 
 static int start_blk_queue(bool ro)
@@ -344,13 +345,15 @@ static int start_blk_queue(bool ro)
 	/* the backend works on its own mappings of the ring pages, as for real */
 	CHECK_EQ(gvbe_vq_init(&vq, &fake, 1, 0, QN, DESC, AVAIL, USED, true, NULL), 0);
 	vq.handler = gvbe_blk_handle;
-	vq.handler_ctx = &blk;
+	gvbe_blk_queue_init(&bq, &blk);
+	vq.handler_ctx = &bq;
 	vq.port = 7;
 	return 0;
 }
 
 static void stop_blk_queue(void)
 {
+	gvbe_blk_quiesce(&bq, 1000);
 	gvbe_vq_fini(&vq);
 	gvbe_blk_close(&blk);
 	unlink(img);
@@ -513,11 +516,11 @@ static int reap_all(void)
 {
 	double end = gv_now_ms() + 5000;
 
-	while (gvbe_aio_inflight(blk.aio) && gv_now_ms() < end) {
-		gvbe_aio_wait(blk.aio, 100);
-		gvbe_blk_reap(&blk);
+	while (gvbe_aio_inflight(bq.aio) && gv_now_ms() < end) {
+		gvbe_aio_wait(bq.aio, 100);
+		gvbe_blk_reap(&bq);
 	}
-	CHECK_EQ(gvbe_aio_inflight(blk.aio), 0);
+	CHECK_EQ(gvbe_aio_inflight(bq.aio), 0);
 	gvbe_vq_publish(&vq);
 	return 0;
 }
@@ -529,7 +532,7 @@ static int t_serve_blk_async(void)
 	char err[200];
 
 	CHECK_EQ(start_blk_queue(false), 0);
-	CHECK_EQ(gvbe_blk_start_aio(&blk, QN, -1, err, sizeof(err)), 0);
+	CHECK_EQ(gvbe_blk_start_aio(&bq, QN, -1, err, sizeof(err)), 0);
 	/* the image is in /var/tmp: on a disk, so the io_uring path is taken */
 	CHECK_MSG(!blk.in_memory, "%s is on tmpfs: served in the loop", img);
 	/* a buffered read found in the page cache completes at once */
@@ -537,7 +540,7 @@ static int t_serve_blk_async(void)
 	CHECK_EQ(gvbe_vq_serve(&vq, 64), 1);
 	CHECK_EQ(vq.inflight, 0);
 	CHECK_EQ(USED->idx, 1);
-	CHECK_EQ(blk.nowait_ios, 1);
+	CHECK_EQ(bq.nowait_ios, 1);
 	CHECK_EQ(guest[20][0], 3);
 	CHECK_EQ(fake.ctr.maps_active, 0);
 	/* the rest goes through io_uring whatever the page cache holds */
@@ -581,7 +584,7 @@ static int t_serve_blk_async(void)
 	CHECK_EQ(reap_all(), 0);
 	CHECK_EQ(guest[30][7], VIRTIO_BLK_S_IOERR);
 	CHECK_EQ(USED->ring[6].len, 1);
-	CHECK_EQ(gvbe_blk_quiesce(&blk, 1000), 0);
+	CHECK_EQ(gvbe_blk_quiesce(&bq, 1000), 0);
 	CHECK_EQ(fake.ctr.maps_active, 0);
 	stop_blk_queue();
 	return 0;
@@ -658,7 +661,7 @@ static int ranges_body(bool async)
 
 	CHECK_EQ(start_blk_queue(false), 0);
 	if (async) {
-		CHECK_EQ(gvbe_blk_start_aio(&blk, QN, -1, err, sizeof(err)), 0);
+		CHECK_EQ(gvbe_blk_start_aio(&bq, QN, -1, err, sizeof(err)), 0);
 		CHECK_MSG(!blk.in_memory, "%s is on tmpfs", img);
 	}
 	before = img_blocks();
@@ -668,7 +671,7 @@ static int ranges_body(bool async)
 	g[1] = (struct virtio_blk_discard_write_zeroes){ 24, 8, 0 };
 	CHECK_EQ(range_status(VIRTIO_BLK_T_DISCARD, g, 2, 0), VIRTIO_BLK_S_OK);
 	CHECK_MSG(img_blocks() <= before - 16, "blocks %lld, before %lld", img_blocks(), before);
-	CHECK_EQ(blk.discards, 2);
+	CHECK_EQ(bq.discards, 2);
 	CHECK_EQ(sector_fill(8), 0);
 	CHECK_EQ(sector_fill(15), 0);
 	CHECK_EQ(sector_fill(31), 0);
@@ -689,7 +692,7 @@ static int ranges_body(bool async)
 	CHECK_EQ(sector_fill(55), 0);
 	CHECK_EQ(sector_fill(56), 56);
 	CHECK_MSG(img_blocks() <= before - 8, "blocks %lld, before %lld", img_blocks(), before);
-	CHECK_EQ(blk.zeroes, 2);
+	CHECK_EQ(bq.zeroes, 2);
 
 	/* hostile: every answer is UNSUPP or IOERR, nothing changes */
 	g[0] = (struct virtio_blk_discard_write_zeroes){ 60, 8, 0 };          /* past the end */
@@ -714,8 +717,8 @@ static int ranges_body(bool async)
 	CHECK_EQ(range_status(VIRTIO_BLK_T_WRITE_ZEROES, g, 2, 0), VIRTIO_BLK_S_IOERR);
 	CHECK_EQ(sector_fill(60), 60);
 	CHECK_EQ(sector_fill(63), 63);
-	CHECK_EQ(blk.discards, 2);
-	CHECK_EQ(blk.zeroes, 2);
+	CHECK_EQ(bq.discards, 2);
+	CHECK_EQ(bq.zeroes, 2);
 	CHECK(!vq.broken);
 	CHECK_EQ(fake.ctr.maps_active, 0);
 	/* the device lives on: the most segments allowed, all done */
@@ -726,7 +729,7 @@ static int ranges_body(bool async)
 	CHECK_EQ(sector_fill(57), 0);
 	CHECK_EQ(sector_fill(60), 0);
 	CHECK_EQ(sector_fill(61), 61);
-	CHECK_EQ(gvbe_blk_quiesce(&blk, 1000), 0);
+	CHECK_EQ(gvbe_blk_quiesce(&bq, 1000), 0);
 	stop_blk_queue();
 
 	/* a read-only disk offers neither: UNSUPP, image untouched */

@@ -47,6 +47,9 @@ static int make_disk(const char *name, size_t size, char *path, size_t len)
 	return 0;
 }
 
+/* gv-backend's own options beyond --config (a test sets them) */
+static const char *backend_opt = NULL, *backend_val = NULL;
+
 /* gv-backend with the given config text; waits for its --ready-fd byte. */
 static pid_t start_backend(const char *config)
 {
@@ -59,7 +62,8 @@ static pid_t start_backend(const char *config)
 		return -1;
 	fputs(config, f);
 	fclose(f);
-	return spawn_ready("gv-backend", (const char *[]){ "--config", cfg, NULL }, logfile, 10);
+	return spawn_ready("gv-backend", (const char *[]){ "--config", cfg, backend_opt, backend_val,
+	                                                   NULL }, logfile, 10);
 }
 
 /* A simulation with guest g1 (blk 0 + rng 1), g2 (blk 0), bp (blk 0, allow-bypass). */
@@ -1060,7 +1064,8 @@ static long long backend_queue_requests(const char *status, unsigned q)
  * exactly each queue's requests), and detach ends every grant of every
  * queue. Asking for more queues than offered gives what is offered; an
  * entropy device and gv_attach get one. */
-static int t_lib_multi_queue(void)
+/* threads: gv-backend --queue-threads on (a thread and handle per queue) */
+static int lib_multi_queue(bool threads)
 {
 	struct mq_thread t[MQ_QUEUES];
 	struct gv_attach_opts o;
@@ -1074,8 +1079,13 @@ static int t_lib_multi_queue(void)
 	int rc;
 
 	g1_opts = " queues=" GV_STR(MQ_QUEUES);
+	if (threads) {
+		backend_opt = "--queue-threads";
+		backend_val = "on";
+	}
 	rc = setup(NULL);
 	g1_opts = "";
+	backend_opt = backend_val = NULL;
 	if (rc) {
 		teardown();
 		return rc;
@@ -1149,6 +1159,7 @@ static int t_lib_multi_queue(void)
 		CHECK_MSG(backend_queue_requests(status, q) == (long long)t[q].requests,
 		          "queue %u: the frontend sent %llu, the backend says:\n%s", q,
 		          (unsigned long long)t[q].requests, status);
+	CHECK_MSG(!strstr(status, ", a thread per queue") == !threads, "%s", status);
 	/* the synchronous calls (queue 0) still work */
 	memset(val, 0x5a, sizeof(val));
 	CHECK_EQ(gv_blk_write(d, 3 * 1048576 + 3, val, sizeof(val)), 0);
@@ -1159,6 +1170,23 @@ static int t_lib_multi_queue(void)
 	CHECK_EQ(gv_detach_stats(d, &after), 0);
 	CHECK_EQ(after.platform.grants_active, 0);
 	CHECK_EQ(after.platform.grants_leaked, 0);
+	/* every page the backend mapped (a queue thread's handle too) unmapped:
+	 * the daemon's counters are its loop's and its queue threads' */
+	rc = run_prog("gv-backend", (const char *[]){ "--status", NULL }, NULL, status,
+	              sizeof(status), 30);
+	CHECK_MSG(rc == 0 && strstr(status, "grants: 0 pages mapped now"),
+	          "after detach: exit %d:\n%s", rc, status);
+	CHECK_MSG(!strstr(status, "queue 0:"), "%s", status);
+	{
+		unsigned long long mapped = 0, unmapped = 0;
+		const char *g = strstr(status, "mapped now, ");
+
+		CHECK_MSG(g && sscanf(g, "mapped now, %llu mapped and %llu unmapped", &mapped,
+		                      &unmapped) == 2, "%s", status);
+		/* the queue threads' handles are closed, their counts kept */
+		CHECK_MSG(mapped == unmapped && mapped > 0,
+		          "%llu mapped, %llu unmapped:\n%s", mapped, unmapped, status);
+	}
 
 	/* two asked, two given; gv_attach: one, without VIRTIO_BLK_F_MQ */
 	CHECK_MSG(gv_attach_queues(&o, 2, &d, err, sizeof(err)) == 0, "attach: %s", err);
@@ -1191,6 +1219,16 @@ static int t_lib_multi_queue(void)
 	return 0;
 }
 
+static int t_lib_multi_queue(void)
+{
+	return lib_multi_queue(false);
+}
+
+static int t_lib_multi_queue_threads(void)
+{
+	return lib_multi_queue(true);
+}
+
 static const struct gv_test tests[] = {
 	TEST(t_verify_each_strategy),
 	TEST(t_verify_scattered_refs),
@@ -1206,6 +1244,7 @@ static const struct gv_test tests[] = {
 	TEST(t_bench_seqread),
 	TEST(t_sigterm_detaches),
 	TEST(t_lib_multi_queue),
+	TEST(t_lib_multi_queue_threads),
 	{ 0 }
 };
 

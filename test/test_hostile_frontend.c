@@ -49,9 +49,14 @@ static uint8_t disk_byte(uint64_t o)
 	return (uint8_t)(o * 7 + o / 512 * 13 + 1);
 }
 
+/* the cases after t_queue_threads_on: gv-backend --queue-threads on, each
+ * queue served (and broken) in a thread of its own */
+static bool queue_threads;
+
 static pid_t start_backend(const char *cfg)
 {
-	return spawn_ready("gv-backend", (const char *[]){ "--config", cfg, NULL }, logfile, 10);
+	return spawn_ready("gv-backend", (const char *[]){ "--config", cfg, "--queue-threads",
+	                   queue_threads ? "on" : "off", NULL }, logfile, 10);
 }
 
 static int make_disk(const char *path, bool pattern)
@@ -320,6 +325,8 @@ static int ring_case(enum bend b, const char *expect)
 	CHECK_EQ(hf_write_keys(&h, NULL, 0), 0);
 	CHECK_EQ(hf_wait_connect(&h, 5000), 4);
 	CHECK_EQ(still_serves(&h), 0);
+	/* served by a queue thread from t_queue_threads_on on */
+	CHECK(!queue_threads || log_count(": 1 queue thread") > 0);
 	bend_ring(&h, b);
 	CHECK_MSG(hf_wait_broken(&h, 5000, err, sizeof(err)),
 	          "the device did not break (case %d)", (int)b);
@@ -480,7 +487,7 @@ static int t_revoke_mid_request(void)
 
 struct flipper {
 	struct hf *h;
-	volatile bool stop;
+	bool stop;                      /* __atomic */
 	unsigned long flips;
 };
 
@@ -490,7 +497,7 @@ static void *flip_thread(void *arg)
 	volatile struct vring_desc *d = f->h->desc;
 	volatile struct virtio_blk_outhdr *hdr = (volatile struct virtio_blk_outhdr *)f->h->data;
 
-	while (!f->stop) {
+	while (!__atomic_load_n(&f->stop, __ATOMIC_RELAXED)) {
 		/* the data length, and the sector in the header */
 		d[1].len = 512;
 		hdr->sector = 8;
@@ -541,7 +548,7 @@ static int t_rewrite_after_notify(void)
 			CHECK_MSG(buf[i] == 0xee, "byte %u written beyond the used length %ld", i, len);
 		seen[n == 4096]++;
 	}
-	f.stop = true;
+	__atomic_store_n(&f.stop, true, __ATOMIC_RELAXED);
 	pthread_join(th, NULL);
 	printf("rewritten while served: %lu flips, used len 513 x%u, 4097 x%u, "
 	       "every one consistent\n", f.flips, seen[0], seen[1]);
@@ -827,6 +834,21 @@ static int t_inflight_bad_flag(void)  { return inflight_case(1); }
 static int t_inflight_bad_num(void)   { return inflight_case(2); }
 static int t_inflight_extra_head(void) { return inflight_case(3); }
 
+/* From here on the backend serves each queue in a thread of its own: the
+ * thread finds the ring broken, the loop breaks the device and unmaps
+ * what the thread's handle mapped; the same cases again. */
+static int t_queue_threads_on(void)
+{
+	char cfg[160];
+
+	stop_daemon(&backend, "gv-backend");
+	queue_threads = true;
+	snprintf(cfg, sizeof(cfg), "%s/backend.conf", env.dir);
+	backend = start_backend(cfg);
+	CHECK(backend > 0);
+	return 0;
+}
+
 static const struct gv_test tests[] = {
 	TEST(t_avail_jump),
 	TEST(t_head_out_of_range),
@@ -853,6 +875,15 @@ static const struct gv_test tests[] = {
 	TEST(t_inflight_bad_flag),
 	TEST(t_inflight_bad_num),
 	TEST(t_inflight_extra_head),
+	TEST(t_queue_threads_on),
+	{ "t_avail_jump_qt", t_avail_jump, NULL, NULL },
+	{ "t_loop_indirect_qt", t_loop_indirect, NULL, NULL },
+	{ "t_no_grant_bit_qt", t_no_grant_bit, NULL, NULL },
+	{ "t_request_errors_qt", t_request_errors, NULL, NULL },
+	{ "t_revoke_mid_request_qt", t_revoke_mid_request, NULL, NULL },
+	{ "t_rewrite_after_notify_qt", t_rewrite_after_notify, NULL, NULL },
+	{ "t_event_storm_qt", t_event_storm, NULL, NULL },
+	{ "t_inflight_wild_qt", t_inflight_wild, NULL, NULL },
 	{ 0 }
 };
 
