@@ -532,7 +532,7 @@ static int t_rewrite_after_notify(void)
 		hf_submit(&h, 0);
 		len = hf_wait_used(&h, 5000, &id);
 		if (len < 0)
-			f.stop = true;
+			__atomic_store_n(&f.stop, true, __ATOMIC_RELAXED);
 		CHECK(len >= 0);
 		CHECK_EQ(h.data[200], VIRTIO_BLK_S_OK);
 		/* the used length says which copy the backend acted on: exactly

@@ -10,6 +10,9 @@
 #      SIGTERM (the hand-over of a restart or an upgrade, GV_TERM_RESTARTS
 #      times, default 30): exit 0, no page of the guest left mapped, and
 #      nothing left in flight for the successor to serve again
+#   1b. the same (GV_QT_RESTARTS, default 30 SIGKILL, and a third as many
+#      SIGTERM) with gv-backend --queue-threads on: the queue served by a
+#      thread of its own, stopped and joined before the hand-over drains it
 #   2. a write submitted while the backend is stopped, the backend killed and
 #      started again: the write completes and reads back
 #   3. the restart timeout: no backend comes back, the guest's request fails
@@ -23,6 +26,8 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 B=${GV_BUILD:-$top/build}
 RESTARTS=${GV_RESTARTS:-100}
 TERM_RESTARTS=${GV_TERM_RESTARTS:-30}
+QT_RESTARTS=${GV_QT_RESTARTS:-30}
+BE_OPTS=                # gv-backend's options beyond the disk (part 1b)
 work=$(mktemp -d /tmp/gv-restart-XXXXXX)
 export GV_PLATFORM=sim GV_SIM_DIR="$work/xen" XENSTORED_PATH="$work/xen/dom0/xenstored"
 simpid= bepid= fepid=
@@ -54,7 +59,7 @@ truncate -s 8M "$img"
 cfg="$work/guest.cfg"
 printf 'name = "restart"\nvirtio = [ "backend=0,type=virtio,device2,transport=mmio,grant_usage=1" ]\n' >"$cfg"
 start_daemon gv-simxen "$work/simxen.log" --dir "$GV_SIM_DIR"; simpid=$pid
-start_daemon gv-backend "$work/backend.log" --disk "restart:0=$img"; bepid=$pid
+start_daemon gv-backend "$work/backend.log" --disk "restart:0=$img" $BE_OPTS; bepid=$pid
 dom=$("$B/gv-xl" create "$cfg") || fail setup "gv-xl create failed"
 fe="/local/domain/$dom/device/virtio/0"
 be="/local/domain/0/backend/virtio/$dom/0"
@@ -91,7 +96,7 @@ restart_backend() {
 	else
 		kill -9 "$bepid"; wait_bounded "$bepid" 10 2>/dev/null
 	fi
-	start_daemon gv-backend "$work/backend.log" --disk "restart:0=$img"; bepid=$pid
+	start_daemon gv-backend "$work/backend.log" --disk "restart:0=$img" $BE_OPTS; bepid=$pid
 }
 
 # ---- 1. random verified I/O across restarts ------------------------------------
@@ -162,6 +167,21 @@ handed=$(grep -c 'handed over: left Connected' "$work/backend.log")
 [ "$handed" -eq "$total" ] || fail hand-over "$handed hand-overs logged for $total SIGTERMs"
 [ "$again" = 0 ] || fail hand-over "the successors served $again requests again: the hand-over left them unfinished"
 echo "PASS random verified I/O across $total backend restarts by SIGTERM (hand-over), 0 errors, nothing left in flight, no page left mapped (the guest waited $mean ms on average, $wait_max ms at most; the takeover itself took $tk_ms)"
+
+# ---- 1b. the same with a thread per queue ---------------------------------------
+BE_OPTS="--queue-threads on"
+restart_backend TERM
+restarts KILL "$QT_RESTARTS" queue-threads
+grep -q ': 1 queue thread' "$work/backend.log" || fail queue-threads "no queue thread served the device"
+[ "$again" -gt 0 ] || fail queue-threads "no restart found a request in flight: the test did not test recovery"
+echo "PASS random verified I/O across $total backend restarts (SIGKILL) with --queue-threads on, 0 errors ($again requests served again; the guest waited $mean ms on average, $wait_max ms at most)"
+restarts TERM $((QT_RESTARTS / 3)) queue-threads-hand-over
+handed=$(grep -c 'handed over: left Connected' "$work/backend.log")
+[ "$handed" -eq "$total" ] || fail queue-threads-hand-over "$handed hand-overs logged for $total SIGTERMs"
+[ "$again" = 0 ] || fail queue-threads-hand-over "the successors served $again requests again: the hand-over left them unfinished"
+echo "PASS random verified I/O across $total backend restarts by SIGTERM with --queue-threads on, 0 errors, nothing left in flight, no page left mapped"
+BE_OPTS=
+restart_backend TERM
 
 # ---- 2. a write in flight while the backend is stopped, then killed ------------
 head -c 262144 /dev/urandom >"$work/data"

@@ -253,15 +253,19 @@ sc_kmod_grant() {
 # virtio_blk the backend's num-queues, find_vqs makes two rings with an
 # event channel each, and blk-mq runs /dev/vda on 2 hardware queues; the
 # backend connects 2 queues and serves requests on both (O_DIRECT from
-# both vCPUs); unloading ends every grant.
+# both vCPUs), here each queue in a thread of its own (--queue-threads on:
+# its own gntdev and evtchn handles; fe_verify_mq runs the one loop);
+# unloading ends every grant and the threads' handles unmap everything.
 sc_kmod_mq() {
-	gv_kmod_present && gv_start_backend || return 1
+	gv_kmod_present && gv_start_backend --queue-threads on || return 1
 	GV_GUEST_VCPUS=2 gv_guest_start "$VIRTIO_BLK_RNG" || return 1
 	gv_guest_cmd "sh /gv/kmod-guest.sh load dma=grant -- wait_blk /dev/vda 16777216 -- mq /dev/vda 2 -- dio /dev/vda -- fs /dev/vda -- counters -- unload" || return 1
 	gv_guest_wait 300 || { gv_bg_log backend | tail -n 20; gv_guest_reason; return 1; }
 	gv_bg_log backend | grep -E 'connected|queue [0-9]+:' | head -n 6
 	gv_bg_log backend | grep -q 'connected (2 queues of' ||
 		{ echo "the backend did not connect 2 queues"; return 1; }
+	gv_bg_log backend | grep -q 'device 0: 2 queue threads' ||
+		{ echo "the backend did not serve the 2 queues in threads of their own"; return 1; }
 	for q in 0 1; do
 		gv_bg_log backend | grep -E "device 0: queue $q: [1-9][0-9]* requests" >/dev/null ||
 			{ echo "the backend served no request on queue $q"; return 1; }
