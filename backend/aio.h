@@ -1,14 +1,15 @@
 /*
  * backend/aio.h: asynchronous I/O on the backing store through io_uring
- * (liburing), one ring per device (aio.c).
+ * (liburing), one ring per queue (aio.c).
  *
  * A device type queues operations (gvbe_aio_sqe + liburing's io_uring_prep_*),
  * submits the batch in one io_uring_enter (gvbe_aio_submit), and learns of
  * completions through gvbe_aio_reap, which calls each operation's done
- * callback. The ring is the device's own, so IOSQE_IO_DRAIN (a FLUSH after
- * the writes it covers) never waits for another device, and a slow backing
- * store holds only its own device's requests. A shared eventfd (registered
- * on every ring) wakes the daemon's loop when any ring has completions.
+ * callback. The ring is the queue's own, so IOSQE_IO_DRAIN (a FLUSH after
+ * the writes it covers) never waits for another device or queue, and a slow
+ * backing store holds only its own device's requests. A shared eventfd
+ * (registered on the rings of the loop's queues; a queue thread's ring has
+ * its own) wakes the loop when any ring has completions.
  */
 #ifndef GVBE_AIO_H
 #define GVBE_AIO_H

@@ -4,7 +4,7 @@
  *
  * The hot path pays one clock read when a request is taken from the ring,
  * one when it completes, a few increments and one histogram bucket: no
- * allocation, no lock (the daemon has one thread), nothing proportional to
+ * allocation, no lock (a queue is served by one thread at a time; --status reads a queue thread's under its lock), nothing proportional to
  * the history. Percentiles are computed only when the status is asked for.
  *
  * Latency is measured from the moment the backend took the request from the
