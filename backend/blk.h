@@ -27,6 +27,10 @@ struct gvbe_blk {
 	bool ro;
 	bool is_bdev;                   /* a block device (else a regular file) */
 	bool in_memory;                 /* on tmpfs: served in the loop, never waits */
+	uint8_t *map;                   /* in_memory: the image mapped (MAP_SHARED), or NULL */
+	uint64_t map_len;               /* bytes mapped: the size at open */
+	bool map_off;                   /* __atomic: the mapping faulted (the image was
+	                                   truncated): read and write with syscalls */
 	uint64_t capacity;              /* sectors */
 	char id[21];                    /* GET_ID answer, NUL padded */
 	bool nowait_off;                      /* every transfer through io_uring (tests) */

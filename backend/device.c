@@ -504,7 +504,7 @@ static void dev_offer(struct gvbe_dev *d, bool takeover)
 		gv_info("%s: disk %s (%s, %s, %u queue%s%s), %llu sectors", d->label, d->image,
 		        d->blk.ro ? "read-only" : "read-write",
 		        d->blk.nbd ? "NBD" : d->blk.fd_direct >= 0 ? "O_DIRECT when aligned"
-		        : "buffered",
+		        : d->blk.map ? "in memory, mapped" : "buffered",
 		        d->nq, d->nq > 1 ? "s" : "",
 		        d->allow_bypass ? ", allow-bypass" : "",
 		        (unsigned long long)d->blk.capacity);

@@ -438,7 +438,8 @@ free_bufs:
 
 /* ---- backend memory over many requests ---- */
 
-/* VmRSS of pid in kB, or -1. */
+/* RssAnon of pid in kB (its private memory: an image on tmpfs the
+ * backend maps counts in VmRSS as the image's pages), or -1. */
 static long proc_rss_kb(int pid)
 {
 	char path[64], line[256];
@@ -450,7 +451,7 @@ static long proc_rss_kb(int pid)
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+		if (sscanf(line, "RssAnon: %ld kB", &kb) == 1)
 			break;
 	fclose(f);
 	return kb;
@@ -503,7 +504,7 @@ static int run_rss(struct gv_device *d, const struct run_opts *o, uint64_t count
 	t1 = now_s();
 	after = proc_rss_kb(o->be_pid);
 	if (rc == 0)
-		printf("rss: %s: gv-backend VmRSS %ld kB after a 20,000-request warm-up, %ld kB after "
+		printf("rss: %s: gv-backend RssAnon %ld kB after a 20,000-request warm-up, %ld kB after "
 		       "%" PRIu64 " more 4 KiB requests at QD32 (%+ld kB, %.0f requests/s), %" PRIu64
 		       " errors\n", o->row, before, after, done, after - before, done / (t1 - t0),
 		       errors);

@@ -320,14 +320,16 @@ static struct gvbe_blk blk;
 static struct gvbe_blk_queue bq;         /* the queue's side of blk */
 static char img[] = "/var/tmp/gvt-ring-XXXXXX";
 
-static int start_blk_queue(bool ro)
+/* tmpl: where the image is made (the length of img's template) */
+static int start_blk_queue_at(bool ro, const char *tmpl)
 {
 	char err[256];
 	int fd;
 
 	CHECK_EQ(setup(), 0);
+	CHECK_EQ(strlen(tmpl), strlen(img));
 	notifies = map_calls = 0;
-	strcpy(img, "/var/tmp/gvt-ring-XXXXXX");    /* a failed test may not have reset it */
+	strcpy(img, tmpl);                 /* a failed test may not have reset it */
 	fd = mkstemp(img);
 	CHECK(fd >= 0);
 	CHECK_EQ(ftruncate(fd, 64 * 512), 0);
@@ -349,6 +351,11 @@ static int start_blk_queue(bool ro)
 	vq.handler_ctx = &bq;
 	vq.port = 7;
 	return 0;
+}
+
+static int start_blk_queue(bool ro)
+{
+	return start_blk_queue_at(ro, "/var/tmp/gvt-ring-XXXXXX");
 }
 
 static void stop_blk_queue(void)
@@ -522,6 +529,60 @@ static int reap_all(void)
 	}
 	CHECK_EQ(gvbe_aio_inflight(bq.aio), 0);
 	gvbe_vq_publish(&vq);
+	return 0;
+}
+
+/* An image on tmpfs is mapped and served by memcpy; cut under the mapping
+ * (truncated by someone else), the access past the new end faults
+ * (SIGBUS): that request is IOERR, the daemon lives, and the disk goes on
+ * with pread/pwrite, which see the short file. */
+static int t_serve_blk_tmpfs(void)
+{
+	unsigned char sec[512];
+	int fd;
+
+	CHECK_EQ(start_blk_queue_at(false, "/dev/shm/gvt-ring-XXXXXX"), 0);
+	CHECK_MSG(blk.in_memory && blk.map && blk.map_len == 64 * 512,
+	          "/dev/shm is not tmpfs, or the image was not mapped (%d, %p)", blk.in_memory,
+	          (void *)blk.map);
+	blk_req(0, VIRTIO_BLK_T_IN, 3, 20, 8 * 512, 30);        /* sectors 3..10 */
+	memset(guest[24], 0x5a, GV_PAGE_SIZE);
+	blk_req(3, VIRTIO_BLK_T_OUT, 40, 24, 4096, 31);         /* sectors 40..47 */
+	CHECK_EQ(gvbe_vq_serve(&vq, 64), 2);
+	CHECK_EQ(USED->idx, 2);
+	CHECK_EQ(USED->ring[0].len, 8 * 512 + 1);
+	CHECK_EQ(guest[30][7], VIRTIO_BLK_S_OK);
+	CHECK_EQ(guest[31][7], VIRTIO_BLK_S_OK);
+	CHECK_EQ(guest[20][0], 3);
+	CHECK_EQ(guest[20][4095], 10);
+	CHECK_EQ(bq.buffered_ios, 2);
+	CHECK_EQ(fake.ctr.maps_active, 0);
+	/* the write is in the file (the mapping is its page cache) */
+	fd = open(img, O_RDWR);
+	CHECK(fd >= 0);
+	CHECK_EQ(pread(fd, sec, 512, 47 * 512), 512);
+	CHECK_EQ(sec[0], 0x5a);
+	CHECK_EQ(sec[511], 0x5a);
+	/* cut to 16 sectors under the mapping */
+	CHECK_EQ(ftruncate(fd, 16 * 512), 0);
+	close(fd);
+	guest[30][7] = 0xee;
+	blk_req(0, VIRTIO_BLK_T_IN, 40, 20, 512, 30);
+	CHECK_EQ(gvbe_vq_serve(&vq, 64), 1);
+	CHECK_EQ(guest[30][7], VIRTIO_BLK_S_IOERR);
+	CHECK(blk.map_off);
+	CHECK(!vq.broken);
+	/* the rest with pread: inside the new end fine, past it IOERR */
+	memset(guest[20], 0, GV_PAGE_SIZE);
+	blk_req(0, VIRTIO_BLK_T_IN, 7, 20, 512, 30);
+	CHECK_EQ(gvbe_vq_serve(&vq, 64), 1);
+	CHECK_EQ(guest[30][7], VIRTIO_BLK_S_OK);
+	CHECK_EQ(guest[20][511], 7);
+	blk_req(0, VIRTIO_BLK_T_IN, 40, 20, 512, 30);
+	CHECK_EQ(gvbe_vq_serve(&vq, 64), 1);
+	CHECK_EQ(guest[30][7], VIRTIO_BLK_S_IOERR);
+	CHECK_EQ(fake.ctr.maps_active, 0);
+	stop_blk_queue();
 	return 0;
 }
 
@@ -892,6 +953,7 @@ static const struct gv_test tests[] = {
 	TEST(t_indirect_good),
 	TEST(t_indirect_bad),
 	TEST(t_serve_blk),
+	TEST(t_serve_blk_tmpfs),
 	TEST(t_blk_framing),
 	TEST(t_serve_blk_async),
 	TEST(t_discard_write_zeroes),

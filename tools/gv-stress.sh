@@ -125,7 +125,7 @@ check() {
 	[ "$maps" = 0 ] || { violation "the backend still maps $maps pages"; return; }
 	[ "${granted:-0}" = 0 ] || { violation "the guest still has $granted grants active"; return; }
 	fds=$(ls "/proc/$bepid/fd" | wc -l)
-	rss=$(awk '/VmRSS/{print $2}' "/proc/$bepid/status")
+	rss=$(awk '/RssAnon/{print $2}' "/proc/$bepid/status")   # private memory
 	if [ -z "$base_fds" ]; then base_fds=$fds base_rss=$rss; fi
 	[ "$fds" -le $((base_fds + 2)) ] || { violation "gv-backend fds grew from $base_fds to $fds"; return; }
 	[ "$rss" -le $((base_rss + 4096)) ] || { violation "gv-backend RSS grew from $base_rss to $rss kB"; return; }
