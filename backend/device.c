@@ -175,10 +175,12 @@ static void dev_unmap_all(struct gvbe_dev *d)
 			/* what the queue cost: notifications per request (the figures
 			 * of make bench) and its private memory at the deepest */
 			gv_info("%s: queue %u: %llu requests (%llu by grant copy, %llu copy errors), "
-			        "%.3f kicks and %.3f interrupts per request%s, %zu kB", d->label, q,
+			        "%.3f kicks and %.3f interrupts per request%s, %zu kB, %llu answered with "
+			        "an error", d->label, q,
 			        (unsigned long long)vq->requests, (unsigned long long)vq->copied_reqs,
 			        (unsigned long long)vq->copy_errors, vq->kicks / n, vq->interrupts / n,
-			        vq->event_idx ? " (event idx)" : "", gvbe_vq_memory(vq) / 1024);
+			        vq->event_idx ? " (event idx)" : "", gvbe_vq_memory(vq) / 1024,
+			        (unsigned long long)vq->st.errors);
 			if (d->cache[q]) {
 				struct gvbe_mapcache_stats ms;
 
@@ -1023,8 +1025,11 @@ void gvbe_dev_reconcile(struct gvbe_backend *be, enum gvbe_dev_kind kind, domid_
 		/* BE=Connected when we first see it: an earlier backend (killed,
 		 * or upgraded) served it, and the frontend may still wait for
 		 * what it had in flight: take the device over */
-		if (gv_xs_read_state(be->xs, XBT_NULL, d->be_dir, GV_XS_STATE, &bs) == 0 &&
-		    bs == XenbusStateConnected &&
+		if (gv_xs_read_state(be->xs, XBT_NULL, d->be_dir, GV_XS_STATE, &bs) < 0)
+			bs = XenbusStateUnknown;
+		gv_debug("%s: found the backend state %d, the frontend's %d", d->label, (int)bs,
+		         (int)fs);
+		if (bs == XenbusStateConnected &&
 		    (fs == XenbusStateConnected || fs == XenbusStateInitialised)) {
 			dev_publish(d, true);
 			if (d->phase == GVBE_DEV_NEW)

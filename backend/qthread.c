@@ -28,6 +28,8 @@ struct gvbe_qthread {
 	pthread_t tid;
 	bool running;
 	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool parked, exit_req;          /* under lock: stopped serving; may return */
 	struct gvbe_vq *vq;
 	struct gvbe_blk_queue *bq;
 	unsigned poll_us;
@@ -74,6 +76,7 @@ int gvbe_qthread_create(const struct gv_platform_opts *popts, domid_t self, int 
 		goto fail;
 	}
 	pthread_mutex_init(&t->lock, NULL);
+	pthread_cond_init(&t->cond, NULL);
 	t->notify_efd = notify_efd;
 	*out = t;
 	return 0;
@@ -151,6 +154,21 @@ static bool poll_briefly(struct gvbe_qthread *t)
 	return false;
 }
 
+/* Stopped: tells the loop, and waits (serving nothing) until it may
+ * return. The thread must outlive what it submitted: Linux cancels a
+ * task's io_uring work when the task exits (a buffered read then fails
+ * EFAULT under the loop's drain at a hand-over, seen in test_restart.sh). */
+static void *park(struct gvbe_qthread *t)
+{
+	pthread_mutex_lock(&t->lock);
+	t->parked = true;
+	pthread_cond_broadcast(&t->cond);
+	while (!t->exit_req)
+		pthread_cond_wait(&t->cond, &t->lock);
+	pthread_mutex_unlock(&t->lock);
+	return NULL;
+}
+
 static void *qthread_main(void *arg)
 {
 	struct gvbe_qthread *t = arg;
@@ -170,7 +188,7 @@ static void *qthread_main(void *arg)
 		if (poll(pfd, 3, more ? 0 : -1) < 0 && errno != EINTR)
 			break;
 		if (pfd[2].revents & POLLIN)
-			return NULL;
+			return park(t);
 		pthread_mutex_lock(&t->lock);
 		if (pfd[1].revents & POLLIN) {
 			/* completions first: they free slots and are what the guest waits for */
@@ -197,7 +215,7 @@ static void *qthread_main(void *arg)
 	pfd[2].events = POLLIN;
 	while (poll(&pfd[2], 1, -1) < 0 && errno == EINTR)
 		;
-	return NULL;
+	return park(t);
 }
 
 int gvbe_qthread_start(struct gvbe_qthread *t, struct gvbe_vq *vq, struct gvbe_blk_queue *bq,
@@ -211,6 +229,7 @@ int gvbe_qthread_start(struct gvbe_qthread *t, struct gvbe_vq *vq, struct gvbe_b
 	t->bq = bq;
 	t->poll_us = poll_us;
 	t->broken = false;
+	t->parked = t->exit_req = false;
 	drain_efd(t->stop_efd);
 	rc = pthread_create(&t->tid, NULL, qthread_main, t);
 	if (rc)
@@ -228,6 +247,22 @@ void gvbe_qthread_stop(struct gvbe_qthread *t)
 	if (write(t->stop_efd, &one, sizeof(one)) < 0) {
 		/* cannot fail: the counter is read before each start */
 	}
+	pthread_mutex_lock(&t->lock);
+	while (!t->parked)
+		pthread_cond_wait(&t->cond, &t->lock);
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* Lets a stopped thread return, and joins it. */
+static void qthread_join(struct gvbe_qthread *t)
+{
+	if (!t->running)
+		return;
+	gvbe_qthread_stop(t);
+	pthread_mutex_lock(&t->lock);
+	t->exit_req = true;
+	pthread_cond_broadcast(&t->cond);
+	pthread_mutex_unlock(&t->lock);
 	pthread_join(t->tid, NULL);
 	t->running = false;
 }
@@ -260,11 +295,12 @@ void gvbe_qthread_destroy(struct gvbe_qthread *t, struct gv_counters *retired)
 {
 	if (!t)
 		return;
-	gvbe_qthread_stop(t);
+	qthread_join(t);
 	if (retired)
 		gvbe_counters_add(retired, &t->p->ctr);
 	gv_platform_close(t->p);
 	pthread_mutex_destroy(&t->lock);
+	pthread_cond_destroy(&t->cond);
 	close(t->aio_efd);
 	close(t->stop_efd);
 	free(t);

@@ -19,9 +19,14 @@
  *   gvbe_qthread_start    the thread owns the queue (vq, its blk queue and
  *                         map cache) from now on; the loop reads its
  *                         counters only under gvbe_qthread_lock;
- *   gvbe_qthread_stop     joins the thread: the loop owns the queue again
- *                         (drains, quiesces, unmaps through the handle);
- *   gvbe_qthread_destroy  closes the handle (after every unmap) and frees.
+ *   gvbe_qthread_stop     the thread stops serving and waits, alive: the
+ *                         loop owns the queue again (drains, quiesces,
+ *                         unmaps through the handle); the thread must live
+ *                         until its io_uring is empty, since Linux cancels
+ *                         an exiting task's io_uring work;
+ *   gvbe_qthread_destroy  joins the thread, closes the handle (after every
+ *                         unmap) and frees. A queue whose I/O never ends
+ *                         keeps its thread and handle until the process exits.
  * A queue the thread finds broken (a corrupt ring) is only marked: the
  * thread writes the daemon's eventfd and the loop breaks the device.
  */
@@ -50,8 +55,10 @@ int  gvbe_qthread_aio_efd(const struct gvbe_qthread *t);
  * (then nothing runs and the loop still owns the queue). */
 int  gvbe_qthread_start(struct gvbe_qthread *t, struct gvbe_vq *vq, struct gvbe_blk_queue *bq,
                         unsigned poll_us);
-/* Stops and joins the thread (no-op if not running). What it left in
- * flight stays in the queue's io_uring for the caller. */
+/* Stops the thread serving (no-op if not running): when it returns the
+ * thread touches nothing of the queue, and stays alive (parked) until
+ * gvbe_qthread_destroy. What it left in flight stays in the queue's
+ * io_uring for the caller. */
 void gvbe_qthread_stop(struct gvbe_qthread *t);
 /* True once the thread found the queue broken (vq->why says why). */
 bool gvbe_qthread_broken(const struct gvbe_qthread *t);
@@ -61,7 +68,7 @@ void gvbe_qthread_lock(struct gvbe_qthread *t);
 void gvbe_qthread_unlock(struct gvbe_qthread *t);
 /* The handle's counters (under the lock while the thread runs). */
 void gvbe_qthread_counters(struct gvbe_qthread *t, struct gv_counters *c);
-/* Stops the thread, adds its handle's counters to *retired (may be NULL),
+/* Stops and joins the thread, adds its handle's counters to *retired (may be NULL),
  * closes the handle (what is still mapped or bound through it goes with
  * it) and frees t. NULL: no-op. */
 void gvbe_qthread_destroy(struct gvbe_qthread *t, struct gv_counters *retired);
