@@ -81,13 +81,11 @@ static int blk_probe(struct gv_device *d, char *err, size_t errlen)
 	}
 	d->drv_priv = b;
 #define RD(key, max, dst, required) do { \
-		rc = gv_xs_read_u64(d->xs, XBT_NULL, d->be_dir, key, max, &v); \
-		if (rc == 0) \
-			dst = v; \
-		else if (required || rc != -ENOENT) { \
-			snprintf(err, errlen, "backend key %s/%s: %s", d->be_dir, key, strerror(-rc)); \
+		rc = gvfe_dev_read_be_u64(d, key, max, required, &v, err, errlen); \
+		if (rc < 0) \
 			return rc; \
-		} \
+		if (rc) \
+			dst = v; \
 	} while (0)
 	RD(GV_XS_CFG_CAPACITY, UINT64_MAX >> 9, b->cfg.capacity, true);
 	RD(GV_XS_CFG_BLK_SIZE, 1u << 20, b->cfg.blk_size, false);
@@ -532,26 +530,33 @@ static void sync_done(struct gv_blk_io *io)
 	*(bool *)io->priv = true;
 }
 
-/* The synchronous calls use queue 0 (grant_virtio.h: the thread that owns
- * queue 0 may call them). */
+/* Submits io on queue 0 and polls until it completes: the synchronous
+ * calls (grant_virtio.h: the thread that owns queue 0 may call them). */
+static int submit_wait(struct gv_device *d, struct gv_blk_io *io, bool *done)
+{
+	int rc;
+
+	*done = false;
+	io->done = sync_done;
+	io->priv = done;
+	rc = gv_blk_submit(d, io);
+	if (rc < 0)
+		return rc;
+	while (!*done) {
+		rc = gvfe_dev_poll(d, 0, -1);
+		if (rc < 0 && !*done)
+			return rc;      /* broken: callbacks ran, but not ours? defensive */
+	}
+	return io->result;
+}
+
 static int blk_sync(struct gv_device *d, enum gv_blk_op op, uint64_t sector, void *buf,
                     size_t len)
 {
 	struct gv_blk_io io = { .op = op, .sector = sector, .buf = buf, .len = len };
-	bool done = false;
-	int rc;
+	bool done;
 
-	io.done = sync_done;
-	io.priv = &done;
-	rc = gv_blk_submit(d, &io);
-	if (rc < 0)
-		return rc;
-	while (!done) {
-		rc = gvfe_dev_poll(d, 0, -1);
-		if (rc < 0 && !done)
-			return rc;      /* broken: callbacks ran, but not ours? defensive */
-	}
-	return io.result;
+	return submit_wait(d, &io, &done);
 }
 
 /* A bounce buffer for unaligned I/O: from the pool when there is one, so
@@ -631,24 +636,13 @@ static int blk_range_sync(struct gv_device *d, enum gv_blk_op op, uint64_t off, 
                           unsigned flags)
 {
 	struct gv_blk_io io = { .op = op, .sector = off / 512, .len = len, .flags = flags };
-	bool done = false;
-	int rc;
+	bool done;
 
 	if (off % 512 || len % 512 || (uint64_t)(size_t)len != len)
 		return -EINVAL;
 	if (!len)
 		return 0;
-	io.done = sync_done;
-	io.priv = &done;
-	rc = gv_blk_submit(d, &io);
-	if (rc < 0)
-		return rc;
-	while (!done) {
-		rc = gvfe_dev_poll(d, 0, -1);
-		if (rc < 0 && !done)
-			return rc;
-	}
-	return io.result;
+	return submit_wait(d, &io, &done);
 }
 
 int gv_blk_discard(struct gv_device *d, uint64_t off, uint64_t len)

@@ -161,6 +161,10 @@ int gvfe_dev_check_backend(struct gv_device *d);
 /* Re-reads BE state and device-status; a stopped device is marked broken.
  * Returns the state read, or -errno (-ENOENT: the BE directory is gone). */
 int gvfe_dev_refresh_backend(struct gv_device *d);
+/* Reads the backend's key (at most max) into *out: 1 read, 0 absent and not
+ * required, else negative errno with "backend key DIR/KEY: why" in err. */
+int gvfe_dev_read_be_u64(struct gv_device *d, const char *key, uint64_t max, bool required,
+                         uint64_t *out, char *err, size_t errlen);
 /* Copies the backend's `error` key (if any) into d->error. */
 void gvfe_dev_read_be_error(struct gv_device *d);
 /* Waits for an event (evtchn or xenstore watch) at most timeout_ms (>= 0)

@@ -238,6 +238,19 @@ int gvfe_dev_refresh_backend(struct gv_device *d)
 	return (int)s;
 }
 
+int gvfe_dev_read_be_u64(struct gv_device *d, const char *key, uint64_t max, bool required,
+                         uint64_t *out, char *err, size_t errlen)
+{
+	int rc = gv_xs_read_u64(d->xs, XBT_NULL, d->be_dir, key, max, out);
+
+	if (rc == 0)
+		return 1;
+	if (rc == -ENOENT && !required)
+		return 0;
+	snprintf(err, errlen, "backend key %s/%s: %s", d->be_dir, key, strerror(-rc));
+	return rc;
+}
+
 int gvfe_dev_read_cfg_gen(struct gv_device *d, uint64_t *gen)
 {
 	int rc = gv_xs_read_u64(d->xs, XBT_NULL, d->be_dir, GV_XS_CFG_GENERATION, UINT32_MAX, gen);

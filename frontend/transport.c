@@ -132,13 +132,11 @@ static int read_device(struct gv_device *d, char *err, size_t errlen)
 	int rc;
 
 #define RD(key, max, dst, required) do { \
-		rc = gv_xs_read_u64(d->xs, XBT_NULL, d->be_dir, key, max, &v); \
-		if (rc == 0) \
-			dst = v; \
-		else if (required || rc != -ENOENT) { \
-			snprintf(err, errlen, "backend key %s/%s: %s", d->be_dir, key, strerror(-rc)); \
+		rc = gvfe_dev_read_be_u64(d, key, max, required, &v, err, errlen); \
+		if (rc < 0) \
 			return rc; \
-		} \
+		if (rc) \
+			dst = v; \
 	} while (0)
 	RD(GV_XS_FEATURES, UINT64_MAX, d->dev_features, true);
 	RD(GV_XS_NUM_QUEUES, 64, d->dev_num_queues, true);

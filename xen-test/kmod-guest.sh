@@ -143,15 +143,7 @@ load_ext4() {
 }
 
 do_fs() { # DEV
-	load_ext4
-	mke2fs -q "$1" >/tmp/mke2fs.out 2>&1 || { cat /tmp/mke2fs.out; fail "mke2fs $1"; }
-	mkdir -p /mnt
-	mount -t ext2 "$1" /mnt || fail "mount $1"
-	for i in 1 2 3 4; do
-		dd if=/dev/urandom of=/mnt/file$i bs=1k count=$((i * 100 + 7)) 2>/dev/null || fail "write /mnt/file$i"
-	done
-	(cd /mnt && md5sum file*) >/tmp/sums
-	sync
+	do_mount_fs "$1"
 	umount /mnt || fail "umount"
 	# drop whatever the page cache still holds of the device
 	echo 3 >/proc/sys/vm/drop_caches

@@ -262,16 +262,22 @@ sc_kmod_mq() {
 	gv_guest_cmd "sh /gv/kmod-guest.sh load dma=grant -- wait_blk /dev/vda 16777216 -- mq /dev/vda 2 -- dio /dev/vda -- fs /dev/vda -- counters -- unload" || return 1
 	gv_guest_wait 300 || { gv_bg_log backend | tail -n 20; gv_guest_reason; return 1; }
 	gv_bg_log backend | grep -E 'connected|queue [0-9]+:' | head -n 6
-	gv_bg_log backend | grep -q 'connected (2 queues of' ||
-		{ echo "the backend did not connect 2 queues"; return 1; }
+	gv_two_queues_served || return 1
 	gv_bg_log backend | grep -q 'device 0: 2 queue threads' ||
 		{ echo "the backend did not serve the 2 queues in threads of their own"; return 1; }
+	gv_wait_no_grants "$GV_DOMID" 5 || return 1
+	gv_fe_teardown_checks
+}
+
+# The backend's log: device 0 connected with 2 queues and served requests
+# on each.
+gv_two_queues_served() {
+	gv_bg_log backend | grep -q 'connected (2 queues of' ||
+		{ echo "the backend did not connect 2 queues"; return 1; }
 	for q in 0 1; do
 		gv_bg_log backend | grep -E "device 0: queue $q: [1-9][0-9]* requests" >/dev/null ||
 			{ echo "the backend served no request on queue $q"; return 1; }
 	done
-	gv_wait_no_grants "$GV_DOMID" 5 || return 1
-	gv_fe_teardown_checks
 }
 
 # The same through the user-space library: gv-frontend --queues 2, verify's
@@ -280,12 +286,7 @@ sc_fe_verify_mq() {
 	gv_start_backend || return 1
 	GV_GUEST_VCPUS=2 gv_guest_run "./build-xen/gv-frontend --platform xen --devid 0 --dma grant --queues 2 verify --size 8M --io-size 64K --depth 16 --seed 7 | tee /tmp/fe.out && grep -q '2 queues (a thread each), 0 mismatching' /tmp/fe.out" \
 	  "$VIRTIO_BLK_RNG" || { gv_bg_log backend | tail -n 20; gv_guest_reason; return 1; }
-	gv_bg_log backend | grep -q 'connected (2 queues of' ||
-		{ echo "the backend did not connect 2 queues"; return 1; }
-	for q in 0 1; do
-		gv_bg_log backend | grep -E "device 0: queue $q: [1-9][0-9]* requests" >/dev/null ||
-			{ echo "the backend served no request on queue $q"; return 1; }
-	done
+	gv_two_queues_served || return 1
 	gv_wait_no_grants "$GV_DOMID" 5 || return 1
 	gv_wait_no_grants 0 5 || return 1
 	gv_fe_teardown_checks
