@@ -143,8 +143,11 @@ static void copy_iov(uint8_t *at, const struct iovec *iov, int n, bool write)
 /* Copies the request's iovec to (write) or from the image at off through
  * the mapping; 0, or -EIO when the image was cut under it (then the
  * mapping is not used again). */
-static int map_copy(struct gvbe_blk *b, const struct iovec *iov, int n, uint64_t off, bool write)
+static int map_copy(struct gvbe_blk *const volatile b, const struct iovec *const volatile iov,
+                    const volatile int n, const volatile uint64_t off, const volatile bool write)
 {
+	/* volatile: what is read after sigsetjmp lives in memory, not in a
+	 * register the jump back would restore */
 	sigjmp_buf jb;
 
 	if (sigsetjmp(jb, 0)) {
