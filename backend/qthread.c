@@ -115,16 +115,23 @@ static void reap(struct gvbe_qthread *t)
 		gvbe_vq_publish(t->vq);
 }
 
-/* One batch of the ring; false once the queue is broken. */
-static bool serve(struct gvbe_qthread *t)
+/* The queue cannot be served any more (vq->why says why): the loop is
+ * told, and breaks the device. */
+static void broke(struct gvbe_qthread *t)
 {
 	uint64_t one = 1;
 
+	__atomic_store_n(&t->broken, true, __ATOMIC_RELEASE);
+	if (write(t->notify_efd, &one, sizeof(one)) < 0) {
+		/* a full counter still wakes the loop */
+	}
+}
+
+/* One batch of the ring; false once the queue is broken. */
+static bool serve(struct gvbe_qthread *t)
+{
 	if (gvbe_vq_serve(t->vq, t->vq->num) == -EPROTO) {
-		__atomic_store_n(&t->broken, true, __ATOMIC_RELEASE);
-		if (write(t->notify_efd, &one, sizeof(one)) < 0) {
-			/* a full counter still wakes the loop */
-		}
+		broke(t);
 		return false;
 	}
 	if (t->bq && gvbe_blk_async(t->bq)) {
@@ -185,8 +192,17 @@ static void *qthread_main(void *arg)
 	while (ok) {
 		bool more = vq->more || poll_briefly(t);
 
-		if (poll(pfd, 3, more ? 0 : -1) < 0 && errno != EINTR)
+		if (poll(pfd, 3, more ? 0 : -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			pthread_mutex_lock(&t->lock);
+			vq->broken = true;
+			snprintf(vq->why, sizeof(vq->why), "queue %u's thread: poll: %s", vq->index,
+			         strerror(errno));
+			pthread_mutex_unlock(&t->lock);
+			broke(t);
 			break;
+		}
 		if (pfd[2].revents & POLLIN)
 			return park(t);
 		pthread_mutex_lock(&t->lock);
