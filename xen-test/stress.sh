@@ -46,7 +46,8 @@
 #   - `xl list` shows no "(null)" domain;
 #   - gv-backend's /proc/<pid>/maps holds no /dev/xen/gntdev mapping (every
 #     grant it maps is an mmap of the gntdev device: the kernel's view of what
-#     the daemon still maps), and its open fds and RSS do not grow.
+#     the daemon still maps), and its open fds and private memory (RssAnon)
+#     do not grow.
 # A failing cycle prints which invariant broke and the relevant dump lines
 # (the grant rows, `xl list`, the device's xenstore keys, the backend's log).
 # Every wait has a limit (GVS_* below).
@@ -387,7 +388,10 @@ gvs_check() {
 	_m=$(gvs_be_maps)
 	[ "$_m" = 0 ] || { gvs_violation "gv-backend still has $_m gntdev mappings"; return 1; }
 	_fds=$(ls "/proc/$_pid/fd" | wc -l)
-	_rss=$(awk '/VmRSS/ { print $2 }' "/proc/$_pid/status")
+	# RssAnon: the daemon's own memory (an image on tmpfs, as dom0's /tmp
+	# is, is mapped by gv-backend: its pages count in VmRSS as the guest
+	# touches them)
+	_rss=$(awk '/RssAnon/ { print $2 }' "/proc/$_pid/status")
 	[ -n "$gvs_base_fds" ] || { gvs_base_fds=$_fds gvs_base_rss=$_rss; }
 	[ "$_fds" -le $((gvs_base_fds + 2)) ] || { ls -l "/proc/$_pid/fd"; gvs_violation "gv-backend fds grew from $gvs_base_fds to $_fds"; return 1; }
 	[ "$_rss" -le $((gvs_base_rss + 4096)) ] || { gvs_violation "gv-backend RSS grew from $gvs_base_rss to $_rss kB"; return 1; }
